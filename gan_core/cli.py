@@ -1,0 +1,167 @@
+"""Command line: python -m gan_core train|export|generate|runs|stop.
+
+Imports are lazy so that `generate` works where torch is not installed. Every user error ends in one
+line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import GanError
+
+HELP = {
+    "dataset": "gaussian1d, ring8, grid25, digits, or a path to a .csv / .npy / .zip / folder of images",
+    "run_dir": "the run directory (default: runs/<dataset>-<time>)",
+    "iterations": "training iterations (default depends on the dataset)",
+    "k": "discriminator steps per generator step (Algorithm 1's k)",
+    "batch_size": "minibatch size m",
+    "g_loss": "generator objective: nonsaturating (eq. 3) or minimax (eq. 4)",
+    "prior": "noise prior p_z: normal or uniform on [-1, 1]",
+    "device": "auto (CUDA, then MPS, then CPU), cpu, cuda or mps",
+    "image_size": "user images are resized to this (8, 16, 32 or 64)",
+    "snapshot_every": "iterations between sample snapshots (0: about 50 per run)",
+    "theory_every": "iterations between JSD / quality measurements (0: at every snapshot)",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus a message; a user needs only the message."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _field_type(f: dataclasses.Field):
+    t = f.type if not isinstance(f.type, str) else f.type.replace("Optional[", "").rstrip("]")
+    return {"int": int, "float": float, "str": str}.get(t if isinstance(t, str) else getattr(t, "__name__", ""), str)
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("dataset_params", "export_onnx"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        p.add_argument(flag, dest=f.name, type=_field_type(f), default=argparse.SUPPRESS, help=HELP.get(f.name))
+    p.add_argument("--dataset-param", dest="dataset_param", action="append", default=argparse.SUPPRESS,
+                   metavar="KEY=VALUE", help="override a dataset parameter, e.g. std=0.05 (repeatable)")
+    p.add_argument("--no-export", dest="export_onnx", action="store_false", default=argparse.SUPPRESS,
+                   help="do not write generator.onnx at the end")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m gan_core", description="Train, export and sample the original GAN.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory")
+    _add_config_flags(t)
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    e = sub.add_parser("export", help="write the ONNX generator of a run")
+    e.add_argument("run_dir")
+    e.add_argument("--out", default=None, help="output file (default RUN_DIR/generator.onnx)")
+    g = sub.add_parser("generate", help="sample a .onnx generator (needs onnxruntime only)")
+    g.add_argument("model")
+    g.add_argument("--n", type=int, default=64)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="a .csv (points) or .png (images) file")
+    r = sub.add_parser("runs", help="list runs with dataset, state and iteration")
+    r.add_argument("--root", default="runs")
+    s = sub.add_parser("stop", help="ask a running run to stop after its current step")
+    s.add_argument("run_dir")
+    return p
+
+
+def _parse_params(items) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise GanError(f"--dataset-param expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+        except ValueError:
+            raise GanError(f"--dataset-param {k}: {v!r} is not a number") from None
+    return out
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from . import runs
+    given = {k: v for k, v in vars(a).items() if k not in ("command", "resume", "quiet", "dataset_param")}
+    if a.resume:
+        if "run_dir" not in given:
+            raise GanError("--resume needs --run-dir")
+        path = Path(given["run_dir"]) / "config.json"
+        if not path.exists():
+            raise GanError(f"{given['run_dir']}: nothing to resume (no config.json)")
+        cfg = TrainConfig.load(path)
+        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "log_every", "export_onnx"}
+        ignored = set(given) - allowed
+        if ignored:
+            print(f"note: --resume keeps the run's settings; ignoring {', '.join(sorted(ignored))}", file=sys.stderr)
+        cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in allowed})
+    else:
+        cfg = TrainConfig(**given)
+        cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
+        if not cfg.run_dir:
+            cfg.run_dir = str(Path(runs.DEFAULT_ROOT) / runs.new_run_name(cfg.dataset))
+    cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
+    from .training import train
+    st = train(cfg, resume=a.resume, progress=None if not a.quiet else False,
+               log=lambda s: print(s, file=sys.stderr))
+    print(f"{st['state']}: {cfg.run_dir} at iteration {st['iteration']} — {st['message']}")
+    return 0 if st["state"] in ("completed", "stopped") else 1
+
+
+def cmd_export(a) -> int:
+    from .export import export_run
+    rep = export_run(a.run_dir, a.out)
+    print(f"wrote {rep.path} ({rep.size_bytes / 1024:.0f} KiB; largest difference to torch {rep.max_abs_diff:.2e} "
+          f"on {rep.n_check} latents)")
+    return 0
+
+
+def cmd_generate(a) -> int:
+    from .generation import generate_to_file
+    if a.n < 1:
+        raise GanError(f"--n must be at least 1, got {a.n}")
+    out = generate_to_file(a.model, a.n, a.seed, a.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_runs(a) -> int:
+    from .runs import list_runs
+    rs = list_runs(a.root)
+    if not rs:
+        print(f"no runs under {a.root}")
+        return 0
+    print(f"{'run':<32} {'dataset':<12} {'state':<12} {'iteration':>15}  message")
+    for r in rs:
+        print(f"{r.name:<32} {Path(r.dataset).name[:12]:<12} {r.state:<12} {r.iteration:>7}/{r.iterations:<7}  {r.message}")
+    return 0
+
+
+def cmd_stop(a) -> int:
+    from .runs import is_run_dir, request_stop
+    if not is_run_dir(a.run_dir):
+        raise GanError(f"{a.run_dir} is not a run directory")
+    request_stop(a.run_dir)
+    print(f"asked {a.run_dir} to stop after its current step")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "export": cmd_export, "generate": cmd_generate,
+                "runs": cmd_runs, "stop": cmd_stop}[args.command](args)
+    except GanError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,198 @@
+"""Export a trained generator to one self-contained ONNX file, verified against torch before it is written.
+
+The file follows the contract in SPEC.md: input `z` float32 [batch, latent_dim] with a dynamic batch
+axis, output `x` [batch, ...] in data space, metadata_props describing the model, weights inside.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import uuid
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import external_data_helper
+
+from .errors import GanError
+from .generation import PRIORS, sample_latents
+
+OPSET = 18
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    max_abs_diff: float     # largest |ORT − torch| over the check latents (batch n_check and batch 1)
+    n_check: int
+    size_bytes: int
+    exporter: str           # 'dynamo' (torch.export + onnxscript) or 'torchscript' (fallback)
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter prints progress and deprecation chatter; keep the CLI's output to our own lines."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _to_onnx(module: torch.nn.Module, example: torch.Tensor, opset: int) -> tuple[onnx.ModelProto, str]:
+    """ONNX proto of `module`, batch axis dynamic. The dynamo exporter (torch's default since 2.9) is
+    tried first; the TorchScript one is a fallback for modules torch.export cannot trace."""
+    errors = []
+    with _quiet():
+        try:
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(module, (example,), None, input_names=["z"], output_names=["x"],
+                                        opset_version=opset, dynamic_shapes=({0: batch},), dynamo=True,
+                                        verbose=False)
+            # In memory, not via a path: torch writes a side .data file by default when given a path.
+            return program.model_proto, "dynamo"
+        except Exception as exc:   # the dynamo exporter raises many types
+            errors.append(f"dynamo: {_short(exc)}")
+        try:
+            buf = io.BytesIO()
+            torch.onnx.export(module, (example,), buf, input_names=["z"], output_names=["x"],
+                              opset_version=min(opset, 17), dynamo=False,
+                              dynamic_axes={"z": {0: "batch"}, "x": {0: "batch"}})
+            return onnx.load_from_string(buf.getvalue()), "torchscript"
+        except Exception as exc:
+            errors.append(f"torchscript: {_short(exc)}")
+    raise GanError("could not export the generator to ONNX (" + "; ".join(errors) + ")")
+
+
+def _meta_value(value) -> str:
+    if isinstance(value, (list, tuple, dict, bool)):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return str(value)
+
+
+def _set_metadata(model: onnx.ModelProto, metadata: dict) -> dict:
+    meta = {str(k): _meta_value(v) for k, v in metadata.items() if v is not None}
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    return meta
+
+
+def _check_graph(model: onnx.ModelProto, latent_dim: int) -> None:
+    ins = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    outs = list(model.graph.output)
+    if [i.name for i in ins] != ["z"] or [o.name for o in outs] != ["x"]:
+        raise GanError(f"exported graph has inputs {[i.name for i in ins]} and outputs "
+                       f"{[o.name for o in outs]}; expected exactly z and x")
+    dims = ins[0].type.tensor_type.shape.dim
+    if len(dims) != 2 or dims[0].HasField("dim_value") or dims[1].dim_value != latent_dim:
+        raise GanError(f"exported input z has shape {[d.dim_param or d.dim_value for d in dims]}; "
+                       f"expected [batch, {latent_dim}] with a dynamic batch")
+    tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    for t in tensors:
+        if external_data_helper.uses_external_data(t):
+            raise GanError(f"exported tensor {t.name!r} lives in external data; expected all weights inline")
+
+
+def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: float) -> float:
+    """Largest |ORT − torch| on `latents` as one batch and on the first latent alone (batch 1)."""
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for z in (latents, latents[:1]):
+        with torch.no_grad():
+            expected = module(torch.from_numpy(z)).detach().cpu().numpy()
+        if not np.isfinite(expected).all():
+            raise GanError("the generator produces NaN or infinite values (training probably diverged); "
+                           "not exporting it")
+        got = session.run(["x"], {"z": z})[0]
+        if got.shape != expected.shape:
+            raise GanError(f"ONNX output shape {list(got.shape)} differs from torch's {list(expected.shape)}")
+        diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+        worst = max(worst, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
+    if not worst <= tol:
+        raise GanError(f"ONNX output differs from torch by up to {worst:.3g} (tolerance {tol:g}); "
+                       "the model file was not written")
+    return worst
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder, so os.replace is atomic; open() rather than mkstemp so the umask decides permissions.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)   # readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict,
+                     n_check: int = 256, tol: float = 1e-4, seed: int = 0, opset: int = OPSET) -> ExportReport:
+    """Write `generator` (z [batch, latent_dim] -> samples in data space) to `path` as ONNX.
+
+    Nothing is written unless the file passes onnx's full check and onnxruntime reproduces torch's
+    output within `tol` on `n_check` seeded latents and on a batch of one."""
+    path = Path(path)
+    if int(latent_dim) < 1 or int(n_check) < 1:
+        raise GanError(f"need latent_dim >= 1 and n_check >= 1, got {latent_dim} and {n_check}")
+    latent_dim = int(latent_dim)
+    meta = dict(metadata or {})
+    prior = str(meta.get("prior", "normal"))
+    if prior not in PRIORS:
+        raise GanError(f"unknown prior {prior!r} (expected normal or uniform)")
+
+    # A CPU float32 copy in eval mode: the caller's module (maybe on a GPU, maybe training) is untouched,
+    # and the check compares like with like, since the file will run on a CPU.
+    module = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32).eval()
+    latents = sample_latents(int(n_check), latent_dim, prior, seed)
+    with torch.no_grad():
+        probe = module(torch.from_numpy(latents[:2]))
+    if probe.ndim not in (2, 4):
+        raise GanError(f"generator output has shape {list(probe.shape)}; expected [batch, d] points "
+                       "or [batch, C, H, W] images")
+
+    meta["latent_dim"] = latent_dim
+    meta["prior"] = prior
+    meta.setdefault("output_kind", "points" if probe.ndim == 2 else "image")
+    meta.setdefault("output_shape", list(probe.shape[1:]))
+    meta.setdefault("producer", "gan_core")
+    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    # Two latents as the example: torch.export specialises a batch of 1 to a constant.
+    example = torch.from_numpy(sample_latents(2, latent_dim, prior, seed + 1))
+    model, exporter = _to_onnx(module, example, int(opset))
+    _check_graph(model, latent_dim)
+    _set_metadata(model, meta)
+    if meta.get("description"):
+        model.doc_string = str(meta["description"])
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:
+        raise GanError(f"the exported ONNX model fails onnx's checker: {_short(exc)}") from None
+    data = model.SerializeToString()   # one self-contained protobuf: weights included
+    max_diff = _verify(module, data, latents, float(tol))
+    _write_atomic(path, data)
+    return ExportReport(path, max_diff, int(n_check), len(data), exporter)

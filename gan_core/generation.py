@@ -1,0 +1,411 @@
+"""Sampling from an exported ONNX generator with onnxruntime, numpy and Pillow only.
+
+This module must never import torch (directly or through another gan_core module): it is what
+`python -m gan_core generate` and a shared model file rely on where torch is not installed.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from .errors import ConfigError, GanError, ModelFileError
+
+PRIORS = ("normal", "uniform")
+MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
+ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _session_options() -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Generators are small: beyond a few threads the pool's hand-off costs more than it saves, and
+    # the dashboard shares the CPU with training processes, so leave them half the cores and never
+    # busy-spin (on a 2-core box 1 thread measured as fast as 2, and spinning doubled the latency).
+    so.intra_op_num_threads = max(1, min(4, (os.cpu_count() or 2) // 2))
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3   # ORT's own warnings are not actionable for a user
+    return so
+
+
+def _read_source(source) -> tuple[bytes, str]:
+    """The model's bytes and a name for messages; accepts a path, bytes or an uploaded file object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "the uploaded model"
+    if hasattr(source, "getvalue") or hasattr(source, "read"):   # e.g. Streamlit's UploadedFile
+        data = source.getvalue() if hasattr(source, "getvalue") else source.read()
+        return bytes(data), str(getattr(source, "name", "the uploaded model"))
+    path = Path(source)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        return path.read_bytes(), str(path)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {_first_line(exc)}") from None
+
+
+def _unwrap_zip(data: bytes, name: str) -> bytes:
+    """A zip made by share_package holds generator.onnx: accept it as the model itself."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            onnx_names = [n for n in zf.namelist() if n.lower().endswith(".onnx")]
+            if len(onnx_names) == 1:
+                return zf.read(onnx_names[0])
+    except zipfile.BadZipFile:
+        pass
+    raise ModelFileError(f"{name} is a zip archive without exactly one .onnx model inside (a PyTorch "
+                         "checkpoint? export it with `python -m gan_core export RUN_DIR`)")
+
+
+def sample_latents(n: int, latent_dim: int, prior: str = "normal", seed: int = 0) -> np.ndarray:
+    """n latent vectors from p_z; the same (n, latent_dim, prior, seed) always gives the same array,
+    and a smaller n gives a prefix of a larger one (rows are drawn in order)."""
+    if int(n) < 0 or int(latent_dim) < 1:
+        raise ConfigError(f"need n >= 0 and latent_dim >= 1, got n={n}, latent_dim={latent_dim}")
+    rng = np.random.default_rng(seed)
+    size = (int(n), int(latent_dim))
+    if prior == "normal":
+        z = rng.standard_normal(size)
+    elif prior == "uniform":
+        z = rng.uniform(-1.0, 1.0, size)
+    else:
+        raise ConfigError(f"unknown prior {prior!r} (expected normal or uniform)")
+    return z.astype(np.float32)
+
+
+@dataclass
+class GeneratorModel:
+    session: ort.InferenceSession
+    metadata: dict
+    latent_dim: int
+    prior: str
+    output_kind: str          # 'points' | 'image'
+    output_shape: tuple       # one sample's shape, e.g. (2,) or (1, 8, 8)
+    input_name: str
+    output_name: str
+    fixed_batch: int = 0      # > 0 when the graph only accepts that batch size
+    name: str = "model"
+
+    def latents(self, n: int, seed: int = 0) -> np.ndarray:
+        return sample_latents(n, self.latent_dim, self.prior, seed)
+
+    def run(self, z: np.ndarray) -> np.ndarray:
+        """G(z) for latents z of shape [k, latent_dim]; refuses non-finite output."""
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"latents must have shape [n, {self.latent_dim}], got {list(z.shape)}")
+        if z.shape[0] == 0:
+            return np.zeros((0, *self.output_shape), np.float32)
+        if self.fixed_batch and z.shape[0] != self.fixed_batch:
+            return self._run_fixed(z)
+        try:
+            out = self.session.run([self.output_name], {self.input_name: z})[0]
+        except Exception as exc:   # ORT raises its own exception types
+            raise ModelFileError(f"{self.name} failed to run: {_first_line(exc)}") from None
+        out = np.asarray(out, dtype=np.float32)
+        if not np.isfinite(out).all():
+            bad = int((~np.isfinite(out)).sum())
+            raise ModelFileError(f"{self.name} produced {bad} NaN or infinite values "
+                                 "(the generator's training probably diverged)")
+        return out
+
+    def _run_fixed(self, z: np.ndarray) -> np.ndarray:
+        # Pad the last chunk with zeros and trim: a graph with a fixed batch cannot take any other size.
+        b, parts = self.fixed_batch, []
+        for i in range(0, len(z), b):
+            chunk = z[i:i + b]
+            pad = np.zeros((b - len(chunk), z.shape[1]), np.float32)
+            parts.append(self.run(np.concatenate([chunk, pad]))[: len(chunk)])
+        return np.concatenate(parts)
+
+    def generate(self, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
+        """n samples in data space; identical for the same seed whatever batch_size is."""
+        if int(n) < 1:
+            raise ConfigError(f"the number of samples must be at least 1, got {n}")
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        z = self.latents(int(n), seed)   # all latents first, so batching cannot change them
+        return np.concatenate([self.run(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
+
+
+def _meta_int(meta: dict, key: str, name: str):
+    if key not in meta:
+        return None
+    try:
+        return int(str(meta[key]).strip())
+    except ValueError:
+        raise ModelFileError(f"{name} has an invalid {key} in its metadata: {meta[key]!r}") from None
+
+
+def _meta_shape(meta: dict, name: str):
+    text = str(meta.get("output_shape", "")).strip()
+    if not text:
+        return None
+    try:   # written as JSON by the exporter; accept "1,8,8" and "(1, 8, 8)" from other tools too
+        value = json.loads(text.replace("(", "[").replace(")", "]")) if text[0] in "[(" else \
+            [int(p) for p in text.split(",") if p.strip()]
+        return tuple(int(v) for v in (value if isinstance(value, list) else [value]))
+    except (ValueError, TypeError):
+        raise ModelFileError(f"{name} has an invalid output_shape in its metadata: {text!r}") from None
+
+
+def load_model(path_or_bytes) -> GeneratorModel:
+    """Open an ONNX generator (a path, bytes, an uploaded file, or a share_package zip) and check
+    that it has the shape of one: a single float input [batch, latent_dim] and a usable output."""
+    data, name = _read_source(path_or_bytes)
+    if not data:
+        raise ModelFileError(f"{name} is empty")
+    if data[:2] == b"PK":
+        data = _unwrap_zip(data, name)
+    try:
+        session = ort.InferenceSession(data, sess_options=_session_options(),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        msg = _first_line(exc)
+        if "external" in msg.lower():
+            raise ModelFileError(f"{name} keeps its weights in a separate file; "
+                                 "re-export it with the weights inside") from None
+        # A serialized ONNX ModelProto starts with field 1 (ir_version), i.e. the byte 0x08.
+        if data[:1] == b"\x08" and ("protobuf" in msg.lower() or "parse" in msg.lower()):
+            raise ModelFileError(f"{name} looks like an ONNX file but cannot be read: it is probably "
+                                 "truncated or corrupted (download or copy it again)") from None
+        if data[:1] != b"\x08":
+            raise ModelFileError(f"{name} is not an ONNX model file") from None
+        raise ModelFileError(f"{name} is not a usable ONNX model: {msg}") from None
+
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        raise ModelFileError(f"{name} has {len(inputs)} inputs; a generator has exactly one, "
+                             "the latent z of shape [batch, latent_dim]")
+    inp = inputs[0]
+    if inp.type != "tensor(float)":
+        raise ModelFileError(f"{name}'s input {inp.name!r} is {inp.type}; expected float32 latents")
+    shape = list(inp.shape or [])
+    if len(shape) != 2:
+        raise ModelFileError(f"{name}'s input {inp.name!r} has rank {len(shape)} (shape {shape}); "
+                             "expected [batch, latent_dim]")
+    if not outputs:
+        raise ModelFileError(f"{name} has no outputs")
+    out = next((o for o in outputs if o.name == "x"), outputs[0])
+
+    meta = dict(session.get_modelmeta().custom_metadata_map or {})
+    graph_dim = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
+    latent_dim = _meta_int(meta, "latent_dim", name)
+    if latent_dim is None:
+        latent_dim = graph_dim
+    if latent_dim is None or latent_dim < 1:
+        raise ModelFileError(f"{name} does not say its latent size (no latent_dim metadata, "
+                             "and the input's second dimension is not fixed)")
+    if graph_dim is not None and graph_dim != latent_dim:
+        raise ModelFileError(f"{name}: metadata latent_dim={latent_dim} but the input takes {graph_dim}")
+    prior = str(meta.get("prior", "normal")).strip().lower() or "normal"
+    if prior not in PRIORS:
+        raise ModelFileError(f"{name} has an unknown prior {prior!r} (expected normal or uniform)")
+    fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
+
+    # Probe once: proves the output is a readable tensor and gives its real per-sample shape.
+    probe_n = fixed or 1
+    try:
+        probe = session.run([out.name], {inp.name: np.zeros((probe_n, latent_dim), np.float32)})[0]
+        probe = np.asarray(probe)
+        if probe.dtype.kind not in "fiu" or probe.ndim < 1 or probe.shape[0] != probe_n:
+            raise ValueError(f"got {probe.dtype} of shape {list(probe.shape)}")
+    except Exception as exc:
+        raise ModelFileError(f"{name}'s output {out.name!r} is not a usable [batch, ...] tensor: "
+                             f"{_first_line(exc)}") from None
+    rank_kind = {2: "points", 4: "image"}.get(probe.ndim)
+    kind = str(meta.get("output_kind", "")).strip().lower() or rank_kind
+    if kind not in ("points", "image") or kind != rank_kind:
+        raise ModelFileError(f"{name}'s output has shape {list(probe.shape)}; expected points "
+                             "[batch, d] or images [batch, C, H, W]"
+                             + (f" (metadata says {kind})" if meta.get("output_kind") else ""))
+    if kind == "image" and probe.shape[1] not in (1, 3):
+        raise ModelFileError(f"{name} makes images with {probe.shape[1]} channels; expected 1 or 3")
+    out_shape = tuple(int(s) for s in probe.shape[1:])
+    meta_shape = _meta_shape(meta, name)
+    if meta_shape is not None and meta_shape != out_shape:
+        raise ModelFileError(f"{name}: metadata output_shape={list(meta_shape)} but the model "
+                             f"produces {list(out_shape)}")
+    return GeneratorModel(session, meta, latent_dim, prior, kind, out_shape, inp.name, out.name,
+                          fixed, name)
+
+
+def interpolation_latents(latent_dim: int, prior: str, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
+    """Latents on a path from seed_a's latent to seed_b's: slerp under a normal prior (linear paths
+    cut through the low-density centre of a Gaussian), straight lines inside a uniform box."""
+    if int(steps) < 2:
+        raise ConfigError(f"an interpolation needs at least 2 steps, got {steps}")
+    a = sample_latents(1, latent_dim, prior, seed_a)[0].astype(np.float64)
+    b = sample_latents(1, latent_dim, prior, seed_b)[0].astype(np.float64)
+    t = np.linspace(0.0, 1.0, int(steps))[:, None]
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    omega = float(np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))) if na > 0 and nb > 0 else 0.0
+    if prior == "normal" and math.sin(omega) > 1e-6:
+        path = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / math.sin(omega)
+    else:   # uniform prior, or (anti)parallel endpoints where slerp is undefined
+        path = (1 - t) * a + t * b
+    path[0], path[-1] = a, b   # exact endpoints despite rounding
+    return path.astype(np.float32)
+
+
+def interpolate(model: GeneratorModel, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
+    return model.run(interpolation_latents(model.latent_dim, model.prior, seed_a, seed_b, steps))
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_tile: int = 32) -> Image.Image:
+    """Tile images [n, C, H, W] in [0, 1] (C = 1 or 3) into one picture, upscaling tiny ones."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[0] < 1 or x.shape[1] not in (1, 3):
+        raise GanError(f"images must have shape [n, C, H, W] with C = 1 or 3, got {list(x.shape)}")
+    n, c, h, w = x.shape
+    scale = max(1, math.ceil(min_tile / min(h, w)))   # nearest-neighbour keeps pixels crisp
+    x = np.nan_to_num(np.clip(x, 0.0, 1.0)).repeat(scale, axis=2).repeat(scale, axis=3)
+    h, w = h * scale, w * scale
+    ncol = max(1, min(n, int(ncol) if ncol else math.ceil(math.sqrt(n))))
+    nrow = math.ceil(n / ncol)
+    canvas = np.full((c, nrow * h + (nrow + 1) * gap, ncol * w + (ncol + 1) * gap), 0.8, np.float32)
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        top, left = gap + r * (h + gap), gap + q * (w + gap)
+        canvas[:, top:top + h, left:left + w] = x[i]
+    pixels = (canvas * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(pixels[0], "L") if c == 1 else Image.fromarray(pixels.transpose(1, 2, 0), "RGB")
+
+
+def _atomic_write(path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder, so os.replace is atomic; open() rather than mkstemp so the umask decides permissions.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_points_csv(points: np.ndarray, path) -> Path:
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2:
+        raise GanError(f"points must have shape [n, d], got {list(p.shape)}")
+    buf = io.StringIO()
+    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
+    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
+    return _atomic_write(path, buf.getvalue().encode())
+
+
+def save_png(image, path) -> Path:
+    """Save a PIL image, or an image batch [n, C, H, W] as a grid."""
+    img = image if isinstance(image, Image.Image) else image_grid(image)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return _atomic_write(path, buf.getvalue())
+
+
+@dataclass
+class GeneratedFile:
+    path: Path
+    format: str      # 'csv' | 'png' | 'npy'
+    n: int
+    sample_shape: tuple
+
+
+def generate_to_file(model_path, n: int, seed: int, out_path) -> GeneratedFile:
+    """The CLI's `generate`: CSV for points, a PNG grid for images (.npy for either, on request)."""
+    model = load_model(model_path)
+    out = Path(out_path)
+    suffix = out.suffix.lower()
+    if model.output_kind == "points" and suffix == ".png":
+        raise GanError("this model makes points, not images: write them to a .csv (or .npy) file")
+    if model.output_kind == "image" and suffix == ".csv":
+        raise GanError("this model makes images, not points: write them to a .png (or .npy) file")
+    if model.output_kind == "image" and suffix != ".npy" and int(n) > MAX_GRID_IMAGES:
+        raise GanError(f"{n} images are too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
+                       "write a .npy file instead")
+    samples = model.generate(n, seed=seed)
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, samples)
+        _atomic_write(out, buf.getvalue())
+        fmt = "npy"
+    elif model.output_kind == "points":
+        save_points_csv(samples, out)
+        fmt = "csv"
+    else:
+        save_png(samples, out)
+        fmt = "png"
+    return GeneratedFile(out, fmt, len(samples), model.output_shape)
+
+
+_G_LOSS_TEXT = {"nonsaturating": "non-saturating, maximise log D(G(z)) (eq. 3)",
+                "minimax": "minimax, minimise log(1 − D(G(z))) (eq. 4)"}
+
+
+def model_card(metadata: dict) -> str:
+    """A markdown card that tells a non-coder what the model is and how to use the file."""
+    m = {k: str(v) for k, v in (metadata or {}).items()}
+    get = lambda k, default="unknown": m.get(k, "").strip() or default   # noqa: E731
+    prior = get("prior", "normal")
+    d = get("latent_dim", "LATENT_DIM")
+    kind = get("output_kind")
+    shape = get("output_shape", "")
+    out_text = {"points": f"points with shape {shape} per sample, in the data's units",
+                "image": f"images with shape {shape} (channels, height, width), values in [0, 1]"}
+    rows = [("Trained on", get("dataset")), ("Training iterations", get("iterations")),
+            ("Generator objective", _G_LOSS_TEXT.get(get("g_loss"), get("g_loss"))),
+            ("Discriminator steps per iteration (k)", get("k"))]
+    if m.get("final_value_estimate", "").strip():
+        rows.append(("Final value estimate Ṽ", f"{get('final_value_estimate')} (the theoretical "
+                     "optimum, reached when p_g = p_data, is −2 log 2 ≈ −1.3863)"))
+    rows += [("Noise prior p_z", "standard normal N(0, I)" if prior == "normal" else "uniform on [−1, 1]"),
+             ("Latent size", d), ("Output", out_text.get(kind, kind)), ("Created", get("created"))]
+    draw = (f"rng.standard_normal((16, {d}))" if prior == "normal" else f"rng.uniform(-1, 1, (16, {d}))")
+    out_file = "samples.png" if kind == "image" else "samples.csv"
+    lines = [f"# GAN generator — {get('dataset')}", ""]
+    if m.get("description", "").strip():
+        lines += [m["description"].strip(), ""]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    lines += ["", "## Use it with onnxruntime", "", "```python",
+              "import numpy as np, onnxruntime as ort",
+              'session = ort.InferenceSession("generator.onnx")',
+              "rng = np.random.default_rng(0)   # the seed",
+              f"z = {draw}.astype(np.float32)",
+              'x = session.run(["x"], {"z": z})[0]   # 16 samples',
+              "print(x.shape)", "```", "",
+              "## Or with the command line", "", "```",
+              f"python -m gan_core generate generator.onnx --n 64 --seed 0 --out {out_file}", "```", "",
+              "Both ways draw the same latents for the same seed, so they give the same samples.", ""]
+    return "\n".join(lines)
+
+
+def share_package(model_path) -> bytes:
+    """A zip with generator.onnx and MODEL_CARD.md, ready to hand to someone else."""
+    data, _ = _read_source(model_path)
+    model = load_model(data)   # refuse to package a file that would not work
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("generator.onnx", data if data[:2] != b"PK" else _unwrap_zip(data, "model"))
+        zf.writestr("MODEL_CARD.md", model_card(model.metadata))
+    return buf.getvalue()

@@ -1,0 +1,252 @@
+"""The run directory: the only meeting point of a training process and everything that watches it.
+
+Files (SPEC.md): config.json, metrics.csv, status.json, checkpoints/, snapshots/, generator.onnx, STOP.
+Every JSON and checkpoint write goes to a temporary file first and is renamed into place, so a reader
+or a killed writer never sees half a file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import RunError
+
+STATES = ("running", "completed", "stopped", "failed", "interrupted")
+BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
+DEFAULT_ROOT = "runs"
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- status -----------------------------------------------------------------------------------
+
+def status_path(run_dir) -> Path:
+    return Path(run_dir) / "status.json"
+
+
+def read_status(run_dir) -> dict:
+    return read_json(status_path(run_dir)) or {"state": "unknown", "iteration": 0, "message": "no status.json"}
+
+
+def write_status(run_dir, **fields) -> dict:
+    """Merge fields into status.json (atomically) and return the new status."""
+    st = read_json(status_path(run_dir)) or {}
+    st.update(fields)
+    st["updated_at"] = time.time()
+    write_json_atomic(status_path(run_dir), st)
+    return st
+
+
+def process_alive(pid: Optional[int], start_time: Optional[float] = None) -> bool:
+    """Is the process that wrote the status still the one alive under that pid?"""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start_time is not None and _proc_start(pid) is not None:
+        return abs(_proc_start(pid) - start_time) < 2.0  # pid reused by another process otherwise
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():  # a zombie (killed, not yet reaped) is not alive
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    return True
+
+
+def _proc_start(pid) -> Optional[float]:
+    """Start time of a Linux process in seconds since the epoch (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "Z":
+            return -1.0
+        ticks = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        boot = next(float(l.split()[1]) for l in Path("/proc/stat").read_text().splitlines() if l.startswith("btime"))
+        return boot + ticks
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+
+
+def current_process_start() -> Optional[float]:
+    return _proc_start(os.getpid())
+
+
+def refresh_state(run_dir) -> dict:
+    """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
+    st = read_status(run_dir)
+    if st.get("state") == "running" and not process_alive(st.get("pid"), st.get("pid_start")):
+        st = write_status(run_dir, state="interrupted",
+                          message=f"the training process stopped unexpectedly near iteration {st.get('iteration', 0)}; "
+                                  "resume continues from the last checkpoint")
+    return st
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str
+    dataset: str
+    state: str
+    iteration: int
+    iterations: int
+    rate: Optional[float]
+    eta_s: Optional[float]
+    message: str
+    updated_at: Optional[float]
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.iteration / self.iterations) if self.iterations else 0.0
+
+
+def is_run_dir(path) -> bool:
+    return (Path(path) / "config.json").exists()
+
+
+def run_info(run_dir) -> RunInfo:
+    run_dir = Path(run_dir)
+    st = refresh_state(run_dir)
+    cfg = read_json(run_dir / "config.json") or {}
+    return RunInfo(run_dir, run_dir.name, str(cfg.get("dataset", "?")), str(st.get("state", "unknown")),
+                   int(st.get("iteration", 0) or 0), int(st.get("iterations") or cfg.get("iterations") or 0),
+                   st.get("rate"), st.get("eta_s"), str(st.get("message", "")), st.get("updated_at"))
+
+
+def list_runs(root=DEFAULT_ROOT) -> list[RunInfo]:
+    """Every run directory under root, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+    return sorted(runs, key=lambda r: r.updated_at or 0, reverse=True)
+
+
+def request_stop(run_dir) -> None:
+    """Ask a running process to stop after its current step (it polls for this file)."""
+    (Path(run_dir) / "STOP").write_text("stop requested\n")
+
+
+def delete_run(run_dir) -> None:
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise RunError(f"{run_dir} is not a run directory; refusing to delete it")
+    st = refresh_state(run_dir)
+    if st.get("state") == "running":
+        raise RunError(f"{run_dir.name} is still running; stop it before deleting it")
+    shutil.rmtree(run_dir)
+
+
+def new_run_name(dataset: str, root=DEFAULT_ROOT) -> str:
+    stem = Path(dataset).stem.replace(" ", "_")
+    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, i = base, 1
+    while (Path(root) / name).exists():
+        i += 1
+        name = f"{base}-{i}"
+    return name
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+def append_rows(run_dir, columns: list[str], rows: list[dict]) -> None:
+    """Append rows to metrics.csv, writing the header if the file is new. Missing values stay empty."""
+    path = Path(run_dir) / "metrics.csv"
+    new = not path.exists() or path.stat().st_size == 0
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    if new:
+        w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else (f"{v:.7g}" if isinstance(v, float) else v)) for k, v in r.items()})
+    with open(path, "a") as f:
+        f.write(buf.getvalue())
+        f.flush()
+
+
+def truncate_metrics(run_dir, last_iteration: int) -> int:
+    """Drop rows logged after the checkpoint being resumed from (they will be recomputed)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return 0
+    keep = [lines[0]]
+    dropped = 0
+    for line in lines[1:]:
+        try:
+            it = int(line.split(",", 1)[0])
+        except ValueError:
+            dropped += 1  # a half-written last line from a killed process
+            continue
+        if it <= last_iteration and line.endswith("\n"):
+            keep.append(line)
+        else:
+            dropped += 1
+    write_bytes_atomic(path, "".join(keep).encode())
+    return dropped
+
+
+# --- snapshots (read side; written by gan_core.snapshots during training) ------------------------
+
+def list_snapshots(run_dir) -> list[int]:
+    """Iterations that have a snapshot, ascending."""
+    d = Path(run_dir) / "snapshots"
+    if not d.is_dir():
+        return []
+    its = []
+    for p in d.glob("it_*.npz"):
+        try:
+            its.append(int(p.stem[3:]))
+        except ValueError:
+            pass
+    return sorted(its)
+
+
+def load_snapshot(run_dir, iteration: int) -> dict:
+    import numpy as np
+    p = Path(run_dir) / "snapshots" / f"it_{iteration:08d}.npz"
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise RunError(f"snapshot {p.name} is unreadable ({e})") from None

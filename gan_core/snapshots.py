@@ -1,0 +1,87 @@
+"""Snapshots taken during training: generator samples from fixed latents, and for toy data the learned
+D(x) on a grid beside D*(x), the JSD and V(G, D*) (the seed's eqs. (7) and (8)–(21)).
+
+Fixed latents make consecutive snapshots comparable (the same z walks through training). Nothing here
+draws from the training random-number generator, so snapshots never change the training trajectory.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import quality, theory
+from .data import Dataset
+from .models import DataSpace
+from .runs import write_bytes_atomic
+
+GRID_CELLS = {1: 600, 2: 128}
+IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
+
+
+class Snapshotter:
+    def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path):
+        self.cfg, self.ds, self.device, self.dir = cfg, ds, device, Path(run_dir) / "snapshots"
+        g = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: training RNG untouched
+        n = cfg.snapshot_samples if ds.kind == "points" else max(IMAGE_SNAPSHOT, min(cfg.snapshot_samples, 1000))
+        if cfg.prior == "uniform":
+            z = torch.rand(n, cfg.latent_dim, generator=g) * 2 - 1
+        else:
+            z = torch.randn(n, cfg.latent_dim, generator=g)
+        self.z = z.to(device)
+        self.columns: list[str] = []
+        self.grid = None
+        if ds.known_density and ds.dim in (1, 2):
+            self.grid = theory.make_grid(ds.bounds(), GRID_CELLS[ds.dim])
+            self.grid_t = torch.as_tensor(self.grid.points, dtype=torch.float32, device=device)
+            self.columns += ["jsd", "value_at_optimum"]
+        if ds.known_density and len(ds.centers) > 1:
+            self.columns += ["modes_covered", "high_quality_fraction"]
+        self.scorer = None
+        if ds.name == "digits":
+            self.columns += ["classes_covered", "inception_score", "frechet_distance"]
+
+    def due(self, iteration: int) -> bool:
+        return iteration % self.cfg.snapshot_every == 0 or iteration == self.cfg.iterations
+
+    @torch.no_grad()
+    def take(self, G, D, iteration: int) -> dict:
+        """Write snapshots/it_XXXXXXX.npz; return the metric values for this iteration's row."""
+        was_g, was_d = G.training, D.training
+        G.eval(); D.eval()
+        try:
+            x = DataSpace(G, self.ds.kind)(self.z).float().cpu().numpy()
+            d_grid = torch.sigmoid(D(self.grid_t)).float().cpu().numpy() if self.grid is not None else None
+        finally:
+            G.train(was_g); D.train(was_d)
+        out: dict = {"iteration": np.int64(iteration)}
+        metrics: dict = {}
+        if self.ds.kind == "image":
+            out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16)
+        else:
+            out["samples"] = x.astype(np.float32)
+        if self.grid is not None:
+            g, ds = self.grid, self.ds
+            snap = theory.theory_snapshot(
+                x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h))
+            out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes),
+                       d=d_grid.astype(np.float16), d_star=snap["d_star"].astype(np.float16),
+                       p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
+            metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
+        if "modes_covered" in self.columns:
+            q = quality.mode_quality(x, self.ds.centers, self.ds.std)
+            metrics.update(modes_covered=q.modes_covered, high_quality_fraction=q.high_quality_fraction)
+        if "classes_covered" in self.columns and iteration > 0:
+            if self.scorer is None:
+                self.scorer = quality.DigitsScorer()
+            metrics.update(classes_covered=self.scorer.classes_covered(x),
+                           inception_score=self.scorer.inception_score(x),
+                           frechet_distance=self.scorer.frechet_distance(self.ds.data, x))
+        for k, v in metrics.items():
+            out["metric_" + k] = np.float64(v)
+        buf = io.BytesIO()
+        np.savez(buf, **out)
+        write_bytes_atomic(self.dir / f"it_{iteration:08d}.npz", buf.getvalue())
+        return metrics
