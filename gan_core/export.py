@@ -107,7 +107,8 @@ def _check_graph(model: onnx.ModelProto, latent_dim: int) -> None:
     if len(dims) != 2 or dims[0].HasField("dim_value") or dims[1].dim_value != latent_dim:
         raise GanError(f"exported input z has shape {[d.dim_param or d.dim_value for d in dims]}; "
                        f"expected [batch, {latent_dim}] with a dynamic batch")
-    tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for node in model.graph.node for a in node.attribute if a.HasField("t")]
     for t in tensors:
         if external_data_helper.uses_external_data(t):
             raise GanError(f"exported tensor {t.name!r} lives in external data; expected all weights inline")
@@ -149,8 +150,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict,
-                     n_check: int = 256, tol: float = 1e-4, seed: int = 0, opset: int = OPSET) -> ExportReport:
+def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict, n_check: int = 256,
+                     tol: float = 1e-4, seed: int = 0, opset: int = OPSET) -> ExportReport:
     """Write `generator` (z [batch, latent_dim] -> samples in data space) to `path` as ONNX.
 
     Nothing is written unless the file passes onnx's full check and onnxruntime reproduces torch's
@@ -168,16 +169,20 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     # and the check compares like with like, since the file will run on a CPU.
     module = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32).eval()
     latents = sample_latents(int(n_check), latent_dim, prior, seed)
-    with torch.no_grad():
-        probe = module(torch.from_numpy(latents[:2]))
+    with torch.no_grad():   # fail fast, before the slow export, on a generator that cannot be used
+        probe = module(torch.from_numpy(latents))
+    if not torch.isfinite(probe).all():
+        raise GanError("the generator produces NaN or infinite values (training probably diverged); "
+                       "not exporting it")
     if probe.ndim not in (2, 4):
         raise GanError(f"generator output has shape {list(probe.shape)}; expected [batch, d] points "
                        "or [batch, C, H, W] images")
 
     meta["latent_dim"] = latent_dim
     meta["prior"] = prior
-    meta.setdefault("output_kind", "points" if probe.ndim == 2 else "image")
-    meta.setdefault("output_shape", list(probe.shape[1:]))
+    # Measured, not taken on trust: load_model rejects a file whose metadata contradicts its graph.
+    meta["output_kind"] = "points" if probe.ndim == 2 else "image"
+    meta["output_shape"] = list(probe.shape[1:])
     meta.setdefault("producer", "gan_core")
     meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
 

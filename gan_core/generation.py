@@ -158,10 +158,8 @@ def _meta_shape(meta: dict, name: str):
     text = str(meta.get("output_shape", "")).strip()
     if not text:
         return None
-    try:   # written as JSON by the exporter; accept "1,8,8" and "(1, 8, 8)" from other tools too
-        value = json.loads(text.replace("(", "[").replace(")", "]")) if text[0] in "[(" else \
-            [int(p) for p in text.split(",") if p.strip()]
-        return tuple(int(v) for v in (value if isinstance(value, list) else [value]))
+    try:   # JSON from our exporter; "(1, 8, 8)" or "1,8,8" from other tools
+        return tuple(int(v) for v in json.loads("[" + text.strip("[]()") + "]"))
     except (ValueError, TypeError):
         raise ModelFileError(f"{name} has an invalid output_shape in its metadata: {text!r}") from None
 

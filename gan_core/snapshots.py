@@ -36,6 +36,9 @@ class Snapshotter:
         if ds.known_density and ds.dim in (1, 2):
             self.grid = theory.make_grid(ds.bounds(), GRID_CELLS[ds.dim])
             self.grid_t = torch.as_tensor(self.grid.points, dtype=torch.float32, device=device)
+            # One fixed kernel per run (not Scott's rule, which changes as samples spread), so the JSD
+            # curve is comparable across iterations; p_data is smoothed by the same kernel (theory.py).
+            self.bandwidth = max(2 * float(self.grid.spacing.max()), 0.1)
             self.columns += ["jsd", "value_at_optimum"]
         if ds.known_density and len(ds.centers) > 1:
             self.columns += ["modes_covered", "high_quality_fraction"]
@@ -65,7 +68,8 @@ class Snapshotter:
         if self.grid is not None:
             g, ds = self.grid, self.ds
             snap = theory.theory_snapshot(
-                x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h))
+                x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h),
+                bandwidth=self.bandwidth)
             out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes),
                        d=d_grid.astype(np.float16), d_star=snap["d_star"].astype(np.float16),
                        p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))

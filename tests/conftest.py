@@ -1,0 +1,23 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def run_cli(*args, timeout=300, cwd=None, env=None):
+    """python -m gan_core ARGS as a user would run it; returns the CompletedProcess."""
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gan_core", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or ROOT, env=e, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def tiny():
+    """Settings for a small, fast model: the behaviour under test does not depend on size."""
+    return dict(hidden=16, depth=2, batch_size=32, log_every=10, checkpoint_every=100, snapshot_every=50,
+                snapshot_samples=500)

@@ -1,0 +1,63 @@
+import dataclasses
+import json
+
+import pytest
+
+from conftest import run_cli
+from gan_core.cli import build_parser
+from gan_core.config import TrainConfig
+from gan_core.errors import ConfigError
+
+
+def test_config_round_trips_through_json(tmp_path):
+    cfg = TrainConfig(dataset="ring8", run_dir=str(tmp_path), k=3, lr_d=1e-4, g_loss="minimax",
+                      dataset_params={"std": 0.05}).resolved()
+    cfg.save(tmp_path / "config.json")
+    back = TrainConfig.load(tmp_path / "config.json")
+    assert back == cfg
+    assert json.loads((tmp_path / "config.json").read_text())["k"] == 3
+
+
+def test_resolved_fills_dataset_defaults_and_explicit_values_win():
+    c = TrainConfig(dataset="digits", lr_g=0.01).resolved()
+    assert c.image_size == 8 and c.batch_size == 64 and c.lr_g == 0.01 and c.iterations == 3000
+    assert c.snapshot_every > 0 and c.snapshot_every % c.log_every == 0
+
+
+def test_every_config_field_has_a_flag():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    dests = {a.dest for a in train._actions}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields - {"dataset_params"} <= dests
+
+
+@pytest.mark.parametrize("changes, words", [
+    (dict(k=0), "k must be at least 1"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(lr_d=0.0), "learning rate"),
+    (dict(lr_g=-1.0), "learning rate"),
+    (dict(dataset="nope"), "unknown dataset"),
+    (dict(device="tpu"), "unknown device"),
+    (dict(g_loss="wasserstein"), "generator objective"),
+])
+def test_invalid_values_are_refused(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        TrainConfig(**changes).resolved().validate()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--k", "0"], "k must be at least 1"),
+    (["--k", "abc"], "invalid int value"),
+    (["--lr-d", "0"], "learning rate"),
+    (["--dataset", "mnist"], "unknown dataset"),
+    (["--device", "tpu"], "unknown device"),
+    (["--batch-size", "5000", "--dataset", "digits"], "larger than the dataset"),
+])
+def test_cli_refuses_bad_values_in_one_line(tmp_path, args, words):
+    run_dir = tmp_path / "run"
+    r = run_cli("train", "--run-dir", run_dir, "--iterations", 10, *args)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (run_dir / "config.json").exists()  # nothing started
