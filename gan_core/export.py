@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
 import io
 import json
 import logging
@@ -201,3 +202,31 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     max_diff = _verify(module, data, latents, float(tol))
     _write_atomic(path, data)
     return ExportReport(path, max_diff, int(n_check), len(data), exporter)
+
+
+def _last_value_estimate(run_dir: Path):
+    """Ṽ of the last logged row of metrics.csv (status.json gets its copy only after the export)."""
+    try:
+        with open(run_dir / "metrics.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        return float(rows[-1]["value_estimate"]) if rows else None
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def export_run(run_dir, out=None) -> ExportReport:
+    """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata."""
+    from .checkpoint import load_generator   # lazy: keeps `import gan_core.export` light
+    from .runs import read_status
+
+    run_dir = Path(run_dir)
+    generator, cfg, _, iteration = load_generator(run_dir)
+    status = read_status(run_dir)
+    final_v = status.get("final_value_estimate")
+    meta = {"dataset": Path(str(cfg.dataset)).name,   # a file name, never a user's local path
+            "iterations": iteration, "g_loss": cfg.g_loss, "k": cfg.k, "prior": cfg.prior,
+            "final_value_estimate": final_v if final_v is not None else _last_value_estimate(run_dir),
+            "run": run_dir.name,
+            "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations"}
+    return export_generator(generator, Path(out) if out else run_dir / "generator.onnx",
+                            latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed)

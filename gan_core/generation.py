@@ -13,7 +13,6 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import onnxruntime as ort
@@ -23,7 +22,6 @@ from .errors import ConfigError, GanError, ModelFileError
 
 PRIORS = ("normal", "uniform")
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
-ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
@@ -328,6 +326,10 @@ class GeneratedFile:
     format: str      # 'csv' | 'png' | 'npy'
     n: int
     sample_shape: tuple
+
+    def __str__(self) -> str:   # what the CLI prints after "wrote"
+        what = "points" if len(self.sample_shape) == 1 else "images"
+        return f"{self.path} ({self.n} {what}, each of shape {list(self.sample_shape)})"
 
 
 def generate_to_file(model_path, n: int, seed: int, out_path) -> GeneratedFile:

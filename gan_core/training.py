@@ -180,7 +180,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
     last_flush = t0
     pending: dict = {}
     if start == 0:
-        pending.update(snap.take(G, D, 0))
+        snap.take(G, D, 0)  # the untrained generator, for the snapshot slider (no metrics row at 0)
     state, message = "completed", "finished"
     last_v = float("nan")
     it = start
@@ -260,6 +260,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
                 checkpoint(done, elapsed_before + time.monotonic() - t0)
             if stop.set and done < cfg.iterations:
                 state, message = "stopped", f"stopped at iteration {done}; --resume continues it"
+                stop_file.unlink(missing_ok=True)  # the request is consumed
                 break
     bar.close()
     elapsed = elapsed_before + time.monotonic() - t0

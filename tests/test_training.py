@@ -1,0 +1,175 @@
+"""Integration tests of the training loop and its run directory, all on CPU with tiny models."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+import gan_core.training as training
+from conftest import ROOT, run_cli
+from gan_core import runs
+from gan_core.config import TrainConfig
+from gan_core.training import train
+
+
+def _cfg(tmp_path, name="run", **kw):
+    base = dict(dataset="ring8", run_dir=str(tmp_path / name), hidden=16, depth=2, batch_size=32, log_every=10,
+                checkpoint_every=100, snapshot_every=50, snapshot_samples=500, export_onnx=False, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_run_writes_the_run_directory(tmp_path):
+    st = train(_cfg(tmp_path, iterations=60, export_onnx=True))
+    d = tmp_path / "run"
+    assert st["state"] == "completed" and st["iteration"] == 60
+    m = pd.read_csv(d / "metrics.csv")
+    assert list(m["iteration"]) == [10, 20, 30, 40, 50, 60]
+    for col in ["value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s", "jsd", "value_at_optimum",
+                "modes_covered", "high_quality_fraction"]:
+        assert col in m.columns
+    assert ((m["d_real"] > 0) & (m["d_real"] < 1)).all()
+    assert (m["d_loss"] == -m["value_estimate"]).all()
+    # theory columns at snapshot iterations only; the identity value_at_optimum = -2 log 2 + 2 JSD holds
+    t = m.dropna(subset=["jsd"])
+    assert list(t["iteration"]) == [50, 60]
+    assert ((t["value_at_optimum"] - (-2 * 0.6931472 + 2 * t["jsd"])).abs() < 1e-5).all()
+    assert runs.list_snapshots(d) == [0, 50, 60]
+    snap = runs.load_snapshot(d, 50)
+    assert snap["samples"].shape == (500, 2) and snap["d"].shape == snap["d_star"].shape
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["iterations"] == 60 and cfg["latent_dim"] == 4  # resolved defaults are recorded
+    assert (d / "checkpoints" / "last.pt").exists()
+    assert (d / "generator.onnx").exists(), st["message"]
+    assert st["device"] == "cpu" and st["device_name"].startswith("CPU")
+
+
+def _rows(run_dir):
+    m = pd.read_csv(run_dir / "metrics.csv")
+    return m.drop(columns=["elapsed_s"])
+
+
+def test_stop_and_resume_gives_the_same_rows_as_one_run(tmp_path):
+    train(_cfg(tmp_path, "straight", iterations=400))
+    train(_cfg(tmp_path, "resumed", iterations=200))
+    st = train(_cfg(tmp_path, "resumed", iterations=400), resume=True)
+    assert st["state"] == "completed" and st["iteration"] == 400
+    a, b = _rows(tmp_path / "straight"), _rows(tmp_path / "resumed")
+    assert len(a) == 40
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_from_a_mid_interval_stop_matches(tmp_path, monkeypatch):
+    """A STOP between log intervals: the partial accumulators travel in the checkpoint."""
+    train(_cfg(tmp_path, "straight", iterations=120))
+    calls = {"n": 0}
+    real_loss = training.generator_loss
+
+    def stopping_loss(logits, kind):
+        calls["n"] += 1
+        if calls["n"] == 73:
+            (tmp_path / "resumed" / "STOP").write_text("")
+        return real_loss(logits, kind)
+
+    monkeypatch.setattr(training, "generator_loss", stopping_loss)
+    monkeypatch.setattr(training.Path, "exists", training.Path.exists)
+    st = train(_cfg(tmp_path, "resumed", iterations=120))
+    monkeypatch.setattr(training, "generator_loss", real_loss)
+    assert st["state"] == "stopped" and st["iteration"] == 80  # STOP is noticed at the next log row
+    st = train(_cfg(tmp_path, "resumed", iterations=120), resume=True)
+    pd.testing.assert_frame_equal(_rows(tmp_path / "straight"), _rows(tmp_path / "resumed"))
+
+
+def test_nan_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss = training.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(logits, kind):
+        calls["n"] += 1
+        loss = real_loss(logits, kind)
+        return loss * float("nan") if calls["n"] == 137 else loss
+
+    monkeypatch.setattr(training, "generator_loss", poisoned)
+    st = train(_cfg(tmp_path, iterations=300))
+    d = tmp_path / "run"
+    assert st["state"] == "failed"
+    assert "iteration 137" in st["message"] and "checkpoint" in st["message"]
+    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
+    assert ck["iteration"] == 100
+    assert all(torch.isfinite(v).all() for v in ck["G"].values())
+    m = pd.read_csv(d / "metrics.csv")
+    assert m["iteration"].max() == 130 and m["value_estimate"].notna().all()
+    # and it can be resumed from that checkpoint once the cause is gone
+    monkeypatch.setattr(training, "generator_loss", real_loss)
+    st = train(_cfg(tmp_path, iterations=300), resume=True)
+    assert st["state"] == "completed"
+
+
+def _start(tmp_path, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--dataset", "ring8", "--run-dir",
+                             str(tmp_path / "run"), "--iterations", "100000", "--hidden", "16", "--depth", "2",
+                             "--batch-size", "32", "--checkpoint-every", "50", "--seed", "1", "--quiet", *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+
+
+def _wait_for(cond, timeout=90):
+    t = time.time()
+    while time.time() - t < timeout:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", ["stopfile", "sigterm"])
+def test_stop_file_and_sigterm_stop_cleanly(tmp_path, how):
+    d = tmp_path / "run"
+    p = _start(tmp_path, "--no-export")
+    assert _wait_for(lambda: (d / "checkpoints" / "last.pt").exists()), p.stderr.read() if p.poll() else ""
+    if how == "stopfile":
+        runs.request_stop(d)
+    else:
+        p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    st = runs.read_status(d)
+    assert st["state"] == "stopped" and "resume" in st["message"]
+    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
+    assert ck["iteration"] == st["iteration"] > 0
+    assert not (d / "STOP").exists() or how == "sigterm"
+
+
+def test_sigkill_then_runs_then_resume(tmp_path):
+    d = tmp_path / "run"
+    p = _start(tmp_path)
+    assert _wait_for(lambda: (d / "checkpoints" / "last.pt").exists())
+    time.sleep(0.5)
+    p.kill()
+    p.wait()
+    assert runs.read_status(d)["state"] == "running"  # the dead process could not say otherwise
+    r = run_cli("runs", "--root", tmp_path)
+    assert r.returncode == 0 and "interrupted" in r.stdout, r.stdout
+    assert runs.read_status(d)["state"] == "interrupted"  # recorded, not just reported
+    ck_it = torch.load(d / "checkpoints" / "last.pt", weights_only=False)["iteration"]
+    pd.read_csv(d / "metrics.csv")  # still readable
+    r = run_cli("train", "--run-dir", d, "--resume", "--iterations", ck_it + 40, "--no-export", "--quiet")
+    assert r.returncode == 0, r.stderr
+    st = runs.read_status(d)
+    assert st["state"] == "completed" and st["iteration"] == ck_it + 40
+    m = pd.read_csv(d / "metrics.csv")
+    assert m["iteration"].is_monotonic_increasing and m["iteration"].is_unique and m["iteration"].max() == ck_it + 40
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path):
+    train(_cfg(tmp_path, iterations=20))
+    before = (tmp_path / "run" / "metrics.csv").read_text()
+    r = run_cli("train", "--dataset", "ring8", "--run-dir", tmp_path / "run", "--iterations", 20)
+    assert r.returncode != 0 and "already holds a run" in r.stderr
+    assert (tmp_path / "run" / "metrics.csv").read_text() == before
