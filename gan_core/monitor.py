@@ -1,0 +1,426 @@
+"""What the dashboard shows, without streamlit and without torch.
+
+* ``MetricsTail`` reads a growing ``metrics.csv`` incrementally: a refresh parses only the bytes added
+  since the last one, so watching a run of millions of rows costs what the new rows cost.
+* ``downsample`` keeps each plotted series to a few thousand points, keeping every bucket's min and max
+  so spikes (a diverging loss) are never smoothed away.
+* Figures (plotly): the value Ṽ beside −2 log 2 and V(G, D*), mean D(x) and D(G(z)), losses, quality
+  metrics; and from a snapshot the paper's Figure 1 (1-D), the learned D and D* heat maps (2-D) and
+  sample grids.
+
+The Generate page uses this module too, so it must never import torch (directly or through gan_core).
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+LOG2 = math.log(2.0)
+V_OPTIMUM = -2.0 * LOG2  # V(G, D*) at p_g = p_data, eqs. (8)–(21)
+PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
+           "#FF97FF", "#FECB52"]
+REAL_COLOR, FAKE_COLOR = "#1b7837", "#762a83"  # GAN Lab's green (real) and purple (generated)
+
+CAPTIONS = {
+    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), "
+             "which D ascends. With the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
+             "so −2 log 2 ≈ −1.386 is the value of the game once p_g = p_data.",
+    "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
+                     "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
+    "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
+            "(non-saturating, eq. (3)).",
+    "figure1": "The paper's Figure 1: p_data (black, dotted), p_g (green), the learned D (blue, dashed) and "
+               "D* = p_data/(p_data + p_g) (orange, eq. (7)). Where p_g matches p_data, D* is 1/2 everywhere.",
+    "d_map": "The learned D(x) over the plane (green: judged real, purple: judged generated), with real "
+             "points (green) and generated points (purple). G moves its points up D's slope.",
+    "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
+              "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
+    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g; V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)) "
+           "reaches its minimum −2 log 2 exactly when JSD = 0.",
+    "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
+               "move as G learns.",
+}
+
+
+# --- reading metrics.csv ---------------------------------------------------------------------------
+
+class MetricsTail:
+    """Incremental reader of a run's metrics.csv.
+
+    ``read()`` parses only complete lines added since the previous call (a line still being written is
+    left for next time) and returns every row so far as a float DataFrame (empty cells → NaN). A file
+    that shrank or was replaced (a resumed run rewrites it without the rows after its checkpoint) is
+    read again from the start. The returned frame shares memory with the reader: treat it as read-only.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.offset = 0               # bytes consumed (header + complete rows)
+        self.inode: Optional[int] = None
+        self.columns: Optional[list[str]] = None
+        self._buf = np.empty((0, 0))  # rows × columns, grown by doubling so appends are amortised O(new)
+        self._n = 0
+
+    @property
+    def rows(self) -> int:
+        return self._n
+
+    def read(self) -> pd.DataFrame:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            self._reset()
+            return self.frame()
+        with f:
+            st = os.fstat(f.fileno())  # of the file we opened, so a replace between stat and open can't fool us
+            if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
+                self._reset()
+            self.inode = st.st_ino
+            if st.st_size > self.offset:
+                f.seek(self.offset)
+                data = f.read(st.st_size - self.offset)
+                end = data.rfind(b"\n")
+                if end >= 0:  # the tail after the last newline is an unfinished row
+                    self._parse(data[: end + 1])
+                    self.offset += end + 1
+        return self.frame()
+
+    def _parse(self, chunk: bytes) -> None:
+        if self.columns is None:
+            nl = chunk.index(b"\n")
+            self.columns = [c.strip() for c in chunk[:nl].decode("utf-8", "replace").split(",")]
+            self._buf = np.full((1024, len(self.columns)), np.nan)
+            chunk = chunk[nl + 1:]
+        if not chunk.strip():
+            return
+        opts = dict(header=None, names=self.columns, index_col=False, on_bad_lines="skip", skip_blank_lines=True)
+        try:  # the fast path: every cell a number or empty (→ NaN)
+            values = pd.read_csv(io.BytesIO(chunk), dtype=np.float64, **opts).to_numpy()
+        except ValueError:  # a stray non-numeric cell: coerce it to NaN rather than lose the chunk
+            df = pd.read_csv(io.BytesIO(chunk), dtype=str, keep_default_na=False, **opts)
+            values = np.column_stack([pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                                      for c in self.columns]) if len(df) else np.empty((0, len(self.columns)))
+        need = self._n + len(values)
+        if need > len(self._buf):
+            grown = np.full((max(need, 2 * len(self._buf)), len(self.columns)), np.nan)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n: need] = values
+        self._n = need
+
+    def frame(self) -> pd.DataFrame:
+        if self.columns is None:
+            return pd.DataFrame()
+        view = self._buf[: self._n]
+        view.flags.writeable = False  # no copy, and a caller's write raises instead of corrupting the reader
+        return pd.DataFrame(view, columns=self.columns, copy=False)
+
+
+# --- downsampling ------------------------------------------------------------------------------------
+
+def downsample(df: pd.DataFrame, x: str = "iteration", max_points: int = 2000,
+               columns: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    """At most ``max_points`` rows, keeping the first and last row and, for every series, the rows of
+    its minimum and maximum within each of equal-count buckets (so each series' global min and max
+    survive). Vectorised: a million rows take a few milliseconds per series."""
+    cols = [c for c in (df.columns if columns is None else columns) if c != x and c in df.columns]
+    n = len(df)
+    if n <= max_points:
+        return df if columns is None else df[[x, *cols]] if x in df.columns else df[cols]
+    k = max(1, len(cols))
+    n_buckets = max(1, (max_points - 2) // (2 * k))  # two kept rows per bucket and series
+    size = math.ceil(n / n_buckets)
+    n_buckets = math.ceil(n / size)
+    pad = n_buckets * size - n
+    starts = np.arange(n_buckets) * size
+    keep = np.zeros(n, bool)
+    keep[0] = keep[-1] = True
+    work = np.empty(n_buckets * size)
+    for c in cols:
+        v = df[c].to_numpy(dtype=float, na_value=np.nan)
+        nan = np.isnan(v)
+        if nan.all():
+            continue
+        has = ~np.concatenate([nan, np.ones(pad, bool)]).reshape(n_buckets, size).all(1)
+        for fill, pick in ((np.inf, np.argmin), (-np.inf, np.argmax)):  # NaN and padding never win
+            work[:n] = v
+            work[:n][nan] = fill
+            work[n:] = fill
+            keep[(starts + pick(work.reshape(n_buckets, size), axis=1))[has]] = True
+    out = df.iloc[np.flatnonzero(keep)]
+    return out if columns is None else out[[x, *cols]] if x in df.columns else out[cols]
+
+
+# --- metric figures ----------------------------------------------------------------------------------
+
+def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
+                      height=height, margin=dict(l=10, r=10, t=48, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      uirevision="keep")  # a refresh with new rows keeps the user's zoom
+    fig.update_xaxes(title_text="iteration")
+    fig.update_yaxes(title_text=ytitle)
+    return fig
+
+
+def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
+                   x: str = "iteration", max_points: int = 2000) -> go.Figure:
+    """One trace per (run, series). One run: a colour per series. Several: a colour per run, dash per series."""
+    fig = go.Figure()
+    multi = len(frames) > 1
+    for i, (run, df) in enumerate(frames.items()):
+        if df is None or df.empty or x not in df.columns:
+            continue
+        present = [s for s in specs if s[0] in df.columns and df[s[0]].notna().any()]
+        if not present:
+            continue
+        d = downsample(df, x, max_points, columns=[s[0] for s in present])
+        for j, (col, label, dash) in enumerate(present):
+            sub = d[[x, col]].dropna()
+            sparse = len(sub) < 0.5 * len(d)  # e.g. JSD, measured only at snapshots: show its points
+            fig.add_trace(go.Scattergl(
+                x=sub[x].to_numpy(), y=sub[col].to_numpy(), mode="lines+markers" if sparse else "lines",
+                name=f"{label} · {run}" if multi else label, legendgroup=str(run),
+                line=dict(color=PALETTE[(i if multi else j) % len(PALETTE)], dash=dash if multi or sparse else "solid",
+                          width=1.6), marker=dict(size=4)))
+    return _layout(fig, title, ytitle)
+
+
+def value_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+    fig = _series_figure(frames, [("value_estimate", "Ṽ (minibatch value)", "solid"),
+                                  ("value_at_optimum", "V(G, D*) = −2 log 2 + 2·JSD", "dash")],
+                         "Value of the game V(D, G)", "value", max_points=max_points)
+    fig.add_hline(y=V_OPTIMUM, line=dict(color="#444", dash="dot", width=1.2),
+                  annotation_text="−2 log 2 ≈ −1.386 (optimum: p_g = p_data)", annotation_position="bottom left")
+    return fig
+
+
+def discriminator_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+    fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"), ("d_fake", "mean D(G(z)), generated", "dash")],
+                         "What the discriminator says", "D", max_points=max_points)
+    fig.add_hline(y=0.5, line=dict(color="#444", dash="dot", width=1.2),
+                  annotation_text="1/2: D* at p_g = p_data", annotation_position="bottom left")
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def loss_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+    return _series_figure(frames, [("d_loss", "D loss (−Ṽ)", "solid"), ("g_loss", "G loss", "dash")],
+                          "Losses", "loss", max_points=max_points)
+
+
+QUALITY = {  # column: (title, y-axis label)
+    "jsd": ("Jensen–Shannon divergence JSD(p_data ‖ p_g)", "nats (0 … log 2)"),
+    "modes_covered": ("Modes covered", "modes"),
+    "high_quality_fraction": ("High-quality samples (within 3 std of a centre)", "fraction"),
+    "classes_covered": ("Digit classes covered", "classes"),
+    "inception_score": ("Inception score (small digits classifier)", "score (1 … 10)"),
+    "frechet_distance": ("Fréchet distance to the real digits", "distance (lower is better)"),
+}
+
+
+def quality_metrics(frames: dict) -> list[str]:
+    """The quality columns that hold at least one value in any of the frames, in display order."""
+    return [m for m in QUALITY if any(df is not None and m in df.columns and df[m].notna().any()
+                                      for df in frames.values())]
+
+
+def quality_figure(frames: dict, metric: str, max_points: int = 2000) -> go.Figure:
+    title, ytitle = QUALITY.get(metric, (metric, metric))
+    fig = _series_figure(frames, [(metric, metric.replace("_", " "), "solid")], title, ytitle, max_points=max_points)
+    if metric == "jsd":
+        fig.add_hline(y=LOG2, line=dict(color="#999", dash="dot", width=1), annotation_text="log 2: disjoint supports",
+                      annotation_position="bottom left")
+    return fig
+
+
+# --- snapshot figures -------------------------------------------------------------------------------
+
+def snapshot_kind(snap: dict) -> str:
+    """'figure1' (1-D known density), 'heatmap' (2-D known density), 'images' or 'points'."""
+    samples = np.asarray(snap.get("samples", np.empty((0, 1))))
+    if "d_star" in snap and "grid_axes" in snap:
+        return "figure1" if np.asarray(snap["grid_axes"]).shape[0] == 1 else "heatmap"
+    return "images" if samples.ndim == 4 else "points"
+
+
+def figure1(snap: dict, title: str = "") -> go.Figure:
+    """The paper's Figure 1: densities on the left axis, D and D* on the right one in [0, 1]."""
+    x = np.asarray(snap["grid_axes"], float).reshape(-1)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["p_data"], float), name="p_data", mode="lines",
+                             line=dict(color="black", dash="dot", width=2)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["p_g"], float), name="p_g (generator)", mode="lines",
+                             line=dict(color="#2ca02c", width=2)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["d"], float), name="D(x), learned", mode="lines",
+                             line=dict(color="#1f77b4", dash="dash", width=2)), secondary_y=True)
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["d_star"], float), name="D*(x) = p_data/(p_data+p_g)",
+                             mode="lines", line=dict(color="#ff7f0e", width=1.5)), secondary_y=True)
+    fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[0.5, 0.5], name="1/2", mode="lines", hoverinfo="skip",
+                             line=dict(color="#888", dash="dash", width=1)), secondary_y=True)
+    _layout(fig, title or "p_data, p_g, D and D*", "density", height=380)
+    fig.update_xaxes(title_text="x")
+    fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True)
+    return fig
+
+
+def _subsample(a: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
+    if a is None:
+        return None
+    a = np.asarray(a, float).reshape(len(a), -1)
+    return a[np.isfinite(a).all(1)][:n]
+
+
+def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
+              title: str = "", n_points: int = 1000) -> go.Figure:
+    """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style)."""
+    axes = np.asarray(snap["grid_axes"], float)
+    ax, ay = axes[0], axes[1]
+    z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
+    label = "D(x)" if which == "d" else "D*(x)"
+    fig = go.Figure(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
+                               colorbar=dict(title=dict(text=label), len=0.8),
+                               hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>"))
+    r = _subsample(real, n_points)
+    if r is not None and r.shape[1] >= 2:
+        fig.add_trace(go.Scattergl(x=r[:, 0], y=r[:, 1], mode="markers", name="real",
+                                   marker=dict(size=4, color=REAL_COLOR, line=dict(width=0.5, color="white"))))
+    g = _subsample(snap.get("samples"), n_points) if show_samples else None
+    if g is not None and g.shape[1] >= 2:
+        fig.add_trace(go.Scattergl(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
+                                   marker=dict(size=4, color=FAKE_COLOR, line=dict(width=0.5, color="white"))))
+    _layout(fig, title or label, "x₂", height=420)
+    fig.update_xaxes(title_text="x₁", range=[ax[0], ax[-1]])
+    fig.update_yaxes(range=[ay[0], ay[-1]], scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarray] = None, title: str = "",
+                   n_points: int = 2000) -> go.Figure:
+    """Points: overlaid histograms in 1-D, a scatter of the first two dimensions otherwise."""
+    g, r = _subsample(samples, n_points), _subsample(real, n_points)
+    dim = (g if g is not None else r).shape[1] if (g is not None or r is not None) else 2
+    fig = go.Figure()
+    for arr, name, color in ((r, "real", REAL_COLOR), (g, "generated", FAKE_COLOR)):
+        if arr is None or len(arr) == 0:
+            continue
+        if dim == 1:
+            fig.add_trace(go.Histogram(x=arr[:, 0], name=name, histnorm="probability density", nbinsx=80,
+                                       opacity=0.55, marker_color=color))
+        else:
+            fig.add_trace(go.Scattergl(x=arr[:, 0], y=arr[:, 1], mode="markers", name=name,
+                                       marker=dict(size=4, color=color, opacity=0.7)))
+    fig.update_layout(barmode="overlay")
+    _layout(fig, title or ("samples" if dim == 1 else "samples (first two dimensions)" if dim > 2 else "samples"),
+            "density" if dim == 1 else "x₂", height=400)
+    fig.update_xaxes(title_text="x" if dim == 1 else "x₁")
+    if dim >= 2:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def tile_images(images: np.ndarray, ncol: Optional[int] = None, gap: int = 1) -> np.ndarray:
+    """[n, C, H, W] in [0, 1] → one [H', W'] (grey) or [H', W', 3] (colour) array on a light background."""
+    x = np.asarray(images, np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    n, c, h, w = x.shape
+    ncol = max(1, min(n, ncol or math.ceil(math.sqrt(n))))
+    nrow = math.ceil(n / ncol)
+    canvas = np.full((c, nrow * (h + gap) + gap, ncol * (w + gap) + gap), 0.85, np.float32)
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        canvas[:, gap + r * (h + gap): gap + r * (h + gap) + h, gap + q * (w + gap): gap + q * (w + gap) + w] = x[i]
+    canvas = np.clip(np.nan_to_num(canvas), 0, 1)
+    return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
+
+
+def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
+    tiled = tile_images(images, ncol)
+    fig = px.imshow((tiled * 255).astype(np.uint8), binary_string=True)  # one embedded PNG: cheap to send
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), margin=dict(l=0, r=0, t=40, b=0),
+                      height=420, template="plotly_white")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def dataset_preview_figure(ds, n: int = 2000) -> go.Figure:
+    """Histogram (1-D), scatter (2-D and more) or image grid (images) of a dataset."""
+    if ds.kind == "image":
+        return image_figure(ds.sample(64, seed=0), title=ds.description, ncol=8)
+    return samples_figure(None, ds.sample(n, seed=0), title=ds.description)
+
+
+def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
+    """n examples of a run's data (from its config.json), or None if the data cannot be loaded."""
+    from .config import TrainConfig
+    from .data import load_dataset
+    from .errors import GanError
+    try:
+        cfg = TrainConfig.load(Path(run_dir) / "config.json").resolved()
+        return load_dataset(cfg).sample(n, seed=1)
+    except (GanError, OSError):
+        return None
+
+
+# --- run table, downloads -------------------------------------------------------------------------
+
+def format_duration(s) -> str:
+    if s is None or not isinstance(s, (int, float)) or not math.isfinite(s):
+        return ""
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def runs_table(infos) -> pd.DataFrame:
+    """One row per RunInfo: what the Monitor page's table shows."""
+    rows = [{"run": r.name, "dataset": Path(r.dataset).name, "state": r.state, "progress": r.progress,
+             "iteration": f"{r.iteration}/{r.iterations}", "it/s": round(r.rate, 1) if r.rate else None,
+             "ETA": format_duration(r.eta_s) if r.state == "running" else "", "message": r.message}
+            for r in infos]
+    return pd.DataFrame(rows, columns=["run", "dataset", "state", "progress", "iteration", "it/s", "ETA", "message"])
+
+
+def run_zip_bytes(run_dir) -> bytes:
+    """The run directory as a zip, without checkpoints (large, torch-only) or temporary files."""
+    run_dir = Path(run_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
+        for p in sorted(run_dir.rglob("*")):
+            rel = p.relative_to(run_dir)
+            if not p.is_file() or rel.parts[0] == "checkpoints" or p.name.startswith(".") or p.name == "STOP":
+                continue
+            zf.write(p, f"{run_dir.name}/{rel.as_posix()}")
+    return buf.getvalue()
+
+
+def points_csv_bytes(points: np.ndarray) -> bytes:
+    p = np.asarray(points, np.float64).reshape(len(points), -1)
+    buf = io.StringIO()
+    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
+    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
+    return buf.getvalue().encode()
+
+
+def png_bytes(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def metadata_frame(metadata: dict) -> pd.DataFrame:
+    return pd.DataFrame({"field": list(metadata), "value": [str(v) for v in metadata.values()]})
