@@ -122,7 +122,7 @@ with a2:
                 st.error(str(e))
 if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
     ss["_confirm_delete"] = target
-a4.download_button("Download .zip", data=lambda: monitor.run_zip_bytes(path), file_name=f"{target}.zip",
+a4.download_button("Download .zip", data=lambda p=path: monitor.run_zip_bytes(p), file_name=f"{target}.zip",
                    mime="application/zip", on_click="ignore", key="download",
                    help="The run directory without checkpoints, with generator.onnx if exported.")
 

@@ -1,0 +1,121 @@
+"""Generate page: sample an exported ONNX generator with onnxruntime only.
+
+This page must not import torch, nor any gan_core module that does (tests check it): a shared model
+file is meant to work where only onnxruntime is installed.
+"""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from gan_core import generation, launch, monitor, runs
+from gan_core.errors import GanError
+
+st.set_page_config(page_title="Generate · GAN dashboard", page_icon="✨", layout="wide")
+root = launch.runs_root()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def model_from_path(path: str, mtime: float) -> generation.GeneratorModel:
+    return generation.load_model(path)  # mtime in the key: a re-export replaces the file
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def model_from_bytes(data: bytes) -> generation.GeneratorModel:
+    return generation.load_model(data)
+
+
+st.title("Generate")
+source = st.radio("Model", ["A run's generator", "Upload a model file"], horizontal=True,
+                  label_visibility="collapsed")
+model, model_source, model_name = None, None, "generator"
+try:
+    if source == "A run's generator":
+        done = [r for r in runs.list_runs(root) if (r.path / "generator.onnx").is_file()]
+        if not done:
+            st.info(f"No run under {root} has a generator.onnx yet (it is written when a run finishes). "
+                    "You can also upload a model file.")
+        else:
+            name = st.selectbox("Run", [r.name for r in done], key="run")
+            f = root / name / "generator.onnx"
+            model, model_source, model_name = model_from_path(str(f), f.stat().st_mtime), str(f), name
+    else:
+        up = st.file_uploader("A generator .onnx (or a .zip shared from this dashboard)", type=["onnx", "zip"],
+                              key="model_upload")
+        if up is not None:
+            data = up.getvalue()
+            model, model_source, model_name = model_from_bytes(data), data, up.name.rsplit(".", 1)[0]
+except GanError as e:  # ModelFileError's message says what is wrong with the file
+    st.error(str(e))
+except OSError as e:
+    st.error(f"cannot read the model file: {e}")
+
+if model is None:
+    st.stop()
+
+kind = model.output_kind
+st.caption(f"latent size {model.latent_dim} · prior {model.prior} · makes "
+           f"{'images' if kind == 'image' else 'points'} of shape {list(model.output_shape)}")
+with st.expander("Model metadata", expanded=False):
+    st.dataframe(monitor.metadata_frame(model.metadata), hide_index=True, key="meta")
+
+# --- samples ---------------------------------------------------------------------------------------
+st.subheader("Samples")
+c1, c2 = st.columns(2)
+limit, default = (400, 64) if kind == "image" else (20_000, 1000)
+n = c1.number_input("Number of samples", 1, limit, default, key=f"n@{kind}")
+seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="seed", help="The same seed gives the same samples, "
+                       "here and with `python -m gan_core generate`.")
+try:
+    samples = model.generate(int(n), seed=int(seed))
+    if kind == "image":
+        grid = generation.image_grid(samples)
+        st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
+        st.download_button("Download PNG grid", monitor.png_bytes(grid), file_name=f"{model_name}-seed{seed}.png",
+                           mime="image/png", on_click="ignore", key="dl_png")
+    else:
+        st.plotly_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}"), key="pts")
+        st.download_button("Download CSV", monitor.points_csv_bytes(samples), file_name=f"{model_name}-seed{seed}.csv",
+                           mime="text/csv", on_click="ignore", key="dl_csv")
+except GanError as e:
+    st.error(str(e))
+
+# --- a walk in latent space ----------------------------------------------------------------------------
+st.subheader("Walk between two seeds")
+st.caption("The latent of seed A moves to the latent of seed B"
+           + (" along a great circle (slerp), which stays where a normal prior puts its mass."
+              if model.prior == "normal" else " in a straight line inside the uniform prior's box."))
+w1, w2, w3 = st.columns(3)
+seed_a = w1.number_input("Seed A", 0, 2**31 - 1, 1, key="seed_a")
+seed_b = w2.number_input("Seed B", 0, 2**31 - 1, 2, key="seed_b")
+steps = w3.number_input("Steps", 2, 64, 9, key="steps")
+try:
+    walk = generation.interpolate(model, int(seed_a), int(seed_b), int(steps))
+    t = st.slider("Position along the walk", 0, int(steps) - 1, 0, key="walk_t")
+    if kind == "image":
+        left, right = st.columns([1, 3])
+        left.image(generation.image_grid(walk[t:t + 1], min_tile=128), caption=f"step {t} of {int(steps) - 1}")
+        right.image(generation.image_grid(walk, ncol=min(int(steps), 16)), caption="the whole walk, A → B")
+    else:
+        pts = walk.reshape(len(walk), -1)
+        fig = monitor.samples_figure(samples if kind == "points" else None, title="the walk over the samples")
+        y = pts[:, 1] if pts.shape[1] > 1 else np.zeros(len(pts))
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=y, mode="lines+markers", name="walk A → B",
+                                 line=dict(color="#ff7f0e"), marker=dict(size=6)))
+        fig.add_trace(go.Scatter(x=[pts[t, 0]], y=[y[t]], mode="markers", name=f"step {t}",
+                                 marker=dict(size=16, color="#d62728", symbol="star")))
+        st.plotly_chart(fig, key="walk_fig")
+except GanError as e:
+    st.error(str(e))
+
+# --- share ---------------------------------------------------------------------------------------------
+st.subheader("Share the model")
+st.markdown("A zip with `generator.onnx` and `MODEL_CARD.md`: what the model is and how to sample it with "
+            "onnxruntime alone. Anyone can open the zip on this page, too.")
+with st.expander("Model card"):
+    st.markdown(generation.model_card(model.metadata))
+try:
+    st.download_button("Download model + card (.zip)", lambda src=model_source: generation.share_package(src),
+                       file_name=f"{model_name}-generator.zip", mime="application/zip", on_click="ignore",
+                       key="dl_model")
+except GanError as e:
+    st.error(str(e))
