@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -209,3 +211,16 @@ def load_upload(uploaded, image_size: int = 32, root=None):
     ds = load_file(uploaded, name=name, image_size=image_size)
     raw = uploaded.getvalue() if hasattr(uploaded, "getvalue") else Path(uploaded).read_bytes()
     return ds, save_upload(raw, name, root)
+
+
+def run_zip_bytes(run_dir) -> bytes:
+    """The run directory as a zip, without checkpoints (large, torch-only) or temporary files."""
+    run_dir = Path(run_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
+        for p in sorted(run_dir.rglob("*")):
+            rel = p.relative_to(run_dir)
+            if not p.is_file() or rel.parts[0] == "checkpoints" or p.name.startswith(".") or p.name == "STOP":
+                continue
+            zf.write(p, f"{run_dir.name}/{rel.as_posix()}")
+    return buf.getvalue()

@@ -1,21 +1,15 @@
-"""What the dashboard shows, without streamlit and without torch.
+"""What the dashboard shows, without streamlit and without torch (the Generate page uses it too).
 
-* ``MetricsTail`` reads a growing ``metrics.csv`` incrementally: a refresh parses only the bytes added
-  since the last one, so watching a run of millions of rows costs what the new rows cost.
-* ``downsample`` keeps each plotted series to a few thousand points, keeping every bucket's min and max
-  so spikes (a diverging loss) are never smoothed away.
-* Figures (plotly): the value Ṽ beside −2 log 2 and V(G, D*), mean D(x) and D(G(z)), losses, quality
-  metrics; and from a snapshot the paper's Figure 1 (1-D), the learned D and D* heat maps (2-D) and
-  sample grids.
-
-The Generate page uses this module too, so it must never import torch (directly or through gan_core).
+``MetricsTail`` reads a growing metrics.csv incrementally (a refresh parses only the new bytes);
+``downsample`` bounds each plotted series while keeping every bucket's min and max, so spikes survive;
+the figures (plotly) show Ṽ against −2 log 2 and V(G, D*), D(x) and D(G(z)), losses, quality, and from
+a snapshot the paper's Figure 1 (1-D), the learned D beside D* (2-D) and sample grids.
 """
 from __future__ import annotations
 
 import io
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -27,30 +21,8 @@ from plotly.subplots import make_subplots
 
 LOG2 = math.log(2.0)
 V_OPTIMUM = -2.0 * LOG2  # V(G, D*) at p_g = p_data, eqs. (8)–(21)
-PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880",
-           "#FF97FF", "#FECB52"]
+PALETTE = px.colors.qualitative.Plotly  # one colour per run when runs overlay
 REAL_COLOR, FAKE_COLOR = "#1b7837", "#762a83"  # GAN Lab's green (real) and purple (generated)
-
-CAPTIONS = {
-    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), "
-             "which D ascends. With the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
-             "so −2 log 2 ≈ −1.386 is the value of the game once p_g = p_data.",
-    "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
-                     "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
-    "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
-            "(non-saturating, eq. (3)).",
-    "figure1": "The paper's Figure 1: p_data (black, dotted), p_g (green), the learned D (blue, dashed) and "
-               "D* = p_data/(p_data + p_g) (orange, eq. (7)). Where p_g matches p_data, D* is 1/2 everywhere.",
-    "d_map": "The learned D(x) over the plane (green: judged real, purple: judged generated), with real "
-             "points (green) and generated points (purple). G moves its points up D's slope.",
-    "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
-              "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
-    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g; V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)) "
-           "reaches its minimum −2 log 2 exactly when JSD = 0.",
-    "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
-               "move as G learns.",
-}
-
 
 # --- reading metrics.csv ---------------------------------------------------------------------------
 
@@ -73,10 +45,6 @@ class MetricsTail:
         self.columns: Optional[list[str]] = None
         self._buf = np.empty((0, 0))  # rows × columns, grown by doubling so appends are amortised O(new)
         self._n = 0
-
-    @property
-    def rows(self) -> int:
-        return self._n
 
     def read(self) -> pd.DataFrame:
         try:
@@ -168,8 +136,8 @@ def downsample(df: pd.DataFrame, x: str = "iteration", max_points: int = 2000,
 
 def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
-                      height=height, margin=dict(l=10, r=10, t=48, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0),  # not over the title
                       uirevision="keep")  # a refresh with new rows keeps the user's zoom
     fig.update_xaxes(title_text="iteration")
     fig.update_yaxes(title_text=ytitle)
@@ -209,8 +177,8 @@ def value_figure(frames: dict, max_points: int = 2000) -> go.Figure:
 
 
 def discriminator_figure(frames: dict, max_points: int = 2000) -> go.Figure:
-    fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"), ("d_fake", "mean D(G(z)), generated", "dash")],
-                         "What the discriminator says", "D", max_points=max_points)
+    fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"),
+                                  ("d_fake", "mean D(G(z)), generated", "dash")], "What the discriminator says", "D", max_points=max_points)
     fig.add_hline(y=0.5, line=dict(color="#444", dash="dot", width=1.2),
                   annotation_text="1/2: D* at p_g = p_data", annotation_position="bottom left")
     fig.update_yaxes(range=[0, 1])
@@ -253,7 +221,7 @@ def snapshot_kind(snap: dict) -> str:
     """'figure1' (1-D known density), 'heatmap' (2-D known density), 'images' or 'points'."""
     samples = np.asarray(snap.get("samples", np.empty((0, 1))))
     if "d_star" in snap and "grid_axes" in snap:
-        return "figure1" if np.asarray(snap["grid_axes"]).shape[0] == 1 else "heatmap"
+        return "figure1" if len(snap["grid_axes"]) == 1 else "heatmap"
     return "images" if samples.ndim == 4 else "points"
 
 
@@ -261,14 +229,12 @@ def figure1(snap: dict, title: str = "") -> go.Figure:
     """The paper's Figure 1: densities on the left axis, D and D* on the right one in [0, 1]."""
     x = np.asarray(snap["grid_axes"], float).reshape(-1)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["p_data"], float), name="p_data", mode="lines",
-                             line=dict(color="black", dash="dot", width=2)), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["p_g"], float), name="p_g (generator)", mode="lines",
-                             line=dict(color="#2ca02c", width=2)), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["d"], float), name="D(x), learned", mode="lines",
-                             line=dict(color="#1f77b4", dash="dash", width=2)), secondary_y=True)
-    fig.add_trace(go.Scatter(x=x, y=np.asarray(snap["d_star"], float), name="D*(x) = p_data/(p_data+p_g)",
-                             mode="lines", line=dict(color="#ff7f0e", width=1.5)), secondary_y=True)
+    for key, name, style, right in (("p_data", "p_data", dict(color="black", dash="dot", width=2), False),
+                                    ("p_g", "p_g (generator)", dict(color="#2ca02c", width=2), False),
+                                    ("d", "D(x), learned", dict(color="#1f77b4", dash="dash", width=2), True),
+                                    ("d_star", "D*(x) = p_data/(p_data+p_g)", dict(color="#ff7f0e", width=1.5), True)):
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(snap[key], float), name=name, mode="lines", line=style),
+                      secondary_y=right)
     fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[0.5, 0.5], name="1/2", mode="lines", hoverinfo="skip",
                              line=dict(color="#888", dash="dash", width=1)), secondary_y=True)
     _layout(fig, title or "p_data, p_g, D and D*", "density", height=380)
@@ -287,8 +253,7 @@ def _subsample(a: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
 def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
               title: str = "", n_points: int = 1000) -> go.Figure:
     """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style)."""
-    axes = np.asarray(snap["grid_axes"], float)
-    ax, ay = axes[0], axes[1]
+    ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
     z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
     label = "D(x)" if which == "d" else "D*(x)"
     fig = go.Figure(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
@@ -332,25 +297,10 @@ def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarr
     return fig
 
 
-def tile_images(images: np.ndarray, ncol: Optional[int] = None, gap: int = 1) -> np.ndarray:
-    """[n, C, H, W] in [0, 1] → one [H', W'] (grey) or [H', W', 3] (colour) array on a light background."""
-    x = np.asarray(images, np.float32)
-    if x.ndim == 3:
-        x = x[:, None]
-    n, c, h, w = x.shape
-    ncol = max(1, min(n, ncol or math.ceil(math.sqrt(n))))
-    nrow = math.ceil(n / ncol)
-    canvas = np.full((c, nrow * (h + gap) + gap, ncol * (w + gap) + gap), 0.85, np.float32)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        canvas[:, gap + r * (h + gap): gap + r * (h + gap) + h, gap + q * (w + gap): gap + q * (w + gap) + w] = x[i]
-    canvas = np.clip(np.nan_to_num(canvas), 0, 1)
-    return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
-
-
 def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
-    tiled = tile_images(images, ncol)
-    fig = px.imshow((tiled * 255).astype(np.uint8), binary_string=True)  # one embedded PNG: cheap to send
+    from .generation import image_grid  # the same tiling as the Generate page and the CLI's PNGs
+    grid = np.asarray(image_grid(np.asarray(images, np.float32), ncol=ncol, min_tile=8))
+    fig = px.imshow(grid, binary_string=True)  # one embedded PNG: cheap to send and to redraw
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), margin=dict(l=0, r=0, t=40, b=0),
                       height=420, template="plotly_white")
     fig.update_xaxes(visible=False)
@@ -377,7 +327,7 @@ def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
         return None
 
 
-# --- run table, downloads -------------------------------------------------------------------------
+# --- run table ----------------------------------------------------------------------------------------
 
 def format_duration(s) -> str:
     if s is None or not isinstance(s, (int, float)) or not math.isfinite(s):
@@ -393,34 +343,3 @@ def runs_table(infos) -> pd.DataFrame:
              "ETA": format_duration(r.eta_s) if r.state == "running" else "", "message": r.message}
             for r in infos]
     return pd.DataFrame(rows, columns=["run", "dataset", "state", "progress", "iteration", "it/s", "ETA", "message"])
-
-
-def run_zip_bytes(run_dir) -> bytes:
-    """The run directory as a zip, without checkpoints (large, torch-only) or temporary files."""
-    run_dir = Path(run_dir)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
-        for p in sorted(run_dir.rglob("*")):
-            rel = p.relative_to(run_dir)
-            if not p.is_file() or rel.parts[0] == "checkpoints" or p.name.startswith(".") or p.name == "STOP":
-                continue
-            zf.write(p, f"{run_dir.name}/{rel.as_posix()}")
-    return buf.getvalue()
-
-
-def points_csv_bytes(points: np.ndarray) -> bytes:
-    p = np.asarray(points, np.float64).reshape(len(points), -1)
-    buf = io.StringIO()
-    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
-    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
-    return buf.getvalue().encode()
-
-
-def png_bytes(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def metadata_frame(metadata: dict) -> pd.DataFrame:
-    return pd.DataFrame({"field": list(metadata), "value": [str(v) for v in metadata.values()]})

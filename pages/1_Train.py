@@ -1,5 +1,6 @@
 """Train page: choose data, set Algorithm 1's hyper-parameters, start a run in its own process."""
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.errors import StreamlitAPIException
 
 from gan_core import launch, monitor, runs
@@ -7,7 +8,12 @@ from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data import builtin
 from gan_core.errors import GanError
 
-st.set_page_config(page_title="Train · GAN dashboard", page_icon="🏋️", layout="wide")
+# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
+# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
+if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
+    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 ss = st.session_state
 root = launch.runs_root()
 
@@ -155,4 +161,4 @@ if started:
     else:
         st.success(f"Run **{started['name']}** started (process {started['pid']}); it keeps training if you "
                    "close this page.")
-    link("pages/2_Monitor.py", "Watch it on the Monitor page", "📈")
+    link("pages/2_Monitor.py", "Watch it on the Runs page", "📈")

@@ -1,20 +1,46 @@
 """Monitor page ("Runs"): every run under the runs root, live charts, snapshots, and run actions.
 
-Refresh model: two fragments. The run table re-reads the small status files every 2 s while anything
+Refresh model: three fragments. The run table re-reads the small status files every 2 s while anything
 runs (10 s otherwise, to notice runs started from the command line). The charts fragment refreshes
 every 1.5 s only while a selected run is running; its MetricsTail readers live in session_state, so a
-refresh parses only the rows appended since the last one. When the set of runs or a state changes,
-the fragment asks for a full rerun so that actions and refresh rates follow.
+refresh parses only the rows appended since the last one. The snapshot views refresh every 4 s while
+running. When the set of runs or a state changes, a fragment asks for a full rerun so that actions and
+refresh rates follow; with nothing running, the charts are drawn once and never re-sent.
 """
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.errors import StreamlitAPIException
 
 from gan_core import launch, monitor, runs
 from gan_core.errors import GanError
 
-st.set_page_config(page_title="Runs · GAN dashboard", page_icon="📈", layout="wide")
+# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
+# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
+if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
+    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 ss = st.session_state
 root = launch.runs_root()
+CAPTIONS = {
+    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), "
+             "which D ascends. With the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
+             "so −2 log 2 ≈ −1.386 is the value of the game once p_g = p_data.",
+    "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
+                     "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
+    "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
+            "(non-saturating, eq. (3)).",
+    "figure1": "The paper's Figure 1: p_data (black, dotted), p_g (green), the learned D (blue, dashed) and "
+               "D* = p_data/(p_data + p_g) (orange, eq. (7)). Where p_g matches p_data, D* is 1/2 everywhere.",
+    "d_map": "The learned D(x) over the plane (green: judged real, purple: judged generated), with real "
+             "points (green) and generated points (purple). G moves its points up D's slope.",
+    "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
+              "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
+    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g; V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)) "
+           "reaches its minimum −2 log 2 exactly when JSD = 0.",
+    "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
+               "move as G learns.",
+}
 
 
 def link(page: str, label: str, icon: str) -> None:
@@ -77,6 +103,8 @@ run_table()
 
 # --- selection and actions --------------------------------------------------------------------------
 pending = ss.pop("monitor_selected", None)  # set by the Train page after a start
+if not pending and "run" in st.query_params and "sel" not in ss:  # a shared link: ?run=a&run=b
+    pending = st.query_params.get_all("run")
 if pending:
     ss["sel"] = [n for n in pending if n in by_name] or names[:1]
 elif "sel" in ss:
@@ -122,7 +150,7 @@ with a2:
                 st.error(str(e))
 if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
     ss["_confirm_delete"] = target
-a4.download_button("Download .zip", data=lambda p=path: monitor.run_zip_bytes(p), file_name=f"{target}.zip",
+a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
                    mime="application/zip", on_click="ignore", key="download",
                    help="The run directory without checkpoints, with generator.onnx if exported.")
 
@@ -153,13 +181,12 @@ def charts() -> None:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
         st.plotly_chart(monitor.value_figure(frames), key="value_fig")
-        st.caption(monitor.CAPTIONS["value"])
+        st.caption(CAPTIONS["value"])
         c1, c2 = st.columns(2)
         c1.plotly_chart(monitor.discriminator_figure(frames), key="d_fig")
-        c1.caption(monitor.CAPTIONS["discriminator"])
+        c1.caption(CAPTIONS["discriminator"])
         c2.plotly_chart(monitor.loss_figure(frames), key="loss_fig")
-        c2.caption(monitor.CAPTIONS["loss"])
-    snapshots_view()
+        c2.caption(CAPTIONS["loss"])
     metrics = monitor.quality_metrics(frames)
     if metrics:
         st.subheader("Sample quality over time")
@@ -167,11 +194,13 @@ def charts() -> None:
         for i, m in enumerate(metrics):
             cols[i % 2].plotly_chart(monitor.quality_figure(frames, m), key=f"q_{m}")
             if m == "jsd":
-                cols[i % 2].caption(monitor.CAPTIONS["jsd"])
+                cols[i % 2].caption(CAPTIONS["jsd"])
     if live and not any(runs.read_status(root / n).get("state") == "running" for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
 
 
+# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to redraw: a slower timer.
+@st.fragment(run_every=4.0 if live else None)
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
     who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
@@ -188,27 +217,36 @@ def snapshots_view() -> None:
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
         return
-    cfg_file = run_dir / "config.json"
-    real = real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
+    try:
+        draw_snapshot(snap, run_dir, it)
+    except Exception as e:  # a snapshot from user data we did not foresee: say so, keep the page
+        st.error(f"cannot draw the snapshot at iteration {it}: {type(e).__name__}: {e}")
+
+
+def draw_snapshot(snap: dict, run_dir, it: int) -> None:
     kind = monitor.snapshot_kind(snap)
+    cfg_file = run_dir / "config.json"
+    real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
+        str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
     jsd = snap.get("metric_jsd")
     where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
     if kind == "figure1":
         st.plotly_chart(monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), key="fig1")
-        st.caption(monitor.CAPTIONS["figure1"])
+        st.caption(CAPTIONS["figure1"])
     elif kind == "heatmap":
         c1, c2 = st.columns(2)
         c1.plotly_chart(monitor.d_heatmap(snap, "d", real, title=f"learned D(x) — {where}"), key="d_map")
-        c1.caption(monitor.CAPTIONS["d_map"])
+        c1.caption(CAPTIONS["d_map"])
         c2.plotly_chart(monitor.d_heatmap(snap, "d_star", real, title=f"D*(x), eq. (7) — {where}"), key="dstar_map")
-        c2.caption(monitor.CAPTIONS["d_star"])
+        c2.caption(CAPTIONS["d_star"])
     elif kind == "images":
         st.plotly_chart(monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                         key="img_grid")
-        st.caption(monitor.CAPTIONS["samples"])
+        st.caption(CAPTIONS["samples"])
     else:
         st.plotly_chart(monitor.samples_figure(snap["samples"], real, title=f"samples — {where}"), key="pts")
-        st.caption(monitor.CAPTIONS["samples"])
+        st.caption(CAPTIONS["samples"])
 
 
 charts()
+snapshots_view()

@@ -3,15 +3,38 @@
 This page must not import torch, nor any gan_core module that does (tests check it): a shared model
 file is meant to work where only onnxruntime is installed.
 """
+import io
+
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from gan_core import generation, launch, monitor, runs
 from gan_core.errors import GanError
 
-st.set_page_config(page_title="Generate · GAN dashboard", page_icon="✨", layout="wide")
+# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
+# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
+if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
+    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 root = launch.runs_root()
+
+
+def png_bytes(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def points_csv_bytes(points: np.ndarray) -> bytes:
+    p = np.asarray(points, np.float64).reshape(len(points), -1)
+    buf = io.StringIO()
+    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
+    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
+    return buf.getvalue().encode()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -55,8 +78,9 @@ if model is None:
 kind = model.output_kind
 st.caption(f"latent size {model.latent_dim} · prior {model.prior} · makes "
            f"{'images' if kind == 'image' else 'points'} of shape {list(model.output_shape)}")
-with st.expander("Model metadata", expanded=False):
-    st.dataframe(monitor.metadata_frame(model.metadata), hide_index=True, key="meta")
+with st.expander("Model metadata", expanded=True):
+    st.dataframe(pd.DataFrame({"field": list(model.metadata), "value": [str(v) for v in model.metadata.values()]}),
+                 hide_index=True, key="meta")
 
 # --- samples ---------------------------------------------------------------------------------------
 st.subheader("Samples")
@@ -70,11 +94,11 @@ try:
     if kind == "image":
         grid = generation.image_grid(samples)
         st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
-        st.download_button("Download PNG grid", monitor.png_bytes(grid), file_name=f"{model_name}-seed{seed}.png",
+        st.download_button("Download PNG grid", png_bytes(grid), file_name=f"{model_name}-seed{seed}.png",
                            mime="image/png", on_click="ignore", key="dl_png")
     else:
         st.plotly_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}"), key="pts")
-        st.download_button("Download CSV", monitor.points_csv_bytes(samples), file_name=f"{model_name}-seed{seed}.csv",
+        st.download_button("Download CSV", points_csv_bytes(samples), file_name=f"{model_name}-seed{seed}.csv",
                            mime="text/csv", on_click="ignore", key="dl_csv")
 except GanError as e:
     st.error(str(e))
@@ -94,14 +118,22 @@ try:
     if kind == "image":
         left, right = st.columns([1, 3])
         left.image(generation.image_grid(walk[t:t + 1], min_tile=128), caption=f"step {t} of {int(steps) - 1}")
-        right.image(generation.image_grid(walk, ncol=min(int(steps), 16)), caption="the whole walk, A → B")
+        right.image(generation.image_grid(walk, ncol=min(int(steps), 16), min_tile=64),
+                    caption="the whole walk, A → B")
     else:
         pts = walk.reshape(len(walk), -1)
-        fig = monitor.samples_figure(samples if kind == "points" else None, title="the walk over the samples")
-        y = pts[:, 1] if pts.shape[1] > 1 else np.zeros(len(pts))
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=y, mode="lines+markers", name="walk A → B",
-                                 line=dict(color="#ff7f0e"), marker=dict(size=6)))
-        fig.add_trace(go.Scatter(x=[pts[t, 0]], y=[y[t]], mode="markers", name=f"step {t}",
+        if pts.shape[1] == 1:  # 1-D: the output along the walk, step by step
+            fig = go.Figure(go.Scatter(x=np.arange(len(pts)), y=pts[:, 0], mode="lines+markers",
+                                       name="G(z) along the walk", line=dict(color="#ff7f0e")))
+            fig.update_layout(template="plotly_white", height=320, margin=dict(l=10, r=10, t=40, b=10),
+                              title="G(z) along the walk", xaxis_title="step", yaxis_title="x")
+            x, y = [t], [pts[t, 0]]
+        else:  # the path over a cloud of samples, in the first two dimensions
+            fig = monitor.samples_figure(samples, title="the walk over the samples")
+            fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines+markers", name="walk A → B",
+                                     line=dict(color="#ff7f0e"), marker=dict(size=6)))
+            x, y = [pts[t, 0]], [pts[t, 1]]
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=f"step {t}",
                                  marker=dict(size=16, color="#d62728", symbol="star")))
         st.plotly_chart(fig, key="walk_fig")
 except GanError as e:

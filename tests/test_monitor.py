@@ -1,0 +1,207 @@
+"""The Monitor page's data path (gan_core.monitor): incremental metrics reading, downsampling, figures."""
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from gan_core import launch, monitor, runs
+from gan_core.monitor import MetricsTail, downsample
+
+HEADER = "iteration,value_estimate,d_loss,g_loss,d_real,d_fake,elapsed_s,jsd,value_at_optimum\n"
+
+
+def row(it: int, v: float = -1.3, jsd: str = "") -> str:
+    vo = "" if jsd == "" else f"{-2 * math.log(2) + 2 * float(jsd):.6g}"
+    return f"{it},{v},{-v},0.7,0.55,0.45,{it / 100},{jsd},{vo}\n"
+
+
+@pytest.fixture
+def csv_path(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text(HEADER + row(10, -1.30, "0.5") + row(20, -1.31))
+    return p
+
+
+def test_tail_reads_only_the_new_rows(csv_path):
+    tail = MetricsTail(csv_path)
+    df = tail.read()
+    assert list(df["iteration"]) == [10, 20]
+    assert tail.offset == csv_path.stat().st_size
+    assert df["jsd"].iloc[0] == 0.5 and np.isnan(df["jsd"].iloc[1])  # empty cell → NaN
+    assert df["value_at_optimum"].iloc[0] == pytest.approx(-2 * math.log(2) + 1.0)
+
+    # Rewrite an already-read byte in place (same inode, same size): a reader that re-parsed the
+    # whole file would see it, an incremental one must not.
+    data = csv_path.read_bytes().replace(b"20,-1.31", b"20,-9.99")
+    with open(csv_path, "r+b") as f:
+        f.write(data)
+    before = tail.offset
+    with open(csv_path, "a") as f:
+        f.write(row(30, -1.35) + row(40, -1.36))
+    df = tail.read()
+    assert list(df["iteration"]) == [10, 20, 30, 40]
+    assert df["value_estimate"].iloc[1] == -1.31  # old row not re-read
+    assert tail.offset == csv_path.stat().st_size > before
+    assert tail.read()["iteration"].tolist() == [10, 20, 30, 40]  # nothing new: same rows
+
+
+def test_partial_last_line_waits_until_complete(csv_path):
+    tail = MetricsTail(csv_path)
+    tail.read()
+    full = row(30, -1.375)
+    with open(csv_path, "a") as f:
+        f.write(full[:7])  # the writer is mid-line
+    offset = tail.offset
+    df = tail.read()
+    assert len(df) == 2 and tail.offset == offset
+    with open(csv_path, "a") as f:
+        f.write(full[7:])
+    df = tail.read()
+    assert df["iteration"].tolist() == [10, 20, 30] and df["value_estimate"].iloc[-1] == -1.375
+
+
+def test_truncation_and_replacement_are_reread(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    p = run / "metrics.csv"
+    p.write_text(HEADER + "".join(row(i) for i in range(10, 60, 10)))
+    tail = MetricsTail(p)
+    assert len(tail.read()) == 5
+    runs.truncate_metrics(run, 20)  # what --resume does: atomic replace, a new inode
+    assert tail.read()["iteration"].tolist() == [10, 20]
+    with open(p, "a") as f:
+        f.write(row(30, -1.2))
+    assert tail.read()["iteration"].tolist() == [10, 20, 30]
+    with open(p, "w") as f:  # truncated in place: same inode, smaller size
+        f.write(HEADER + row(10, -1.0))
+    df = tail.read()
+    assert df["iteration"].tolist() == [10] and df["value_estimate"].iloc[0] == -1.0
+
+
+def test_missing_file_then_created(tmp_path):
+    p = tmp_path / "metrics.csv"
+    tail = MetricsTail(p)
+    assert tail.read().empty
+    p.write_text(HEADER + row(10))
+    assert tail.read()["iteration"].tolist() == [10]
+
+
+def test_frame_is_read_only(csv_path):
+    tail = MetricsTail(csv_path)
+    df = tail.read()
+    with pytest.raises(ValueError):
+        df.iloc[0, 1] = 123.0
+    assert tail.read()["value_estimate"].iloc[0] == -1.30
+
+
+def test_downsample_bounds_points_and_keeps_extremes():
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    df = pd.DataFrame({"iteration": np.arange(1, n + 1, dtype=float),
+                       "value_estimate": rng.standard_normal(n),
+                       "g_loss": np.cumsum(rng.standard_normal(n)),
+                       "jsd": np.where(np.arange(n) % 50 == 0, rng.random(n), np.nan)})  # sparse, like snapshots
+    df.loc[123_457, "value_estimate"] = 40.0   # single-row spikes must survive
+    df.loc[876_543, "value_estimate"] = -40.0
+    out = downsample(df, max_points=2000)
+    assert len(out) <= 2000
+    for c in ("value_estimate", "g_loss", "jsd"):
+        assert out[c].max() == df[c].max() and out[c].min() == df[c].min(), c
+    assert out["iteration"].iloc[0] == 1 and out["iteration"].iloc[-1] == n
+    assert out["iteration"].is_monotonic_increasing
+    few = downsample(df, max_points=600, columns=["value_estimate"])
+    assert len(few) <= 600 and list(few.columns) == ["iteration", "value_estimate"]
+    assert few["value_estimate"].max() == 40.0 and few["value_estimate"].min() == -40.0
+    small = df.head(100)
+    assert downsample(small, max_points=2000) is small
+
+
+def _frame(n=50, with_optimum=True):
+    it = np.arange(1, n + 1) * 10.0
+    d = {"iteration": it, "value_estimate": -1.2 - 0.001 * it, "d_loss": 1.3 + 0 * it, "g_loss": 0.7 + 0 * it,
+         "d_real": 0.6 + 0 * it, "d_fake": 0.4 + 0 * it}
+    if with_optimum:
+        d["jsd"] = np.where(np.arange(n) % 5 == 0, 0.2, np.nan)
+        d["value_at_optimum"] = -2 * math.log(2) + 2 * d["jsd"]
+    return pd.DataFrame(d)
+
+
+def _hline_ys(fig: go.Figure) -> list:
+    return [s.y0 for s in fig.layout.shapes if s.y0 == s.y1]
+
+
+def test_value_figure_shows_optimum_line_and_theory_trace():
+    fig = monitor.value_figure({"a": _frame()})
+    assert any(abs(y - (-2 * math.log(2))) < 1e-12 for y in _hline_ys(fig))
+    assert any("2 log 2" in (a.text or "") for a in fig.layout.annotations)
+    names = [t.name for t in fig.data]
+    assert any(n.startswith("Ṽ") for n in names) and any("V(G, D*)" in n for n in names)
+    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    opt = next(t for t in fig.data if "V(G, D*)" in t.name)
+    assert len(opt.x) == 10 and np.allclose(opt.y, -2 * math.log(2) + 0.4)  # only the measured rows
+
+    plain = monitor.value_figure({"a": _frame(with_optimum=False)})
+    assert [t.name for t in plain.data] == ["Ṽ (minibatch value)"]
+    assert any(abs(y + 2 * math.log(2)) < 1e-12 for y in _hline_ys(plain))
+
+
+def test_overlaid_runs_get_one_colour_each():
+    fig = monitor.discriminator_figure({"run-a": _frame(), "run-b": _frame()})
+    assert 0.5 in _hline_ys(fig)
+    colours = {t.legendgroup: t.line.color for t in fig.data}
+    assert set(colours) == {"run-a", "run-b"} and len(set(colours.values())) == 2
+    assert len(fig.data) == 4
+    loss = monitor.loss_figure({"a": _frame()})
+    assert {t.name for t in loss.data} == {"D loss (−Ṽ)", "G loss"}
+
+
+def test_quality_figures_only_for_present_metrics():
+    df = _frame()
+    df["modes_covered"] = np.where(df["jsd"].notna(), 8.0, np.nan)
+    assert monitor.quality_metrics({"a": df}) == ["jsd", "modes_covered"]
+    fig = monitor.quality_figure({"a": df}, "modes_covered")
+    assert len(fig.data) == 1 and np.all(np.asarray(fig.data[0].y) == 8.0)
+    assert monitor.quality_metrics({"a": _frame(with_optimum=False)}) == []
+
+
+def test_snapshot_views():
+    x = np.linspace(0, 8, 100)
+    p = np.exp(-((x - 4) ** 2) / 0.5)
+    snap1 = {"samples": np.ones((10, 1), np.float32), "grid_axes": x[None], "d": np.full(100, 0.6),
+             "d_star": np.full(100, 0.5), "p_g": p, "p_data": p}
+    assert monitor.snapshot_kind(snap1) == "figure1"
+    fig = monitor.figure1(snap1)
+    by = {t.name: t for t in fig.data}
+    assert by["D(x), learned"].yaxis == "y2" and by["p_data"].yaxis == "y"
+    assert by["1/2"].y == (0.5, 0.5)
+
+    ax, ay = np.linspace(-1, 1, 3), np.linspace(-2, 2, 4)
+    d = np.arange(12) / 12.0  # flat in 'ij' order: index i * ny + j is (ax[i], ay[j])
+    snap2 = {"samples": np.zeros((5, 2), np.float32), "grid_axes": [ax, ay], "d": d, "d_star": 1 - d,
+             "p_g": d, "p_data": d}
+    assert monitor.snapshot_kind(snap2) == "heatmap"
+    hm = monitor.d_heatmap(snap2, "d", real=np.ones((7, 2)))
+    z = np.asarray(hm.data[0].z)
+    assert z.shape == (4, 3) and z[3, 2] == d[2 * 4 + 3]  # rows are y, columns x
+    assert [t.name for t in hm.data[1:]] == ["real", "generated"]
+
+    imgs = {"samples": np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float16)}
+    assert monitor.snapshot_kind(imgs) == "images"
+    assert monitor.image_figure(imgs["samples"], ncol=3).data[0].source.startswith("data:image/png")
+    assert monitor.snapshot_kind({"samples": np.zeros((5, 5))}) == "points"
+    assert len(monitor.samples_figure(np.zeros((5, 5)), np.ones((5, 5))).data) == 2
+
+
+def test_run_zip_leaves_out_checkpoints(tmp_path):
+    import io
+    import zipfile
+    run = tmp_path / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"x" * 100)
+    (run / "config.json").write_text("{}")
+    (run / "generator.onnx").write_bytes(b"onnx")
+    (run / ".status.json.tmp").write_text("half")
+    names = zipfile.ZipFile(io.BytesIO(launch.run_zip_bytes(run))).namelist()
+    assert sorted(names) == ["r1/config.json", "r1/generator.onnx"]
