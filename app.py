@@ -33,15 +33,15 @@ def home() -> None:
     st.subheader("Pages")
     c1, c2, c3 = st.columns(3)
     with c1:
-        st.page_link("pages/1_Train.py", label="Train", icon="🏋️")
+        st.page_link("pages/1_Train.py", label="Train", icon=":material/model_training:")
         st.caption("Pick a built-in dataset or upload your own (.csv of points, .npy, .zip of images), set the "
                    "hyper-parameters and start a run. Training runs in its own process: you can close the page.")
     with c2:
-        st.page_link("pages/2_Monitor.py", label="Runs", icon="📈")
+        st.page_link("pages/2_Monitor.py", label="Runs", icon=":material/monitoring:")
         st.caption("Every run, live: Ṽ against −2 log 2, D(x) and D(G(z)), losses, samples as they evolve, "
                    "the learned D beside D*, sample quality. Stop, resume, delete or download runs.")
     with c3:
-        st.page_link("pages/3_Generate.py", label="Generate", icon="✨")
+        st.page_link("pages/3_Generate.py", label="Generate", icon=":material/auto_awesome:")
         st.caption("Sample a trained generator (.onnx) — no training library needed — walk between two seeds, "
                    "and download samples or the model with its card to share.")
 
@@ -52,10 +52,10 @@ def home() -> None:
 
 # URL paths stay the file-derived ones (/Train, /Monitor, /Generate): Streamlit serves a session's first
 # run through its pages/-folder navigation, which knows only those names.
-PAGES = [st.Page(home, title="Home", icon="🎲", default=True),
-         st.Page("pages/1_Train.py", title="Train", icon="🏋️"),
-         st.Page("pages/2_Monitor.py", title="Runs", icon="📈"),
-         st.Page("pages/3_Generate.py", title="Generate", icon="✨")]
+PAGES = [st.Page(home, title="Home", icon=":material/home:", default=True),
+         st.Page("pages/1_Train.py", title="Train", icon=":material/model_training:"),
+         st.Page("pages/2_Monitor.py", title="Runs", icon=":material/monitoring:"),
+         st.Page("pages/3_Generate.py", title="Generate", icon=":material/auto_awesome:")]
 
-st.set_page_config(page_title="GAN dashboard", page_icon="🎲", layout="wide")
+st.set_page_config(page_title="GAN dashboard", page_icon=":material/home:", layout="wide")
 st.navigation(PAGES).run()

@@ -161,4 +161,4 @@ if started:
     else:
         st.success(f"Run **{started['name']}** started (process {started['pid']}); it keeps training if you "
                    "close this page.")
-    link("pages/2_Monitor.py", "Watch it on the Runs page", "📈")
+    link("pages/2_Monitor.py", "Watch it on the Runs page", ":material/monitoring:")

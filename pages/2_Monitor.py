@@ -82,7 +82,7 @@ infos = runs.list_runs(root)
 if not infos:
     st.info(f"No runs yet under {root}. Start one on the Train page, or with "
             "`python -m gan_core train --dataset ring8`.")
-    link("pages/1_Train.py", "Train a GAN", "🏋️")
+    link("pages/1_Train.py", "Train a GAN", ":material/model_training:")
     st.stop()
 ss["_sig"] = signature(infos)
 by_name = {r.name: r for r in infos}

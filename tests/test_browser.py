@@ -85,8 +85,9 @@ def _points_in_value_chart(page) -> int:
     return page.evaluate("""() => {
         const plots = [...document.querySelectorAll('.js-plotly-plot')];
         for (const p of plots) {
-            const t = (p.data || []).find(d => (d.name || '').includes('Ṽ') || (d.name || '').includes('value'));
-            if (t && t.x) return t.x.length;
+            // _fullData holds the decoded arrays (plotly sends typed arrays base64-encoded)
+            const t = (p._fullData || []).find(d => (d.name || '').startsWith('Ṽ'));
+            if (t && t.x && t.x.length !== undefined) return t.x.length;
         }
         return -1;
     }""")
@@ -150,7 +151,11 @@ def test_newcomer_trains_watches_generates_and_downloads(app, page, tmp_path):
         time.sleep(1)
     assert (runs_dir / "browser-ring8" / "generator.onnx").exists(), (runs_dir / "browser-ring8" / "status.json").read_text()
     page.wait_for_timeout(3000)
+    _wait_idle(page)
     _shot(page, "06_monitor_done")
+    page.get_by_text("Samples and the theory").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "06b_monitor_theory.png"))
 
     # --- Generate: the run's generator, samples on screen, CSV download
     page.goto(url + "/Generate")
@@ -158,6 +163,9 @@ def test_newcomer_trains_watches_generates_and_downloads(app, page, tmp_path):
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0", timeout=60_000)
     _wait_idle(page)
     _shot(page, "07_generate")
+    page.get_by_text("Walk between two seeds").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "07b_generate_samples.png"))
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download CSV").click()
     out = tmp_path / "samples.csv"
