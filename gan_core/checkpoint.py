@@ -8,9 +8,7 @@ from typing import Optional
 import torch
 
 from .errors import RunError
-from .runs import write_bytes_atomic
-
-CHECKPOINT = "checkpoints/last.pt"
+from .runs import CHECKPOINT, write_bytes_atomic
 
 
 def checkpoint_path(run_dir) -> Path:

@@ -302,22 +302,32 @@ def _atomic_write(path, data: bytes) -> Path:
     return path
 
 
-def save_points_csv(points: np.ndarray, path) -> Path:
+def points_csv_bytes(points: np.ndarray) -> bytes:
+    """Points [n, d] as CSV with a header x0,x1,... (what the CLI writes and the page downloads)."""
     p = np.asarray(points, dtype=np.float64)
     if p.ndim != 2:
         raise GanError(f"points must have shape [n, d], got {list(p.shape)}")
     buf = io.StringIO()
     buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
     np.savetxt(buf, p, fmt="%.7g", delimiter=",")
-    return _atomic_write(path, buf.getvalue().encode())
+    return buf.getvalue().encode()
+
+
+def png_bytes(image) -> bytes:
+    """A PIL image, or an image batch [n, C, H, W] as a grid, encoded as PNG."""
+    img = image if isinstance(image, Image.Image) else image_grid(image)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_points_csv(points: np.ndarray, path) -> Path:
+    return _atomic_write(path, points_csv_bytes(points))
 
 
 def save_png(image, path) -> Path:
     """Save a PIL image, or an image batch [n, C, H, W] as a grid."""
-    img = image if isinstance(image, Image.Image) else image_grid(image)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return _atomic_write(path, buf.getvalue())
+    return _atomic_write(path, png_bytes(image))
 
 
 @dataclass

@@ -28,7 +28,6 @@ from .errors import ConfigError, RunError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_NAME = "train.log"
 UPLOADS = "_uploads"
-CHECKPOINT = "checkpoints/last.pt"  # = gan_core.checkpoint.CHECKPOINT, not imported: that module imports torch
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -118,7 +117,7 @@ def resume_training(run_dir, iterations: Optional[int] = None) -> subprocess.Pop
     done = int(st.get("iteration") or 0)
     if st.get("state") == "running":
         raise RunError(f"{run_dir.name} is already running")
-    if not (run_dir / CHECKPOINT).exists():
+    if not (run_dir / runs.CHECKPOINT).exists():
         raise RunError(f"{run_dir.name} has no checkpoint to resume from (it stopped before writing one)")
     if iterations is not None:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:

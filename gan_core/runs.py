@@ -22,6 +22,7 @@ from .errors import RunError
 STATES = ("running", "completed", "stopped", "failed", "interrupted")
 BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
 DEFAULT_ROOT = "runs"
+CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.checkpoint; named here so torch-free readers can see it
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

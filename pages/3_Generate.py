@@ -3,7 +3,6 @@
 This page must not import torch, nor any gan_core module that does (tests check it): a shared model
 file is meant to work where only onnxruntime is installed.
 """
-import io
 
 import numpy as np
 import pandas as pd
@@ -21,20 +20,6 @@ if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state
     PagesManager.uses_pages_directory = False
     st.rerun()
 root = launch.runs_root()
-
-
-def png_bytes(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def points_csv_bytes(points: np.ndarray) -> bytes:
-    p = np.asarray(points, np.float64).reshape(len(points), -1)
-    buf = io.StringIO()
-    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
-    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
-    return buf.getvalue().encode()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -94,11 +79,11 @@ try:
     if kind == "image":
         grid = generation.image_grid(samples)
         st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
-        st.download_button("Download PNG grid", png_bytes(grid), file_name=f"{model_name}-seed{seed}.png",
+        st.download_button("Download PNG grid", generation.png_bytes(grid), file_name=f"{model_name}-seed{seed}.png",
                            mime="image/png", on_click="ignore", key="dl_png")
     else:
         st.plotly_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}"), key="pts")
-        st.download_button("Download CSV", points_csv_bytes(samples), file_name=f"{model_name}-seed{seed}.csv",
+        st.download_button("Download CSV", generation.points_csv_bytes(samples), file_name=f"{model_name}-seed{seed}.csv",
                            mime="text/csv", on_click="ignore", key="dl_csv")
 except GanError as e:
     st.error(str(e))
