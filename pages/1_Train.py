@@ -1,19 +1,13 @@
 """Train page: choose data, set Algorithm 1's hyper-parameters, start a run in its own process."""
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.errors import StreamlitAPIException
 
 from gan_core import launch, monitor, runs
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data import builtin
 from gan_core.errors import GanError
+from ui_common import link, use_app_navigation
 
-# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
-# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
-if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
-    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+use_app_navigation()
 ss = st.session_state
 root = launch.runs_root()
 
@@ -23,12 +17,6 @@ DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figur
 G_LOSS_TEXT = {"nonsaturating": "non-saturating: ascend log D(G(z)) (eq. 3)",
                "minimax": "minimax: descend log(1 − D(G(z))) (eq. 4)"}
 
-
-def link(page: str, label: str, icon: str) -> None:
-    try:
-        st.page_link(page, label=label, icon=icon)
-    except StreamlitAPIException:  # page run on its own (not through app.py): no page registry
-        st.markdown(f"Open **{label}** from the sidebar.")
 
 
 @st.cache_resource(show_spinner="Looking for a GPU…")

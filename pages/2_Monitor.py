@@ -8,18 +8,12 @@ running. When the set of runs or a state changes, a fragment asks for a full rer
 refresh rates follow; with nothing running, the charts are drawn once and never re-sent.
 """
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.errors import StreamlitAPIException
 
 from gan_core import launch, monitor, runs
 from gan_core.errors import GanError
+from ui_common import link, use_app_navigation
 
-# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
-# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
-if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
-    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+use_app_navigation()
 ss = st.session_state
 root = launch.runs_root()
 CAPTIONS = {
@@ -42,12 +36,6 @@ CAPTIONS = {
                "move as G learns.",
 }
 
-
-def link(page: str, label: str, icon: str) -> None:
-    try:
-        st.page_link(page, label=label, icon=icon)
-    except StreamlitAPIException:  # page run on its own (not through app.py): no page registry
-        st.markdown(f"Open **{label}** from the sidebar.")
 
 
 def act(fn, *args, done: str = ""):

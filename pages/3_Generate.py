@@ -8,17 +8,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from gan_core import generation, launch, monitor, runs
 from gan_core.errors import GanError
+from ui_common import use_app_navigation
 
-# Opened by URL before app.py ever ran, Streamlit serves this page through its pages/-folder mode
-# (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
-if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
-    st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+use_app_navigation()
 root = launch.runs_root()
 
 
