@@ -1,0 +1,49 @@
+"""The benchmarks run end to end at a tiny size and print a ratio on their last line.
+
+No timing thresholds here: speed claims live in bench/RESULTS.md, measured as ratios in one run.
+Each benchmark runs in-process (its main() with --quick and test-only smaller sizes).
+"""
+import math
+import re
+
+import pytest
+
+RATIO = re.compile(r"(\d+\.\d+)x$")
+
+
+def _last_ratio(capsys) -> float:
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "the benchmark printed nothing"
+    assert "cores" in out and "date" in out  # the machine and date are printed
+    m = RATIO.search(lines[-1].rstrip())
+    assert m, f"last line does not end with a ratio like 1.23x: {lines[-1]!r}"
+    value = float(m.group(1))
+    assert math.isfinite(value) and value > 0
+    return value
+
+
+def test_train_throughput(capsys):
+    from bench import train_throughput
+    # one thread for both datasets: on a busy 2-core machine two OpenMP threads can be 10x slower
+    train_throughput.main(["--quick", "--iterations", "20", "--repeats", "1", "--threads", "1"])
+    _last_ratio(capsys)
+
+
+def test_generate_latency(capsys):
+    from bench import generate_latency
+    generate_latency.main(["--quick", "--repeats", "1"])
+    _last_ratio(capsys)
+
+
+def test_dashboard_refresh(capsys):
+    from bench import dashboard_refresh
+    dashboard_refresh.main(["--quick", "--sizes", "2000,5000", "--repeats", "1"])
+    _last_ratio(capsys)
+
+
+@pytest.mark.parametrize("argv", [["--iterations", "5"], ["--datasets", "mnist"]])
+def test_train_throughput_refuses_bad_arguments(argv):
+    from bench import train_throughput
+    with pytest.raises(SystemExit):
+        train_throughput.main(argv)
