@@ -109,6 +109,7 @@ def measure_size(n: int, repeats: int, tmp: Path) -> dict:
         appended[0] += APPEND
 
     def all_charts(frames):
+        frames = monitor.chart_frames(frames)  # as the Runs page does: one shared downsampling pass
         figs = [monitor.value_figure(frames), monitor.discriminator_figure(frames), monitor.loss_figure(frames)]
         if "jsd" in monitor.quality_metrics(frames):
             figs.append(monitor.quality_figure(frames, "jsd"))

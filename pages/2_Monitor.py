@@ -165,6 +165,7 @@ def charts() -> None:
     for n in selected:
         p = str(root / n / "metrics.csv")
         frames[n] = tails.setdefault(p, monitor.MetricsTail(p)).read()  # only the new bytes
+    frames = monitor.chart_frames(frames)  # one downsampling pass for all charts
     if all(df.empty for df in frames.values()):
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
