@@ -14,11 +14,16 @@ from torch import nn
 
 class MLPGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_dim: int, hidden: int = 128, depth: int = 3,
-                 shift=None, scale=None):
+                 shift=None, scale=None, norm: str = "none"):
         super().__init__()
         layers, d = [], latent_dim
         for _ in range(depth):
-            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2)]
+            layers.append(nn.Linear(d, hidden))
+            if norm == "batch":
+                # BatchNorm (as in DCGAN's generator) lets G cut its latent space into sharply separated
+                # regions, one per mode: far fewer samples strung out between the modes of a mixture.
+                layers.append(nn.BatchNorm1d(hidden))
+            layers.append(nn.LeakyReLU(0.2))
             d = hidden
         layers.append(nn.Linear(d, out_dim))
         self.net = nn.Sequential(*layers)
@@ -112,7 +117,7 @@ def build_models(cfg, dataset) -> tuple[nn.Module, nn.Module]:
         D.apply(init_weights)
         return G, D
     shift, scale = (torch.from_numpy(a) for a in dataset.normalisation())
-    return (MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale),
+    return (MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale, cfg.g_norm or "none"),
             MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth, shift, scale))
 
 

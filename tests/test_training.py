@@ -13,7 +13,7 @@ import torch
 import gan_core.training as training
 from conftest import ROOT, run_cli
 from gan_core import runs
-from gan_core.config import TrainConfig
+from gan_core.config import DATASET_DEFAULTS, TrainConfig
 from gan_core.training import train
 
 
@@ -43,7 +43,7 @@ def test_short_run_writes_the_run_directory(tmp_path):
     snap = runs.load_snapshot(d, 50)
     assert snap["samples"].shape == (500, 2) and snap["d"].shape == snap["d_star"].shape
     cfg = json.loads((d / "config.json").read_text())
-    assert cfg["iterations"] == 60 and cfg["latent_dim"] == 4  # resolved defaults are recorded
+    assert cfg["iterations"] == 60 and cfg["latent_dim"] == DATASET_DEFAULTS["ring8"]["latent_dim"]  # resolved
     assert (d / "checkpoints" / "last.pt").exists()
     assert (d / "generator.onnx").exists(), st["message"]
     assert st["device"] == "cpu" and st["device_name"].startswith("CPU")
