@@ -12,8 +12,8 @@ For each of ring8 (the MLP pair) and digits (the DCGAN pair), on the CPU:
   snapshot at iteration 0 and the final one fall outside the measured window);
 * the reference: the same models from ``gan_core.models.build_models`` (same seed), batch size, k,
   Adam with the same learning rates and betas (torch's default implementation, as gan_core), same device
-  and the same torch thread count (gan_core uses 1 thread for MLPs on a CPU and torch's default for conv
-  nets; the reference is set to match, or both to --threads), Algorithm 1 written as the naive loop:
+  and the same torch thread count (gan_core uses 1 thread on a CPU unless --threads is given; the
+  reference is set to match, or both to --threads), Algorithm 1 written as the naive loop:
   no diagnostics, no logging, no checkpoints, no ``.item()``.
 
 What is timed is the steady-state loop from iteration 10 to the last (ONNX export is off; the final
@@ -149,9 +149,8 @@ def run_gan_core(name: str, iterations: int, mode: str, walls: Optional[list] = 
 
 def gan_core_threads(name: str) -> int:
     """The thread count gan_core's train() uses on a CPU for this dataset (see training.py)."""
-    from gan_core.data import load_dataset
     cfg = _defaults(name)
-    return THREADS_OVERRIDE or cfg.threads or (1 if load_dataset(cfg).kind == "points" else DEFAULT_THREADS)
+    return THREADS_OVERRIDE or cfg.threads or 1  # training.py: one thread unless --threads says otherwise
 
 
 # --- the reference loop and its variants ----------------------------------------------------------------
