@@ -70,8 +70,12 @@ class Snapshotter:
             snap = theory.theory_snapshot(
                 x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h),
                 bandwidth=self.bandwidth)
+            # D* = p_data/(p_data+p_g) is 0/0 where neither density has mass: there the estimate is
+            # the ratio of two kernel tails (noise), so show the neutral 1/2 instead.
+            mass = snap["p_data"] + snap["p_g"]
+            d_star = np.where(mass < 1e-4 * mass.max(), 0.5, snap["d_star"])
             out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes),
-                       d=d_grid.astype(np.float16), d_star=snap["d_star"].astype(np.float16),
+                       d=d_grid.astype(np.float16), d_star=d_star.astype(np.float16),
                        p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
             metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
         if "modes_covered" in self.columns:
