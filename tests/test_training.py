@@ -55,9 +55,11 @@ def _rows(run_dir):
 
 
 def test_stop_and_resume_gives_the_same_rows_as_one_run(tmp_path):
-    train(_cfg(tmp_path, "straight", iterations=400))
-    train(_cfg(tmp_path, "resumed", iterations=200))
-    st = train(_cfg(tmp_path, "resumed", iterations=400), resume=True)
+    # the learning-rate schedule's horizon is part of the run's settings: the same 400 for both
+    sched = dict(lr_decay=0.0, lr_decay_iterations=400)
+    train(_cfg(tmp_path, "straight", iterations=400, **sched))
+    train(_cfg(tmp_path, "resumed", iterations=200, **sched))
+    st = train(_cfg(tmp_path, "resumed", iterations=400, **sched), resume=True)
     assert st["state"] == "completed" and st["iteration"] == 400
     a, b = _rows(tmp_path / "straight"), _rows(tmp_path / "resumed")
     assert len(a) == 40
