@@ -66,6 +66,7 @@ class TrainConfig:
     # --iterations, so that extending a run with --resume continues the very same schedule.
     lr_decay: Optional[float] = None
     lr_decay_iterations: Optional[int] = None
+    lr_decay_start: int = 0               # the decay begins here (moved when an extension restarts it)
     g_norm: Optional[str] = None          # "batch": BatchNorm in the MLP generator's hidden layers; "none"
     momentum: float = 0.9                 # SGD momentum, as in the paper's experiments
     log_every: int = 10
@@ -124,6 +125,8 @@ class TrainConfig:
             need(self.g_norm in G_NORMS, f"unknown generator normalisation {self.g_norm!r}; choose {' or '.join(G_NORMS)}")
             need(self.g_norm != "batch" or self.batch_size is None or self.batch_size >= 2,
                  "BatchNorm in the generator (g_norm batch) needs a batch size of at least 2")
+        need(isinstance(self.lr_decay_start, int) and self.lr_decay_start >= 0,
+             f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
         need(0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
         need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
         need(self.seed >= 0, f"seed must be non-negative, got {self.seed}")

@@ -1,10 +1,14 @@
-"""Algorithm 1 of the paper: k discriminator steps, then one generator step, repeated.
+"""The training loop around Algorithm 1: k discriminator steps, then one generator step, repeated.
+
+The two steps themselves are in gan_core.algorithm; this loop owns everything around them: the control
+channel (pause, step, slow motion, live changes), logging, snapshots and checkpoints.
 
 The loop never synchronises with the device on an ordinary step: diagnostics are summed on the device
 and read back once per log interval; rows are written to metrics.csv in batches.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -15,17 +19,21 @@ from typing import Callable, Optional
 
 import torch
 
-from . import runs
+from . import control, runs
+from .algorithm import discriminator_step, generator_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .device import device_name, resolve_device
-from .errors import ConfigError, RunError
+from .errors import ConfigError, GanError, RunError
 from .models import build_models, sample_prior
-from .objective import generator_loss, value_estimate
+from .schedule import describe_plan, extension_plan, settings_factor
 from .snapshots import Snapshotter
 
-FLUSH_SECONDS = 1.0  # how often buffered metric rows reach the disk
+FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
+POLL_SECONDS = 0.05     # how often the control folder and the STOP file are looked at while training
+PAUSED_POLL = 0.01      # ... and while paused, when nothing else has to happen
+LIVE_SNAPSHOT_SECONDS = 0.5  # slow motion: at least two snapshots a second, so the samples visibly move
 
 
 class DataSampler:
@@ -110,201 +118,431 @@ def _fmt(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+
+class Diverged(Exception):
+    """A loss became NaN or Inf; the message names the iteration."""
+
+
+def live_settings(cfg: TrainConfig) -> dict:
+    return {k: getattr(cfg, k) for k in control.LIVE_SETTINGS}
+
+
+def _position(ev: dict) -> tuple[int, int]:
+    return int(ev.get("iteration", 0)), int(ev.get("d_done", 0))
+
+
+class Trainer:
+    """One run's training process: the models, their optimisers, the random streams, the position in
+    Algorithm 1 (iteration, D-steps done in it) and the loop that steers, logs and saves them."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = lambda s: None,
+                 replay: Optional[list] = None, extend: Optional[dict] = None):
+        self.run_dir = run_dir = Path(cfg.run_dir)
+        self.log = log
+        cfg = cfg.resolved().validate()
+        self.device = device = resolve_device(cfg.device)
+        self.ds = ds = load_dataset(cfg)
+        if ds.size is not None and cfg.batch_size > ds.size:
+            raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({ds.size} examples)")
+        if device.type == "cpu":
+            # One thread by default: for these small nets thread start-up and spin-waiting cost more than the
+            # arithmetic, and a second process on the same cores (the dashboard, a test) makes two threads
+            # collapse to a few percent of one (bench/RESULTS.md). --threads N overrides.
+            torch.set_num_threads(cfg.threads or 1)
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = (m.to(device) for m in build_models(cfg, ds))
+        self.opt_d = _make_optimizer(cfg, self.D.parameters(), cfg.lr_d, device)
+        self.opt_g = _make_optimizer(cfg, self.G.parameters(), cfg.lr_g, device)
+        self.rng = torch.Generator(device=device)
+        self.rng.manual_seed(cfg.seed)
+        self.sample_data = DataSampler(ds, device)
+        self.snap = Snapshotter(cfg, ds, device, run_dir)
+        self.columns = runs.BASE_COLUMNS + self.snap.columns
+        self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
+        # Diagnostics summed on the device: Ṽ, d_loss, g_loss, D(x), D(G(z)).
+        self.acc = torch.zeros(5, device=device)
+        self.recent = torch.zeros(cfg.log_every, device=device)  # per-iteration losses, to name a NaN's iteration
+        self.n_d = self.n_g = 0
+        self.it = self.d_done = 0            # position: iterations done, D-steps done in the current one
+        self.start, self.elapsed_before = 0, 0.0
+        self.events_applied = 0              # changes.jsonl lines applied so far (a prefix of the file)
+        self.pending: list = []              # recorded changes still to apply (replay)
+        self.last_v = float("nan")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore(load_checkpoint(run_dir, map_location=device))
+        elif replay:
+            self.pending = sorted(replay, key=_position)  # stable: same-position changes keep their order
+        if self.start >= cfg.iterations:
+            raise ConfigError(f"the run is already at iteration {self.start}; give --iterations larger than that "
+                              "to continue")
+        if resume:
+            plan = extension_plan(live_settings(self.cfg), self.start, cfg.iterations, (extend or {}).pop("set", None),
+                                  bool((extend or {}).get("restart_schedule")))
+            # what was logged or changed after the checkpoint is undone: it will happen again
+            control.keep_changes(run_dir, self.events_applied)
+            runs.truncate_metrics(run_dir, self.start)
+            if plan["change"]:
+                self.apply_settings(plan["change"])
+            log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
+        cfg_file = dataclasses.replace(cfg, **self.initial) if resume else cfg
+        cfg_file.save(run_dir / "config.json")
+        self.stop_file = run_dir / "STOP"
+        self.stop_file.unlink(missing_ok=True)
+        self.inbox = control.Inbox(run_dir)
+        self.inbox.clear()
+        self.paused = False
+        self.step_budget = 0                 # iterations left of a `step --what iteration --count N`
+        self.ips = 0.0                       # slow motion: iterations per second (0: full speed)
+        self.stop = None
+        self._live_snapshot: Optional[int] = None
+        self.rows: list[dict] = []
+        self.row_extra: dict = {}
+
+    # --- state in and out ---------------------------------------------------------------------------
+    def _restore(self, ck: dict) -> None:
+        self.G.load_state_dict(ck["G"]); self.D.load_state_dict(ck["D"])
+        self.opt_g.load_state_dict(ck["opt_g"]); self.opt_d.load_state_dict(ck["opt_d"])
+        self.rng.set_state(ck["rng"].cpu() if self.device.type != "cpu" else ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        self.acc = ck["acc"].to(self.device)
+        self.n_d, self.n_g = ck["n_d"], ck["n_g"]
+        self.start = self.it = int(ck["iteration"])
+        self.d_done = int(ck.get("d_done", 0))
+        self.elapsed_before = float(ck["elapsed_s"])
+        self.initial = {k: getattr(self.cfg, k) for k in control.LIVE_SETTINGS}  # config.json's, before changes
+        if "settings" in ck:  # the settings in force at the checkpoint (live changes included)
+            for k, v in ck["settings"].items():
+                setattr(self.cfg, k, v)
+        elif "sched_g" in ck:  # a checkpoint from before live changes: its schedule ran from iteration 0
+            pass
+        self.events_applied = int(ck.get("events_applied", 0))
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.run_dir, {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": self.acc.detach().cpu(),
+            "n_d": self.n_d, "n_g": self.n_g, "iteration": self.it, "d_done": self.d_done,
+            "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg), "events_applied": self.events_applied})
+
+    def elapsed(self) -> float:
+        """Seconds spent training, pauses excluded (what the rate and ETA are about)."""
+        return self.elapsed_before + self.active
+
+    @property
+    def active(self) -> float:
+        return self._active + (time.monotonic() - self._since if self._since is not None else 0.0)
+
+    def _clock(self, on: bool) -> None:
+        if on and self._since is None:
+            self._since = time.monotonic()
+        elif not on and self._since is not None:
+            self._active += time.monotonic() - self._since
+            self._since = None
+
+    def status(self, **fields) -> dict:
+        it, wall = self.it, self.active
+        rate = (it - self.start) / wall if wall > 0 and it > self.start else None
+        eta = (self.cfg.iterations - it) / rate if rate else None
+        return runs.write_status(self.run_dir, **{
+            "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
+            "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
+
+    def flush(self, **fields) -> None:
+        if self.rows:
+            runs.append_rows(self.run_dir, self.columns, self.rows)
+            self.rows = []
+        self.status(**fields)
+        self.last_flush = time.monotonic()
+
+    def snapshot_now(self) -> None:
+        """A snapshot of the current state outside the schedule (after a pause or a step, in slow motion).
+        Only the latest such snapshot is kept, so slow motion does not fill the disk."""
+        it = self.it
+        self.snap.take(self.G, self.D, it)
+        old = self._live_snapshot
+        if old is not None and old != it and not self.snap.due(old) and old != 0:
+            (self.snap.dir / f"it_{old:08d}.npz").unlink(missing_ok=True)
+        self._live_snapshot = None if self.snap.due(it) or it == 0 else it
+        self.last_live_snapshot = time.monotonic()
+
+    # --- Algorithm 1, one update at a time ----------------------------------------------------------
+    def set_learning_rates(self) -> None:
+        f = settings_factor(self.it, live_settings(self.cfg))
+        for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
+
+    def d_step(self) -> None:
+        """One of the iteration's k discriminator steps (eq. 2), on fresh real data and noise."""
+        m, cfg = self.cfg.batch_size, self.cfg
+        x = self.sample_data(m, self.rng)
+        z = sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device)
+        v, d_real, d_fake = discriminator_step(self.G, self.D, self.opt_d, x, z)
+        self.acc[0:2] += torch.stack([v, -v])
+        self.acc[3:5] += torch.stack([d_real, d_fake])
+        self.last_v_t = v
+        self.n_d += 1
+        self.d_done += 1
+
+    def g_step(self) -> None:
+        """The iteration's generator step (eq. 3 or 4) on a fresh noise minibatch; ends the iteration."""
+        cfg = self.cfg
+        z = sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, self.rng, self.device)
+        loss = generator_step(self.G, self.D, self.opt_g, z, cfg.g_loss)
+        self.acc[2] += loss
+        v = getattr(self, "last_v_t", None)
+        self.recent[self.it % cfg.log_every] = loss + (v if v is not None else 0.0)
+        self.n_g += 1
+        self.it += 1
+        self.d_done = 0
+        self.end_of_iteration()
+        if self.it < cfg.iterations:
+            self.set_learning_rates()
+
+    def end_of_iteration(self) -> None:
+        """Logging, scheduled snapshots and checkpoints after iteration self.it."""
+        done, cfg = self.it, self.cfg
+        if done % cfg.log_every == 0 or done == cfg.iterations:
+            vals = self.acc.tolist()  # the one host synchronisation per log interval
+            if not all(math.isfinite(a) for a in vals):
+                first = (done - 1) // cfg.log_every * cfg.log_every  # iterations first+1 .. done
+                bad = [first + j + 1 for j, r in enumerate(self.recent.tolist()[: done - first]) if not math.isfinite(r)]
+                raise Diverged(f"training diverged: a loss became NaN or Inf at iteration {bad[0] if bad else done}; "
+                               "the last good checkpoint is kept")
+            n_d, n_g = max(self.n_d, 1), max(self.n_g, 1)
+            row = {"iteration": done, "value_estimate": vals[0] / n_d if self.n_d else None,
+                   "d_loss": vals[1] / n_d if self.n_d else None, "g_loss": vals[2] / n_g,
+                   "d_real": vals[3] / n_d if self.n_d else None, "d_fake": vals[4] / n_d if self.n_d else None,
+                   "elapsed_s": round(self.elapsed(), 3)}
+            if row["value_estimate"] is not None:
+                self.last_v = row["value_estimate"]
+            if self.snap.due(done):
+                self.row_extra.update(self.snap.take(self.G, self.D, done))
+            row.update(self.row_extra)
+            self.row_extra = {}
+            self.rows.append(row)
+            self.acc.zero_()
+            self.n_d = self.n_g = 0
+            rate = (done - self.start) / self.active if self.active > 0 else 0.0
+            self.bar.update(done - self.start, rate, (cfg.iterations - done) / rate if rate else float("inf"), self.last_v)
+            # the first row goes out at once (the page shows a point quickly), later ones in batches
+            if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
+                self.flush()
+        elif self.snap.due(done):
+            self.row_extra.update(self.snap.take(self.G, self.D, done))
+        if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
+            self.flush()
+            self.checkpoint()
+
+    # --- changes: live, recorded, replayed --------------------------------------------------------------
+    def apply_settings(self, changes: dict, record: bool = True) -> None:
+        new = dataclasses.replace(self.cfg, **changes)
+        new.validate()
+        if self.ds.size is not None and new.batch_size > self.ds.size:
+            raise ConfigError(f"batch size {new.batch_size} is larger than the dataset ({self.ds.size} examples)")
+        if new.g_norm == "batch" and new.batch_size < 2:
+            raise ConfigError("BatchNorm in the generator needs a batch size of at least 2")
+        self.cfg = new
+        self.set_learning_rates()
+        if record:
+            self._record({"set": changes})
+
+    def manual_step(self, what: str) -> None:
+        """A D or G step asked for by the user, outside the k:1 rhythm; recorded so replay repeats it."""
+        self._record({"step": what})
+        if what == "d":
+            self.d_step()
+        else:
+            self.g_step()
+
+    def _record(self, ev: dict) -> None:
+        control.append_change(self.run_dir, {"iteration": self.it, "d_done": self.d_done, **ev})
+        self.events_applied += 1
+
+    def apply_due_changes(self) -> None:
+        """Recorded changes (replay) whose position has been reached, in their recorded order."""
+        while self.pending and _position(self.pending[0]) <= (self.it, self.d_done) and self.it < self.cfg.iterations:
+            ev = self.pending.pop(0)
+            if "set" in ev:
+                self.apply_settings(ev["set"])
+            elif ev.get("step") in ("d", "g"):
+                self.manual_step(ev["step"])
+
+    # --- the control channel ------------------------------------------------------------------------------
+    def poll(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_poll < POLL_SECONDS:
+            return
+        self.last_poll = now
+        if self.stop_file.exists():
+            self.stop.set = True
+        for msg in self.inbox.take():
+            try:
+                self.handle(msg)
+            except GanError as e:
+                self.inbox.answer(msg, False, str(e))
+
+    def handle(self, msg: dict) -> None:
+        cmd, answer = msg["command"], self.inbox.answer
+        if cmd == "pause":
+            if not self.paused:
+                self.pause()
+            answer(msg, True, f"paused at iteration {self.it}", iteration=self.it)
+        elif cmd == "continue":
+            self.paused, self.step_budget = False, 0
+            self._clock(True)
+            self.status(state="running", message="training")
+            answer(msg, True, f"continuing from iteration {self.it}", iteration=self.it)
+        elif cmd == "stop":
+            self.stop.set = True
+            answer(msg, True, "stopping after the current step")
+        elif cmd == "slow":
+            self.ips = float(msg["ips"])
+            self.status()
+            answer(msg, True, f"at most {self.ips:g} iterations per second" if self.ips else "full speed")
+        elif cmd == "set":
+            before = live_settings(self.cfg)
+            self.apply_settings(msg["changes"])
+            self.flush()
+            changed = ", ".join(f"{k} {before[k]} → {v}" for k, v in msg["changes"].items())
+            answer(msg, True, f"at iteration {self.it}: {changed}", iteration=self.it)
+        elif cmd == "step":
+            if not self.paused:
+                raise RunError("pause the run before stepping it")
+            what, count = msg["what"], msg["count"]
+            if what == "iteration":
+                self.step_budget = min(count, self.cfg.iterations - self.it)
+                self._clock(True)
+                self.status(state="running", message=f"stepping {self.step_budget} iteration(s)")
+                self.step_reply = msg  # answered when the last of them is done
+                return
+            self._clock(True)
+            for _ in range(count):
+                if self.it >= self.cfg.iterations:
+                    break
+                self.manual_step(what)
+            self._clock(False)
+            self.after_step()
+            answer(msg, True, f"{count} {what.upper()} step(s); at iteration {self.it}", iteration=self.it,
+                   d_done=self.d_done)
+
+    def pause(self, message: str = "paused") -> None:
+        self.paused = True
+        self._clock(False)
+        self.after_step(message)
+
+    def after_step(self, message: str = "paused") -> None:
+        """The page shows the new state at once: rows on disk, a fresh snapshot, an exact iteration."""
+        self.snapshot_now()
+        self.flush(state="paused", message=f"{message} at iteration {self.it}"
+                   + (f" ({self.d_done} of {self.cfg.k} D-steps done)" if self.d_done else ""))
+
+    def wait_paused(self) -> None:
+        while self.paused and not self.step_budget and not self.stop.set:
+            time.sleep(PAUSED_POLL)
+            self.poll(force=True)
+
+    def slow_down(self, t_iter: float) -> None:
+        """Slow motion: hold each iteration to 1/ips seconds, polling the channel while waiting."""
+        target = t_iter + 1.0 / self.ips
+        self._clock(False)
+        while not self.stop.set and self.ips and not self.paused:
+            left = target - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, PAUSED_POLL))
+            self.poll()
+        self._clock(True)
+        now = time.monotonic()
+        if now - self.last_live_snapshot >= LIVE_SNAPSHOT_SECONDS:
+            self.snapshot_now()
+        if now - self.last_flush >= 0.25:
+            self.flush()
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    def run(self, progress: Optional[bool] = None) -> dict:
+        cfg, run_dir = self.cfg, self.run_dir
+        self._active, self._since = 0.0, None
+        self.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
+        self.status(state="running", iterations=cfg.iterations, message="training", pid=os.getpid(),
+                    pid_start=runs.current_process_start(), device=self.device.type,
+                    device_name=device_name(self.device), started_at=time.time())
+        self.bar = Progress(cfg.iterations - self.start, progress)
+        if self.start == 0:
+            self.snap.take(self.G, self.D, 0)  # the untrained generator, for the snapshot slider (no metrics row)
+        self.set_learning_rates()
+        state, message = "completed", "finished"
+        with StopFlag() as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
+            self._clock(True)
+            try:
+                while self.it < self.cfg.iterations and not self.stop.set:
+                    self.poll()
+                    if self.paused and not self.step_budget:
+                        self.wait_paused()
+                        continue
+                    self.apply_due_changes()
+                    if self.it >= self.cfg.iterations:
+                        break
+                    if self.d_done < self.cfg.k:
+                        self.d_step()
+                        continue
+                    t_iter = time.monotonic()
+                    self.g_step()
+                    if self.step_budget:
+                        self.step_budget -= 1
+                        if not self.step_budget:
+                            self.pause()
+                            msg = getattr(self, "step_reply", None)
+                            if msg:
+                                self.inbox.answer(msg, True, f"stepped to iteration {self.it}", iteration=self.it)
+                    elif self.ips:
+                        self.slow_down(t_iter)
+            except Diverged as e:
+                self._clock(False)
+                self.bar.close()
+                self.flush()
+                ck_it = _checkpoint_iteration(run_dir)
+                message = str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)")
+                return self.finish("failed", message)
+            self._clock(False)
+            self.bar.close()
+            if self.stop.set and self.it < self.cfg.iterations:
+                state, message = "stopped", f"stopped at iteration {self.it}; --resume continues it"
+            self.flush(message="saving a checkpoint")
+            self.checkpoint()
+            if state == "completed" and cfg.export_onnx:
+                self.status(message="saving the generator", eta_s=0)
+                message += _export(run_dir, self.log)
+            return self.finish(state, message, final_value_estimate=self.last_v)
+
+    def finish(self, state: str, message: str, **fields) -> dict:
+        self.stop_file.unlink(missing_ok=True)  # a stop request is consumed, whatever state the run ends in
+        self.inbox.clear()                      # commands sent too late are meant for nobody
+        return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
+                                 rate=None, elapsed_s=self.elapsed(), **fields)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = None,
-          log: Callable[[str], None] = lambda s: None) -> dict:
-    """Train (or resume) the run in cfg.run_dir; returns the final status dict."""
+          log: Callable[[str], None] = lambda s: None, replay: Optional[list] = None,
+          extend: Optional[dict] = None) -> dict:
+    """Train (or resume) the run in cfg.run_dir; returns the final status dict.
+
+    replay: recorded changes (control.read_changes of another run) to apply at their positions.
+    extend: on resume, {'set': {...}, 'restart_schedule': bool} — settings for the continuation.
+    """
     run_dir = Path(cfg.run_dir)
     if resume:
         if not runs.is_run_dir(run_dir):
             raise RunError(f"{run_dir}: nothing to resume (no config.json)")
         st = runs.refresh_state(run_dir)
-        if st.get("state") == "running":
+        if st.get("state") in ("running", "paused"):
             raise RunError(f"{run_dir.name} is already running (pid {st.get('pid')})")
     elif runs.is_run_dir(run_dir):
         raise RunError(f"{run_dir} already holds a run; use --resume to continue it or choose another --run-dir")
-    cfg = cfg.resolved().validate()
-    device = resolve_device(cfg.device)
-    ds = load_dataset(cfg)
-    if ds.size is not None and cfg.batch_size > ds.size:
-        raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({ds.size} examples)")
-
-    if device.type == "cpu":
-        # One thread by default: for these small nets thread start-up and spin-waiting cost more than the
-        # arithmetic, and a second process on the same cores (the dashboard, a test) makes two threads
-        # collapse to a few percent of one (bench/RESULTS.md). --threads N overrides.
-        torch.set_num_threads(cfg.threads or 1)
-    torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg, ds)
-    G, D = G.to(device), D.to(device)
-    opt_d = _make_optimizer(cfg, D.parameters(), cfg.lr_d, device)
-    opt_g = _make_optimizer(cfg, G.parameters(), cfg.lr_g, device)
-    # Linear learning-rate decay, stepped once per iteration for both players: Algorithm 1 is unchanged,
-    # only the step size shrinks. Late small steps stop G's samples jittering around the modes, so they
-    # settle on them (a constant rate leaves the modes smeared and lets them drift from one to another).
-    sched_d, sched_g = (torch.optim.lr_scheduler.LambdaLR(o, _lr_factor(cfg)) for o in (opt_d, opt_g))
-    rng = torch.Generator(device=device)
-    rng.manual_seed(cfg.seed)
-    sample_data = DataSampler(ds, device)
-    snap = Snapshotter(cfg, ds, device, run_dir)
-    columns = runs.BASE_COLUMNS + snap.columns
-
-    # Diagnostics summed on the device: Ṽ, d_loss, g_loss, D(x), D(G(z)), finite-flag count.
-    acc = torch.zeros(5, device=device)
-    recent = torch.zeros(cfg.log_every, device=device)  # per-step losses of this interval, to name a NaN's iteration
-    n_d = n_g = 0
-    start, elapsed_before = 0, 0.0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        ck = load_checkpoint(run_dir, map_location=device)
-        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"])
-        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
-        if "sched_g" in ck:  # checkpoints from before the schedule existed ran at a constant rate
-            sched_g.load_state_dict(ck["sched_g"]); sched_d.load_state_dict(ck["sched_d"])
-        rng.set_state(ck["rng"].cpu() if device.type != "cpu" else ck["rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        acc = ck["acc"].to(device); n_d, n_g = ck["n_d"], ck["n_g"]
-        start, elapsed_before = int(ck["iteration"]), float(ck["elapsed_s"])
-        runs.truncate_metrics(run_dir, start)
-        if start >= cfg.iterations:
-            raise ConfigError(f"the run is already at iteration {start}; give --iterations larger than that to continue")
-        log(f"resuming {run_dir.name} from iteration {start}")
-    cfg.save(run_dir / "config.json")
-    stop_file = run_dir / "STOP"
-    if stop_file.exists():
-        stop_file.unlink()
-
-    def checkpoint(iteration: int, elapsed: float) -> None:
-        save_checkpoint(run_dir, {
-            "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-            "rng": rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": acc.detach().cpu(),
-            "n_d": n_d, "n_g": n_g, "iteration": iteration, "elapsed_s": elapsed})
-
-    status = runs.write_status(
-        run_dir, state="running", iteration=start, iterations=cfg.iterations, message="training",
-        pid=os.getpid(), pid_start=runs.current_process_start(), device=device.type,
-        device_name=device_name(device), started_at=time.time(), rate=None, eta_s=None)
-    bar = Progress(cfg.iterations - start, progress)
-    t0 = time.monotonic()
-    rows: list[dict] = []
-    last_flush = t0
-    pending: dict = {}
-    if start == 0:
-        snap.take(G, D, 0)  # the untrained generator, for the snapshot slider (no metrics row at 0)
-    state, message = "completed", "finished"
-    last_v = float("nan")
-    it = start
-
-    def flush(iteration: int) -> None:
-        nonlocal rows, last_flush
-        if rows:
-            runs.append_rows(run_dir, columns, rows)
-            rows = []
-        wall = time.monotonic() - t0
-        rate = (iteration - start) / wall if wall > 0 else None
-        eta = (cfg.iterations - iteration) / rate if rate else None
-        runs.write_status(run_dir, iteration=iteration, rate=rate, eta_s=eta, elapsed_s=elapsed_before + wall)
-        last_flush = time.monotonic()
-
-    with StopFlag() as stop:
-        for it in range(start, cfg.iterations):
-            # --- k discriminator steps: D ascends Ṽ = mean log D(x) + mean log(1 − D(G(z)))   (eq. 2)
-            for _ in range(cfg.k):
-                x = sample_data(cfg.batch_size, rng)
-                z = sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, rng, device)
-                with torch.no_grad():
-                    fake = G(z)  # G is fixed during D's step
-                real_logits, fake_logits = D(x), D(fake)
-                v = value_estimate(real_logits, fake_logits)
-                opt_d.zero_grad(set_to_none=True)
-                (-v).backward()
-                opt_d.step()
-                acc[0:2] += torch.stack([v.detach(), -v.detach()])
-                acc[3:5] += torch.stack([torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).detach()
-                n_d += 1
-            # --- one generator step on fresh noise: minimax descends mean log(1 − D(G(z))) (eq. 4);
-            #     non-saturating ascends mean log D(G(z)) (eq. 3). D's weights are not updated here.
-            z = sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, rng, device)
-            D.requires_grad_(False)
-            g_loss = generator_loss(D(G(z)), cfg.g_loss)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            D.requires_grad_(True)
-            sched_d.step(); sched_g.step()
-            acc[2] += g_loss.detach()
-            recent[it % cfg.log_every] = v.detach() + g_loss.detach()
-            n_g += 1
-            done = it + 1
-
-            if done % cfg.log_every == 0 or done == cfg.iterations:
-                vals = acc.tolist()  # the one host synchronisation per log interval
-                if not all(math.isfinite(a) for a in vals):
-                    state = "failed"
-                    first = (done - 1) // cfg.log_every * cfg.log_every  # iterations first+1 .. done
-                    bad = [first + j + 1 for j, r in enumerate(recent.tolist()[: done - first]) if not math.isfinite(r)]
-                    message = (f"training diverged: a loss became NaN or Inf at iteration {bad[0] if bad else done}; "
-                               "the last good checkpoint is kept")
-                    break
-                row = {"iteration": done, "value_estimate": vals[0] / n_d, "d_loss": vals[1] / n_d,
-                       "g_loss": vals[2] / n_g, "d_real": vals[3] / n_d, "d_fake": vals[4] / n_d,
-                       "elapsed_s": round(elapsed_before + time.monotonic() - t0, 3)}
-                last_v = row["value_estimate"]
-                if snap.due(done):
-                    pending.update(snap.take(G, D, done))
-                row.update(pending)
-                pending = {}
-                rows.append(row)
-                acc.zero_()
-                n_d = n_g = 0
-                wall = time.monotonic() - t0
-                rate = (done - start) / wall if wall > 0 else 0.0
-                bar.update(done - start, rate, (cfg.iterations - done) / rate if rate else float("inf"), last_v)
-                if time.monotonic() - last_flush > FLUSH_SECONDS:
-                    flush(done)
-                if stop_file.exists():
-                    stop.set = True
-            elif snap.due(done):
-                pending.update(snap.take(G, D, done))
-            if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
-                flush(done)
-                checkpoint(done, elapsed_before + time.monotonic() - t0)
-            if stop.set and done < cfg.iterations:
-                state, message = "stopped", f"stopped at iteration {done}; --resume continues it"
-                stop_file.unlink(missing_ok=True)  # the request is consumed
-                break
-    bar.close()
-    elapsed = elapsed_before + time.monotonic() - t0
-    if state == "failed":
-        flush(it)
-        ck_it = _checkpoint_iteration(run_dir)
-        message += f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)"
-        return runs.write_status(run_dir, state="failed", message=message, rate=None, eta_s=None)
-    done = it + 1 if cfg.iterations > start else start
-    flush(done)
-    checkpoint(done, elapsed)
-    runs.write_status(run_dir, iteration=done, message="saving the generator", eta_s=0)
-    if cfg.export_onnx:
-        message += _export(run_dir, log)
-    return runs.write_status(run_dir, state=state, iteration=done, message=message, eta_s=0,
-                             final_value_estimate=last_v, elapsed_s=elapsed)
-
-
-class _LinearDecay:
-    """lr factor at iteration i: from 1 down to lr_decay over lr_decay_iterations, then constant.
-
-    A picklable callable (not a lambda), so the schedulers' state dicts save and load cleanly."""
-
-    def __init__(self, final: float, horizon: int):
-        self.final, self.horizon = float(final), int(horizon)
-
-    def __call__(self, i: int) -> float:
-        return 1.0 - (1.0 - self.final) * min(i, self.horizon) / self.horizon
-
-
-def _lr_factor(cfg: TrainConfig) -> _LinearDecay:
-    return _LinearDecay(cfg.lr_decay, cfg.lr_decay_iterations)
-
+    trainer = Trainer(cfg, resume=resume, log=log, replay=replay, extend=dict(extend or {}))
+    return trainer.run(progress)
 
 def _checkpoint_iteration(run_dir) -> Optional[int]:
     try:
