@@ -1,4 +1,4 @@
-"""Command line: python -m gan_core train|export|generate|runs|stop.
+"""Command line: python -m gan_core train|export|generate|runs|stop|control|replay.
 
 Imports are lazy so that `generate` works where torch is not installed. Every user error ends in one
 line on stderr and a non-zero exit, never a traceback.
@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory")
     _add_config_flags(t)
-    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint; "
+                   "--lr-d, --lr-g, --k, --g-loss, --batch-size and the --lr-decay settings given with it take "
+                   "effect from there (recorded as a change)")
+    t.add_argument("--restart-schedule", action="store_true",
+                   help="with --resume: the learning-rate decay starts again at the resumed iteration and ends at "
+                        "--iterations (for extending a run whose rate has decayed)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("export", help="write the ONNX generator of a run")
     e.add_argument("run_dir")
@@ -72,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--root", default="runs")
     s = sub.add_parser("stop", help="ask a running run to stop after its current step")
     s.add_argument("run_dir")
+    c = sub.add_parser("control", help="steer a running run: pause, continue, step, slow, set, stop")
+    c.add_argument("run_dir")
+    c.add_argument("action", choices=["pause", "continue", "step", "slow", "set", "stop"])
+    c.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="for set: e.g. lr_d=1e-4 g_loss=minimax k=2")
+    c.add_argument("--what", choices=["d", "g", "iteration"], default="iteration",
+                   help="for step: one D step, one G step, or one whole iteration (k D-steps + one G-step)")
+    c.add_argument("--count", type=int, default=1, help="for step: how many")
+    c.add_argument("--ips", type=float, default=None, help="for slow: at most this many iterations per second (0: full speed)")
+    c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the run's answer")
+    rp = sub.add_parser("replay", help="re-train a run from its config, applying its recorded changes at the same "
+                                       "iterations")
+    rp.add_argument("run", help="the run to replay")
+    rp.add_argument("--run-dir", required=True, help="the new run directory")
+    rp.add_argument("--iterations", type=int, default=None, help="default: as far as the run got")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -90,7 +110,11 @@ def _parse_params(items) -> dict:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from . import runs
-    given = {k: v for k, v in vars(a).items() if k not in ("command", "resume", "quiet", "dataset_param")}
+    given = {k: v for k, v in vars(a).items()
+             if k not in ("command", "resume", "quiet", "dataset_param", "restart_schedule")}
+    extend = None
+    if a.restart_schedule and not a.resume:
+        raise GanError("--restart-schedule only applies with --resume")
     if a.resume:
         if "run_dir" not in given:
             raise GanError("--resume needs --run-dir")
@@ -98,11 +122,14 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not path.exists():
             raise GanError(f"{given['run_dir']}: nothing to resume (no config.json)")
         cfg = TrainConfig.load(path)
-        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "log_every", "export_onnx"}
-        ignored = set(given) - allowed
+        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx"}
+        from .control import LIVE_SETTINGS
+        ignored = set(given) - allowed - set(LIVE_SETTINGS)
         if ignored:
             print(f"note: --resume keeps the run's settings; ignoring {', '.join(sorted(ignored))}", file=sys.stderr)
         cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in allowed})
+        extend = {"set": {k: v for k, v in given.items() if k in LIVE_SETTINGS},
+                  "restart_schedule": a.restart_schedule}
     else:
         cfg = TrainConfig(**given)
         cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
@@ -111,7 +138,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
     from .training import train
     st = train(cfg, resume=a.resume, progress=None if not a.quiet else False,
-               log=lambda s: print(s, file=sys.stderr))
+               log=lambda s: print(s, file=sys.stderr), extend=extend)
     print(f"{st['state']}: {cfg.run_dir} at iteration {st['iteration']} — {st['message']}")
     return 0 if st["state"] in ("completed", "stopped") else 1
 
@@ -154,11 +181,50 @@ def cmd_stop(a) -> int:
     return 0
 
 
+def cmd_control(a) -> int:
+    from . import control
+    args: dict = {}
+    if a.action == "step":
+        args = {"what": a.what, "count": a.count}
+    elif a.action == "slow":
+        if a.ips is None:
+            raise GanError("slow needs --ips X (0: full speed)")
+        args = {"ips": a.ips}
+    elif a.action == "set":
+        args = {"changes": dict(control.parse_setting(s) for s in a.settings)}
+    if a.settings and a.action != "set":
+        raise GanError(f"KEY=VALUE settings only go with set, not {a.action}")
+    # a step of many iterations is answered when it is done: allow for it
+    timeout = a.timeout + (a.count * 0.05 if a.action == "step" and a.what == "iteration" else 0)
+    ans = control.command(a.run_dir, a.action, timeout=timeout, **args)
+    print(ans.get("message", "done"))
+    return 0
+
+
+def cmd_replay(a) -> int:
+    from . import control, runs
+    src = Path(a.run)
+    if not runs.is_run_dir(src):
+        raise GanError(f"{a.run} is not a run directory")
+    cfg = TrainConfig.load(src / "config.json")
+    st = runs.read_status(src)
+    iterations = a.iterations or int(st.get("iteration") or 0) or cfg.iterations
+    cfg = dataclasses.replace(cfg, run_dir=a.run_dir, iterations=iterations)
+    cfg.resolved().validate()
+    events = control.read_changes(src)
+    from .training import train
+    st = train(cfg, progress=None if not a.quiet else False, log=lambda s: print(s, file=sys.stderr), replay=events)
+    print(f"{st['state']}: {cfg.run_dir} replayed {a.run} with {len(events)} recorded change(s) to iteration "
+          f"{st['iteration']} — {st['message']}")
+    return 0 if st["state"] in ("completed", "stopped") else 1
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "export": cmd_export, "generate": cmd_generate,
-                "runs": cmd_runs, "stop": cmd_stop}[args.command](args)
+                "runs": cmd_runs, "stop": cmd_stop, "control": cmd_control,
+                "replay": cmd_replay}[args.command](args)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -130,11 +130,11 @@ class Inbox:
     def __init__(self, run_dir):
         self.dir = Path(run_dir) / CONTROL_DIR
 
-    def clear(self) -> None:
-        """Forget commands left by an earlier process (they were meant for it) and stale answers."""
+    def clear(self, answers: bool = True) -> None:
+        """Forget commands left unread (they were meant for a process that is gone) and stale answers."""
         if self.dir.is_dir():
             for p in self.dir.iterdir():
-                if p.suffix in (".json", ".done", ".tmp"):
+                if p.suffix in (".json", ".tmp") or answers and p.suffix == ".done":
                     p.unlink(missing_ok=True)
 
     def take(self) -> list[dict]:

@@ -19,7 +19,8 @@ from typing import Optional
 
 from .errors import RunError
 
-STATES = ("running", "completed", "stopped", "failed", "interrupted")
+STATES = ("running", "paused", "completed", "stopped", "failed", "interrupted")
+LIVE_STATES = ("running", "paused")  # a process is (or should be) behind these
 BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
 DEFAULT_ROOT = "runs"
 CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.checkpoint; named here so torch-free readers can see it
@@ -112,7 +113,7 @@ def current_process_start() -> Optional[float]:
 def refresh_state(run_dir) -> dict:
     """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
     st = read_status(run_dir)
-    if st.get("state") == "running" and not process_alive(st.get("pid"), st.get("pid_start")):
+    if st.get("state") in LIVE_STATES and not process_alive(st.get("pid"), st.get("pid_start")):
         st = write_status(run_dir, state="interrupted",
                           message=f"the training process stopped unexpectedly near iteration {st.get('iteration', 0)}; "
                                   "resume continues from the last checkpoint")

@@ -478,7 +478,8 @@ class Trainer:
             self._clock(True)
             try:
                 while self.it < self.cfg.iterations and not self.stop.set:
-                    self.poll()
+                    if self.d_done == 0:  # commands take effect between iterations (a pause's iteration is exact)
+                        self.poll()
                     if self.paused and not self.step_budget:
                         self.wait_paused()
                         continue
@@ -519,7 +520,7 @@ class Trainer:
 
     def finish(self, state: str, message: str, **fields) -> dict:
         self.stop_file.unlink(missing_ok=True)  # a stop request is consumed, whatever state the run ends in
-        self.inbox.clear()                      # commands sent too late are meant for nobody
+        self.inbox.clear(answers=False)         # commands sent too late are meant for nobody
         return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
                                  rate=None, elapsed_s=self.elapsed(), **fields)
 

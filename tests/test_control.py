@@ -1,0 +1,200 @@
+"""The control channel: pause, step, slow motion, live changes, replay, and extending a run."""
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import run_cli
+from gan_core import control, runs
+from gan_core.config import TrainConfig
+from gan_core.errors import ConfigError, RunError
+from gan_core.training import train
+
+
+def _cfg(tmp_path, name="run", **kw):
+    base = dict(dataset="ring8", run_dir=str(tmp_path / name), hidden=16, depth=2, batch_size=32, log_every=10,
+                checkpoint_every=100, snapshot_every=50, snapshot_samples=300, export_onnx=False, seed=5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class Background:
+    """train() in a thread of this process (no torch import per test); the test steers it like a user."""
+
+    def __init__(self, cfg, **kw):
+        self.result, self.error = None, None
+        self.thread = threading.Thread(target=self._run, args=(cfg,), kwargs=kw, daemon=True)
+        self.dir = cfg.run_dir
+        self.thread.start()
+        assert wait_for(lambda: runs.read_status(self.dir).get("state") == "running"), runs.read_status(self.dir)
+
+    def _run(self, cfg, **kw):
+        try:
+            self.result = train(cfg, **kw)
+        except Exception as e:  # surfaced by join()
+            self.error = e
+
+    def join(self, timeout=120):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "training did not end"
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def wait_for(cond, timeout=60):
+    t = time.time()
+    while time.time() - t < timeout:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def rows(run_dir):
+    return pd.read_csv(f"{run_dir}/metrics.csv").drop(columns=["elapsed_s"]).set_index("iteration")
+
+
+def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
+    bg = Background(_cfg(tmp_path, iterations=100_000))
+    d = bg.dir
+    ans = control.command(d, "pause")
+    st = runs.read_status(d)
+    paused_at = st["iteration"]
+    assert st["state"] == "paused" and ans["iteration"] == paused_at
+    time.sleep(0.3)
+    assert runs.read_status(d)["iteration"] == paused_at  # nothing moves while paused
+    control.command(d, "step", what="iteration", count=5)
+    assert runs.read_status(d)["iteration"] == paused_at + 5
+    assert runs.read_status(d)["state"] == "paused"
+    control.command(d, "step", what="d", count=2)   # the iteration's one D step, then an extra one
+    st = runs.read_status(d)
+    assert (st["iteration"], st["d_done"]) == (paused_at + 5, 2)
+    control.command(d, "step", what="g")
+    st = runs.read_status(d)
+    assert (st["iteration"], st["d_done"]) == (paused_at + 6, 0)
+    # the on-demand snapshot shows the state after the step
+    assert paused_at + 6 in runs.list_snapshots(d)
+    ans = control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 2e-4})
+    assert "minimax" in ans["message"]
+    assert runs.read_status(d)["settings"]["g_loss"] == "minimax"
+    with pytest.raises(RunError, match="larger than the dataset|at least|unknown"):
+        control.command(d, "set", changes={"g_loss": "wasserstein"})
+    control.command(d, "continue")
+    assert wait_for(lambda: runs.read_status(d)["iteration"] > paused_at + 30)
+    control.command(d, "stop")
+    st = bg.join()
+    assert st["state"] == "stopped"
+    events = control.read_changes(d)
+    assert [e.get("step") for e in events[:3]] == ["d", "d", "g"]
+    assert all(e["iteration"] == paused_at + 5 for e in events[:3])
+    assert [e["d_done"] for e in events[:3]] == [0, 1, 2]
+    assert events[3] == {"iteration": paused_at + 6, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}
+    assert not list((tmp_path / "run" / "control").glob("*.json"))  # every command consumed
+
+
+def test_replay_reproduces_a_steered_run(tmp_path):
+    bg = Background(_cfg(tmp_path, iterations=100_000))
+    d = bg.dir
+    control.command(d, "pause")
+    control.command(d, "step", what="d")
+    control.command(d, "step", what="d")  # an extra D step
+    control.command(d, "set", changes={"k": 2, "g_loss": "minimax"})
+    control.command(d, "continue")
+    assert wait_for(lambda: runs.read_status(d)["iteration"] > 150)
+    control.command(d, "set", changes={"lr_g": 3e-4, "batch_size": 48})
+    assert wait_for(lambda: runs.read_status(d)["iteration"] > 260)
+    control.command(d, "stop")
+    assert bg.join()["state"] == "stopped"
+    r = run_cli("replay", d, "--run-dir", tmp_path / "copy", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "4 recorded change(s)" in r.stdout
+    a, b = rows(d), rows(tmp_path / "copy")
+    common = a.index.intersection(b.index)
+    assert len(common) >= 26 and len(common) == len(a) - (0 if a.index[-1] in b.index else 1)
+    np.testing.assert_allclose(a.loc[common].to_numpy(float), b.loc[common].to_numpy(float), atol=1e-6, equal_nan=True)
+    assert control.read_changes(tmp_path / "copy") == control.read_changes(d)
+
+
+def test_changes_survive_stop_and_resume_bit_exactly(tmp_path):
+    """A run steered, stopped and resumed equals its replay: the checkpoint carries the live settings
+    and the position inside an iteration (after a lone D step)."""
+    bg = Background(_cfg(tmp_path, iterations=100_000, checkpoint_every=1000))
+    d = bg.dir
+    control.command(d, "pause")
+    control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 3e-4})
+    control.command(d, "step", what="d")  # stop mid-iteration
+    control.command(d, "stop")
+    assert bg.join()["state"] == "stopped"
+    stopped = runs.read_status(d)
+    assert stopped["d_done"] == 1
+    cfg = TrainConfig.load(tmp_path / "run" / "config.json")
+    assert cfg.g_loss == "nonsaturating"  # config.json keeps the initial settings; the change is recorded
+    target = stopped["iteration"] + 60
+    r = run_cli("train", "--run-dir", d, "--resume", "--iterations", target, "--quiet")
+    assert r.returncode == 0, r.stderr
+    st = runs.read_status(d)
+    assert st["state"] == "completed" and st["settings"]["g_loss"] == "minimax" and st["settings"]["lr_d"] == 3e-4
+    r = run_cli("replay", d, "--run-dir", tmp_path / "copy", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = rows(d), rows(tmp_path / "copy")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_slow_motion_caps_the_rate_and_snapshots_often(tmp_path):
+    bg = Background(_cfg(tmp_path, iterations=100_000))
+    d = bg.dir
+    control.command(d, "slow", ips=20)
+    it0, t0 = runs.read_status(d)["iteration"], time.monotonic()
+    seen = set()
+    while time.monotonic() - t0 < 2.0:
+        snaps = runs.list_snapshots(d)
+        seen.add(snaps[-1])
+        time.sleep(0.05)
+    it1, t1 = runs.read_status(d)["iteration"], time.monotonic()
+    rate = (it1 - it0) / (t1 - t0)
+    assert 8 <= rate <= 26, rate
+    assert len(seen) >= 3  # ≥ 2 snapshots a second: the samples visibly move
+    control.command(d, "slow", ips=0)
+    assert wait_for(lambda: runs.read_status(d)["iteration"] > it1 + 200, timeout=30)
+    control.command(d, "stop")
+    assert bg.join()["state"] == "stopped"
+    # live snapshots do not pile up: only the scheduled ones and the latest live one remain
+    off = [i for i in runs.list_snapshots(d) if i % 50]
+    assert len(off) <= 1, off
+
+
+def test_commands_to_a_run_that_is_not_training_are_refused(tmp_path):
+    train(_cfg(tmp_path, iterations=20))
+    with pytest.raises(RunError, match="not training"):
+        control.send(tmp_path / "run", "pause")
+    r = run_cli("control", tmp_path / "run", "pause")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not training" in r.stderr
+    for bad in (["step", "--count", "0"], ["set", "iterations=5"], ["set", "lr_d=abc"], ["slow"]):
+        r = run_cli("control", tmp_path / "run", *bad)
+        assert r.returncode != 0 and r.stderr.count("\n") == 1, (bad, r.stderr)
+    with pytest.raises(ConfigError):
+        control.check_command("step", {"what": "x"})
+
+
+def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
+    train(_cfg(tmp_path, iterations=60, lr_decay=0.0))
+    d = tmp_path / "run"
+    before = torch.load(d / "checkpoints" / "last.pt", weights_only=True)["G"]
+    with pytest.raises(ConfigError, match="learning rate 0"):
+        train(_cfg(tmp_path, iterations=120, lr_decay=0.0), resume=True)
+    r = run_cli("train", "--run-dir", d, "--resume", "--iterations", 120, "--quiet")
+    assert r.returncode == 2 and "learning rate 0" in r.stderr and "--restart-schedule" in r.stderr
+    assert runs.read_status(d)["state"] == "completed" and runs.read_status(d)["iteration"] == 60  # untouched
+    r = run_cli("train", "--run-dir", d, "--resume", "--iterations", 120, "--restart-schedule", "--lr-g", "5e-4",
+                "--quiet", "--no-export")
+    assert r.returncode == 0, r.stderr
+    assert "lr_g 0.0005 →" in r.stderr  # the extension states the rates it trains with
+    after = torch.load(d / "checkpoints" / "last.pt", weights_only=True)["G"]
+    assert any((before[k] != after[k]).any() for k in before if before[k].is_floating_point())
+    ev = control.read_changes(d)
+    assert ev == [{"iteration": 60, "d_done": 0,
+                   "set": {"lr_g": 5e-4, "lr_decay_start": 60, "lr_decay_iterations": 60}}]
