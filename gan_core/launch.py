@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from . import runs
+from . import runs, worker
 from .config import TrainConfig
 from .errors import ConfigError, RunError
 
@@ -75,16 +75,38 @@ def config_flags(cfg: TrainConfig) -> list[str]:
     return args
 
 
-def _spawn(args: list[str], run_dir: Path) -> subprocess.Popen:
+def _spawn(args: list[str], run_dir: Path, root=None):
+    """Start `python -m gan_core ARGS` for run_dir: forked by the warm worker when one serves the runs
+    root (milliseconds), else as a new interpreter (seconds: it imports torch). Either way in its own
+    session, at a lower CPU priority, with its output appended to RUN/train.log."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    job = worker.submit(root or run_dir.parent, args, run_dir / LOG_NAME)
+    if job is not None:
+        return job
     with open(run_dir / LOG_NAME, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "gan_core", *args], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True)  # its own session: signals to the server (Ctrl-C, reload) don't reach it
+            start_new_session=True,  # its own session: signals to the server (Ctrl-C, reload) don't reach it
+            preexec_fn=_lower_priority)
     # Reap the child when it ends, so a finished run leaves no zombie behind in a long-lived server.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(worker.NICE)  # the page wins the CPU on a shared machine; training takes what is left
+    except OSError:
+        pass
+
+
+def start_worker(root=None) -> bool:
+    """Keep a warm worker ready for the runs root (the dashboard calls this once per server)."""
+    try:
+        return worker.ensure(Path(root or runs_root()), PROJECT_ROOT)
+    except OSError:
+        return False
 
 
 def start_training(cfg: TrainConfig, root=None) -> subprocess.Popen:

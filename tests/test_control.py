@@ -1,4 +1,5 @@
 """The control channel: pause, step, slow motion, live changes, replay, and extending a run."""
+import os
 import threading
 import time
 
@@ -198,3 +199,31 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
     ev = control.read_changes(d)
     assert ev == [{"iteration": 60, "d_done": 0,
                    "set": {"lr_g": 5e-4, "lr_decay_start": 60, "lr_decay_iterations": 60}}]
+
+
+def test_warm_worker_forks_training_processes(tmp_path):
+    """The dashboard's warm worker: a job becomes a training process in its own session, at a lower
+    priority, that writes its status long before a fresh interpreter could have imported torch."""
+    from gan_core import launch, worker
+    root = tmp_path / "runs"
+    launch.start_worker(root)
+    try:
+        assert wait_for(lambda: worker.alive(root), timeout=30)
+        time.sleep(0.5)
+        cfg = _cfg(root, "w", iterations=400)
+        job = launch.start_training(cfg, root=root)
+        assert isinstance(job, worker.Job)
+        st = launch.wait_started(job, cfg.run_dir, timeout=30)
+        assert st["pid"] == job.pid and os.getsid(job.pid) == job.pid  # its own session
+        assert os.getpriority(os.PRIO_PROCESS, job.pid) >= worker.NICE
+        assert wait_for(lambda: job.poll() is not None, timeout=120)
+        assert job.returncode == 0 and runs.read_status(cfg.run_dir)["state"] == "completed"
+        # a job that fails at once: its exit status and the CLI's one-line error reach the page
+        job = launch._spawn(["train", "--dataset", "nonexistent.csv", "--run-dir", str(root / "bad")], root / "bad", root)
+        assert isinstance(job, worker.Job)
+        with pytest.raises(RunError, match="nonexistent"):
+            launch.wait_started(job, root / "bad", timeout=30)
+        assert job.poll() == 2
+    finally:
+        for line in (root / "_spool" / "worker.log").read_text().splitlines()[:1]:
+            os.kill(int(line.split()[1]), 15)

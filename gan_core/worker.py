@@ -1,0 +1,194 @@
+"""A warm worker: one waiting process per runs root that has already imported torch and the training
+code, and forks a training process for each job the dashboard hands it.
+
+Importing torch takes 1.5 s on a quiet 2-core machine and several seconds beside a training run; a fork
+of a process that has done it takes milliseconds, so Start → first point stays within a few seconds.
+The fork happens before torch has run any operation (no thread pools yet), which is what makes it safe.
+
+Protocol (all files under ROOT/_spool/): the dashboard writes JOB.job ({"argv": [...], "log": path});
+the worker forks, the child runs `python -m gan_core ARGV` in a new session with its output appended to
+the log, and the worker writes JOB.pid ({"pid": ...}) at once and JOB.exit ({"rc": ...}) when the
+child ends. worker.lock (flock) makes the worker unique per root; it ends when the process that
+started it (the dashboard server) is gone, leaving any training it forked running.
+No torch at import time here: the dashboard imports this module to talk to the worker.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Optional
+
+from . import runs
+
+SPOOL = "_spool"
+POLL = 0.02
+NICE = 5  # training yields the CPU to the dashboard on a shared machine (the page stays responsive)
+
+
+def spool(root) -> Path:
+    return Path(root) / SPOOL
+
+
+def alive(root, ready: bool = True) -> bool:
+    """Is a worker serving this root? (its lock is held, and with ready: it has finished importing)"""
+    lock = spool(root) / "worker.lock"
+    if not lock.exists() or ready and not (spool(root) / "worker.ready").exists():
+        return False
+    try:
+        with open(lock, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False  # we could take it: nobody holds it
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def ensure(root, project_root: Path) -> bool:
+    """Start a worker for root unless one runs; True if one is (or is now being) started."""
+    if alive(root, ready=False):
+        return True
+    d = spool(root)
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "worker.log", "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "gan_core.worker", str(root), str(os.getpid())],
+                         cwd=project_root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+                         start_new_session=True)
+    return True
+
+
+class Job:
+    """A training process started by the worker: the part of subprocess.Popen the dashboard uses."""
+
+    def __init__(self, root, jid: str, pid: int):
+        self.root, self.id, self.pid = Path(root), jid, pid
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            ans = runs.read_json(spool(self.root) / f"{self.id}.exit")
+            if ans is not None:
+                self.returncode = int(ans.get("rc", 1))
+            elif not runs.process_alive(self.pid):
+                time.sleep(0.05)  # the worker writes .exit right after reaping
+                ans = runs.read_json(spool(self.root) / f"{self.id}.exit") or {"rc": 1}
+                self.returncode = int(ans.get("rc", 1))
+        return self.returncode
+
+
+def submit(root, argv: list[str], log: Path, timeout: float = 1.0) -> Optional[Job]:
+    """Hand a job to the worker; the Job, or None if no worker took it in time (the caller then starts
+    the process itself, and the job file is withdrawn)."""
+    if not alive(root):
+        return None
+    d = spool(root)
+    jid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    runs.write_json_atomic(d / f"{jid}.job", {"argv": argv, "log": str(log)})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ans = runs.read_json(d / f"{jid}.pid")
+        if ans is not None:
+            return Job(root, jid, int(ans["pid"]))
+        time.sleep(0.005)
+    try:
+        (d / f"{jid}.job").unlink()  # withdrawn: not taken in time
+        return None
+    except FileNotFoundError:  # taken just now: wait for its pid
+        for _ in range(100):
+            ans = runs.read_json(d / f"{jid}.pid")
+            if ans is not None:
+                return Job(root, jid, int(ans["pid"]))
+            time.sleep(0.01)
+        return None
+
+
+# --- the worker process ---------------------------------------------------------------------------------
+
+def _child(argv: list[str], log: str) -> None:
+    """In the forked child: become a training process of its own."""
+    os.setsid()  # its own session: signals to the worker or the server don't reach it
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0); os.dup2(fd, 1); os.dup2(fd, 2)
+    sys.stdin = open(0, closefd=False)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    rc = 1
+    try:
+        from .cli import main
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # noqa: BLE001 — the log gets the traceback, the page the last line
+        import traceback
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(rc or 0)
+
+
+def serve(root, parent: int) -> None:
+    d = spool(root)
+    d.mkdir(parents=True, exist_ok=True)
+    lock = open(d / "worker.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another worker serves this root
+    # What a training process needs, imported once here (the forks inherit it).
+    import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401  (the optimisers import it on construction: 1.3 s)
+    from . import cli, training  # noqa: F401
+    from .export import export_run  # noqa: F401
+    for p in d.glob("*.job"):  # jobs nobody took: their senders have started processes themselves
+        p.unlink(missing_ok=True)
+    children: dict[int, str] = {}
+    runs.write_json_atomic(d / "worker.ready", {"pid": os.getpid()})
+    print(f"worker {os.getpid()} serving {root}", flush=True)
+    while True:
+        if not runs.process_alive(parent):
+            break
+        for p in sorted(d.glob("*.job")):
+            jid = p.stem
+            job = runs.read_json(p)
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                continue  # withdrawn by its sender
+            if not isinstance(job, dict) or not isinstance(job.get("argv"), list):
+                continue
+            pid = os.fork()
+            if pid == 0:
+                lock.close()
+                _child([str(a) for a in job["argv"]], str(job.get("log") or os.devnull))
+            children[pid] = jid
+            runs.write_json_atomic(d / f"{jid}.pid", {"pid": pid})
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            jid = children.pop(pid, None)
+            if jid:
+                runs.write_json_atomic(d / f"{jid}.exit", {"rc": os.waitstatus_to_exitcode(status)})
+        time.sleep(POLL)
+    (d / "worker.ready").unlink(missing_ok=True)
+    lock.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid())
