@@ -227,3 +227,22 @@ def test_warm_worker_forks_training_processes(tmp_path):
     finally:
         for line in (root / "_spool" / "worker.log").read_text().splitlines()[:1]:
             os.kill(int(line.split()[1]), 15)
+
+
+def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
+    """A Stop (STOP file and SIGTERM, as the page sends) arriving during the final export: the run still
+    ends `completed` with generator.onnx, the process is not killed, and the request is consumed."""
+    import signal
+    from gan_core import training
+    real_export = training._export
+
+    def export_under_fire(run_dir, log):
+        runs.request_stop(run_dir)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets a flag while the run is ending
+        return real_export(run_dir, log)
+
+    monkeypatch.setattr(training, "_export", export_under_fire)
+    st = train(_cfg(tmp_path, iterations=30, export_onnx=True))
+    d = tmp_path / "run"
+    assert st["state"] == "completed" and st["iteration"] == 30
+    assert (d / "generator.onnx").exists() and not (d / "STOP").exists()
