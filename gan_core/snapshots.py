@@ -21,6 +21,9 @@ from .runs import write_bytes_atomic
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
 MANIFOLD_LINES = 25  # latent grid lines per axis of the manifold mesh
+# grad_g is kept for the first samples only: the ones the figures draw (monitor shows ≤ 1,000 points),
+# which keeps the extra views under 10 % of a snapshot's time (bench/snapshot_cost.py).
+SHOWN_SAMPLES = 1000
 
 
 class Snapshotter:
@@ -69,7 +72,8 @@ class Snapshotter:
             x = xt.float().cpu().numpy()
             d_grid = torch.sigmoid(D(self.grid_t)).float().cpu().numpy() if self.grid is not None else None
             if self.forces:
-                extra["grad_g"] = forces.generator_push(D, xt, g_loss or self.cfg.g_loss).float().cpu().numpy()
+                shown = xt[:SHOWN_SAMPLES]  # row i is the push on samples[i]
+                extra["grad_g"] = forces.generator_push(D, shown, g_loss or self.cfg.g_loss).float().cpu().numpy()
                 extra["manifold"] = forces.manifold(G, self.cfg.latent_dim, self.cfg.prior, MANIFOLD_LINES,
                                                     device=self.device).float().cpu().numpy()
         finally:

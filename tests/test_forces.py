@@ -9,7 +9,7 @@ from gan_core.config import TrainConfig
 from gan_core.data import load_dataset
 from gan_core.models import MLPDiscriminator, MLPGenerator, build_models
 from gan_core.objective import generator_loss
-from gan_core.snapshots import MANIFOLD_LINES, Snapshotter
+from gan_core.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
 
 OBJECTIVES = ("minimax", "nonsaturating")
 
@@ -109,8 +109,8 @@ def test_manifold_shapes_and_the_latent_slice():
     assert G2.training and torch.equal(bn.running_mean, before)
 
 
-def _snapshot(tmp_path, dataset, g_loss=None, **kw):
-    cfg = TrainConfig(dataset=dataset, iterations=100, device="cpu", hidden=16, depth=2, snapshot_samples=300,
+def _snapshot(tmp_path, dataset, g_loss=None, samples=300, **kw):
+    cfg = TrainConfig(dataset=dataset, iterations=100, device="cpu", hidden=16, depth=2, snapshot_samples=samples,
                       **kw).resolved()
     ds = load_dataset(cfg)
     torch.manual_seed(0)
@@ -122,11 +122,13 @@ def _snapshot(tmp_path, dataset, g_loss=None, **kw):
 
 
 def test_snapshot_keys_ring8(tmp_path):
-    s, G, D, cfg = _snapshot(tmp_path, "ring8")
-    assert s["grad_g"].shape == (300, 2) and s["grad_g"].dtype == np.float32
+    s, G, D, cfg = _snapshot(tmp_path, "ring8", samples=SHOWN_SAMPLES + 200)
+    assert s["samples"].shape == (SHOWN_SAMPLES + 200, 2)
+    assert s["grad_g"].shape == (SHOWN_SAMPLES, 2) and s["grad_g"].dtype == np.float32  # the shown prefix
     assert s["manifold"].shape == (MANIFOLD_LINES, MANIFOLD_LINES, 2)
+    assert G.training and D.training  # modes restored
     D.eval()
-    x = torch.from_numpy(s["samples"])
+    x = torch.from_numpy(s["samples"][:SHOWN_SAMPLES])
     np.testing.assert_allclose(s["grad_g"], forces.generator_push(D, x, cfg.g_loss).numpy(), atol=1e-6)
     assert np.isfinite(s["manifold"]).all() and {"d", "d_star", "grid_axes"} <= set(s)
 
