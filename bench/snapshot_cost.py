@@ -6,9 +6,9 @@ On ring8 with its default models and settings (2,500 snapshot samples, the 128×
 mode quality), the same Snapshotter is built twice, ``forces=False`` ("before": what a snapshot cost
 before issue 11) and ``forces=True`` ("after"), and ``take()`` is timed interleaved (ABBA), writing the
 .npz as training does. The weights are those the seed builds (a snapshot's cost does not depend on
-training). Also timed alone: ``forces.generator_push`` on the shown samples (the first 1,000) and
-``forces.manifold``. One torch
-thread, as training uses on the CPU. The last line is after / before (the goal is ≤ 1.10x).
+training). Also timed alone: ``forces.generator_push`` on the shown samples (the first 500) and
+``forces.manifold``. One torch thread, as training uses on the CPU. Wall and CPU time are both shown
+(on a shared machine CPU time is the steadier); the last line is wall time after / before (goal ≤ 1.10x).
 """
 from __future__ import annotations
 

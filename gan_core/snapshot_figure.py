@@ -92,7 +92,7 @@ def _arrow_trace(xs, ys, push: np.ndarray, showlegend: bool = True):
 
 def snapshot_figure(snap: dict, real: Optional[np.ndarray] = None, *, show_real: bool = True,
                     show_generated: bool = True, show_d: bool = True, show_d_star: bool = False,
-                    show_arrows: bool = True, show_manifold: bool = True, n_points: int = 600,
+                    show_arrows: bool = True, show_manifold: bool = True, n_points: int = 500,
                     n_arrows: int = N_ARROWS, arrow_scale: float = ARROW_SCALE, title: str = "") -> go.Figure:
     """The combined snapshot view. 1-D snapshots get the paper's Figure 1 with the arrows (and G's map
     z → x) beneath it; 2-D ones a plane with the chosen layers; with both D and D* on, two panels side by

@@ -20,10 +20,10 @@ from .runs import write_bytes_atomic
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
-MANIFOLD_LINES = 25  # latent grid lines per axis of the manifold mesh
-# grad_g is kept for the first samples only: the ones the figures draw (monitor shows ≤ 1,000 points),
+MANIFOLD_LINES = 21  # latent grid lines per axis of the manifold mesh (odd: one line through z = 0)
+# grad_g is kept for the first samples only: the ones the combined figure draws (snapshot_figure),
 # which keeps the extra views under 10 % of a snapshot's time (bench/snapshot_cost.py).
-SHOWN_SAMPLES = 1000
+SHOWN_SAMPLES = 500
 
 
 class Snapshotter:
