@@ -112,7 +112,7 @@ def snapshot_figure(snap: dict, real: Optional[np.ndarray] = None, *, show_real:
 def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, show_arrows, show_manifold,
                n_points, n_arrows, arrow_scale, title) -> go.Figure:
     maps = [k for k, on in (("d", show_d), ("d_star", show_d_star)) if on and k in snap and "grid_axes" in snap]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06,  # same ranges, each panel square
                         subplot_titles=("learned D(x)", "D*(x), eq. (7)")) if len(maps) == 2 else go.Figure()
     cols = range(1, len(maps) + 1) if len(maps) == 2 else [None]
     at = lambda col: dict(row=1, col=col) if col else {}  # noqa: E731
