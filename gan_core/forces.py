@@ -35,9 +35,9 @@ def per_sample_generator_loss(logits: torch.Tensor, g_loss: str) -> torch.Tensor
 def generator_push(D: nn.Module, x: torch.Tensor, g_loss: str) -> torch.Tensor:
     """−∇ₓ ℓ(x) for every row of x [n, dim] (1-D data: [n, 1]), in one batched pass.
 
-    The samples are independent, so the gradient of Σᵢ ℓ(xᵢ) with respect to x is, row by row, each
-    sample's own gradient. Only x gets a gradient: D's parameters' .grad are left untouched.
-    D's mode (train/eval) is the caller's choice.
+    With no coupling between samples in D (an MLP, or any D in eval mode: no batch statistics), the
+    gradient of Σᵢ ℓ(xᵢ) with respect to x is, row by row, each sample's own gradient. Only x gets a
+    gradient: D's parameters' .grad are left untouched. D's mode (train/eval) is the caller's choice.
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
