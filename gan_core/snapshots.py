@@ -1,5 +1,6 @@
 """Snapshots taken during training: generator samples from fixed latents, and for toy data the learned
-D(x) on a grid beside D*(x), the JSD and V(G, D*) (the seed's eqs. (7) and (8)–(21)).
+D(x) on a grid beside D*(x), the JSD and V(G, D*) (the seed's eqs. (7) and (8)–(21)); for points also
+the forces of the game (forces.py): the push G's objective gives each sample, and G's manifold.
 
 Fixed latents make consecutive snapshots comparable (the same z walks through training). Nothing here
 draws from the training random-number generator, so snapshots never change the training trajectory.
@@ -12,18 +13,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import quality, theory
+from . import forces, quality, theory
 from .data import Dataset
 from .models import DataSpace
 from .runs import write_bytes_atomic
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
+MANIFOLD_LINES = 21  # latent grid lines per axis of the manifold mesh (odd: one line through z = 0)
+# grad_g is kept for the first samples only: the ones the combined figure draws (snapshot_figure),
+# which keeps the extra views under 10 % of a snapshot's time (bench/snapshot_cost.py).
+SHOWN_SAMPLES = 500
 
 
 class Snapshotter:
-    def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path):
+    """``forces=False`` leaves out grad_g and manifold (bench/snapshot_cost.py measures what they cost)."""
+
+    def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path, forces: bool = True):
         self.cfg, self.ds, self.device, self.dir = cfg, ds, device, Path(run_dir) / "snapshots"
+        self.forces = forces and ds.kind == "points"
         g = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: training RNG untouched
         n = cfg.snapshot_samples if ds.kind == "points" else max(IMAGE_SNAPSHOT, min(cfg.snapshot_samples, 1000))
         if cfg.prior == "uniform":
@@ -33,9 +41,11 @@ class Snapshotter:
         self.z = z.to(device)
         self.columns: list[str] = []
         self.grid = None
-        if ds.known_density and ds.dim in (1, 2):
+        if ds.kind == "points" and ds.dim in (1, 2):
+            # D on a grid for any 1-D/2-D points (drawn or uploaded data too): the map the arrows follow.
             self.grid = theory.make_grid(ds.bounds(), GRID_CELLS[ds.dim])
             self.grid_t = torch.as_tensor(self.grid.points, dtype=torch.float32, device=device)
+        if ds.known_density and self.grid is not None:
             # One fixed kernel per run (not Scott's rule, which changes as samples spread), so the JSD
             # curve is comparable across iterations; p_data is smoothed by the same kernel (theory.py).
             self.bandwidth = max(2 * float(self.grid.spacing.max()), 0.1)
@@ -50,22 +60,34 @@ class Snapshotter:
         return iteration % self.cfg.snapshot_every == 0 or iteration == self.cfg.iterations
 
     @torch.no_grad()
-    def take(self, G, D, iteration: int) -> dict:
-        """Write snapshots/it_XXXXXXX.npz; return the metric values for this iteration's row."""
+    def take(self, G, D, iteration: int, g_loss: str | None = None) -> dict:
+        """Write snapshots/it_XXXXXXX.npz; return the metric values for this iteration's row.
+
+        g_loss: the generator objective in use at this iteration (default: the config's), for grad_g."""
         was_g, was_d = G.training, D.training
         G.eval(); D.eval()
+        extra: dict = {}
         try:
-            x = DataSpace(G, self.ds.kind)(self.z).float().cpu().numpy()
+            xt = DataSpace(G, self.ds.kind)(self.z)
+            x = xt.float().cpu().numpy()
             d_grid = torch.sigmoid(D(self.grid_t)).float().cpu().numpy() if self.grid is not None else None
+            if self.forces:
+                shown = xt[:SHOWN_SAMPLES]  # row i is the push on samples[i]
+                extra["grad_g"] = forces.generator_push(D, shown, g_loss or self.cfg.g_loss).float().cpu().numpy()
+                extra["manifold"] = forces.manifold(G, self.cfg.latent_dim, self.cfg.prior, MANIFOLD_LINES,
+                                                    device=self.device).float().cpu().numpy()
         finally:
             G.train(was_g); D.train(was_d)
-        out: dict = {"iteration": np.int64(iteration)}
+        out: dict = {"iteration": np.int64(iteration), **extra}
         metrics: dict = {}
         if self.ds.kind == "image":
             out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16)
         else:
             out["samples"] = x.astype(np.float32)
         if self.grid is not None:
+            g = self.grid
+            out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes), d=d_grid.astype(np.float16))
+        if "jsd" in self.columns:
             g, ds = self.grid, self.ds
             snap = theory.theory_snapshot(
                 x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h),
@@ -74,8 +96,7 @@ class Snapshotter:
             # the ratio of two kernel tails (noise), so show the neutral 1/2 instead.
             mass = snap["p_data"] + snap["p_g"]
             d_star = np.where(mass < 1e-4 * mass.max(), 0.5, snap["d_star"])
-            out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes),
-                       d=d_grid.astype(np.float16), d_star=d_star.astype(np.float16),
+            out.update(d_star=d_star.astype(np.float16),
                        p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
             metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
         if "modes_covered" in self.columns:

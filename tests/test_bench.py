@@ -47,3 +47,9 @@ def test_train_throughput_refuses_bad_arguments(argv):
     from bench import train_throughput
     with pytest.raises(SystemExit):
         train_throughput.main(argv)
+
+
+def test_snapshot_cost(capsys):
+    from bench import snapshot_cost
+    snapshot_cost.main(["--quick", "--repeats", "1", "--samples", "300"])
+    _last_ratio(capsys)
