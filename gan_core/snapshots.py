@@ -74,6 +74,7 @@ class Snapshotter:
             if self.forces:
                 shown = xt[:SHOWN_SAMPLES]  # row i is the push on samples[i]
                 extra["grad_g"] = forces.generator_push(D, shown, g_loss or self.cfg.g_loss).float().cpu().numpy()
+                extra["g_loss"] = np.array(g_loss or self.cfg.g_loss)  # which objective the arrows follow
                 extra["manifold"] = forces.manifold(G, self.cfg.latent_dim, self.cfg.prior, MANIFOLD_LINES,
                                                     device=self.device).float().cpu().numpy()
         finally:

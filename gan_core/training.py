@@ -260,7 +260,7 @@ class Trainer:
         """A snapshot of the current state outside the schedule (after a pause or a step, in slow motion).
         Only the latest such snapshot is kept, so slow motion does not fill the disk."""
         it = self.it
-        self.snap.take(self.G, self.D, it)
+        self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
         old = self._live_snapshot
         if old is not None and old != it and not self.snap.due(old) and old != 0:
             (self.snap.dir / f"it_{old:08d}.npz").unlink(missing_ok=True)
@@ -319,7 +319,7 @@ class Trainer:
             if row["value_estimate"] is not None:
                 self.last_v = row["value_estimate"]
             if self.snap.due(done):
-                self.row_extra.update(self.snap.take(self.G, self.D, done))
+                self.row_extra.update(self.snap.take(self.G, self.D, done, g_loss=self.cfg.g_loss))
             row.update(self.row_extra)
             self.row_extra = {}
             self.rows.append(row)
@@ -331,7 +331,7 @@ class Trainer:
             if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
                 self.flush()
         elif self.snap.due(done):
-            self.row_extra.update(self.snap.take(self.G, self.D, done))
+            self.row_extra.update(self.snap.take(self.G, self.D, done, g_loss=self.cfg.g_loss))
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             self.flush()
             self.checkpoint()

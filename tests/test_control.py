@@ -79,8 +79,11 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     assert (st["iteration"], st["d_done"]) == (paused_at + 6, 0)
     # the on-demand snapshot shows the state after the step
     assert paused_at + 6 in runs.list_snapshots(d)
+    assert str(runs.load_snapshot(d, paused_at + 6)["g_loss"]) == "nonsaturating"
     ans = control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 2e-4})
     assert "minimax" in ans["message"]
+    control.command(d, "step", what="d")  # the on-demand snapshot's arrows follow the new objective
+    assert str(runs.load_snapshot(d, paused_at + 6)["g_loss"]) == "minimax"
     assert runs.read_status(d)["settings"]["g_loss"] == "minimax"
     with pytest.raises(RunError, match="larger than the dataset|at least|unknown"):
         control.command(d, "set", changes={"g_loss": "wasserstein"})
@@ -94,6 +97,7 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     assert all(e["iteration"] == paused_at + 5 for e in events[:3])
     assert [e["d_done"] for e in events[:3]] == [0, 1, 2]
     assert events[3] == {"iteration": paused_at + 6, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}
+    assert events[4] == {"iteration": paused_at + 6, "d_done": 0, "step": "d"}
     assert not list((tmp_path / "run" / "control").glob("*.json"))  # every command consumed
 
 

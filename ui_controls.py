@@ -1,0 +1,148 @@
+"""Steering a training run from the Runs page: pause, step, slow motion, live changes, and extending a run.
+
+Every action goes through gan_core.control (the same channel as `python -m gan_core control`) and waits
+for the trainer's answer, which is shown beside the button that caused it. Call these inside a fragment
+so that a click reruns only the controls, not the charts.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from gan_core import control, launch, runs, schedule
+from gan_core.config import G_LOSSES, TrainConfig
+from gan_core.errors import GanError
+
+SPEEDS = {"full speed": 0.0, "50 it/s": 50.0, "20 it/s": 20.0, "10 it/s": 10.0, "5 it/s": 5.0, "2 it/s": 2.0,
+          "1 it/s": 1.0}
+
+
+def _say(key: str, ok: bool, text: str) -> None:
+    st.session_state[key] = (ok, text)
+
+
+def _show(key: str) -> None:
+    msg = st.session_state.get(key)
+    if msg:
+        (st.success if msg[0] else st.error)(msg[1])
+
+
+def _send(run_dir, name: str, key: str, **args) -> bool:
+    try:
+        ans = control.command(run_dir, name, timeout=10.0, **args)
+        _say(key, True, ans.get("message", "done"))
+        return True
+    except GanError as e:
+        _say(key, False, str(e))
+        return False
+
+
+def current_settings(run_dir, status: dict) -> dict:
+    """The live settings in force: the trainer's (status.json), else config.json's."""
+    s = status.get("settings")
+    if isinstance(s, dict) and s:
+        return s
+    try:
+        cfg = TrainConfig.load(runs.status_path(run_dir).parent / "config.json").resolved()
+        return {k: getattr(cfg, k) for k in control.LIVE_SETTINGS}
+    except GanError:
+        return {}
+
+
+def live_controls(run_dir, status: dict, name: str) -> None:
+    """Pause / Continue, Step (D, G, iterations), slow motion and live changes for a live run."""
+    state = status.get("state")
+    key = f"_ctl_msg@{name}"
+    c1, c2, c3, c4, c5 = st.columns([1.1, 1.1, 1.2, 1.0, 1.6], vertical_alignment="bottom")
+    if state == "paused":
+        if c1.button("Continue", key=f"continue@{name}", icon=":material/play_arrow:", type="primary",
+                     help="Carry on training from here."):
+            _send(run_dir, "continue", key)
+    else:
+        if c1.button("Pause", key=f"pause@{name}", icon=":material/pause:",
+                     help="Hold training after the current iteration; the views show that exact state."):
+            _send(run_dir, "pause", key)
+    what = c2.selectbox("Step", ["iteration", "d", "g"], key=f"step_what@{name}",
+                        format_func={"iteration": "whole iterations", "d": "D steps", "g": "G steps"}.get,
+                        help="While paused: one discriminator step (eq. 2), one generator step (eq. 3/4), or whole "
+                             "iterations of Algorithm 1 (k D-steps, then one G-step).")
+    count = c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
+    if c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
+                 help="Pause first; each step is recorded, so replay repeats it."):
+        _send(run_dir, "step", key, what=what, count=int(count))
+    current = status.get("ips") or 0.0
+    labels = list(SPEEDS)
+    now = next((k for k, v in SPEEDS.items() if v == current), labels[0])
+    speed = c5.selectbox("Speed", labels, index=labels.index(now), key=f"speed@{name}",
+                         help="Slow motion: at most this many iterations per second, with snapshots twice a "
+                              "second so the samples visibly move.")
+    if SPEEDS[speed] != current and st.session_state.get(f"_speed_sent@{name}") != speed:
+        st.session_state[f"_speed_sent@{name}"] = speed
+        _send(run_dir, "slow", key, ips=SPEEDS[speed])
+    s = current_settings(run_dir, status)
+    with st.expander("Change settings while it trains", icon=":material/tune:"):
+        with st.form(f"live@{name}", border=False):
+            a, b, c = st.columns(3)
+            lr_d = a.number_input("Learning rate of D", 1e-7, 1.0, float(s.get("lr_d", 2e-4)), format="%.2e",
+                                  key=f"live_lr_d@{name}", help="D's step size from the next iteration on.")
+            lr_g = b.number_input("Learning rate of G", 1e-7, 1.0, float(s.get("lr_g", 2e-4)), format="%.2e",
+                                  key=f"live_lr_g@{name}", help="G's step size from the next iteration on.")
+            k = c.number_input("k — D steps per iteration", 1, 50, int(s.get("k", 1)), key=f"live_k@{name}",
+                               help="Algorithm 1's k.")
+            g_loss = a.selectbox("Generator objective", list(G_LOSSES),
+                                 index=list(G_LOSSES).index(s.get("g_loss", G_LOSSES[0])), key=f"live_g@{name}",
+                                 help="non-saturating: ascend log D(G(z)) (eq. 3); minimax: descend "
+                                      "log(1 − D(G(z))) (eq. 4).")
+            batch = b.number_input("Batch size m", 1, 65_536, int(s.get("batch_size", 64)), key=f"live_m@{name}",
+                                   help="m real examples and m noise vectors per step.")
+            decay = c.number_input("Learning rate falls to (× initial)", 0.0, 1.0, float(s.get("lr_decay", 1.0)),
+                                   key=f"live_decay@{name}", help="1: constant; 0: linearly down to 0.")
+            if st.form_submit_button("Apply at the next iteration", icon=":material/check:"):
+                new = {"lr_d": float(lr_d), "lr_g": float(lr_g), "k": int(k), "g_loss": g_loss,
+                       "batch_size": int(batch), "lr_decay": float(decay)}
+                changes = {kk: v for kk, v in new.items() if s.get(kk) != v}
+                if changes:
+                    _send(run_dir, "set", key, changes=changes)
+                else:
+                    _say(key, True, "nothing changed")
+        st.caption("Each change is recorded in changes.jsonl with the iteration where it took effect (marked on "
+                   "the charts), kept by Resume, and repeated by `python -m gan_core replay`.")
+    _show(key)
+
+
+def extend_controls(run_dir, status: dict, name: str, iterations: int) -> None:
+    """Resume or extend a run that is not training: states the learning rates it will use, lets the user
+    set them, and refuses (with the reason) a continuation that would train at learning rate 0."""
+    key = f"_ext_msg@{name}"
+    done = int(status.get("iteration") or 0)
+    s = current_settings(run_dir, status)
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    total = c1.number_input("Continue to a total of (iterations)", done + 1, 100_000_000,
+                            max(iterations, done + 1) if status.get("state") != "completed" else max(2 * done, done + 1),
+                            key=f"ext_total@{name}")
+    restart = c2.toggle("Restart the rate schedule", key=f"ext_restart@{name}",
+                        help="The learning rates decay again from their values below, over the added iterations.")
+    a, b = st.columns(2)
+    lr_d = a.number_input("Learning rate of D", 1e-7, 1.0, float(s.get("lr_d", 2e-4)), format="%.2e",
+                          key=f"ext_lr_d@{name}")
+    lr_g = b.number_input("Learning rate of G", 1e-7, 1.0, float(s.get("lr_g", 2e-4)), format="%.2e",
+                          key=f"ext_lr_g@{name}")
+    changes = {k: v for k, v in (("lr_d", float(lr_d)), ("lr_g", float(lr_g))) if s and s.get(k) != v}
+    ok = False
+    if s:
+        try:
+            plan = schedule.extension_plan(s, done, int(total), changes, restart)
+            st.caption("Will train " + schedule.describe_plan(plan, done, int(total)) + ".")
+            ok = True
+        except GanError as e:
+            st.warning(str(e))
+    if st.button("Resume", key=f"resume@{name}", icon=":material/play_arrow:", disabled=not ok,
+                 help="Continue from the last checkpoint with these settings (recorded as a change)."):
+        try:
+            job = launch.resume_training(run_dir, int(total), changes=changes, restart_schedule=restart)
+            launch.wait_started(job, run_dir, timeout=6.0)
+            _say(key, True, f"resumed {name} towards {int(total):,} iterations")
+            return True
+        except GanError as e:
+            _say(key, False, str(e))
+    _show(key)
+    return False
