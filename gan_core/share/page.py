@@ -275,6 +275,16 @@ def build_page(source, *, runtime: Runtime | None = None) -> PageReport:
     return PageReport(None, len(text), worst, time.perf_counter() - t0, text)
 
 
+def share_unavailable() -> str | None:
+    """Why no page can be made on this machine (Node or onnxruntime-web missing), or None: lets the
+    dashboard disable its button with the reason instead of failing on click."""
+    try:
+        find_runtime()
+    except ShareError as exc:
+        return str(exc)
+    return None
+
+
 def share_page_bytes(source) -> bytes:
     """The dashboard's "Download web page": the .html for a run directory, a .onnx path, a shared .zip
     or the bytes of one."""
