@@ -1,6 +1,7 @@
 """`python -m gan_core share`: the latent sampler twins, the self-contained page in Chromium from file://
 with every network request failing the test, and the one-line refusals that leave no .html behind."""
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -350,3 +351,12 @@ def test_says_what_is_missing(tmp_path):
     bare = tmp_path / "bin"   # a PATH with no node on it
     bare.mkdir()
     _refused(tmp_path, tmp_path / "m.onnx", env={"PATH": str(bare)}, contains=["needs Node.js", "setup.sh"])
+
+
+def test_benchmark_prints_the_figures(capsys):
+    from bench import share_page
+    line = share_page.main(["--quick", "--repeats", "1", "--models", "ring8"])
+    out = capsys.readouterr().out
+    assert "cores" in out and "date" in out and out.strip().splitlines()[-1] == line
+    size, first, new = (float(v) for v in re.findall(r"([\d.]+) (?:MB|s|ms)\b", line.replace("(1,000 points)", "")))
+    assert 1 < size <= 8 and 0 < first < 60 and 0 < new < 10_000
