@@ -364,3 +364,15 @@ def test_benchmark_prints_the_figures():
     assert line.startswith("ring8 share page ")
     size, first, new = (float(v) for v in re.findall(r"([\d.]+) (?:MB|s|ms)\b", line.replace("(1,000 points)", "")))
     assert 1 < size <= 8 and 0 < first < 60 and 0 < new < 10_000
+
+
+def test_dashboard_entry_points(tmp_path, monkeypatch):
+    from gan_core.share.page import share_page_bytes, share_unavailable
+    data = _linear({"dataset": "from-upload", "iterations": "9"})
+    page = share_page_bytes(data)   # what the Generate page's button calls with an uploaded model
+    assert page.startswith(b"<!doctype html>") and b"GAN generator \xe2\x80\x94 from-upload" in page
+    assert b"https://" not in page.split(b'id="gan-model"')[0]   # no link to any host in the markup
+    assert share_unavailable() is None
+    monkeypatch.setenv("GAN_ORT_WEB_DIR", str(tmp_path / "nowhere"))
+    why = share_unavailable()
+    assert why and "npm ci" in why and "\n" not in why

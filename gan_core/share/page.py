@@ -219,7 +219,8 @@ def page_facts(meta: dict, ort_version: str) -> dict:
             chips.append(("final Ṽ", f"{float(meta['final_value_estimate']):.4f}"))
         except ValueError:
             chips.append(("final Ṽ", meta["final_value_estimate"]))
-    chips += [(label.split(" (")[0], value.split(" (")[0]) for label, value in quality_facts(meta)[:2]]
+    figures = [(k, v) for k, v in quality_facts(meta) if not k.startswith("Quality measured")]
+    chips += [(label.split(" (")[0], value.split(" (")[0]) for label, value in figures[:2]]
     shape = json.loads(meta["output_shape"])
     return {"title": f"GAN generator — {dataset}", "description": meta.get("description", ""),
             "dataset": dataset, "chips": chips, "facts": model_facts(meta),
