@@ -1,4 +1,4 @@
-"""Command line: python -m gan_core train|export|generate|runs|stop|control|replay.
+"""Command line: python -m gan_core train|export|generate|share|runs|stop|control|replay.
 
 Imports are lazy so that `generate` works where torch is not installed. Every user error ends in one
 line on stderr and a non-zero exit, never a traceback.
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=64)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, help="a .csv (points) or .png (images) file")
+    sh = sub.add_parser("share", help="write one self-contained web page that samples the generator offline")
+    sh.add_argument("source", help="a run directory, a .onnx model, or a .zip shared from the dashboard")
+    sh.add_argument("--out", required=True, help="the .html file to write")
     r = sub.add_parser("runs", help="list runs with dataset, state and iteration")
     r.add_argument("--root", default="runs")
     s = sub.add_parser("stop", help="ask a running run to stop after its current step")
@@ -160,6 +163,14 @@ def cmd_generate(a) -> int:
     return 0
 
 
+def cmd_share(a) -> int:
+    from .share.page import write_page
+    rep = write_page(a.source, a.out)
+    print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB; onnxruntime-web matches onnxruntime to "
+          f"{rep.max_abs_diff:.1e}) — open it in any browser, no network needed")
+    return 0
+
+
 def cmd_runs(a) -> int:
     from .runs import list_runs
     rs = list_runs(a.root)
@@ -223,7 +234,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "export": cmd_export, "generate": cmd_generate,
-                "runs": cmd_runs, "stop": cmd_stop, "control": cmd_control,
+                "share": cmd_share, "runs": cmd_runs, "stop": cmd_stop, "control": cmd_control,
                 "replay": cmd_replay}[args.command](args)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)

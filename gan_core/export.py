@@ -26,6 +26,8 @@ from onnx import external_data_helper
 
 from .errors import GanError
 from .generation import PRIORS, sample_latents
+from .share import latent
+from .share.facts import latest_quality
 
 OPSET = 18
 
@@ -184,6 +186,9 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     # Measured, not taken on trust: load_model rejects a file whose metadata contradicts its graph.
     meta["output_kind"] = "points" if probe.ndim == 2 else "image"
     meta["output_shape"] = list(probe.shape[1:])
+    # The page and the CLI draw the same z for a seed only with the same sampler: name it in the file.
+    meta["latent_sampler"] = latent.NAME
+    meta["latent_sampler_version"] = latent.VERSION
     meta.setdefault("producer", "gan_core")
     meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -226,7 +231,7 @@ def export_run(run_dir, out=None) -> ExportReport:
     meta = {"dataset": Path(str(cfg.dataset)).name,   # a file name, never a user's local path
             "iterations": iteration, "g_loss": cfg.g_loss, "k": cfg.k, "prior": cfg.prior,
             "final_value_estimate": final_v if final_v is not None else _last_value_estimate(run_dir),
-            "run": run_dir.name,
+            "run": run_dir.name, **latest_quality(run_dir),
             "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations"}
     return export_generator(generator, Path(out) if out else run_dir / "generator.onnx",
                             latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed)

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from .errors import ConfigError, GanError, ModelFileError
+from .share import latent
 
 PRIORS = ("normal", "uniform")
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
@@ -74,18 +75,9 @@ def _unwrap_zip(data: bytes, name: str) -> bytes:
 
 def sample_latents(n: int, latent_dim: int, prior: str = "normal", seed: int = 0) -> np.ndarray:
     """n latent vectors from p_z; the same (n, latent_dim, prior, seed) always gives the same array,
-    and a smaller n gives a prefix of a larger one (rows are drawn in order)."""
-    if int(n) < 0 or int(latent_dim) < 1:
-        raise ConfigError(f"need n >= 0 and latent_dim >= 1, got n={n}, latent_dim={latent_dim}")
-    rng = np.random.default_rng(seed)
-    size = (int(n), int(latent_dim))
-    if prior == "normal":
-        z = rng.standard_normal(size)
-    elif prior == "uniform":
-        z = rng.uniform(-1.0, 1.0, size)
-    else:
-        raise ConfigError(f"unknown prior {prior!r} (expected normal or uniform)")
-    return z.astype(np.float32)
+    and a smaller n gives a prefix of a larger one. The project's latent sampler (Philox4x32-10 with
+    Box–Muller, gan_core.share.latent), so that the share page reproduces it in JavaScript."""
+    return latent.sample(n, latent_dim, prior, seed)
 
 
 @dataclass

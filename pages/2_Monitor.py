@@ -11,6 +11,7 @@ import streamlit as st
 
 from gan_core import launch, monitor, runs
 from gan_core.errors import GanError
+from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import link, use_app_navigation
 
 use_app_navigation()
@@ -141,6 +142,11 @@ if a3.button("Delete…", disabled=running, key="delete", help="Remove the run d
 a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
                    mime="application/zip", on_click="ignore", key="download",
                    help="The run directory without checkpoints, with generator.onnx if exported.")
+if info.state == "completed" and (path / "generator.onnx").is_file():
+    a4.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target}.html",
+                       mime="text/html", on_click="ignore", key="download_page",
+                       disabled=bool(share_unavailable()),
+                       help=share_unavailable() or "One .html file that samples this run's generator in any browser, offline.")
 
 if ss.get("_confirm_delete") == target:
     st.warning(f"Delete **{target}** and all its files? This cannot be undone.")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from gan_core import generation, launch, monitor, runs
 from gan_core.errors import GanError
+from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import use_app_navigation
 
 use_app_navigation()
@@ -129,5 +130,9 @@ try:
     st.download_button("Download model + card (.zip)", lambda src=model_source: generation.share_package(src),
                        file_name=f"{model_name}-generator.zip", mime="application/zip", on_click="ignore",
                        key="dl_model")
+    st.download_button("Download web page", lambda src=model_source: share_page_bytes(src), file_name=f"{model_name}.html",
+                       mime="text/html", on_click="ignore", key="dl_page",
+                       disabled=bool(share_unavailable()),
+                       help=share_unavailable() or "One .html file that samples this model in any browser, offline (needs Node.js here).")
 except GanError as e:
     st.error(str(e))

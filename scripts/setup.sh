@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the project needs, idempotently: a virtual environment with the pinned packages,
-# and (with --dev) the test tools plus Debian's Chromium for the browser tests.
+# Node.js + the pinned onnxruntime-web for `share`, and (with --dev) the test tools plus Debian's
+# Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -21,9 +22,29 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ $dev = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Debian's chromium for the browser tests"
+# Debian packages: Node.js and npm for `share` (its page embeds onnxruntime-web from npm), and with --dev
+# Chromium for the browser tests. Installed only when missing; one apt-get update for all of them.
+apt_pkgs=()
+command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
+[ $dev = 1 ] && ! command -v chromium >/dev/null 2>&1 && apt_pkgs+=(chromium)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "installing Debian's ${apt_pkgs[*]}"
   SUDO=""
   [ "$(id -u)" != 0 ] && command -v sudo >/dev/null && SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${apt_pkgs[@]}" </dev/null >/dev/null; }; then
+    [ $dev = 1 ] && { echo "could not install ${apt_pkgs[*]}" >&2; exit 1; }
+    echo "warning: could not install ${apt_pkgs[*]}; \`python -m gan_core share\` will say what is missing" >&2
+  fi
+fi
+
+# onnxruntime-web, exactly as package-lock.json pins it (integrity-checked by npm ci), into node_modules/;
+# again only when the lock file changed since the last successful install.
+if command -v npm >/dev/null 2>&1; then
+  npm_stamp=node_modules/.installed-$(cat package.json package-lock.json | sha1sum | cut -c1-12)
+  if [ ! -f "$npm_stamp" ]; then
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null
+    touch "$npm_stamp"
+  fi
 fi

@@ -182,7 +182,8 @@ def test_generate_page_with_a_run_model_and_a_bad_upload(runs_dir):
     meta = at.dataframe[0].value
     assert dict(zip(meta["field"], meta["value"]))["dataset"] == "handmade"
     assert "latent size 2 · prior normal" in texts(at.caption)
-    assert [d.label for d in at.get("download_button")] == ["Download CSV", "Download model + card (.zip)"]
+    assert [d.label for d in at.get("download_button")] == ["Download CSV", "Download model + card (.zip)",
+                                                           "Download web page"]
     assert len(at.get("plotly_chart")) == 2  # samples, the walk
     at.number_input(key="n@points").set_value(10).run()
     assert at.slider(key="walk_t").max == 8
