@@ -119,7 +119,8 @@ def builtin(name: str, params: Optional[dict] = None) -> Dataset:
 # a limit is refused with one line (time and memory stay within about 20 s and 1 GB).
 
 MAX_FILE_BYTES = 256 << 20        # a .csv or .npy file
-MAX_ZIP_ENTRIES = 100_000         # entries of any kind in one zip (or image files in a folder)
+MAX_ZIP_ENTRIES = 100_000         # entries of any kind in one zip
+MAX_IMAGES = 60_000               # image files (MNIST's size); each costs ~0.1 ms of decoding at least
 MAX_ENTRY_BYTES = 64 << 20        # one image file, uncompressed
 MAX_TOTAL_BYTES = 512 << 20       # all image files together, uncompressed
 MAX_PIXELS = 40_000_000           # one image (width × height, from its header)
@@ -323,9 +324,7 @@ class _Images:
     def add(self, data: bytes, entry: str) -> None:
         from PIL import Image
         try:
-            with warnings.catch_warnings():   # PIL warns of bombs above 89 Mpx; the check below is stricter
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(io.BytesIO(data))   # reads the header only
+            im = Image.open(io.BytesIO(data))   # reads the header only
             w, h = im.size
         except Image.DecompressionBombError:
             raise DataError(f"{self.name}: {entry} has too many pixels; at most {MAX_PIXELS / 1e6:.0f} million "
@@ -338,7 +337,8 @@ class _Images:
                             "per image (resize it first)")
         try:
             colour = im.mode not in self.GREY
-            im.draft("RGB" if colour else "L", (self.size, self.size))  # JPEG: decode at 1/2..1/8 scale
+            if im.format == "JPEG":   # decode at 1/2..1/8 scale, no larger than needed
+                im.draft("RGB" if colour else "L", (self.size, self.size))
             self.pixels += im.size[0] * im.size[1]
             if self.pixels > MAX_TOTAL_PIXELS:
                 raise DataError(f"{self.name}: the images hold more than {MAX_TOTAL_PIXELS / 1e6:.0f} million pixels "
@@ -400,6 +400,8 @@ def _zip_images(f, name: str, reader: _Images) -> int:
                  and not i.filename.startswith("__MACOSX")]
         if len(zf.infolist()) > MAX_ZIP_ENTRIES:
             raise DataError(f"{name}: the zip holds {len(zf.infolist()):,} entries; at most {MAX_ZIP_ENTRIES:,}")
+        if len(infos) > MAX_IMAGES:
+            raise DataError(f"{name}: the zip holds {len(infos):,} images; at most {MAX_IMAGES:,}")
         total = 0
         for info in sorted(infos, key=lambda i: i.filename):
             entry = info.filename[-80:]
@@ -428,8 +430,8 @@ def _folder_images(folder: Path, name: str, reader: _Images) -> int:
     for p in sorted(folder.rglob("*")):
         if p.suffix.lower() in IMAGE_EXTS and p.is_file():   # is_file: no pipes or devices named .png
             paths.append(p)
-            if len(paths) > MAX_ZIP_ENTRIES:
-                raise DataError(f"{name}: more than {MAX_ZIP_ENTRIES:,} image files")
+            if len(paths) > MAX_IMAGES:
+                raise DataError(f"{name}: more than {MAX_IMAGES:,} image files; at most {MAX_IMAGES:,}")
     total = 0
     for p in paths:
         size = p.stat().st_size
@@ -442,24 +444,31 @@ def _folder_images(folder: Path, name: str, reader: _Images) -> int:
     return len(paths)
 
 
-def load_images(source, name: str, image_size: int = 32) -> Dataset:
-    """A folder or .zip of images; every image is resized to image_size² as it is read (mixed sizes are fine)."""
-    reader = _Images(Path(name).name, image_size)
+def _read_images(source, reader: _Images) -> int:
+    """Feed a folder's or a zip's images to reader; how many image files there were."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        n_files = _folder_images(Path(source), reader.name, reader)
-    elif hasattr(source, "getvalue"):
+        return _folder_images(Path(source), reader.name, reader)
+    if hasattr(source, "getvalue"):
         raw = source.getvalue()
         if not raw:
             raise DataError(f"{reader.name}: the file is empty")
-        n_files = _zip_images(io.BytesIO(raw), reader.name, reader)
-    else:
-        try:
-            if Path(source).stat().st_size == 0:
-                raise DataError(f"{reader.name}: the file is empty")
-            with open(source, "rb") as f:   # the zip is read entry by entry, never whole
-                n_files = _zip_images(f, reader.name, reader)
-        except OSError as e:
-            raise DataError(f"{reader.name}: cannot read the file ({e.strerror or e})") from None
+        return _zip_images(io.BytesIO(raw), reader.name, reader)
+    try:
+        if Path(source).stat().st_size == 0:
+            raise DataError(f"{reader.name}: the file is empty")
+        with open(source, "rb") as f:   # the zip is read entry by entry, never whole
+            return _zip_images(f, reader.name, reader)
+    except OSError as e:
+        raise DataError(f"{reader.name}: cannot read the file ({e.strerror or e})") from None
+
+
+def load_images(source, name: str, image_size: int = 32) -> Dataset:
+    """A folder or .zip of images; every image is resized to image_size² as it is read (mixed sizes are fine)."""
+    from PIL import Image
+    reader = _Images(Path(name).name, image_size)
+    with warnings.catch_warnings():   # PIL warns of bombs above 89 Mpx; our own pixel limit is stricter
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        n_files = _read_images(source, reader)
     if not reader.planes:
         raise DataError(f"{reader.name}: no readable image found ({n_files} image-named files, {reader.skipped} unreadable)")
     arr = reader.array()

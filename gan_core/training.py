@@ -23,6 +23,7 @@ from .device import device_name, resolve_device
 from .errors import ConfigError, RunError
 from .models import build_models, sample_prior
 from .objective import generator_loss, value_estimate
+from .runlock import locked_run
 from .snapshots import Snapshotter
 
 FLUSH_SECONDS = 1.0  # how often buffered metric rows reach the disk
@@ -110,6 +111,7 @@ def _fmt(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+@locked_run  # one writer per run: RUN/.lock is held until train returns (and dies with the process)
 def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = None,
           log: Callable[[str], None] = lambda s: None) -> dict:
     """Train (or resume) the run in cfg.run_dir; returns the final status dict."""
