@@ -109,9 +109,9 @@ def _check_new_run_dir(run_dir: str) -> None:
 
 def _check_resumable(run_dir: str, iterations: int) -> None:
     """Refuse a resume with nothing left to train, saying what will help (export, or more iterations)."""
-    from .checkpoint import load_checkpoint
     from .runlock import ensure_free
-    ensure_free(run_dir)
+    ensure_free(run_dir)   # before torch is imported: a refusal is immediate
+    from .checkpoint import load_checkpoint
     done = load_checkpoint(run_dir).get("iteration")
     if isinstance(done, int) and not isinstance(done, bool) and done >= iterations:
         tip = "" if (Path(run_dir) / "generator.onnx").exists() else \
@@ -169,6 +169,9 @@ def cmd_generate(a) -> int:
         raise GanError(f"--seed must lie in 0 … 2^64 − 1, got {a.seed}")
     if Path(a.out).is_dir():
         raise GanError(f"--out {a.out} is a folder; give a file name such as samples.csv or samples.png")
+    parent = next((p for p in Path(a.out).absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise GanError(f"--out {a.out}: {parent} is a file, not a folder")
     out = generate_to_file(a.model, a.n, a.seed, a.out)
     print(f"wrote {out}")
     return 0

@@ -131,7 +131,7 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2 ** 20:,.0f} MB"
+    return f"{n / 2 ** 20:,.0f} MB" if n >= 2 ** 20 else f"{n:,} bytes"
 
 
 def _check_name(name: str) -> str:
@@ -141,8 +141,9 @@ def _check_name(name: str) -> str:
     return base
 
 
-def _read_bytes(source, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
+def _read_bytes(source, name: str, limit: Optional[int] = None) -> bytes:
     """The file's bytes (a path or an uploaded file object), refusing files over `limit` before reading."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     if hasattr(source, "getvalue"):
         raw = source.getvalue()
     else:

@@ -255,6 +255,7 @@ def _probe_child() -> None:
         session = ort.InferenceSession(data, sess_options=_session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:
         result["session_error"] = _first_line(exc)
+        result["oom"] = _out_of_memory(exc)
     else:
         plan = _io_plan(session)
         result["runs"] = []
@@ -270,7 +271,13 @@ def _probe_child() -> None:
                         batches.append(int(min(MAX_BATCH, max(2, PROBE_VALUES // per))))
             except Exception as exc:
                 result["run_error"] = _first_line(exc)
+                result["oom"] = _out_of_memory(exc)
     sys.stdout.write(json.dumps(result))
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, MemoryError) or "alloc" in text or "out of memory" in text
 
 
 _TRIALS: dict[str, dict] = {}   # sha256 of a model → its trial's result (a file is tried once per process)
@@ -305,10 +312,8 @@ def _trial(data: bytes, name: str) -> dict:
         why = "out of memory" if any("memory" in line.lower() or "alloc" in line.lower() for line in err[-3:]) \
             else (err[-1][:160] if err else f"exit status {proc.returncode}")
         raise ModelFileError(f"{name} failed its trial run within {limit} of memory ({why}); refused")
-    for k in ("session_error", "run_error"):
-        msg = str(result.get(k, ""))
-        if msg and any(w in msg.lower() for w in ("alloc", "memory")):
-            raise ModelFileError(f"{name} needs more than {limit} of memory to run ({msg[:120]}); refused")
+    if result.get("oom"):
+        raise ModelFileError(f"{name} needs more than {limit} of memory to run; refused")
     if len(_TRIALS) > 64:
         _TRIALS.clear()
     _TRIALS[key] = result
