@@ -36,12 +36,11 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
-# first step), not an experiment. Lower bounds are in validate().
+# first step), not an experiment. Lower bounds are in validate(). Intervals such as checkpoint_every have
+# none: a huge one just means "never" (log_every sizes a buffer, so it has one).
 MAX_VALUES: dict[str, int] = {
-    "iterations": 100_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
-    "base_channels": 256, "log_every": 1_000_000, "checkpoint_every": 100_000_000, "snapshot_samples": 100_000,
-    "lr_decay_iterations": 1_000_000_000, "snapshot_every": 100_000_000, "theory_every": 100_000_000,
-    "threads": 1024,
+    "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
+    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024,
 }
 MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
 MAX_SEED = 2 ** 64 - 1          # torch's generators take 64-bit seeds
