@@ -1,7 +1,12 @@
-"""Checkpoints: model, optimiser and every random-number-generator state, written atomically."""
+"""Checkpoints: model, optimiser and every random-number-generator state, written atomically.
+
+Loaded with torch.load(weights_only=True): a checkpoint is data (tensors, numbers, strings, lists, dicts),
+never pickled objects, so a crafted last.pt in a run folder someone sent cannot run code.
+"""
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Optional
 
@@ -15,9 +20,28 @@ def checkpoint_path(run_dir) -> Path:
     return Path(run_dir) / CHECKPOINT
 
 
+def plain_state(obj):
+    """obj in the forms weights_only loading accepts: numpy arrays become tensors, numpy scalars numbers.
+
+    Anything else (a class instance, a function) is a bug in the caller: TypeError, at save time, not
+    a checkpoint that cannot be resumed."""
+    import numpy as np
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype, torch.device)):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: plain_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain_state(v) for v in obj)
+    raise TypeError(f"checkpoint state holds a {type(obj).__name__}; store its state_dict or plain values")
+
+
 def save_checkpoint(run_dir, state: dict) -> None:
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(plain_state(state), buf)
     write_bytes_atomic(checkpoint_path(run_dir), buf.getvalue())  # temp file, then rename
 
 
@@ -26,7 +50,10 @@ def load_checkpoint(run_dir, map_location="cpu", path: Optional[Path] = None) ->
     if not p.exists():
         raise RunError(f"{Path(run_dir).name}: no checkpoint to resume from yet (none written before it stopped)")
     try:
-        return torch.load(p, map_location=map_location, weights_only=False)
+        return torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise RunError(f"{p}: the checkpoint holds objects other than tensors and numbers; refused, "
+                       "since loading it could run code") from None
     except Exception as e:
         raise RunError(f"{p}: checkpoint is unreadable ({type(e).__name__})") from None
 
@@ -42,5 +69,9 @@ def load_generator(run_dir, checkpoint: Optional[Path] = None):
     torch.manual_seed(0)
     G, _ = build_models(cfg, ds)
     ck = load_checkpoint(run_dir, path=checkpoint)
-    G.load_state_dict(ck["G"])
+    try:
+        G.load_state_dict(ck["G"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's generator "
+                       f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None
     return DataSpace(G, ds.kind).eval(), cfg, ds, int(ck["iteration"])

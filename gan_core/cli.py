@@ -103,12 +103,44 @@ def _parse_params(items) -> dict:
     for item in items or []:
         if "=" not in item:
             raise GanError(f"--dataset-param expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
+        k, v = (part.strip() for part in item.split("=", 1))
         try:
             out[k] = int(v) if v.lstrip("-").isdigit() else float(v)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise GanError(f"--dataset-param {k}: {v!r} is not a number") from None
-    return out
+    return out   # names and ranges are checked by TrainConfig.validate
+
+
+# What a new run's folder may already hold: the dashboard creates it with its log before `train` starts.
+_NEW_RUN_LEFTOVERS = {"train.log", ".lock"}
+
+
+def _check_new_run_dir(run_dir: str) -> None:
+    """A new run goes into a new or empty folder, never among a user's own files."""
+    p = Path(run_dir)
+    if p.exists() and not p.is_dir():
+        raise GanError(f"--run-dir {run_dir} is a file; give a folder for the run")
+    if p.is_dir():
+        try:
+            others = sorted(c.name for c in p.iterdir() if c.name not in _NEW_RUN_LEFTOVERS)
+        except OSError as e:
+            raise GanError(f"--run-dir {run_dir} cannot be read ({e.strerror or e})") from None
+        if others and not (p / "config.json").exists():
+            raise GanError(f"--run-dir {run_dir} already holds other files ({', '.join(others[:3])}"
+                           f"{', …' if len(others) > 3 else ''}); choose a new or empty folder")
+
+
+def _check_resumable(run_dir: str, iterations: int) -> None:
+    """Refuse a resume with nothing left to train, saying what will help (export, or more iterations)."""
+    from .runlock import ensure_free
+    ensure_free(run_dir)   # before torch is imported: a refusal is immediate
+    from .checkpoint import load_checkpoint
+    done = load_checkpoint(run_dir).get("iteration")
+    if isinstance(done, int) and not isinstance(done, bool) and done >= iterations:
+        tip = "" if (Path(run_dir) / "generator.onnx").exists() else \
+            f"; if generator.onnx is missing, `python -m gan_core export {run_dir}` writes it"
+        raise GanError(f"{run_dir} has done all its {done} iterations: give --iterations larger than {done} "
+                       f"to continue{tip}")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -121,6 +153,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         if "run_dir" not in given:
             raise GanError("--resume needs --run-dir")
+        if Path(given["run_dir"]).is_file():
+            raise GanError(f"--run-dir {given['run_dir']} is a file, not a run folder")
         path = Path(given["run_dir"]) / "config.json"
         if not path.exists():
             raise GanError(f"{given['run_dir']}: nothing to resume (no config.json)")
@@ -133,11 +167,14 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in allowed})
         extend = {"set": {k: v for k, v in given.items() if k in LIVE_SETTINGS},
                   "restart_schedule": a.restart_schedule}
+        cfg.resolved().validate()
+        _check_resumable(cfg.run_dir, cfg.resolved().iterations)
     else:
         cfg = TrainConfig(**given)
         cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
         if not cfg.run_dir:
             cfg.run_dir = str(Path(runs.DEFAULT_ROOT) / runs.new_run_name(cfg.dataset))
+        _check_new_run_dir(cfg.run_dir)
     cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
     from .training import train
     st = train(cfg, resume=a.resume, progress=None if not a.quiet else False,
@@ -158,6 +195,13 @@ def cmd_generate(a) -> int:
     from .generation import generate_to_file
     if a.n < 1:
         raise GanError(f"--n must be at least 1, got {a.n}")
+    if not 0 <= a.seed < 2 ** 64:
+        raise GanError(f"--seed must lie in 0 … 2^64 − 1, got {a.seed}")
+    if Path(a.out).is_dir():
+        raise GanError(f"--out {a.out} is a folder; give a file name such as samples.csv or samples.png")
+    parent = next((p for p in Path(a.out).absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise GanError(f"--out {a.out}: {parent} is a file, not a folder")
     out = generate_to_file(a.model, a.n, a.seed, a.out)
     print(f"wrote {out}")
     return 0
@@ -238,6 +282,14 @@ def main(argv=None) -> int:
                 "replay": cmd_replay}[args.command](args)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder, a path that is not writable: one line
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; use smaller settings (batch size, hidden, snapshot samples) or data",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

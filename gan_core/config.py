@@ -35,6 +35,23 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
                  lr_decay=1.0, g_norm="none"),
 }
 
+# Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
+# first step), not an experiment. Lower bounds are in validate(). Intervals such as checkpoint_every have
+# none: a huge one just means "never" (log_every sizes a buffer, so it has one).
+MAX_VALUES: dict[str, int] = {
+    "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
+    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024,
+}
+MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
+MAX_SEED = 2 ** 64 - 1          # torch's generators take 64-bit seeds
+# The parameters each built-in dataset accepts: (type, lowest, highest), ends included.
+DATASET_PARAMS: dict[str, dict[str, tuple]] = {
+    "gaussian1d": {"mean": (float, -1e6, 1e6), "std": (float, 1e-6, 1e6)},
+    "ring8": {"modes": (int, 1, 1000), "radius": (float, 1e-6, 1e6), "std": (float, 1e-6, 1e6)},
+    "grid25": {"side": (int, 1, 100), "spacing": (float, 1e-6, 1e6), "std": (float, 1e-6, 1e6)},
+    "digits": {},
+}
+
 # Settings added after runs were already being saved: a config.json without them gets the value that
 # reproduces what those runs did (not today's dataset default), so old runs resume and export unchanged.
 LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none"}
@@ -100,11 +117,37 @@ class TrainConfig:
             c.image_size = 8 if c.dataset == "digits" else 32
         return c
 
+    def check_types(self) -> "TrainConfig":
+        """ConfigError for a value of the wrong type (a hand-edited or crafted config.json)."""
+        for f in dataclasses.fields(self):
+            v, t = getattr(self, f.name), str(f.type)
+            if v is None and t.startswith("Optional"):
+                continue
+            base = t.replace("Optional[", "").rstrip("]")
+            ok = {"int": lambda x: isinstance(x, int) and not isinstance(x, bool),
+                  "float": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+                  "str": lambda x: isinstance(x, str), "bool": lambda x: isinstance(x, bool),
+                  "dict": lambda x: isinstance(x, dict)}.get(base, lambda x: True)(v)
+            if not ok:
+                raise ConfigError(f"{f.name} must be {'a whole number' if base == 'int' else 'a ' + base}, got {v!r}"[:200])
+        return self
+
     def validate(self) -> "TrainConfig":
         """Refuse impossible settings before anything starts; returns self for chaining."""
         def need(cond: bool, msg: str) -> None:
             if not cond:
                 raise ConfigError(msg)
+
+        self.check_types()
+        for name, hi in MAX_VALUES.items():
+            v = getattr(self, name)
+            need(v is None or v <= hi, f"{name} must be at most {hi:,}, got {v:,}" if v is not None else "")
+        if self.hidden is not None and self.depth is not None:
+            w = self.hidden ** 2 * self.depth
+            need(w <= MAX_MLP_WEIGHTS, f"hidden={self.hidden} and depth={self.depth} make networks of about "
+                                       f"{w / 1e6:,.0f} million weights; at most {MAX_MLP_WEIGHTS / 1e6:,.0f} million")
+        need(0 <= self.seed <= MAX_SEED, f"seed must lie in 0 … 2^64 − 1, got {self.seed}")
+        self._validate_dataset_params()
 
         for name in ("iterations", "k", "batch_size", "latent_dim", "hidden", "depth", "base_channels",
                      "log_every", "checkpoint_every", "snapshot_samples", "lr_decay_iterations"):
@@ -129,7 +172,6 @@ class TrainConfig:
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
         need(0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
         need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
-        need(self.seed >= 0, f"seed must be non-negative, got {self.seed}")
         need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
         need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")
@@ -142,17 +184,33 @@ class TrainConfig:
                              "and no such file or folder")
         return self
 
+    def _validate_dataset_params(self) -> None:
+        allowed = DATASET_PARAMS.get(self.dataset, {})
+        for key, value in self.dataset_params.items():
+            if key not in allowed:
+                names = ", ".join(allowed) or "none"
+                raise ConfigError(f"unknown dataset parameter {key!r} for {Path(str(self.dataset)).name}; "
+                                  f"its parameters: {names}")
+            kind, lo, hi = allowed[key]
+            ok_type = (isinstance(value, int) if kind is int else isinstance(value, (int, float))) \
+                and not isinstance(value, bool)
+            if not ok_type or not (math.isfinite(value) and lo <= value <= hi):
+                what = "a whole number" if kind is int else "a number"
+                raise ConfigError(f"dataset parameter {key} must be {what} in [{lo:g}, {hi:g}], got {value!r}")
+
     # --- config.json ---------------------------------------------------------------------
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"config holds a {type(d).__name__}, not a set of named settings")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ConfigError(f"config has unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**{**LEGACY_VALUES, **d})
+            raise ConfigError(f"config has unknown settings: {', '.join(sorted(map(str, unknown)))[:200]}")
+        return cls(**{**LEGACY_VALUES, **d}).check_types()
 
     def save(self, path: Path) -> None:
         from .runs import write_json_atomic  # local import: runs imports nothing from here at module level

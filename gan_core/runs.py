@@ -21,6 +21,7 @@ from .errors import RunError
 
 STATES = ("running", "paused", "completed", "stopped", "failed", "interrupted")
 LIVE_STATES = ("running", "paused")  # a process is (or should be) behind these
+BROKEN = "broken"  # what list_runs shows for a folder whose files cannot be read or make no sense
 BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
 DEFAULT_ROOT = "runs"
 CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.checkpoint; named here so torch-free readers can see it
@@ -29,7 +30,8 @@ CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.checkpoint; named here
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    # The pid in the name tells remove_orphan_tmp whose file it is: .NAME.PID.RANDOM.tmp
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -47,10 +49,35 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def read_json(path: Path) -> Optional[dict]:
+    """The JSON object in path; None if it is missing, unreadable or not an object."""
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return obj if isinstance(obj, dict) else None
+
+
+def remove_orphan_tmp(run_dir, min_age_s: float = 3600.0) -> int:
+    """Delete temporary files (.NAME.PID.X.tmp) left in run_dir by writers that died (SIGKILL, full disk).
+
+    Called by the run's writer once it holds the run lock; a file whose pid is alive is kept unless it
+    is older than min_age_s (the pid was reused). Returns how many were removed."""
+    removed = 0
+    for p in Path(run_dir).rglob(".*.tmp"):
+        parts = p.name.split(".")
+        try:
+            pid = int(parts[-3])
+        except (IndexError, ValueError):
+            pid = None
+        try:
+            old = time.time() - p.stat().st_mtime > min_age_s
+            if pid == os.getpid() or (pid is not None and process_alive(pid) and not old):
+                continue
+            p.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -60,7 +87,12 @@ def status_path(run_dir) -> Path:
 
 
 def read_status(run_dir) -> dict:
-    return read_json(status_path(run_dir)) or {"state": "unknown", "iteration": 0, "message": "no status.json"}
+    st = read_json(status_path(run_dir))
+    if st is None:
+        exists = status_path(run_dir).exists()
+        return {"state": "unknown", "iteration": 0,
+                "message": "status.json is unreadable or not a JSON object" if exists else "no status.json"}
+    return st
 
 
 def write_status(run_dir, **fields) -> dict:
@@ -112,12 +144,28 @@ def current_process_start() -> Optional[float]:
 
 def refresh_state(run_dir) -> dict:
     """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
+    from .runlock import is_locked
     st = read_status(run_dir)
+    if is_locked(run_dir):  # a live writer holds the run, whatever status.json says (or lacks)
+        return st if st.get("state") in LIVE_STATES else {**st, "state": "running"}
     if st.get("state") in LIVE_STATES and not process_alive(st.get("pid"), st.get("pid_start")):
-        st = write_status(run_dir, state="interrupted",
-                          message=f"the training process stopped unexpectedly near iteration {st.get('iteration', 0)}; "
-                                  "resume continues from the last checkpoint")
+        st = dict(st, state="interrupted", message=_interrupted_message(run_dir, st))
+        try:
+            st = write_status(run_dir, state="interrupted", message=st["message"])
+        except OSError:
+            pass  # a read-only folder: report it, record nothing
     return st
+
+
+def _interrupted_message(run_dir, st: dict) -> str:
+    it = st.get("iteration", 0)
+    head = f"the training process stopped unexpectedly near iteration {it}"
+    if not (Path(run_dir) / CHECKPOINT).exists():
+        return head + "; no checkpoint was written, so it cannot be resumed (start a new run)"
+    if st.get("message") == "saving the generator":
+        return (f"the training process stopped while saving the generator after all {it} iterations; "
+                f"`python -m gan_core export {Path(run_dir)}` writes generator.onnx")
+    return head + "; resume continues from the last checkpoint"
 
 
 # --- listing ----------------------------------------------------------------------------------
@@ -141,24 +189,74 @@ class RunInfo:
 
 
 def is_run_dir(path) -> bool:
-    return (Path(path) / "config.json").exists()
+    try:
+        return (Path(path) / "config.json").exists()
+    except OSError:  # an unreadable folder
+        return False
+
+
+def _number(v, kind=float):
+    """v as a finite number of `kind`, or None (status.json may hold anything)."""
+    try:
+        x = kind(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return x if x == x and abs(x) != float("inf") else None
 
 
 def run_info(run_dir) -> RunInfo:
+    """A run's summary; raises RunError when its files cannot be read or make no sense."""
     run_dir = Path(run_dir)
+    try:
+        raw = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"config.json is unreadable ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    if not isinstance(raw, dict):
+        raise RunError(f"config.json holds a {type(raw).__name__}, not settings")
+    if read_json(status_path(run_dir)) is None and status_path(run_dir).exists():
+        raise RunError("status.json is unreadable or not a JSON object")
     st = refresh_state(run_dir)
-    cfg = read_json(run_dir / "config.json") or {}
-    return RunInfo(run_dir, run_dir.name, str(cfg.get("dataset", "?")), str(st.get("state", "unknown")),
-                   int(st.get("iteration", 0) or 0), int(st.get("iterations") or cfg.get("iterations") or 0),
-                   st.get("rate"), st.get("eta_s"), str(st.get("message", "")), st.get("updated_at"))
+    it, total = _number(st.get("iteration", 0) or 0, int), _number(st.get("iterations") or raw.get("iterations") or 0, int)
+    if it is None or total is None:
+        raise RunError(f"status.json has a non-numeric iteration ({st.get('iteration')!r} of {st.get('iterations')!r})")
+    return RunInfo(run_dir, run_dir.name, str(raw.get("dataset", "?")), str(st.get("state", "unknown")),
+                   it, total, _number(st.get("rate")), _number(st.get("eta_s")), str(st.get("message", ""))[:500],
+                   _number(st.get("updated_at")))
+
+
+def _broken(run_dir: Path, why: str) -> RunInfo:
+    try:
+        mtime = run_dir.stat().st_mtime
+    except OSError:
+        mtime = None
+    return RunInfo(run_dir, run_dir.name, "?", BROKEN, 0, 0, None, None, why, mtime)
 
 
 def list_runs(root=DEFAULT_ROOT) -> list[RunInfo]:
-    """Every run directory under root, newest first."""
+    """Every run directory under root, newest first; a folder whose files are unreadable or malformed is
+    listed with state 'broken' and the reason, and never hides the others."""
     root = Path(root)
-    if not root.is_dir():
+    try:
+        entries = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError:
         return []
-    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and is_run_dir(p)]
+    runs = []
+    for p in entries:
+        try:
+            if not p.is_dir():
+                continue
+            try:
+                names = {c.name for c in p.iterdir()}
+            except OSError as e:
+                runs.append(_broken(p, f"the folder is unreadable ({e.strerror or e})"))
+                continue
+            if "config.json" not in names:
+                continue
+            runs.append(run_info(p))
+        except RunError as e:
+            runs.append(_broken(p, str(e)))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            runs.append(_broken(p, f"cannot read it ({type(e).__name__}: {str(e)[:120]})"))
     return sorted(runs, key=lambda r: r.updated_at or 0, reverse=True)
 
 
@@ -171,6 +269,8 @@ def delete_run(run_dir) -> None:
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise RunError(f"{run_dir} is not a run directory; refusing to delete it")
+    from .runlock import ensure_free
+    ensure_free(run_dir)
     st = refresh_state(run_dir)
     if st.get("state") == "running":
         raise RunError(f"{run_dir.name} is still running; stop it before deleting it")

@@ -28,6 +28,7 @@ from .device import device_name, resolve_device
 from .errors import ConfigError, GanError, RunError
 from .models import build_models, sample_prior
 from .schedule import describe_plan, extension_plan, settings_factor
+from .runlock import locked_run
 from .snapshots import Snapshotter
 
 FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
@@ -525,6 +526,7 @@ class Trainer:
                                  rate=None, elapsed_s=self.elapsed(), **fields)
 
 
+@locked_run  # one writer per run: RUN/.lock is held until train returns (and dies with the process)
 def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = None,
           log: Callable[[str], None] = lambda s: None, replay: Optional[list] = None,
           extend: Optional[dict] = None) -> dict:

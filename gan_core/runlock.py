@@ -1,0 +1,146 @@
+"""One writer per run: an exclusive lock on RUN/.lock, held by the training process while it runs.
+
+flock locks belong to the open file, so the kernel drops the lock the moment its process ends, however it
+ends (SIGKILL, out of memory, power cut on reboot): a stale lock cannot exist, unlike a pid in status.json.
+Readers (the pages, `runs`) ask `is_locked`; writers call `acquire` before writing anything.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+from .errors import RunError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one writer per run is then the user's care
+    fcntl = None
+
+LOCK_NAME = ".lock"
+_HELD: set[str] = set()  # run folders whose lock this process holds (is_locked says False for them)
+
+
+def _key(run_dir) -> str:
+    return os.path.realpath(run_dir)
+
+
+def lock_path(run_dir) -> Path:
+    return Path(run_dir) / LOCK_NAME
+
+
+def holder(run_dir) -> Optional[int]:
+    """The pid written into the lock file by its last holder (None if unknown)."""
+    try:
+        return int(lock_path(run_dir).read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+class RunLock:
+    """A held lock; release() (or process exit) frees it."""
+
+    def __init__(self, run_dir: Path, fd: int, created_dir: bool):
+        self.run_dir, self.fd, self.created_dir = run_dir, fd, created_dir
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        fd, self.fd = self.fd, None
+        _HELD.discard(_key(self.run_dir))
+        if self.created_dir and _only_lock_left(self.run_dir):
+            # The run never started (bad settings, bad data): leave no empty folder behind.
+            with contextlib.suppress(OSError):
+                lock_path(self.run_dir).unlink()
+                self.run_dir.rmdir()
+        os.close(fd)
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _only_lock_left(run_dir: Path) -> bool:
+    try:
+        return [p.name for p in run_dir.iterdir()] == [LOCK_NAME]
+    except OSError:
+        return False
+
+
+def acquire(run_dir, wait_s: float = 1.0) -> RunLock:
+    """Take the run's lock or raise RunError naming the process that holds it.
+
+    Retries for wait_s: a reader's `is_locked` holds the lock for a few microseconds."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a run folder")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path(run_dir), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        raise RunError(f"cannot write to {run_dir} ({e.strerror or e}); is the folder read-only?") from None
+    if fcntl is None:
+        return RunLock(run_dir, fd, created)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK) or time.monotonic() >= deadline:
+                os.close(fd)
+                pid = holder(run_dir)
+                raise RunError(f"{run_dir.name} is being trained by process {pid or '(unknown)'}; "
+                               "stop it first, or wait for it to finish") from None
+            time.sleep(0.05)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # the pid is for messages only
+    _HELD.add(_key(run_dir))
+    from .runs import remove_orphan_tmp  # local: runs imports this module
+    remove_orphan_tmp(run_dir)  # we are the only writer now: any temporary file left is a dead writer's
+    return RunLock(run_dir, fd, created)
+
+
+def is_locked(run_dir) -> bool:
+    """Is a live process training this run? (Never blocks; False where locks are unavailable.)"""
+    if fcntl is None or _key(run_dir) in _HELD:
+        return False
+    try:
+        fd = os.open(lock_path(run_dir), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock, if we got it
+
+
+def ensure_free(run_dir) -> None:
+    """RunError if a process is training the run (for resume and delete)."""
+    if is_locked(run_dir):
+        raise RunError(f"{Path(run_dir).name} is being trained by process {holder(run_dir) or '(unknown)'}; "
+                       "stop it first, or wait for it to finish")
+
+
+def locked_run(train):
+    """Decorator for train(cfg, ...): hold cfg.run_dir's lock from before anything is written until it returns."""
+    @functools.wraps(train)
+    def wrapper(cfg, *args, **kwargs):
+        if not getattr(cfg, "run_dir", ""):
+            return train(cfg, *args, **kwargs)  # train refuses it with its own message
+        with acquire(cfg.run_dir):
+            return train(cfg, *args, **kwargs)
+    return wrapper
