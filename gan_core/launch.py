@@ -63,11 +63,11 @@ def config_flags(cfg: TrainConfig) -> list[str]:
         args += ["--iterations", str(cfg.iterations)]
     default = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("dataset", "run_dir", "iterations", "dataset_params", "export_onnx"):
+        if f.name in ("dataset", "run_dir", "iterations", "dataset_params", "export_onnx", "world_size"):
             continue
         v = getattr(cfg, f.name)
         if v is not None and v != getattr(default, f.name):
-            args += ["--" + f.name.replace("_", "-"), _cli_value(v)]
+            args += ["--" + f.name.replace("_", "-")] + ([] if isinstance(v, bool) else [_cli_value(v)])
     for k, v in cfg.dataset_params.items():
         args += ["--dataset-param", f"{k}={v}"]
     if not cfg.export_onnx:
