@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import control, distributed, runs
+from . import control, distributed, runs, tblog
 from .algorithm import discriminator_step, generator_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -197,6 +197,7 @@ class Trainer:
             cfg_file.save(run_dir / "config.json")
             self.stop_file.unlink(missing_ok=True)
         self.inbox = control.Inbox(run_dir) if dist.main else distributed.MutedInbox()
+        self.tb = tblog.Board(run_dir, cfg, self.start, self.snap.due) if cfg.tensorboard and dist.main else None
         self.inbox.clear()
         self.paused = False
         self.step_budget = 0                 # iterations left of a `step --what iteration --count N`
@@ -264,6 +265,8 @@ class Trainer:
     def flush(self, **fields) -> None:
         if self.rows and self.dist.main:
             runs.append_rows(self.run_dir, self.columns, self.rows)
+            if self.tb:
+                self.tb.rows(self.rows)
         self.rows = []
         self.status(**fields)
         self.last_flush = time.monotonic()
@@ -538,6 +541,8 @@ class Trainer:
     def finish(self, state: str, message: str, **fields) -> dict:
         if not self.dist.main:
             return {"state": state, "iteration": self.it, "message": message}
+        if self.tb:
+            self.tb.close()
         self.stop_file.unlink(missing_ok=True)  # a stop request is consumed, whatever state the run ends in
         self.inbox.clear(answers=False)         # commands sent too late are meant for nobody
         return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
