@@ -488,6 +488,7 @@ class Trainer:
         self.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
         self.status(state="running", iterations=cfg.iterations, message="training", pid=os.getpid(),
                     pid_start=runs.current_process_start(), device=self.device.type, world_size=self.dist.world,
+                    launcher_pid=os.getppid() if self.dist.world > 1 else None,  # torchrun, for the dashboard
                     device_name=device_name(self.device), started_at=time.time())
         self.bar = Progress(cfg.iterations - self.start, progress)
         if self.start == 0:
