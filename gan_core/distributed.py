@@ -26,7 +26,9 @@ torchrun):
 """
 from __future__ import annotations
 
+import inspect
 import os
+import signal
 import time
 from typing import Callable
 
@@ -103,7 +105,7 @@ class Ranks(Single):
                 converted = nn.SyncBatchNorm.convert_sync_batchnorm(m)
                 assert converted is m  # children are replaced in place; the trainer's module is the one wrapped
             out.append(nn.parallel.DistributedDataParallel(
-                m, device_ids=[self.device.index] if cuda else None, forward_sync_buffers=False))
+                m, device_ids=[self.device.index] if cuda else None, **NO_FORWARD_BUFFER_SYNC))
         return out[0], out[1]
 
     def part(self, batch: torch.Tensor) -> torch.Tensor:
@@ -188,17 +190,29 @@ class Ranks(Single):
                 t.inbox.answer(msg, False, str(e))
 
     def run(self, trainer, progress):
-        """trainer.run, ending as `interrupted` (resumable from the last checkpoint) if another rank is lost."""
+        """trainer.run, ending as `interrupted` (resumable from the last checkpoint) if another rank is lost:
+        its collectives fail (gloo: "Connection closed by peer", raised inside backward as a RuntimeError)."""
         try:
             return trainer.run(progress)
-        except dist.DistError as e:
+        except RuntimeError as e:  # DistError is one too
+            text = str(e)
+            if not isinstance(e, dist.DistError) and not any(w in text for w in LOST_WORDS):
+                raise
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun's SIGTERM to the survivors: finish the note first
             it = trainer.it
             msg = (f"another process of the run ended unexpectedly near iteration {it}; resume continues from the "
                    "last checkpoint")
             if self.main:
                 from . import runs
                 runs.write_status(trainer.run_dir, state="interrupted", iteration=it, message=msg, eta_s=0, rate=None)
-            raise RunError(msg + f" ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+            raise RunError(msg) from None
+
+
+# torch 2.13 renamed broadcast_buffers (now deprecated) to forward_sync_buffers; both mean: no broadcast per forward
+NO_FORWARD_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                          if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters
+                          else {"broadcast_buffers": False})
+LOST_WORDS = ("Connection closed", "Connection reset", "gloo", "NCCL", "ProcessGroup", "peer")
 
 
 class MutedInbox:
