@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -26,6 +27,7 @@ HELP = {
     "image_size": "user images are resized to this (8, 16, 32 or 64)",
     "snapshot_every": "iterations between sample snapshots (0: about 50 per run)",
     "theory_every": "iterations between JSD / quality measurements (0: at every snapshot)",
+    "tensorboard": "also write TensorBoard event files to RUN_DIR/tb/ (tensorboard --logdir runs)",
 }
 
 
@@ -43,9 +45,12 @@ def _field_type(f: dataclasses.Field):
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("dataset_params", "export_onnx"):
+        if f.name in ("dataset_params", "export_onnx", "world_size"):  # world_size: torchrun's, recorded
             continue
         flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=HELP.get(f.name))
+            continue
         p.add_argument(flag, dest=f.name, type=_field_type(f), default=argparse.SUPPRESS, help=HELP.get(f.name))
     p.add_argument("--dataset-param", dest="dataset_param", action="append", default=argparse.SUPPRESS,
                    metavar="KEY=VALUE", help="override a dataset parameter, e.g. std=0.05 (repeatable)")
@@ -155,20 +160,18 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise GanError("--resume needs --run-dir")
         if Path(given["run_dir"]).is_file():
             raise GanError(f"--run-dir {given['run_dir']} is a file, not a run folder")
-        path = Path(given["run_dir"]) / "config.json"
-        if not path.exists():
-            raise GanError(f"{given['run_dir']}: nothing to resume (no config.json)")
-        cfg = TrainConfig.load(path)
-        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx"}
+        cfg = _on_main(_resume_config, Path(given["run_dir"]))
+        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx", "tensorboard"}
         from .control import LIVE_SETTINGS
         ignored = set(given) - allowed - set(LIVE_SETTINGS)
-        if ignored:
+        if ignored and _rank() == 0:
             print(f"note: --resume keeps the run's settings; ignoring {', '.join(sorted(ignored))}", file=sys.stderr)
         cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in allowed})
         extend = {"set": {k: v for k, v in given.items() if k in LIVE_SETTINGS},
                   "restart_schedule": a.restart_schedule}
         cfg.resolved().validate()
-        _check_resumable(cfg.run_dir, cfg.resolved().iterations)
+        if _rank() == 0:  # the other ranks may run where the run directory is not
+            _check_resumable(cfg.run_dir, cfg.resolved().iterations)
     else:
         cfg = TrainConfig(**given)
         cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
@@ -177,10 +180,33 @@ def cmd_train(a: argparse.Namespace) -> int:
         _check_new_run_dir(cfg.run_dir)
     cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
     from .training import train
-    st = train(cfg, resume=a.resume, progress=None if not a.quiet else False,
-               log=lambda s: print(s, file=sys.stderr), extend=extend)
-    print(f"{st['state']}: {cfg.run_dir} at iteration {st['iteration']} — {st['message']}")
+    main = _rank() == 0  # under torchrun rank 0 speaks for the run
+    st = train(cfg, resume=a.resume, progress=None if not a.quiet and main else False,
+               log=(lambda s: print(s, file=sys.stderr)) if main else (lambda s: None), extend=extend)
+    if main:
+        print(f"{st['state']}: {cfg.run_dir} at iteration {st['iteration']} — {st['message']}")
     return 0 if st["state"] in ("completed", "stopped") else 1
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _resume_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise GanError(f"{run_dir}: nothing to resume (no config.json)")
+    return TrainConfig.load(path)
+
+
+def _on_main(fn, *args):
+    """fn(*args) in one process; under torchrun only rank 0 reads the run directory (the others may run on
+    machines without it) and every rank gets its answer."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return fn(*args)
+    from . import distributed as d  # torch only under torchrun, where it is needed anyway
+    from .device import resolve_device
+    return d.setup(resolve_device("cpu")).on_main(fn, *args)
 
 
 def cmd_export(a) -> int:
@@ -294,3 +320,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:  # under torchrun: leave the process group cleanly
+            from .distributed import shutdown
+            shutdown()

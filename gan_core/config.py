@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -93,6 +94,8 @@ class TrainConfig:
     snapshot_samples: int = 2500
     threads: int = 0                      # CPU threads for torch (0: one, the fastest for these small nets on a shared CPU)
     export_onnx: bool = True
+    tensorboard: bool = False             # also write TensorBoard event files to RUN/tb/
+    world_size: int = 1                   # processes training the run (torchrun); recorded, not a flag
     dataset_params: dict = field(default_factory=dict)
 
     # --- derived -------------------------------------------------------------------------
@@ -172,6 +175,9 @@ class TrainConfig:
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
         need(0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
         need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)  # under torchrun each process trains m / world
+        need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
+             f"batch size {self.batch_size} does not split evenly across {world} processes; choose a multiple of {world}")
         need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
         need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")

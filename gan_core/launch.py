@@ -63,16 +63,36 @@ def config_flags(cfg: TrainConfig) -> list[str]:
         args += ["--iterations", str(cfg.iterations)]
     default = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("dataset", "run_dir", "iterations", "dataset_params", "export_onnx"):
+        if f.name in ("dataset", "run_dir", "iterations", "dataset_params", "export_onnx", "world_size"):
             continue
         v = getattr(cfg, f.name)
         if v is not None and v != getattr(default, f.name):
-            args += ["--" + f.name.replace("_", "-"), _cli_value(v)]
+            args += ["--" + f.name.replace("_", "-")] + ([] if isinstance(v, bool) else [_cli_value(v)])
     for k, v in cfg.dataset_params.items():
         args += ["--dataset-param", f"{k}={v}"]
     if not cfg.export_onnx:
         args.append("--no-export")
     return args
+
+
+def torchrun_command(args: list[str], processes: int) -> list[str]:
+    """`torchrun --standalone --nproc-per-node N -m gan_core ARGS` from this interpreter's environment (torchrun is
+    `python -m torch.distributed.run`); --standalone: a rendezvous on a free local port, so runs never clash."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(int(processes)),
+            "-m", "gan_core", *args]
+
+
+def _spawn_torchrun(args: list[str], run_dir: Path, processes: int) -> subprocess.Popen:
+    """As _spawn's new-interpreter path, for N processes under torchrun (its workers are forked by torchrun, so
+    the warm worker cannot serve them)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOG_NAME, "ab") as log:
+        proc = subprocess.Popen(
+            torchrun_command(args, processes), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+            preexec_fn=_lower_priority)
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc
 
 
 def _spawn(args: list[str], run_dir: Path, root=None):
@@ -109,8 +129,9 @@ def start_worker(root=None) -> bool:
         return False
 
 
-def start_training(cfg: TrainConfig, root=None) -> subprocess.Popen:
-    """Start training cfg in a new process. cfg.run_dir defaults to a fresh name under the runs root.
+def start_training(cfg: TrainConfig, root=None, processes: int = 1) -> subprocess.Popen:
+    """Start training cfg in a new process (N > 1 processes: under torchrun, one per GPU). cfg.run_dir defaults
+    to a fresh name under the runs root.
 
     Refuses (ConfigError / RunError) before starting anything if a setting is invalid or the run
     directory already holds a run.
@@ -126,6 +147,11 @@ def start_training(cfg: TrainConfig, root=None) -> subprocess.Popen:
     run_dir = Path(cfg.run_dir)
     if runs.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} already holds a run; resume it or choose another name")
+    if processes > 1:
+        m = cfg.resolved().batch_size
+        if m % processes:
+            raise ConfigError(f"batch size {m} does not split evenly across {processes} processes")
+        return _spawn_torchrun(["train", *config_flags(cfg), "--quiet"], run_dir, processes)
     return _spawn(["train", *config_flags(cfg), "--quiet"], run_dir)
 
 
@@ -190,12 +216,12 @@ def wait_started(proc: subprocess.Popen, run_dir, timeout: float = 10.0) -> Opti
     deadline = time.monotonic() + timeout
     while True:
         st = runs.read_json(path)
-        if st and st.get("pid") == proc.pid:  # not the status of an earlier process of a resumed run
+        if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):  # not an earlier process's status
             return st
         rc = proc.poll()
         if rc is not None:
             st = runs.read_json(path)
-            if st and st.get("pid") == proc.pid:
+            if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):
                 return st
             raise RunError(last_log_line(run_dir) or f"the training process ended at once (exit status {rc})")
         if time.monotonic() >= deadline:

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import control, runs
+from . import control, distributed, runs, tblog
 from .algorithm import discriminator_step, generator_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -141,7 +141,9 @@ class Trainer:
         self.run_dir = run_dir = Path(cfg.run_dir)
         self.log = log
         cfg = cfg.resolved().validate()
-        self.device = device = resolve_device(cfg.device)
+        self.dist = dist = distributed.setup(resolve_device(cfg.device))  # one process, or a rank under torchrun
+        self.device = device = dist.device
+        cfg.world_size = dist.world
         self.ds = ds = load_dataset(cfg)
         if ds.size is not None and cfg.batch_size > ds.size:
             raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({ds.size} examples)")
@@ -154,10 +156,12 @@ class Trainer:
         self.G, self.D = (m.to(device) for m in build_models(cfg, ds))
         self.opt_d = _make_optimizer(cfg, self.D.parameters(), cfg.lr_d, device)
         self.opt_g = _make_optimizer(cfg, self.G.parameters(), cfg.lr_g, device)
+        self.ddp_G, self.ddp_D = dist.wrap(self.G, self.D)  # what the steps train with (self.G, self.D if one process)
         self.rng = torch.Generator(device=device)
         self.rng.manual_seed(cfg.seed)
         self.sample_data = DataSampler(ds, device)
         self.snap = Snapshotter(cfg, ds, device, run_dir)
+        self.snap = self.snap if dist.main else distributed.MutedSnapshots(self.snap)  # only rank 0 writes the run
         self.columns = runs.BASE_COLUMNS + self.snap.columns
         self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
         # Diagnostics summed on the device: Ṽ, d_loss, g_loss, D(x), D(G(z)).
@@ -169,9 +173,10 @@ class Trainer:
         self.events_applied = 0              # changes.jsonl lines applied so far (a prefix of the file)
         self.pending: list = []              # recorded changes still to apply (replay)
         self.last_v = float("nan")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if dist.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
-            self._restore(load_checkpoint(run_dir, map_location=device))
+            self._restore(dist.load_checkpoint(run_dir, device))
         elif replay:
             self.pending = sorted(replay, key=_position)  # stable: same-position changes keep their order
         if self.start >= cfg.iterations:
@@ -181,16 +186,19 @@ class Trainer:
             plan = extension_plan(live_settings(self.cfg), self.start, cfg.iterations, (extend or {}).pop("set", None),
                                   bool((extend or {}).get("restart_schedule")))
             # what was logged or changed after the checkpoint is undone: it will happen again
-            control.keep_changes(run_dir, self.events_applied)
-            runs.truncate_metrics(run_dir, self.start)
+            if dist.main:
+                control.keep_changes(run_dir, self.events_applied)
+                runs.truncate_metrics(run_dir, self.start)
             if plan["change"]:
                 self.apply_settings(plan["change"])
             log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
         cfg_file = dataclasses.replace(cfg, **self.initial) if resume else cfg
-        cfg_file.save(run_dir / "config.json")
         self.stop_file = run_dir / "STOP"
-        self.stop_file.unlink(missing_ok=True)
-        self.inbox = control.Inbox(run_dir)
+        if dist.main:
+            cfg_file.save(run_dir / "config.json")
+            self.stop_file.unlink(missing_ok=True)
+        self.inbox = control.Inbox(run_dir) if dist.main else distributed.MutedInbox()
+        self.tb = tblog.Board(run_dir, cfg, self.start, self.snap.due) if cfg.tensorboard and dist.main else None
         self.inbox.clear()
         self.paused = False
         self.step_budget = 0                 # iterations left of a `step --what iteration --count N`
@@ -220,10 +228,13 @@ class Trainer:
         self.events_applied = int(ck.get("events_applied", 0))
 
     def checkpoint(self) -> None:
+        acc = self.dist.mean(self.acc)  # every rank: the diagnostics summed so far, as global means
+        if not self.dist.main:
+            return
         save_checkpoint(self.run_dir, {
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": self.acc.detach().cpu(),
+            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": acc.detach().cpu(),
             "n_d": self.n_d, "n_g": self.n_g, "iteration": self.it, "d_done": self.d_done,
             "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg), "events_applied": self.events_applied})
 
@@ -243,6 +254,8 @@ class Trainer:
             self._since = None
 
     def status(self, **fields) -> dict:
+        if not self.dist.main:
+            return {}
         it, wall = self.it, self.active
         rate = (it - self.start) / wall if wall > 0 and it > self.start else None
         eta = (self.cfg.iterations - it) / rate if rate else None
@@ -251,15 +264,19 @@ class Trainer:
             "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
 
     def flush(self, **fields) -> None:
-        if self.rows:
+        if self.rows and self.dist.main:
             runs.append_rows(self.run_dir, self.columns, self.rows)
-            self.rows = []
+            if self.tb:
+                self.tb.rows(self.rows)
+        self.rows = []
         self.status(**fields)
         self.last_flush = time.monotonic()
 
     def snapshot_now(self) -> None:
         """A snapshot of the current state outside the schedule (after a pause or a step, in slow motion).
         Only the latest such snapshot is kept, so slow motion does not fill the disk."""
+        if not self.dist.main:
+            return
         it = self.it
         self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
         old = self._live_snapshot
@@ -278,9 +295,9 @@ class Trainer:
     def d_step(self) -> None:
         """One of the iteration's k discriminator steps (eq. 2), on fresh real data and noise."""
         m, cfg = self.cfg.batch_size, self.cfg
-        x = self.sample_data(m, self.rng)
-        z = sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device)
-        v, d_real, d_fake = discriminator_step(self.G, self.D, self.opt_d, x, z)
+        x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
+        z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
+        v, d_real, d_fake = discriminator_step(self.G, self.ddp_D, self.opt_d, x, z)
         self.acc[0:2] += torch.stack([v, -v])
         self.acc[3:5] += torch.stack([d_real, d_fake])
         self.last_v_t = v
@@ -290,8 +307,8 @@ class Trainer:
     def g_step(self) -> None:
         """The iteration's generator step (eq. 3 or 4) on a fresh noise minibatch; ends the iteration."""
         cfg = self.cfg
-        z = sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, self.rng, self.device)
-        loss = generator_step(self.G, self.D, self.opt_g, z, cfg.g_loss)
+        z = self.dist.part(sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, self.rng, self.device))
+        loss = generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
         self.acc[2] += loss
         v = getattr(self, "last_v_t", None)
         self.recent[self.it % cfg.log_every] = loss + (v if v is not None else 0.0)
@@ -306,7 +323,7 @@ class Trainer:
         """Logging, scheduled snapshots and checkpoints after iteration self.it."""
         done, cfg = self.it, self.cfg
         if done % cfg.log_every == 0 or done == cfg.iterations:
-            vals = self.acc.tolist()  # the one host synchronisation per log interval
+            vals = self.dist.mean(self.acc).tolist()  # the one host synchronisation per log interval
             if not all(math.isfinite(a) for a in vals):
                 first = (done - 1) // cfg.log_every * cfg.log_every  # iterations first+1 .. done
                 bad = [first + j + 1 for j, r in enumerate(self.recent.tolist()[: done - first]) if not math.isfinite(r)]
@@ -359,7 +376,8 @@ class Trainer:
             self.g_step()
 
     def _record(self, ev: dict) -> None:
-        control.append_change(self.run_dir, {"iteration": self.it, "d_done": self.d_done, **ev})
+        if self.dist.main:
+            control.append_change(self.run_dir, {"iteration": self.it, "d_done": self.d_done, **ev})
         self.events_applied += 1
 
     def apply_due_changes(self) -> None:
@@ -373,6 +391,8 @@ class Trainer:
 
     # --- the control channel ------------------------------------------------------------------------------
     def poll(self, force: bool = False) -> None:
+        if self.dist.world > 1:
+            return self.dist.poll(self, force, POLL_SECONDS)
         now = time.monotonic()
         if not force and now - self.last_poll < POLL_SECONDS:
             return
@@ -451,7 +471,7 @@ class Trainer:
         self._clock(False)
         while not self.stop.set and self.ips and not self.paused:
             left = target - time.monotonic()
-            if left <= 0:
+            if self.dist.agree(left <= 0):  # rank 0's clock decides for all (same number of polls)
                 break
             time.sleep(min(left, PAUSED_POLL))
             self.poll()
@@ -468,14 +488,15 @@ class Trainer:
         self._active, self._since = 0.0, None
         self.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
         self.status(state="running", iterations=cfg.iterations, message="training", pid=os.getpid(),
-                    pid_start=runs.current_process_start(), device=self.device.type,
+                    pid_start=runs.current_process_start(), device=self.device.type, world_size=self.dist.world,
+                    launcher_pid=os.getppid() if self.dist.world > 1 else None,  # torchrun, for the dashboard
                     device_name=device_name(self.device), started_at=time.time())
         self.bar = Progress(cfg.iterations - self.start, progress)
         if self.start == 0:
             self.snap.take(self.G, self.D, 0)  # the untrained generator, for the snapshot slider (no metrics row)
         self.set_learning_rates()
         state, message = "completed", "finished"
-        with StopFlag() as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
+        with self.dist.stop_flag(StopFlag) as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
             self._clock(True)
             try:
                 while self.it < self.cfg.iterations and not self.stop.set:
@@ -505,7 +526,7 @@ class Trainer:
                 self._clock(False)
                 self.bar.close()
                 self.flush()
-                ck_it = _checkpoint_iteration(run_dir)
+                ck_it = _checkpoint_iteration(run_dir) if self.dist.main else None
                 message = str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)")
                 return self.finish("failed", message)
             self._clock(False)
@@ -514,12 +535,16 @@ class Trainer:
                 state, message = "stopped", f"stopped at iteration {self.it}; --resume continues it"
             self.flush(message="saving a checkpoint")
             self.checkpoint()
-            if state == "completed" and cfg.export_onnx:
+            if state == "completed" and cfg.export_onnx and self.dist.main:
                 self.status(message="saving the generator", eta_s=0)
                 message += _export(run_dir, self.log)
             return self.finish(state, message, final_value_estimate=self.last_v)
 
     def finish(self, state: str, message: str, **fields) -> dict:
+        if not self.dist.main:
+            return {"state": state, "iteration": self.it, "message": message}
+        if self.tb:
+            self.tb.close()
         self.stop_file.unlink(missing_ok=True)  # a stop request is consumed, whatever state the run ends in
         self.inbox.clear(answers=False)         # commands sent too late are meant for nobody
         return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
@@ -536,16 +561,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
     extend: on resume, {'set': {...}, 'restart_schedule': bool} — settings for the continuation.
     """
     run_dir = Path(cfg.run_dir)
-    if resume:
-        if not runs.is_run_dir(run_dir):
-            raise RunError(f"{run_dir}: nothing to resume (no config.json)")
-        st = runs.refresh_state(run_dir)
-        if st.get("state") in ("running", "paused"):
-            raise RunError(f"{run_dir.name} is already running (pid {st.get('pid')})")
-    elif runs.is_run_dir(run_dir):
-        raise RunError(f"{run_dir} already holds a run; use --resume to continue it or choose another --run-dir")
+
+    def check():  # under torchrun rank 0 looks, and every rank gets its answer
+        if resume:
+            if not runs.is_run_dir(run_dir):
+                raise RunError(f"{run_dir}: nothing to resume (no config.json)")
+            st = runs.refresh_state(run_dir)
+            if st.get("state") in ("running", "paused"):
+                raise RunError(f"{run_dir.name} is already running (pid {st.get('pid')})")
+        elif runs.is_run_dir(run_dir):
+            raise RunError(f"{run_dir} already holds a run; use --resume to continue it or choose another --run-dir")
+    distributed.setup(resolve_device(cfg.device)).on_main(check)
     trainer = Trainer(cfg, resume=resume, log=log, replay=replay, extend=dict(extend or {}))
-    return trainer.run(progress)
+    return trainer.dist.run(trainer, progress)
 
 def _checkpoint_iteration(run_dir) -> Optional[int]:
     try:

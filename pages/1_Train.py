@@ -26,6 +26,12 @@ def device_text() -> str:
     return f"{kind} — {name}"
 
 
+@st.cache_resource(show_spinner=False)
+def gpu_count() -> int:
+    import torch  # once per server
+    return torch.cuda.device_count()
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def preview(name: str):
     ds = builtin(name)
@@ -114,12 +120,18 @@ with st.expander("Logging and saving"):
     checkpoint_every = e3.number_input("Checkpoint every", 1, 1_000_000, d.checkpoint_every, key=k("ckpt"),
                                        help="A resumable checkpoint this often (and always at the end).")
     export = st.checkbox("Export generator.onnx at the end", value=True, key=k("export"))
+    tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", value=False, key=k("tb"),
+                              help="For tensorboard --logdir " + str(root) + ": the metrics, sample images, settings.")
 
 # --- start -------------------------------------------------------------------------------------------
 st.subheader("3 · Start")
 if k("run_name") not in ss:
     ss[k("run_name")] = runs.new_run_name(dataset if ds_key != "user" else dataset, root)
 run_name = st.text_input("Run name", key=k("run_name"), help="The run's folder under " + str(root))
+gpus = gpu_count()
+nproc = st.number_input("Processes on this machine", 1, max(1, gpus), 1, key="nproc", disabled=gpus < 2,
+                        help=f"{gpus} GPU(s) here. More than 1: torchrun, one process per GPU, each with m / N of "
+                             "the batch (see the README for several machines).")
 
 if st.button("Start training", type="primary", key="start"):
     try:
@@ -128,11 +140,11 @@ if st.button("Start training", type="primary", key="start"):
             seed=int(seed), device=device, k=int(kk), batch_size=int(batch), g_loss=g_loss, prior=prior,
             latent_dim=int(latent), hidden=int(hidden), depth=int(depth), image_size=int(image_size),
             lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every), snapshot_every=int(snapshot_every),
-            checkpoint_every=int(checkpoint_every), export_onnx=bool(export))
-        proc = launch.start_training(cfg)
+            checkpoint_every=int(checkpoint_every), export_onnx=bool(export), tensorboard=bool(tensorboard))
+        proc = launch.start_training(cfg, processes=int(nproc))
         with st.spinner("Starting the training process…"):
             status = launch.wait_started(proc, cfg.run_dir, timeout=6.0)
-        ss["_started"] = {"name": run_name, "pid": proc.pid,
+        ss["_started"] = {"name": run_name, "pid": proc.pid, "processes": int(nproc),
                           "state": (status or {}).get("state", "starting"), "message": (status or {}).get("message")}
         ss["monitor_selected"] = [run_name]  # the Monitor page opens on this run
         del ss[k("run_name")]  # the next run gets a fresh name
@@ -147,6 +159,7 @@ if started:
     if started["state"] == "failed":
         st.error(f"Run **{started['name']}** failed: {started['message']}")
     else:
-        st.success(f"Run **{started['name']}** started (process {started['pid']}); it keeps training if you "
-                   "close this page.")
+        st.success(f"Run **{started['name']}** started (process {started['pid']}"
+                   + (f", {started['processes']} processes under torchrun" if started.get("processes", 1) > 1 else "")
+                   + "); it keeps training if you close this page.")
     link("pages/2_Monitor.py", "Watch it on the Runs page", ":material/monitoring:")
