@@ -12,7 +12,6 @@ Pure numpy / scikit-learn / scipy; no torch.
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ import numpy as np
 
 N_STD = 3.0
 MIN_FRACTION = 0.008
-_CACHE_VERSION = 1  # bump when the classifier recipe changes, so old caches are retrained
+_CACHE_VERSION = 2  # bump when the classifier recipe changes, so old caches are retrained
 
 
 # ------------------------------------------------------------------ mixtures
@@ -83,49 +82,72 @@ def _load_digits():
     return data.data / 16.0, data.target  # our image scale: pixel / 16
 
 
+class _NumpyMLP:
+    """The trained classifier's forward pass (ReLU hidden layers, softmax output), from its weights."""
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float64)
+        for i, (w, b) in enumerate(self.weights):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        h = h - h.max(axis=1, keepdims=True)
+        e = np.exp(h)
+        return e / e.sum(axis=1, keepdims=True)
+
+
 class DigitsScorer:
     """Classifier-based scores for 8x8 digit images (floats in [0, 1], e.g. [n, 1, 8, 8]).
 
     Trains an MLP (one hidden layer of 128, ~98 % held-out accuracy, ~2-3 s) on a fixed split
-    (75/25, stratified, random_state=0) and caches it as a pickle in ``cache_dir``
+    (75/25, stratified, random_state=0) and caches its weights (an .npz, no pickle) in ``cache_dir``
     (default ``~/.cache/gan_dashboard/``).  An unreadable or outdated cache is retrained;
     ``trained_now`` says which happened.  ``test_accuracy`` is on the held-out quarter.
     """
 
     def __init__(self, cache_dir: Optional[Union[str, os.PathLike]] = None):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-        self.cache_path = self.cache_dir / f"digits_scorer_v{_CACHE_VERSION}.pkl"
+        # Plain arrays (.npz, no pickle): a cache file is data, never code that loading would run.
+        self.cache_path = self.cache_dir / f"digits_scorer_v{_CACHE_VERSION}.npz"
         self.trained_now = False
         state = self._read_cache()
         if state is None:
             state = self._train()
             self.trained_now = True
             self._write_cache(state)
-        self.model = state["model"]
+        self.model = _NumpyMLP(state["weights"])
         self.test_accuracy = float(state["test_accuracy"])
 
     # --- cache ---------------------------------------------------------------
     def _read_cache(self) -> Optional[dict]:
-        import sklearn
-
         try:
-            with open(self.cache_path, "rb") as f:
-                state = pickle.load(f)
-            if state.get("version") != _CACHE_VERSION or state.get("sklearn") != sklearn.__version__:
-                return None  # a model pickled by another sklearn may not load faithfully
-            state["model"].predict_proba(np.zeros((1, 64)))  # smoke test of the loaded model
+            with np.load(self.cache_path, allow_pickle=False) as z:
+                if int(z["version"]) != _CACHE_VERSION:
+                    return None
+                n = int(z["layers"])
+                weights = [(z[f"w{i}"].astype(np.float64), z[f"b{i}"].astype(np.float64)) for i in range(n)]
+                state = {"weights": weights, "test_accuracy": float(z["test_accuracy"])}
+            if _NumpyMLP(weights).predict_proba(np.zeros((1, 64))).shape != (1, 10):  # smoke test
+                return None
             return state
         except Exception:  # missing, truncated, foreign or corrupt: just retrain
             return None
 
     def _write_cache(self, state: dict) -> None:
-        # temp file + os.replace: a reader never sees a half-written pickle
+        # temp file + os.replace: a reader never sees a half-written cache
+        arrays = {"version": np.int64(_CACHE_VERSION), "layers": np.int64(len(state["weights"])),
+                  "test_accuracy": np.float64(state["test_accuracy"])}
+        for i, (w, b) in enumerate(state["weights"]):
+            arrays[f"w{i}"], arrays[f"b{i}"] = w, b
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    np.savez(f, **arrays)
                 os.replace(tmp, self.cache_path)
             except BaseException:
                 os.unlink(tmp)
@@ -135,7 +157,6 @@ class DigitsScorer:
 
     @staticmethod
     def _train() -> dict:
-        import sklearn
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPClassifier
@@ -149,8 +170,9 @@ class DigitsScorer:
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(x_tr, y_tr)
-        return {"version": _CACHE_VERSION, "sklearn": sklearn.__version__, "model": model,
-                "test_accuracy": float(model.score(x_te, y_te))}
+        if list(model.classes_) != list(range(10)) or model.activation != "relu":
+            raise RuntimeError("unexpected classifier layout")
+        return {"weights": list(zip(model.coefs_, model.intercepts_)), "test_accuracy": float(model.score(x_te, y_te))}
 
     # --- scores --------------------------------------------------------------
     def predict_proba(self, images) -> np.ndarray:

@@ -140,3 +140,21 @@ def test_frechet_distance(scorer, digits):
     assert scorer.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-4)
     # a digit class alone is far from the full set, yet closer than noise
     assert real_vs_real < scorer.frechet_distance(images, images[digits[1] == 3]) < real_vs_noise
+
+
+def test_cached_classifier_is_plain_arrays_and_matches_sklearn(scorer, cache_dir, digits):
+    """The cache is an .npz of weights (loading it runs no code) and its numpy forward pass equals a
+    scikit-learn model trained by the same recipe."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+    from gan_core.quality import _load_digits
+
+    with np.load(scorer.cache_path, allow_pickle=False) as z:  # would raise on pickled objects
+        assert int(z["layers"]) == 2
+    x, y = _load_digits()
+    x_tr, _, y_tr, _ = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-3, max_iter=500, random_state=0).fit(x_tr, y_tr)
+    np.testing.assert_allclose(scorer.predict_proba(x[:300]), m.predict_proba(x[:300]), atol=1e-9)
