@@ -177,7 +177,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
         if not cfg.run_dir:
             cfg.run_dir = str(Path(runs.DEFAULT_ROOT) / runs.new_run_name(cfg.dataset))
-        _check_new_run_dir(cfg.run_dir)
+        if _rank() == 0:
+            _check_new_run_dir(cfg.run_dir)
     cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
     from .training import train
     main = _rank() == 0  # under torchrun rank 0 speaks for the run

@@ -234,7 +234,7 @@ class MutedSnapshots:
     def __init__(self, snap):
         self.due, self.columns = snap.due, snap.columns
 
-    def take(self, G, D, iteration: int) -> dict:
+    def take(self, G, D, iteration: int, **kwargs) -> dict:
         return {}
 
 

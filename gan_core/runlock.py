@@ -139,8 +139,9 @@ def locked_run(train):
     """Decorator for train(cfg, ...): hold cfg.run_dir's lock from before anything is written until it returns."""
     @functools.wraps(train)
     def wrapper(cfg, *args, **kwargs):
-        if not getattr(cfg, "run_dir", ""):
-            return train(cfg, *args, **kwargs)  # train refuses it with its own message
+        if not getattr(cfg, "run_dir", "") or int(os.environ.get("RANK", "0") or 0) != 0:
+            # no folder: train refuses it with its own message; under torchrun only rank 0 touches the run
+            return train(cfg, *args, **kwargs)
         with acquire(cfg.run_dir):
             return train(cfg, *args, **kwargs)
     return wrapper

@@ -123,7 +123,7 @@ def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process
     got = files(two)
     tb = {f for f in got if f.startswith("tb/")}
     assert len(tb) == 1  # one writer: one event file
-    assert got - tb == {"config.json", "metrics.csv", "status.json", "checkpoints/last.pt", "generator.onnx"} | snaps
+    assert got - tb == {"config.json", "metrics.csv", "status.json", "checkpoints/last.pt", "generator.onnx", ".lock"} | snaps  # .lock: rank 0 is the one writer
     st, cfg = runs.read_status(two), json.loads((two / "config.json").read_text())
     assert st["state"] == "completed" and st["iteration"] == 100 and st["world_size"] == 2 and cfg["world_size"] == 2
     m = pd.read_csv(two / "metrics.csv")
