@@ -1,8 +1,12 @@
 """The GAN dashboard's entry point and Home page: what a GAN is, and where each page takes you.
 
-Run with `streamlit run app.py`. st.navigation lists the pages (in pages/) under readable names;
-this script runs before every page, so shared page settings live here.
+Run with `streamlit run app.py`. st.navigation lists the pages (in views/) under readable names and
+addresses (/train, /runs, /generate; the old /Train, /Monitor, /Generate still lead there); this script
+runs before every page, so shared page settings live here. The pages live in views/, not pages/: a
+pages/ folder would make Streamlit serve a URL opened before app.py ever ran through its folder mode.
 """
+from pathlib import Path
+
 import streamlit as st
 
 
@@ -33,15 +37,15 @@ def home() -> None:
     st.subheader("Pages")
     c1, c2, c3 = st.columns(3)
     with c1:
-        st.page_link("pages/1_Train.py", label="Train", icon=":material/model_training:")
+        st.page_link(TRAIN, label="Train", icon=":material/model_training:")
         st.caption("Pick a built-in dataset or upload your own (.csv of points, .npy, .zip of images), set the "
                    "hyper-parameters and start a run. Training runs in its own process: you can close the page.")
     with c2:
-        st.page_link("pages/2_Monitor.py", label="Runs", icon=":material/monitoring:")
+        st.page_link(RUNS, label="Runs", icon=":material/monitoring:")
         st.caption("Every run, live: Ṽ against −2 log 2, D(x) and D(G(z)), losses, samples as they evolve, "
                    "the learned D beside D*, sample quality. Stop, resume, delete or download runs.")
     with c3:
-        st.page_link("pages/3_Generate.py", label="Generate", icon=":material/auto_awesome:")
+        st.page_link(GENERATE, label="Generate", icon=":material/auto_awesome:")
         st.caption("Sample a trained generator (.onnx) — no training library needed — walk between two seeds, "
                    "and download samples or the model with its card to share.")
 
@@ -50,12 +54,22 @@ def home() -> None:
                "`python -m gan_core runs`, `python -m gan_core generate runs/NAME/generator.onnx --n 64 --out s.csv`.")
 
 
-# URL paths stay the file-derived ones (/Train, /Monitor, /Generate): Streamlit serves a session's first
-# run through its pages/-folder navigation, which knows only those names.
-PAGES = [st.Page(home, title="Home", icon=":material/home:", default=True),
-         st.Page("pages/1_Train.py", title="Train", icon=":material/model_training:"),
-         st.Page("pages/2_Monitor.py", title="Runs", icon=":material/monitoring:"),
-         st.Page("pages/3_Generate.py", title="Generate", icon=":material/auto_awesome:")]
+def old_address(page: st.Page):
+    """A page for an old address (/Monitor, /Train, /Generate): go on to the page, query kept."""
+    def go() -> None:
+        st.switch_page(page, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+    return go
 
-st.set_page_config(page_title="GAN dashboard", page_icon=":material/home:", layout="wide")
+
+# Every icon is drawn by the bundled Material Symbols font; the favicon is a local file (a ":material/…"
+# favicon would be fetched from fonts.gstatic.com, and this dashboard needs no outside host).
+TRAIN = st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train")
+RUNS = st.Page("views/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs")
+GENERATE = st.Page("views/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate")
+PAGES = [st.Page(home, title="Home", icon=":material/home:", default=True), TRAIN, RUNS, GENERATE,
+         *(st.Page(old_address(p), title=p.title, url_path=old, visibility="hidden")
+           for old, p in (("Train", TRAIN), ("Monitor", RUNS), ("Generate", GENERATE)))]
+
+st.set_page_config(page_title="GAN dashboard", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+                   layout="wide")
 st.navigation(PAGES).run()

@@ -138,7 +138,7 @@ def test_value_figure_shows_optimum_line_and_theory_trace():
     assert any("2 log 2" in (a.text or "") for a in fig.layout.annotations)
     names = [t.name for t in fig.data]
     assert any(n.startswith("Ṽ") for n in names) and any("V(G, D*)" in n for n in names)
-    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert all(isinstance(t, go.Scatter) for t in fig.data)  # SVG: a line needs no WebGL context
     opt = next(t for t in fig.data if "V(G, D*)" in t.name)
     assert len(opt.x) == 10 and np.allclose(opt.y, -2 * math.log(2) + 0.4)  # only the measured rows
 
@@ -205,3 +205,33 @@ def test_run_zip_leaves_out_checkpoints(tmp_path):
     (run / ".status.json.tmp").write_text("half")
     names = zipfile.ZipFile(io.BytesIO(launch.run_zip_bytes(run))).namelist()
     assert sorted(names) == ["r1/config.json", "r1/generator.onnx"]
+
+
+def test_svg_for_lines_and_small_clouds_webgl_only_for_big_ones():
+    frames = {"a": _frame(), "b": _frame()}
+    for fig in (monitor.value_figure(frames), monitor.discriminator_figure(frames), monitor.loss_figure(frames)):
+        assert fig.data and not any(isinstance(t, go.Scattergl) for t in fig.data)
+    assert all(isinstance(t, go.Scatter) for t in monitor.samples_figure(np.zeros((1000, 2)), np.ones((1000, 2))).data)
+    assert isinstance(monitor.samples_figure(np.zeros((20000, 2)), n_points=20000).data[0], go.Scattergl)
+
+
+def test_legend_sits_below_the_axis_title_in_its_own_band():
+    one = monitor.value_figure({"a": _frame()})
+    many = monitor.value_figure({f"a-long-run-name-{i}": _frame() for i in range(4)})
+    for fig in (one, many):
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom"
+    assert many.layout.margin.b > one.layout.margin.b  # more legend rows, a taller band
+
+
+def test_run_table_shows_the_settings_that_differ():
+    from gan_core.runs import RunInfo
+    from pathlib import Path
+    infos = [RunInfo(Path(n), n, "ring8", "completed", 10, 10, 5.0, 0, "", 0) for n in ("a", "b", "c")]
+    cfgs = {"a": {"dataset": "ring8", "k": 1, "lr_d": 5e-4, "seed": 0},
+            "b": {"dataset": "ring8", "k": 2, "lr_d": 5e-4, "seed": 0},
+            "c": {"dataset": "ring8", "k": 1, "lr_d": 1e-3, "seed": 0}}
+    assert list(monitor.runs_table(infos, cfgs, ["a", "b"]).columns).count("k") == 1
+    t = monitor.runs_table(infos, cfgs, ["a", "b", "c"])
+    assert "k" in t.columns and "lr D" in t.columns and "seed" not in t.columns
+    assert list(t["lr D"]) == ["0.0005", "0.0005", "0.001"]
+    assert "k" not in monitor.runs_table(infos, cfgs, ["a"]).columns

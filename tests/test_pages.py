@@ -21,7 +21,7 @@ from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN, MONITOR, GENERATE = "pages/1_Train.py", "pages/2_Monitor.py", "pages/3_Generate.py"
+TRAIN, MONITOR, GENERATE = "views/train.py", "views/runs.py", "views/generate.py"
 
 
 @pytest.fixture

@@ -1,25 +1,32 @@
-"""Monitor page ("Runs"): every run under the runs root, live charts, snapshots, and run actions.
+"""Runs page (/runs): every run under the runs root, live charts with a verdict, snapshots, run actions.
 
-Refresh model: three fragments. The run table re-reads the small status files every 2 s while anything
-runs (10 s otherwise, to notice runs started from the command line). The charts fragment refreshes
-every 1.5 s only while a selected run is running; its MetricsTail readers live in session_state, so a
-refresh parses only the rows appended since the last one. The snapshot views refresh every 4 s while
-running. When the set of runs or a state changes, a fragment asks for a full rerun so that actions and
-refresh rates follow; with nothing running, the charts are drawn once and never re-sent.
+Refresh model (each part does little per refresh, so a click never waits behind a slow redraw):
+- the run table is a fragment re-reading the small status files every second while anything runs
+  (10 s otherwise, to notice runs started from the command line);
+- the run controls are a fragment without a timer: a click reruns only them;
+- the charts fragment refreshes every 2 s while a selected run is running; its MetricsTail readers live
+  in session_state (a refresh parses only the rows appended since the last one), and the figures are
+  rebuilt only when rows arrived (the same figure is re-sent otherwise, which Streamlit sends as a
+  reference to what the browser already has);
+- the snapshot fragment refreshes every 5 s and rebuilds its figures only for a new snapshot.
+Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
+WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
 import streamlit as st
 
-from gan_core import launch, monitor, runs
+from gan_core import launch, monitor, runs, verdict
 from gan_core.errors import GanError
-from ui_common import link, use_app_navigation
+from ui_common import TRAIN, keep, link, query_list, restore, set_query
 
-use_app_navigation()
 ss = st.session_state
 root = launch.runs_root()
 CAPTIONS = {
-    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), "
-             "which D ascends. With the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
-             "so −2 log 2 ≈ −1.386 is the value of the game once p_g = p_data.",
+    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), which D "
+             "ascends. **Why it starts on the dotted line:** an untrained D says ½ to everything, so Ṽ = log ½ + "
+             "log ½ = −2 log 2 ≈ −1.386 at first. D then learns to tell real from generated and pushes Ṽ *up* — "
+             "that is D doing its job, not G getting worse. As G catches up, D is fooled again and Ṽ comes back "
+             "towards −2 log 2: with the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
+             "which is −2 log 2 exactly when p_g = p_data.",
     "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
                      "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
     "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
@@ -30,25 +37,13 @@ CAPTIONS = {
              "points (green) and generated points (purple). G moves its points up D's slope.",
     "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
               "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
-    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g; V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)) "
-           "reaches its minimum −2 log 2 exactly when JSD = 0.",
+    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g: 0 when p_g = p_data, log 2 ≈ 0.693 for disjoint "
+           "supports (below 0.02 is good); V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)).",
     "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
                "move as G learns.",
 }
-
-
-
-def act(fn, *args, done: str = ""):
-    """Run a page action; a user-fixable problem becomes st.error, never a traceback."""
-    try:
-        out = fn(*args)
-        if done:
-            st.success(done)
-        return out
-    except GanError as e:
-        st.error(str(e))
-    except OSError as e:
-        st.error(f"file system error: {e}")
+VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
+                "collapsed": ":material/warning:", "diverged": ":material/error:"}
 
 
 def signature(infos) -> tuple:
@@ -65,22 +60,50 @@ def real_points(run_dir: str, mtime: float):
     return monitor.real_sample(run_dir, 1000)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def config_of(run_dir: str, mtime: float) -> dict:
+    return runs.read_json(f"{run_dir}/config.json") or {}
+
+
+def configs(names) -> dict:
+    out = {}
+    for n in names:
+        f = root / n / "config.json"
+        try:
+            out[n] = config_of(str(root / n), f.stat().st_mtime)
+        except OSError:
+            out[n] = {}
+    return out
+
+
 st.title("Runs")
 infos = runs.list_runs(root)
 if not infos:
     st.info(f"No runs yet under {root}. Start one on the Train page, or with "
             "`python -m gan_core train --dataset ring8`.")
-    link("pages/1_Train.py", "Train a GAN", ":material/model_training:")
+    link(TRAIN, "Train a GAN", ":material/model_training:")
     st.stop()
 ss["_sig"] = signature(infos)
 by_name = {r.name: r for r in infos}
 names = list(by_name)
 
+# --- selection (in the address, so a link reopens the same view) ---------------------------------------
+pending = ss.pop("monitor_selected", None)  # set by the Train page after a start
+asked = query_list("run")
+if pending:
+    ss["sel"] = [n for n in pending if n in by_name] or names[:1]
+elif asked and asked != ss.get("_sel_url"):  # a link opened (or the address edited): it wins
+    ss["sel"] = [n for n in asked if n in by_name] or names[:1]
+else:
+    restore("sel")  # back from another page: the user's choice, not the default
+    ss["sel"] = [n for n in ss.get("sel", []) if n in by_name] or names[:1]
 
-@st.fragment(run_every=2.0 if any(r.state == "running" for r in infos) else 10.0)
+
+@st.fragment(run_every=1.0 if any(r.state == "running" for r in infos) else 10.0)
 def run_table() -> None:
     now = runs.list_runs(root)
-    st.dataframe(monitor.runs_table(now), hide_index=True, key="runs_table",
+    sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
+    st.dataframe(monitor.runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                                             format="percent")})
     if signature(now) != ss.get("_sig"):  # a run appeared, ended or vanished: redraw everything
@@ -88,19 +111,11 @@ def run_table() -> None:
 
 
 run_table()
-
-# --- selection and actions --------------------------------------------------------------------------
-pending = ss.pop("monitor_selected", None)  # set by the Train page after a start
-if not pending and "run" in st.query_params and "sel" not in ss:  # a shared link: ?run=a&run=b
-    pending = st.query_params.get_all("run")
-if pending:
-    ss["sel"] = [n for n in pending if n in by_name] or names[:1]
-elif "sel" in ss:
-    ss["sel"] = [n for n in ss["sel"] if n in by_name]
-else:  # the widget's state is dropped while another page is shown; keep the user's choice
-    ss["sel"] = [n for n in ss.get("_sel_keep", []) if n in by_name] or names[:1]
-selected = st.multiselect("Runs to show (several overlay on the charts)", names, key="sel")
-ss["_sel_keep"] = selected
+selected = st.multiselect("Runs to show (several overlay on the charts; the table then shows the settings "
+                          "that differ)", names, key="sel")
+keep("sel")
+ss["_sel_url"] = selected
+set_query(run=selected)
 if not selected:
     st.info("Select one or more runs.")
     st.stop()
@@ -114,82 +129,134 @@ for n in selected:
     elif r.state == "stopped":
         st.info(f"**{n}**: {r.message}")
 
-target = selected[0] if len(selected) == 1 else st.selectbox("Act on", selected, key="target")
-info = by_name[target]
-path = info.path
-running = info.state == "running"
-a1, a2, a3, a4 = st.columns([1, 2, 1, 1], vertical_alignment="bottom")
-if a1.button("Stop", disabled=not running, key="stop", help="Stops after the current step, keeping a checkpoint."):
-    act(launch.stop_training, path, done=f"Asked {target} to stop after its current step.")
-with a2:
-    r1, r2 = st.columns([3, 2], vertical_alignment="bottom")
-    total = r1.number_input("Resume to total iterations", 1, 100_000_000, key=f"resume_to@{target}",
-                            value=max(info.iterations, 1) * (2 if info.state == "completed" else 1),
-                            disabled=running)
-    if r2.button("Resume", disabled=running, key="resume", help="Continue from the last checkpoint."):
-        proc = act(launch.resume_training, path, int(total))
-        if proc is not None:
-            try:
-                with st.spinner("Resuming…"):
-                    launch.wait_started(proc, path, timeout=6.0)
+
+# --- run controls -------------------------------------------------------------------------------------
+# A fragment: a click reruns only these controls. Live controls of a running trainer (pause, step, …,
+# via gan_core.control) belong in this fragment, beside Stop.
+@st.fragment
+def run_controls() -> None:
+    target = selected[0] if len(selected) == 1 else st.selectbox("Act on", selected, key="target")
+    info = runs.run_info(root / target)
+    path, running = info.path, info.state == "running"
+    a1, a2, a3, a4 = st.columns([1, 2, 1, 1], vertical_alignment="bottom")
+    msg = None
+    if a1.button("Stop", disabled=not running, key="stop", help="Stops after the current step, keeping a checkpoint."):
+        msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
+    with a2:
+        r1, r2 = st.columns([3, 2], vertical_alignment="bottom")
+        rkey = f"resume_to@{target}"
+        if rkey not in ss:
+            ss[rkey] = max(info.iterations, 1) * (2 if info.state == "completed" else 1)
+        total = r1.number_input("Resume to total iterations", 1, 100_000_000, key=rkey, disabled=running,
+                                help="The run continues from its last checkpoint up to this many iterations.")
+        if r2.button("Resume", disabled=running, key="resume", help="Continue from the last checkpoint."):
+            msg = action(lambda: launch.wait_started(launch.resume_training(path, int(total)), path, timeout=6.0),
+                         done=f"Resumed **{target}**.")
+            if msg[0] == "success":
                 ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
+                ss["_run_msg"] = (target, *msg)
+                st.rerun()  # the whole page: its timers follow the new state
+    if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
+        ss["_confirm_delete"] = target
+    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
+                       mime="application/zip", on_click="ignore", key="download",
+                       help="The run directory without checkpoints, with generator.onnx if exported.")
+    # (run controls for a running trainer — pause / continue / step — go here, see gan_core.control)
+    if ss.get("_confirm_delete") == target:
+        st.warning(f"Delete **{target}** and all its files? This cannot be undone.")
+        y, n, _ = st.columns([1, 1, 4])
+        if y.button("Yes, delete", type="primary", key="confirm_delete"):
+            msg = action(runs.delete_run, path, done=f"Deleted **{target}**.")
+            if not runs.is_run_dir(path):
+                ss.pop("_confirm_delete", None)
+                ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
+                ss["_run_msg"] = (target, *msg)
                 st.rerun()
-            except GanError as e:
-                st.error(str(e))
-if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
-    ss["_confirm_delete"] = target
-a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
-                   mime="application/zip", on_click="ignore", key="download",
-                   help="The run directory without checkpoints, with generator.onnx if exported.")
-
-if ss.get("_confirm_delete") == target:
-    st.warning(f"Delete **{target}** and all its files? This cannot be undone.")
-    y, n, _ = st.columns([1, 1, 4])
-    if y.button("Yes, delete", type="primary", key="confirm_delete"):
-        if act(runs.delete_run, path) is None and not runs.is_run_dir(path):
+        if n.button("Cancel", key="cancel_delete"):
             ss.pop("_confirm_delete", None)
-            ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
-            st.rerun()
-    if n.button("Cancel", key="cancel_delete"):
-        ss.pop("_confirm_delete", None)
-        st.rerun()
+            st.rerun(scope="fragment")
+    if msg:
+        ss["_run_msg"] = (target, *msg)
+    last = ss.get("_run_msg")
+    if last and (last[0] == target or last[2].startswith("Deleted")):  # a message stays with its action's run
+        getattr(st, last[1])(last[2])
 
-# --- live charts --------------------------------------------------------------------------------------
+
+def action(fn, *args, done: str = "") -> tuple:
+    """Run a page action: ("success", done) or ("error", the one-line reason) — never a traceback."""
+    try:
+        fn(*args)
+        return "success", done
+    except GanError as e:
+        return "error", str(e)
+    except OSError as e:
+        return "error", f"file system error: {e}"
+
+
+run_controls()
+
+# --- live charts and the verdict ------------------------------------------------------------------------
 live = any(by_name[n].state == "running" for n in selected)
 
 
-@st.fragment(run_every=1.5 if live else None)
+def chart(fig, key: str, where=st) -> None:
+    where.plotly_chart(fig, key=key, config={"displaylogo": False})
+
+
+@st.fragment(run_every=2.0 if live else None)
 def charts() -> None:
     tails = ss.setdefault("tails", {})
-    frames = {}
+    frames, stamp = {}, []
     for n in selected:
         p = str(root / n / "metrics.csv")
         frames[n] = tails.setdefault(p, monitor.MetricsTail(p)).read()  # only the new bytes
-    frames = monitor.chart_frames(frames)  # one downsampling pass for all charts
-    if all(df.empty for df in frames.values()):
+        stamp.append((n, len(frames[n]), tails[p].offset))
+    cache = ss.setdefault("_figs", {})
+    if cache.get("stamp") != stamp:  # rows arrived (or the selection changed): rebuild, else re-send as is
+        cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
+        cache.clear()
+        cache["stamp"] = stamp
+        cache["empty"] = all(df.empty for df in frames.values())
+        if not cache["empty"]:
+            cache["value"] = monitor.value_figure(cf)
+            cache["d"] = monitor.discriminator_figure(cf)
+            cache["loss"] = monitor.loss_figure(cf)
+            cache["quality"] = {m: monitor.quality_figure(cf, m) for m in monitor.quality_metrics(cf)}
+        cfgs = configs(selected)
+        cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
+                                              g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
+                                              message=by_name[n].message) for n in selected}
+    if cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
-        st.plotly_chart(monitor.value_figure(frames), key="value_fig")
-        st.caption(CAPTIONS["value"])
+        left, right = st.columns([3, 1])
+        chart(cache["value"], "value_fig", left)
+        left.caption(CAPTIONS["value"])
+        with right:
+            st.markdown("**Verdict**")
+            for n, v in cache["verdicts"].items():
+                box = getattr(st, v.level)
+                box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
+                    f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
         c1, c2 = st.columns(2)
-        c1.plotly_chart(monitor.discriminator_figure(frames), key="d_fig")
+        chart(cache["d"], "d_fig", c1)
         c1.caption(CAPTIONS["discriminator"])
-        c2.plotly_chart(monitor.loss_figure(frames), key="loss_fig")
+        chart(cache["loss"], "loss_fig", c2)
         c2.caption(CAPTIONS["loss"])
-    metrics = monitor.quality_metrics(frames)
-    if metrics:
-        st.subheader("Sample quality over time")
-        cols = st.columns(2)
-        for i, m in enumerate(metrics):
-            cols[i % 2].plotly_chart(monitor.quality_figure(frames, m), key=f"q_{m}")
-            if m == "jsd":
-                cols[i % 2].caption(CAPTIONS["jsd"])
+        if cache["quality"]:
+            st.subheader("Sample quality over time")
+            cols = st.columns(2)
+            for i, (m, fig) in enumerate(cache["quality"].items()):
+                chart(fig, f"q_{m}", cols[i % 2])
+                if m == "jsd":
+                    cols[i % 2].caption(CAPTIONS["jsd"])
     if live and not any(runs.read_status(root / n).get("state") == "running" for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
 
 
-# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to redraw: a slower timer.
-@st.fragment(run_every=4.0 if live else None)
+# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
+# timer, and figures rebuilt only for a new snapshot.
+@st.fragment(run_every=5.0 if live else None)
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
     who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
@@ -201,18 +268,28 @@ def snapshots_view() -> None:
     follow = len(its) == 1 or st.toggle("Follow the latest snapshot", value=True, key="follow")
     it = its[-1] if follow else st.select_slider("Snapshot at iteration", its, value=its[-1], key=f"snap_it@{who}")
     f = run_dir / "snapshots" / f"it_{it:08d}.npz"
+    cache = ss.setdefault("_snapfigs", {})
     try:
-        snap = snapshot(str(run_dir), it, f.stat().st_mtime)
+        stamp = (str(run_dir), it, f.stat().st_mtime)
+        if cache.get("stamp") != stamp:
+            cache.clear()
+            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it)
+            cache["stamp"] = stamp
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
         return
-    try:
-        draw_snapshot(snap, run_dir, it)
     except Exception as e:  # a snapshot from user data we did not foresee: say so, keep the page
         st.error(f"cannot draw the snapshot at iteration {it}: {type(e).__name__}: {e}")
+        return
+    figs = cache["figs"]
+    cols = st.columns(len(figs)) if len(figs) > 1 else [st]
+    for col, (key, fig, caption) in zip(cols, figs):
+        chart(fig, key, col)
+        col.caption(caption)
 
 
-def draw_snapshot(snap: dict, run_dir, it: int) -> None:
+def snapshot_figures(snap: dict, run_dir, it: int) -> list:
+    """[(key, figure, caption)] for one snapshot: Figure 1 (1-D), D beside D* (2-D), samples otherwise."""
     kind = monitor.snapshot_kind(snap)
     cfg_file = run_dir / "config.json"
     real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
@@ -220,21 +297,15 @@ def draw_snapshot(snap: dict, run_dir, it: int) -> None:
     jsd = snap.get("metric_jsd")
     where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
     if kind == "figure1":
-        st.plotly_chart(monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), key="fig1")
-        st.caption(CAPTIONS["figure1"])
-    elif kind == "heatmap":
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(monitor.d_heatmap(snap, "d", real, title=f"learned D(x) — {where}"), key="d_map")
-        c1.caption(CAPTIONS["d_map"])
-        c2.plotly_chart(monitor.d_heatmap(snap, "d_star", real, title=f"D*(x), eq. (7) — {where}"), key="dstar_map")
-        c2.caption(CAPTIONS["d_star"])
-    elif kind == "images":
-        st.plotly_chart(monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
-                        key="img_grid")
-        st.caption(CAPTIONS["samples"])
-    else:
-        st.plotly_chart(monitor.samples_figure(snap["samples"], real, title=f"samples — {where}"), key="pts")
-        st.caption(CAPTIONS["samples"])
+        return [("fig1", monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
+    if kind == "heatmap":
+        return [("d_map", monitor.d_heatmap(snap, "d", real, title=f"learned D(x) — {where}"), CAPTIONS["d_map"]),
+                ("dstar_map", monitor.d_heatmap(snap, "d_star", real, title=f"D*(x), eq. (7) — {where}"),
+                 CAPTIONS["d_star"])]
+    if kind == "images":
+        return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
+                 CAPTIONS["samples"])]
+    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}"), CAPTIONS["samples"])]
 
 
 charts()
