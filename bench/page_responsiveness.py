@@ -154,7 +154,8 @@ def start_live(runs_dir: Path, quick: bool, name: str = "live"):
     """The ring8 run that trains while the page is measured, started as the Train page starts one."""
     from gan_core import launch
     from gan_core.config import TrainConfig
-    small = dict(hidden=16, depth=2, batch_size=64) if quick else {}
+    small = dict(hidden=16, depth=2, batch_size=64, snapshot_every=300) if quick else dict(snapshot_every=120)
+    # snapshots as often as in the default 6,000-iteration ring8 run (one every 120 iterations)
     cfg = TrainConfig(dataset="ring8", run_dir=str(runs_dir / name), iterations=1_000_000, export_onnx=False,
                       **small)
     proc = launch.start_training(cfg)

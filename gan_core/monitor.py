@@ -275,22 +275,23 @@ def _subsample(a: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
 
 
 def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
-              title: str = "", n_points: int = 1000) -> go.Figure:
-    """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style)."""
+              title: str = "", n_points: int = 500) -> go.Figure:
+    """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style). A few
+    hundred points of each (SVG markers: every one is a DOM node the browser lays out)."""
     ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
     z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
     label = "D(x)" if which == "d" else "D*(x)"
-    fig = go.Figure(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
+    fig = go.Figure(go.Heatmap(x=ax.astype(np.float32), y=ay.astype(np.float32), z=z.astype(np.float32), zmin=0, zmax=1, colorscale="PRGn", name=label,
                                colorbar=dict(title=dict(text=label), len=0.8),
                                hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>"))
     r = _subsample(real, n_points)
     if r is not None and r.shape[1] >= 2:
         fig.add_trace(scatter_type(len(r))(x=r[:, 0], y=r[:, 1], mode="markers", name="real",
-                                   marker=dict(size=4, color=REAL_COLOR, line=dict(width=0.5, color="white"))))
+                                   marker=dict(size=4, color=REAL_COLOR), hoverinfo="skip"))
     g = _subsample(snap.get("samples"), n_points) if show_samples else None
     if g is not None and g.shape[1] >= 2:
         fig.add_trace(scatter_type(len(g))(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
-                                   marker=dict(size=4, color=FAKE_COLOR, line=dict(width=0.5, color="white"))))
+                                   marker=dict(size=4, color=FAKE_COLOR), hoverinfo="skip"))
     _layout(fig, title or label, "x₂", height=420, xtitle="x₁")
     fig.update_xaxes(range=[ax[0], ax[-1]])
     fig.update_yaxes(range=[ay[0], ay[-1]], scaleanchor="x", scaleratio=1)

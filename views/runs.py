@@ -1,14 +1,15 @@
 """Runs page (/runs): every run under the runs root, live charts with a verdict, snapshots, run actions.
 
 Refresh model (each part does little per refresh, so a click never waits behind a slow redraw):
-- the run table is a fragment re-reading the small status files every second while anything runs
+- the run table is a fragment re-reading the small status files every 0.5 s while anything runs
   (10 s otherwise, to notice runs started from the command line);
 - the run controls are a fragment without a timer: a click reruns only them;
-- the charts fragment refreshes every 2 s while a selected run is running; its MetricsTail readers live
+- the charts fragment refreshes every 3 s while a selected run is running; its MetricsTail readers live
   in session_state (a refresh parses only the rows appended since the last one), and the figures are
-  rebuilt only when rows arrived (the same figure is re-sent otherwise, which Streamlit sends as a
-  reference to what the browser already has);
-- the snapshot fragment refreshes every 5 s and rebuilds its figures only for a new snapshot.
+  rebuilt only when rows arrived. A figure that changed is drawn anew by the browser (Streamlit remounts
+  a chart whose spec changed: the browser's cost, measured in bench/page_responsiveness.py, is what sets
+  these intervals); an unchanged one costs the browser nothing;
+- the snapshot fragment refreshes every 8 s and rebuilds its figures only for a new snapshot.
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
@@ -99,7 +100,7 @@ else:
     ss["sel"] = [n for n in ss.get("sel", []) if n in by_name] or names[:1]
 
 
-@st.fragment(run_every=1.0 if any(r.state == "running" for r in infos) else 10.0)
+@st.fragment(run_every=0.5 if any(r.state == "running" for r in infos) else 10.0)
 def run_table() -> None:
     now = runs.list_runs(root)
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
@@ -200,10 +201,13 @@ live = any(by_name[n].state == "running" for n in selected)
 
 
 def chart(fig, key: str, where=st) -> None:
-    where.plotly_chart(fig, key=key, config={"displaylogo": False})
+    # While a run trains, every refresh redraws a changed chart from scratch (a zoom would not survive
+    # it anyway), so the live charts are static pictures: no hover layers, no mode bar — less work for
+    # the browser on every redraw. Hover and zoom come back once the selected runs stop.
+    where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
 
 
-@st.fragment(run_every=2.0 if live else None)
+@st.fragment(run_every=3.0 if live else None)
 def charts() -> None:
     tails = ss.setdefault("tails", {})
     frames, stamp = {}, []
@@ -256,7 +260,7 @@ def charts() -> None:
 
 # Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
 # timer, and figures rebuilt only for a new snapshot.
-@st.fragment(run_every=5.0 if live else None)
+@st.fragment(run_every=8.0 if live else None)
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
     who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
@@ -305,7 +309,8 @@ def snapshot_figures(snap: dict, run_dir, it: int) -> list:
     if kind == "images":
         return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                  CAPTIONS["samples"])]
-    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}"), CAPTIONS["samples"])]
+    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
+             CAPTIONS["samples"])]
 
 
 charts()
