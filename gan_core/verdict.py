@@ -100,6 +100,11 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
     jsd = _last(df, "jsd")
     near = v is not None and abs(v - V_OPTIMUM) < 0.25 and dr is not None and dfk is not None \
         and 0.3 <= dfk <= dr <= 0.75
+    if near and jsd is not None and jsd >= JSD_FAIR:  # D is fooled, yet p_g is far from p_data: D is too weak
+        return Verdict("learning", "Still learning (D is too weak to tell)",
+                       f"Mean D(x) = {dr:.2f}, D(G(z)) = {dfk:.2f} and Ṽ = {v:.3f} sit at the equilibrium values, "
+                       f"but JSD = {jsd:.4f} ({_jsd_words(jsd)}): the samples are not yet like the data.",
+                       "Keep training; if the JSD stays high, give D more capacity (width) or k = 2 steps.")
     if near or (jsd is not None and jsd < JSD_GOOD):
         parts = []
         if v is not None:

@@ -85,3 +85,10 @@ def test_the_verdict_reads_the_recent_rows_not_the_start(tmp_path):
                        d_real=lambda i: 0.97 if i < 40 else 0.5, d_fake=lambda i: 0.03 if i < 40 else 0.5)
     assert verdict.judge(df).kind == "converging"
     assert np.isclose(verdict.V_OPTIMUM, -2 * LOG2)
+
+
+def test_d_fooled_but_jsd_far_is_not_called_converging(tmp_path):
+    # a weak D says ½ everywhere although p_g is still far from p_data (JSD 0.17, as a tiny net's run showed)
+    df = write_metrics(tmp_path, v=lambda i: -1.371, d_real=0.50, d_fake=0.49, extra={"jsd": 0.17}, every=5)
+    out = verdict.judge(df, dataset="ring8")
+    assert out.kind == "learning" and "too weak" in out.title and "JSD = 0.1700" in out.reason
