@@ -162,11 +162,12 @@ def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: 
     return fig
 
 
-def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
-                   x: str = "iteration", max_points: int = 800) -> go.Figure:
-    """One trace per (run, series). One run: a colour per series. Several: a colour per run, dash per series."""
-    fig = go.Figure()
+def _add_series(fig: go.Figure, frames: dict, specs: list[tuple[str, str, str]], x: str = "iteration",
+                max_points: int = 800, first_color: int = 0, **where) -> int:
+    """One trace per (run, series). One run: a colour per series (from first_color on). Several: a colour
+    per run, dash per series. `where` (row=, col=) places the traces in a subplot. Returns the traces added."""
     multi = len(frames) > 1
+    added = 0
     for i, (run, df) in enumerate(frames.items()):
         if df is None or df.empty or x not in df.columns:
             continue
@@ -178,11 +179,60 @@ def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, 
             sub = d[[x, col]].dropna()
             sparse = len(sub) < 0.5 * len(d)  # e.g. JSD, measured only at snapshots: show its points
             fig.add_trace(go.Scatter(  # SVG: a few hundred points per line need no WebGL context
-                x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32), mode="lines+markers" if sparse else "lines",
+                x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32),
+                mode="lines+markers" if sparse else "lines",
                 name=f"{label} · {run}" if multi else label, legendgroup=str(run),
-                line=dict(color=PALETTE[(i if multi else j) % len(PALETTE)], dash=dash if multi or sparse else "solid",
-                          width=1.6), marker=dict(size=4), hovertemplate="%{x:.0f}: %{y:.4g}"))
+                line=dict(color=PALETTE[(i if multi else first_color + j) % len(PALETTE)],
+                          dash=dash if multi or sparse else "solid", width=1.6),
+                marker=dict(size=4), hovertemplate="%{x:.0f}: %{y:.4g}"), **where)
+            added += 1
+    return added
+
+
+def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
+                   x: str = "iteration", max_points: int = 800) -> go.Figure:
+    fig = go.Figure()
+    _add_series(fig, frames, specs, x, max_points)
     return _layout(fig, title, ytitle)
+
+
+def _panels(frames: dict, panels: list[dict], title: str, max_points: int = 800, height: int = 340) -> go.Figure:
+    """Several metric charts side by side in ONE figure (subplots): the browser draws one plot instead of
+    several, which is most of the cost of a live refresh. A panel: specs, title, ytitle, and optionally
+    yrange and hline=(y, text)."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p["title"] for p in panels],
+                        horizontal_spacing=0.09 if len(panels) > 1 else 0.0)
+    color = 0
+    for c, p in enumerate(panels, start=1):
+        added = _add_series(fig, frames, p["specs"], max_points=max_points, first_color=color, row=1, col=c)
+        color += added if len(frames) == 1 else 0  # one run: a colour per series across the panels
+        if p.get("hline"):
+            y, text = p["hline"]
+            fig.add_hline(y=y, line=dict(color="#444", dash="dot", width=1.2), annotation_text=text,
+                          annotation_position="bottom left", row=1, col=c)
+    _layout(fig, title, "", height=height)
+    for c, p in enumerate(panels, start=1):
+        fig.update_yaxes(title_text=p["ytitle"], row=1, col=c, **({"range": p["yrange"]} if p.get("yrange") else {}))
+    for a in fig.layout.annotations[:len(panels)]:  # the subplot titles: smaller than the figure's
+        a.font = dict(size=13)
+    return fig
+
+
+def dynamics_figure(frames: dict, max_points: int = 800) -> go.Figure:
+    """What the discriminator says (mean D(x), D(G(z))) beside the losses, as one figure."""
+    return _panels(frames, [
+        dict(specs=[("d_real", "mean D(x), real", "solid"), ("d_fake", "mean D(G(z)), generated", "dash")],
+             title="What the discriminator says", ytitle="D", yrange=[0, 1], hline=(0.5, "1/2: D* at p_g = p_data")),
+        dict(specs=[("d_loss", "D loss (−Ṽ)", "solid"), ("g_loss", "G loss", "dash")], title="Losses",
+             ytitle="loss")], "", max_points=max_points)
+
+
+def quality_panel(frames: dict, metrics: list[str], max_points: int = 800) -> go.Figure:
+    """The quality metrics over time, side by side in one figure."""
+    return _panels(frames, [dict(specs=[(m, m.replace("_", " "), "solid")], title=QUALITY.get(m, (m, m))[0],
+                                 ytitle=QUALITY.get(m, (m, m))[1],
+                                 hline=(LOG2, "log 2: disjoint supports") if m == "jsd" else None)
+                            for m in metrics], "", max_points=max_points)
 
 
 def chart_frames(frames: dict, max_points: int = 8000) -> dict:

@@ -184,7 +184,7 @@ def test_snapshot_views():
     assert monitor.snapshot_kind(snap2) == "heatmap"
     hm = monitor.d_heatmap(snap2, "d", real=np.ones((7, 2)))
     z = np.asarray(hm.data[0].z)
-    assert z.shape == (4, 3) and z[3, 2] == d[2 * 4 + 3]  # rows are y, columns x
+    assert z.shape == (4, 3) and z[3, 2] == np.float32(d[2 * 4 + 3])  # rows are y, columns x (sent as float32)
     assert [t.name for t in hm.data[1:]] == ["real", "generated"]
 
     imgs = {"samples": np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float16)}
@@ -235,3 +235,16 @@ def test_run_table_shows_the_settings_that_differ():
     assert "k" in t.columns and "lr D" in t.columns and "seed" not in t.columns
     assert list(t["lr D"]) == ["0.0005", "0.0005", "0.001"]
     assert "k" not in monitor.runs_table(infos, cfgs, ["a"]).columns
+
+
+def test_dynamics_and_quality_panels_are_one_figure_each():
+    df = _frame()
+    df["modes_covered"] = np.where(np.arange(len(df)) % 5 == 0, 8.0, np.nan)
+    fig = monitor.dynamics_figure({"a": df})
+    assert {t.name for t in fig.data} == {"mean D(x), real", "mean D(G(z)), generated", "D loss (−Ṽ)", "G loss"}
+    assert len({t.line.color for t in fig.data}) == 4  # one run: a colour per series across both panels
+    assert list(fig.layout.yaxis.range) == [0, 1] and fig.layout.yaxis2.title.text == "loss"
+    q = monitor.quality_panel({"a": df}, monitor.quality_metrics({"a": df}))
+    assert [a.text for a in q.layout.annotations][:2] == ["Jensen–Shannon divergence JSD(p_data ‖ p_g)", "Modes covered"]
+    assert any(abs(y - math.log(2)) < 1e-12 for y in _hline_ys(q))
+    assert all(isinstance(t, go.Scatter) for t in q.data)

@@ -223,9 +223,10 @@ def charts() -> None:
         cache["empty"] = all(df.empty for df in frames.values())
         if not cache["empty"]:
             cache["value"] = monitor.value_figure(cf)
-            cache["d"] = monitor.discriminator_figure(cf)
-            cache["loss"] = monitor.loss_figure(cf)
-            cache["quality"] = {m: monitor.quality_figure(cf, m) for m in monitor.quality_metrics(cf)}
+            cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
+            metrics = monitor.quality_metrics(cf)
+            cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None
+            cache["jsd"] = "jsd" in metrics
         cfgs = configs(selected)
         cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
                                               g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
@@ -242,18 +243,15 @@ def charts() -> None:
                 box = getattr(st, v.level)
                 box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
                     f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
+        chart(cache["dynamics"], "dynamics_fig")
         c1, c2 = st.columns(2)
-        chart(cache["d"], "d_fig", c1)
         c1.caption(CAPTIONS["discriminator"])
-        chart(cache["loss"], "loss_fig", c2)
         c2.caption(CAPTIONS["loss"])
-        if cache["quality"]:
+        if cache["quality"] is not None:
             st.subheader("Sample quality over time")
-            cols = st.columns(2)
-            for i, (m, fig) in enumerate(cache["quality"].items()):
-                chart(fig, f"q_{m}", cols[i % 2])
-                if m == "jsd":
-                    cols[i % 2].caption(CAPTIONS["jsd"])
+            chart(cache["quality"], "quality_fig")
+            if cache["jsd"]:
+                st.caption(CAPTIONS["jsd"])
     if live and not any(runs.read_status(root / n).get("state") == "running" for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
 
