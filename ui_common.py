@@ -1,6 +1,7 @@
 """Small Streamlit helpers shared by the pages (gan_core never imports streamlit, so they live here).
 
-Pages are views/*.py served by app.py's st.navigation (public API only). Page files are named by path:
+The pages are views/*.py, served by app.py's st.navigation (public API only; no pages/ folder, so
+Streamlit never serves a page through its folder mode). Links name a page by its file path below.
 """
 import streamlit as st
 from streamlit.errors import StreamlitAPIException

@@ -324,27 +324,56 @@ def _subsample(a: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
     return a[np.isfinite(a).all(1)][:n]
 
 
+def _heat_traces(snap: dict, which: str, real: Optional[np.ndarray], show_samples: bool, n_points: int,
+                 legend: bool = True, colorbar: bool = True) -> list:
+    ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
+    z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
+    label = "D(x)" if which == "d" else "D*(x)"
+    out = [go.Heatmap(x=ax.astype(np.float32), y=ay.astype(np.float32), z=z.astype(np.float32), zmin=0, zmax=1,
+                      colorscale="PRGn", name=label, showscale=colorbar,
+                      colorbar=dict(title=dict(text="D"), len=0.8),
+                      hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>")]
+    r = _subsample(real, n_points)
+    if r is not None and r.shape[1] >= 2:
+        out.append(scatter_type(len(r))(x=r[:, 0], y=r[:, 1], mode="markers", name="real", legendgroup="real",
+                                        showlegend=legend, marker=dict(size=4, color=REAL_COLOR), hoverinfo="skip"))
+    g = _subsample(snap.get("samples"), n_points) if show_samples else None
+    if g is not None and g.shape[1] >= 2:
+        out.append(scatter_type(len(g))(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
+                                        legendgroup="generated", showlegend=legend,
+                                        marker=dict(size=4, color=FAKE_COLOR), hoverinfo="skip"))
+    return out
+
+
 def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
               title: str = "", n_points: int = 500) -> go.Figure:
     """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style). A few
     hundred points of each (SVG markers: every one is a DOM node the browser lays out)."""
     ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
-    z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
-    label = "D(x)" if which == "d" else "D*(x)"
-    fig = go.Figure(go.Heatmap(x=ax.astype(np.float32), y=ay.astype(np.float32), z=z.astype(np.float32), zmin=0, zmax=1, colorscale="PRGn", name=label,
-                               colorbar=dict(title=dict(text=label), len=0.8),
-                               hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>"))
-    r = _subsample(real, n_points)
-    if r is not None and r.shape[1] >= 2:
-        fig.add_trace(scatter_type(len(r))(x=r[:, 0], y=r[:, 1], mode="markers", name="real",
-                                   marker=dict(size=4, color=REAL_COLOR), hoverinfo="skip"))
-    g = _subsample(snap.get("samples"), n_points) if show_samples else None
-    if g is not None and g.shape[1] >= 2:
-        fig.add_trace(scatter_type(len(g))(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
-                                   marker=dict(size=4, color=FAKE_COLOR), hoverinfo="skip"))
-    _layout(fig, title or label, "x₂", height=420, xtitle="x₁")
+    fig = go.Figure(_heat_traces(snap, which, real, show_samples, n_points))
+    fig.data[0].colorbar.title.text = "D(x)" if which == "d" else "D*(x)"
+    _layout(fig, title or fig.data[0].name, "x₂", height=420, xtitle="x₁")
     fig.update_xaxes(range=[ax[0], ax[-1]])
     fig.update_yaxes(range=[ay[0], ay[-1]], scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def d_pair_figure(snap: dict, real: Optional[np.ndarray] = None, title: str = "", n_points: int = 300) -> go.Figure:
+    """The learned D(x) beside D*(x) = p_data/(p_data + p_g) (eq. 7), as one figure of two panels sharing
+    one colour scale (one plot for the browser to draw, not two)."""
+    ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["learned D(x)", "D*(x) = p_data/(p_data + p_g), eq. (7)"],
+                        horizontal_spacing=0.08)
+    for c, which in ((1, "d"), (2, "d_star")):
+        for t in _heat_traces(snap, which, real, True, n_points, legend=c == 1, colorbar=c == 2):
+            fig.add_trace(t, row=1, col=c)
+    _layout(fig, title, "x₂", height=440, xtitle="x₁")
+    fig.update_xaxes(range=[ax[0], ax[-1]])
+    fig.update_yaxes(range=[ay[0], ay[-1]])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    for a in fig.layout.annotations[:2]:
+        a.font = dict(size=13)
     return fig
 
 

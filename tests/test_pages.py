@@ -367,3 +367,38 @@ def test_runs_table_shows_settings_that_differ(runs_dir):
     table = at.dataframe[0].value.set_index("run")
     assert table.loc["a", "k"] == "1" and table.loc["b", "k"] == "3"
     assert "seed" not in table.columns
+
+
+def test_duration_estimate_from_earlier_runs_on_the_same_data(runs_dir):
+    cfg = TrainConfig(dataset="ring8", iterations=6000)
+    assert launch.estimate_rate(cfg, runs_dir) is None  # nothing measured yet
+    d = fake_run(runs_dir, "fast", "completed")
+    runs.write_status(d, rate=120.0)
+    rate, basis = launch.estimate_rate(TrainConfig(dataset="ring8", iterations=200), runs_dir)
+    assert rate == 120.0 and "with these settings" in basis  # fake_run used ring8's defaults
+    wide = TrainConfig(dataset="ring8", iterations=200, hidden=256)  # 4x the work per layer: about 4x slower
+    rate, basis = launch.estimate_rate(wide, runs_dir)
+    assert 25 < rate < 35 and "scaled" in basis
+    assert launch.estimate_rate(TrainConfig(dataset="grid25"), runs_dir) is None  # other data: no guess
+
+
+def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
+    d = fake_run(runs_dir, "fast", "completed", dataset="gaussian1d")
+    runs.write_status(d, rate=100.0)
+    at = page(TRAIN)
+    assert "About 0:30" in texts(at.markdown)  # 3,000 iterations at 100 it/s
+    widgets = [*at.number_input, *at.selectbox, *at.checkbox, *at.text_input]
+    assert widgets and all(w.help for w in widgets), [w.label for w in widgets if not w.help]
+
+
+def test_latest_samples_of_several_runs_side_by_side(runs_dir):
+    for name in ("a", "b"):
+        d = fake_run(runs_dir, name, "completed")
+        (d / "snapshots").mkdir()
+        np.savez(d / "snapshots" / "it_00000100.npz", iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
+    at = page(MONITOR)
+    at.multiselect(key="sel").set_value(["a", "b"]).run()
+    at.toggle(key="side_by_side").set_value(True).run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "a — iteration 100" in titles and "b — iteration 100" in titles

@@ -261,6 +261,9 @@ def charts() -> None:
 @st.fragment(run_every=8.0 if live else None)
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
+    if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):
+        side_by_side(selected[:4])
+        return
     who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
     run_dir = root / who
     its = runs.list_snapshots(run_dir)
@@ -290,6 +293,29 @@ def snapshots_view() -> None:
         col.caption(caption)
 
 
+def side_by_side(names: list) -> None:
+    """Each run's latest snapshot samples in its own column (points or an image grid), to compare runs."""
+    cache = ss.setdefault("_sidefigs", {})
+    for col, n in zip(st.columns(len(names)), names):
+        its = runs.list_snapshots(root / n)
+        if not its:
+            col.info(f"{n}: no snapshot yet.")
+            continue
+        stamp = (n, its[-1])
+        if stamp not in cache:
+            try:
+                snap = snapshot(str(root / n), its[-1], (root / n / "snapshots" / f"it_{its[-1]:08d}.npz").stat().st_mtime)
+            except (GanError, OSError) as e:
+                col.warning(f"{n}: snapshot not readable yet ({e})")
+                continue
+            title = f"{n} — iteration {its[-1]}"
+            samples = snap["samples"]
+            cache[stamp] = monitor.image_figure(samples.astype("float32"), title=title) if samples.ndim == 4 else \
+                monitor.samples_figure(samples, title=title, n_points=500)
+        chart(cache[stamp], f"side_{n}", col)
+    st.caption(CAPTIONS["samples"])
+
+
 def snapshot_figures(snap: dict, run_dir, it: int) -> list:
     """[(key, figure, caption)] for one snapshot: Figure 1 (1-D), D beside D* (2-D), samples otherwise."""
     kind = monitor.snapshot_kind(snap)
@@ -301,9 +327,8 @@ def snapshot_figures(snap: dict, run_dir, it: int) -> list:
     if kind == "figure1":
         return [("fig1", monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
     if kind == "heatmap":
-        return [("d_map", monitor.d_heatmap(snap, "d", real, title=f"learned D(x) — {where}"), CAPTIONS["d_map"]),
-                ("dstar_map", monitor.d_heatmap(snap, "d_star", real, title=f"D*(x), eq. (7) — {where}"),
-                 CAPTIONS["d_star"])]
+        return [("d_pair", monitor.d_pair_figure(snap, real, title=f"D beside D* — {where}"),
+                 CAPTIONS["d_map"] + " " + CAPTIONS["d_star"])]
     if kind == "images":
         return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                  CAPTIONS["samples"])]
