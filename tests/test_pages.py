@@ -402,3 +402,13 @@ def test_latest_samples_of_several_runs_side_by_side(runs_dir):
     assert not at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "a — iteration 100" in titles and "b — iteration 100" in titles
+
+
+def test_speed_measurement_trains_briefly_and_leaves_nothing(runs_dir):
+    import tempfile
+    before = set(Path(tempfile.gettempdir()).glob("gan-speed-*"))
+    rate = launch.measure_rate(TrainConfig(dataset="gaussian1d", hidden=16, depth=2), iterations=60, timeout=120)
+    assert rate > 0
+    assert set(Path(tempfile.gettempdir()).glob("gan-speed-*")) == before and list(runs_dir.iterdir()) == []
+    with pytest.raises(RunError, match="could not measure the speed"):
+        launch.measure_rate(TrainConfig(dataset="gaussian1d", k=0), iterations=20, timeout=120)
