@@ -1,17 +1,11 @@
-"""Small Streamlit helpers shared by the pages (gan_core never imports streamlit, so they live here)."""
+"""Small Streamlit helpers shared by the pages (gan_core never imports streamlit, so they live here).
+
+The pages are pages/*.py, served by app.py's st.navigation (ui_nav.py). Links name a page by its file path.
+"""
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
-from streamlit.runtime.pages_manager import PagesManager
 
-
-def use_app_navigation() -> None:
-    """Opened by URL before app.py ever ran, Streamlit serves a page through its pages/-folder mode
-    (no titles, no wide layout). Switch that mode off once and rerun through app.py's st.navigation.
-    Relies on PagesManager.uses_pages_directory (Streamlit internal): recheck after an upgrade."""
-    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_nav_fixed"):
-        st.session_state["_nav_fixed"] = True  # once per session, so a rerun can never loop
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+from ui_nav import GENERATE, RUNS, TRAIN  # noqa: F401 (re-exported for the pages)
 
 
 def link(page: str, label: str, icon: str) -> None:
@@ -19,3 +13,40 @@ def link(page: str, label: str, icon: str) -> None:
         st.page_link(page, label=label, icon=icon)
     except StreamlitAPIException:  # page run on its own (not through app.py): no page registry
         st.markdown(f"Open **{label}** from the sidebar.")
+
+
+# --- state that survives navigation -----------------------------------------------------------------
+# Streamlit forgets a widget's value once a run does not draw it (another page was shown). The pages
+# keep the values they need in a plain session_state dict and hand them back to the widgets.
+
+def restore(*keys: str, store: str = "_kept") -> None:
+    """Before drawing widgets: give back the kept value of every key whose widget state was dropped."""
+    kept = st.session_state.setdefault(store, {})
+    for k in keys:
+        if k not in st.session_state and k in kept:
+            st.session_state[k] = kept[k]
+
+
+def keep(*keys: str, store: str = "_kept") -> None:
+    """After drawing widgets: remember their values for the next visit."""
+    kept = st.session_state.setdefault(store, {})
+    for k in keys:
+        if k in st.session_state:
+            kept[k] = st.session_state[k]
+
+
+def query_list(name: str) -> list[str]:
+    return [v for v in st.query_params.get_all(name) if v]
+
+
+def set_query(**params) -> None:
+    """Write these query parameters into the address (None or [] removes one); no rerun, no history noise
+    when nothing changed."""
+    for k, v in params.items():
+        vals = [] if v is None else [str(x) for x in v] if isinstance(v, (list, tuple)) else [str(v)]
+        if st.query_params.get_all(k) == vals:
+            continue
+        if vals:
+            st.query_params[k] = vals if len(vals) > 1 else vals[0]
+        elif k in st.query_params:
+            del st.query_params[k]

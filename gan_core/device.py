@@ -46,3 +46,8 @@ def describe_auto() -> tuple[str, str]:
     """(device type, name) that --device auto would use — shown on the Train page before starting."""
     d = resolve_device("auto")
     return d.type, device_name(d)
+
+
+def gpu_count() -> int:
+    """CUDA GPUs on this machine (how many training processes torchrun can give one each)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

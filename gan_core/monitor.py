@@ -134,21 +134,40 @@ def downsample(df: pd.DataFrame, x: str = "iteration", max_points: int = 2000,
 
 # --- metric figures ----------------------------------------------------------------------------------
 
-def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340) -> go.Figure:
+GL_POINTS = 5000  # WebGL (one context per figure, browsers keep 8–16) only for clouds larger than this
+
+
+def scatter_type(n_points: int):
+    """SVG go.Scatter for lines and clouds up to GL_POINTS points; Scattergl only for bigger clouds."""
+    return go.Scattergl if n_points > GL_POINTS else go.Scatter
+
+
+def _legend_rows(fig: go.Figure, width_px: int = 560) -> int:
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    if not names:
+        return 0
+    return max(1, math.ceil(sum(40 + 7 * len(n) for n in names) / width_px))
+
+
+def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: str = "iteration") -> go.Figure:
+    """Title top left; the legend in its own band at the bottom of the figure, below the x-axis title
+    (container coordinates, with the bottom margin grown for its rows), so the two never overlap."""
+    rows = _legend_rows(fig)
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
-                      height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0),  # not over the title
+                      height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
+                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
                       uirevision="keep")  # a refresh with new rows keeps the user's zoom
-    fig.update_xaxes(title_text="iteration")
+    fig.update_xaxes(title_text=xtitle, title_standoff=6)
     fig.update_yaxes(title_text=ytitle)
     return fig
 
 
-def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
-                   x: str = "iteration", max_points: int = 2000) -> go.Figure:
-    """One trace per (run, series). One run: a colour per series. Several: a colour per run, dash per series."""
-    fig = go.Figure()
+def _add_series(fig: go.Figure, frames: dict, specs: list[tuple[str, str, str]], x: str = "iteration",
+                max_points: int = 800, first_color: int = 0, **where) -> int:
+    """One trace per (run, series). One run: a colour per series (from first_color on). Several: a colour
+    per run, dash per series. `where` (row=, col=) places the traces in a subplot. Returns the traces added."""
     multi = len(frames) > 1
+    added = 0
     for i, (run, df) in enumerate(frames.items()):
         if df is None or df.empty or x not in df.columns:
             continue
@@ -159,12 +178,61 @@ def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, 
         for j, (col, label, dash) in enumerate(present):
             sub = d[[x, col]].dropna()
             sparse = len(sub) < 0.5 * len(d)  # e.g. JSD, measured only at snapshots: show its points
-            fig.add_trace(go.Scattergl(
-                x=sub[x].to_numpy(), y=sub[col].to_numpy(), mode="lines+markers" if sparse else "lines",
+            fig.add_trace(go.Scatter(  # SVG: a few hundred points per line need no WebGL context
+                x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32),
+                mode="lines+markers" if sparse else "lines",
                 name=f"{label} · {run}" if multi else label, legendgroup=str(run),
-                line=dict(color=PALETTE[(i if multi else j) % len(PALETTE)], dash=dash if multi or sparse else "solid",
-                          width=1.6), marker=dict(size=4)))
+                line=dict(color=PALETTE[(i if multi else first_color + j) % len(PALETTE)],
+                          dash=dash if multi or sparse else "solid", width=1.6),
+                marker=dict(size=4), hovertemplate="%{x:.0f}: %{y:.4g}"), **where)
+            added += 1
+    return added
+
+
+def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
+                   x: str = "iteration", max_points: int = 800) -> go.Figure:
+    fig = go.Figure()
+    _add_series(fig, frames, specs, x, max_points)
     return _layout(fig, title, ytitle)
+
+
+def _panels(frames: dict, panels: list[dict], title: str, max_points: int = 800, height: int = 340) -> go.Figure:
+    """Several metric charts side by side in ONE figure (subplots): the browser draws one plot instead of
+    several, which is most of the cost of a live refresh. A panel: specs, title, ytitle, and optionally
+    yrange and hline=(y, text)."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p["title"] for p in panels],
+                        horizontal_spacing=0.09 if len(panels) > 1 else 0.0)
+    color = 0
+    for c, p in enumerate(panels, start=1):
+        added = _add_series(fig, frames, p["specs"], max_points=max_points, first_color=color, row=1, col=c)
+        color += added if len(frames) == 1 else 0  # one run: a colour per series across the panels
+        if p.get("hline"):
+            y, text = p["hline"]
+            fig.add_hline(y=y, line=dict(color="#444", dash="dot", width=1.2), annotation_text=text,
+                          annotation_position="bottom left", row=1, col=c)
+    _layout(fig, title, "", height=height)
+    for c, p in enumerate(panels, start=1):
+        fig.update_yaxes(title_text=p["ytitle"], row=1, col=c, **({"range": p["yrange"]} if p.get("yrange") else {}))
+    for a in fig.layout.annotations[:len(panels)]:  # the subplot titles: smaller than the figure's
+        a.font = dict(size=13)
+    return fig
+
+
+def dynamics_figure(frames: dict, max_points: int = 800) -> go.Figure:
+    """What the discriminator says (mean D(x), D(G(z))) beside the losses, as one figure."""
+    return _panels(frames, [
+        dict(specs=[("d_real", "mean D(x), real", "solid"), ("d_fake", "mean D(G(z)), generated", "dash")],
+             title="What the discriminator says", ytitle="D", yrange=[0, 1], hline=(0.5, "1/2: D* at p_g = p_data")),
+        dict(specs=[("d_loss", "D loss (−Ṽ)", "solid"), ("g_loss", "G loss", "dash")], title="Losses",
+             ytitle="loss")], "", max_points=max_points)
+
+
+def quality_panel(frames: dict, metrics: list[str], max_points: int = 800) -> go.Figure:
+    """The quality metrics over time, side by side in one figure."""
+    return _panels(frames, [dict(specs=[(m, m.replace("_", " "), "solid")], title=QUALITY.get(m, (m, m))[0],
+                                 ytitle=QUALITY.get(m, (m, m))[1],
+                                 hline=(LOG2, "log 2: disjoint supports") if m == "jsd" else None)
+                            for m in metrics], "", max_points=max_points)
 
 
 def chart_frames(frames: dict, max_points: int = 8000) -> dict:
@@ -174,7 +242,7 @@ def chart_frames(frames: dict, max_points: int = 8000) -> dict:
             for k, v in frames.items()}
 
 
-def value_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+def value_figure(frames: dict, max_points: int = 800) -> go.Figure:
     fig = _series_figure(frames, [("value_estimate", "Ṽ (minibatch value)", "solid"),
                                   ("value_at_optimum", "V(G, D*) = −2 log 2 + 2·JSD", "dash")],
                          "Value of the game V(D, G)", "value", max_points=max_points)
@@ -183,7 +251,7 @@ def value_figure(frames: dict, max_points: int = 2000) -> go.Figure:
     return fig
 
 
-def discriminator_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+def discriminator_figure(frames: dict, max_points: int = 800) -> go.Figure:
     fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"),
                                   ("d_fake", "mean D(G(z)), generated", "dash")], "What the discriminator says", "D", max_points=max_points)
     fig.add_hline(y=0.5, line=dict(color="#444", dash="dot", width=1.2),
@@ -192,7 +260,7 @@ def discriminator_figure(frames: dict, max_points: int = 2000) -> go.Figure:
     return fig
 
 
-def loss_figure(frames: dict, max_points: int = 2000) -> go.Figure:
+def loss_figure(frames: dict, max_points: int = 800) -> go.Figure:
     return _series_figure(frames, [("d_loss", "D loss (−Ṽ)", "solid"), ("g_loss", "G loss", "dash")],
                           "Losses", "loss", max_points=max_points)
 
@@ -213,7 +281,7 @@ def quality_metrics(frames: dict) -> list[str]:
                                       for df in frames.values())]
 
 
-def quality_figure(frames: dict, metric: str, max_points: int = 2000) -> go.Figure:
+def quality_figure(frames: dict, metric: str, max_points: int = 800) -> go.Figure:
     title, ytitle = QUALITY.get(metric, (metric, metric))
     fig = _series_figure(frames, [(metric, metric.replace("_", " "), "solid")], title, ytitle, max_points=max_points)
     if metric == "jsd":
@@ -244,8 +312,7 @@ def figure1(snap: dict, title: str = "") -> go.Figure:
                       secondary_y=right)
     fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[0.5, 0.5], name="1/2", mode="lines", hoverinfo="skip",
                              line=dict(color="#888", dash="dash", width=1)), secondary_y=True)
-    _layout(fig, title or "p_data, p_g, D and D*", "density", height=380)
-    fig.update_xaxes(title_text="x")
+    _layout(fig, title or "p_data, p_g, D and D*", "density", height=380, xtitle="x")
     fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True)
     return fig
 
@@ -257,26 +324,56 @@ def _subsample(a: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
     return a[np.isfinite(a).all(1)][:n]
 
 
-def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
-              title: str = "", n_points: int = 1000) -> go.Figure:
-    """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style)."""
+def _heat_traces(snap: dict, which: str, real: Optional[np.ndarray], show_samples: bool, n_points: int,
+                 legend: bool = True, colorbar: bool = True) -> list:
     ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
     z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # grid's first index is x; rows of z are y
     label = "D(x)" if which == "d" else "D*(x)"
-    fig = go.Figure(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
-                               colorbar=dict(title=dict(text=label), len=0.8),
-                               hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>"))
+    out = [go.Heatmap(x=ax.astype(np.float32), y=ay.astype(np.float32), z=z.astype(np.float32), zmin=0, zmax=1,
+                      colorscale="PRGn", name=label, showscale=colorbar,
+                      colorbar=dict(title=dict(text="D"), len=0.8),
+                      hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>")]
     r = _subsample(real, n_points)
     if r is not None and r.shape[1] >= 2:
-        fig.add_trace(go.Scattergl(x=r[:, 0], y=r[:, 1], mode="markers", name="real",
-                                   marker=dict(size=4, color=REAL_COLOR, line=dict(width=0.5, color="white"))))
+        out.append(scatter_type(len(r))(x=r[:, 0], y=r[:, 1], mode="markers", name="real", legendgroup="real",
+                                        showlegend=legend, marker=dict(size=4, color=REAL_COLOR), hoverinfo="skip"))
     g = _subsample(snap.get("samples"), n_points) if show_samples else None
     if g is not None and g.shape[1] >= 2:
-        fig.add_trace(go.Scattergl(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
-                                   marker=dict(size=4, color=FAKE_COLOR, line=dict(width=0.5, color="white"))))
-    _layout(fig, title or label, "x₂", height=420)
-    fig.update_xaxes(title_text="x₁", range=[ax[0], ax[-1]])
+        out.append(scatter_type(len(g))(x=g[:, 0], y=g[:, 1], mode="markers", name="generated",
+                                        legendgroup="generated", showlegend=legend,
+                                        marker=dict(size=4, color=FAKE_COLOR), hoverinfo="skip"))
+    return out
+
+
+def d_heatmap(snap: dict, which: str = "d", real: Optional[np.ndarray] = None, show_samples: bool = True,
+              title: str = "", n_points: int = 500) -> go.Figure:
+    """D (or D*) over the plane as a heat map, real and generated points on top (GAN Lab style). A few
+    hundred points of each (SVG markers: every one is a DOM node the browser lays out)."""
+    ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
+    fig = go.Figure(_heat_traces(snap, which, real, show_samples, n_points))
+    fig.data[0].colorbar.title.text = "D(x)" if which == "d" else "D*(x)"
+    _layout(fig, title or fig.data[0].name, "x₂", height=420, xtitle="x₁")
+    fig.update_xaxes(range=[ax[0], ax[-1]])
     fig.update_yaxes(range=[ay[0], ay[-1]], scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def d_pair_figure(snap: dict, real: Optional[np.ndarray] = None, title: str = "", n_points: int = 300) -> go.Figure:
+    """The learned D(x) beside D*(x) = p_data/(p_data + p_g) (eq. 7), as one figure of two panels sharing
+    one colour scale (one plot for the browser to draw, not two)."""
+    ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["learned D(x)", "D*(x) = p_data/(p_data + p_g), eq. (7)"],
+                        horizontal_spacing=0.08)
+    for c, which in ((1, "d"), (2, "d_star")):
+        for t in _heat_traces(snap, which, real, True, n_points, legend=c == 1, colorbar=c == 2):
+            fig.add_trace(t, row=1, col=c)
+    _layout(fig, title, "x₂", height=440, xtitle="x₁")
+    fig.update_xaxes(range=[ax[0], ax[-1]])
+    fig.update_yaxes(range=[ay[0], ay[-1]])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    for a in fig.layout.annotations[:2]:
+        a.font = dict(size=13)
     return fig
 
 
@@ -293,12 +390,12 @@ def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarr
             fig.add_trace(go.Histogram(x=arr[:, 0], name=name, histnorm="probability density", nbinsx=80,
                                        opacity=0.55, marker_color=color))
         else:
-            fig.add_trace(go.Scattergl(x=arr[:, 0], y=arr[:, 1], mode="markers", name=name,
-                                       marker=dict(size=4, color=color, opacity=0.7)))
+            fig.add_trace(scatter_type(len(arr))(x=arr[:, 0].astype(np.float32), y=arr[:, 1].astype(np.float32),
+                                                 mode="markers", name=name, hoverinfo="skip",
+                                                 marker=dict(size=4, color=color, opacity=0.7)))
     fig.update_layout(barmode="overlay")
     _layout(fig, title or ("samples" if dim == 1 else "samples (first two dimensions)" if dim > 2 else "samples"),
-            "density" if dim == 1 else "x₂", height=400)
-    fig.update_xaxes(title_text="x" if dim == 1 else "x₁")
+            "density" if dim == 1 else "x₂", height=400, xtitle="x" if dim == 1 else "x₁")
     if dim >= 2:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
@@ -343,10 +440,36 @@ def format_duration(s) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def runs_table(infos) -> pd.DataFrame:
-    """One row per RunInfo: what the Monitor page's table shows."""
-    rows = [{"run": r.name, "dataset": Path(r.dataset).name, "state": r.state, "progress": r.progress,
-             "iteration": f"{r.iteration}/{r.iterations}", "it/s": round(r.rate, 1) if r.rate else None,
-             "ETA": format_duration(r.eta_s) if r.state == "running" else "", "message": r.message}
-            for r in infos]
-    return pd.DataFrame(rows, columns=["run", "dataset", "state", "progress", "iteration", "it/s", "ETA", "message"])
+SETTING_NAMES = {"dataset": "data", "iterations": "iterations", "k": "k", "batch_size": "batch",
+                 "g_loss": "G objective", "prior": "prior", "latent_dim": "latent", "hidden": "hidden",
+                 "depth": "depth", "lr_d": "lr D", "lr_g": "lr G", "seed": "seed", "optimizer": "optimizer",
+                 "lr_decay": "lr decay", "g_norm": "G norm", "beta1": "β1", "image_size": "image size"}
+
+
+def differing_settings(configs: dict) -> list[str]:
+    """The config.json keys (of SETTING_NAMES) whose values differ between the given runs' configs."""
+    cfgs = [c for c in configs.values() if c]
+    if len(cfgs) < 2:
+        return []
+    return [k for k in SETTING_NAMES if k != "dataset" and len({repr(c.get(k)) for c in cfgs}) > 1] + \
+        (["dataset"] if len({Path(str(c.get("dataset"))).name for c in cfgs}) > 1 else [])
+
+
+def runs_table(infos, configs: Optional[dict] = None, compare: Optional[list] = None) -> pd.DataFrame:
+    """One row per RunInfo: what the Runs page's table shows; with configs ({run: config.json dict}) and
+    compare (the selected runs), a column for every setting that differs between the compared runs."""
+    diff = differing_settings({n: (configs or {}).get(n) for n in (compare or [])}) if configs else []
+    diff = [k for k in diff if k != "dataset"]
+    rows = []
+    for r in infos:
+        row = {"run": r.name, "dataset": Path(r.dataset).name, "state": r.state, "progress": r.progress,
+               "iteration": f"{r.iteration}/{r.iterations}", "it/s": round(r.rate, 1) if r.rate else None,
+               "ETA": format_duration(r.eta_s) if r.state == "running" else ""}
+        cfg = (configs or {}).get(r.name) or {}
+        for k in diff:
+            v = cfg.get(k)
+            row[SETTING_NAMES[k]] = f"{v:.3g}" if isinstance(v, float) else ("" if v is None else str(v))
+        row["message"] = r.message
+        rows.append(row)
+    cols = ["run", "dataset", "state", "progress", "iteration", "it/s", "ETA", *(SETTING_NAMES[k] for k in diff), "message"]
+    return pd.DataFrame(rows, columns=cols)

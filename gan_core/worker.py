@@ -28,7 +28,7 @@ from . import runs
 
 SPOOL = "_spool"
 POLL = 0.02
-NICE = 5  # training yields the CPU to the dashboard on a shared machine (the page stays responsive)
+NICE = 10  # training yields the CPU to the dashboard on a shared machine (the page stays responsive)
 
 
 def spool(root) -> Path:

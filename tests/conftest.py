@@ -7,6 +7,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# AppTests run app.py, which keeps a warm worker per runs root: one per test's tmp root would pile up.
+# Tests of the worker (test_control.py) and the browser tests ask for one explicitly.
+os.environ.setdefault("GAN_WARM_WORKER", "0")
 
 
 def run_cli(*args, timeout=300, cwd=None, env=None):

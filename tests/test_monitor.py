@@ -138,7 +138,7 @@ def test_value_figure_shows_optimum_line_and_theory_trace():
     assert any("2 log 2" in (a.text or "") for a in fig.layout.annotations)
     names = [t.name for t in fig.data]
     assert any(n.startswith("Ṽ") for n in names) and any("V(G, D*)" in n for n in names)
-    assert all(isinstance(t, go.Scattergl) for t in fig.data)
+    assert all(isinstance(t, go.Scatter) for t in fig.data)  # SVG: a line needs no WebGL context
     opt = next(t for t in fig.data if "V(G, D*)" in t.name)
     assert len(opt.x) == 10 and np.allclose(opt.y, -2 * math.log(2) + 0.4)  # only the measured rows
 
@@ -184,7 +184,7 @@ def test_snapshot_views():
     assert monitor.snapshot_kind(snap2) == "heatmap"
     hm = monitor.d_heatmap(snap2, "d", real=np.ones((7, 2)))
     z = np.asarray(hm.data[0].z)
-    assert z.shape == (4, 3) and z[3, 2] == d[2 * 4 + 3]  # rows are y, columns x
+    assert z.shape == (4, 3) and z[3, 2] == np.float32(d[2 * 4 + 3])  # rows are y, columns x (sent as float32)
     assert [t.name for t in hm.data[1:]] == ["real", "generated"]
 
     imgs = {"samples": np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float16)}
@@ -205,3 +205,46 @@ def test_run_zip_leaves_out_checkpoints(tmp_path):
     (run / ".status.json.tmp").write_text("half")
     names = zipfile.ZipFile(io.BytesIO(launch.run_zip_bytes(run))).namelist()
     assert sorted(names) == ["r1/config.json", "r1/generator.onnx"]
+
+
+def test_svg_for_lines_and_small_clouds_webgl_only_for_big_ones():
+    frames = {"a": _frame(), "b": _frame()}
+    for fig in (monitor.value_figure(frames), monitor.discriminator_figure(frames), monitor.loss_figure(frames)):
+        assert fig.data and not any(isinstance(t, go.Scattergl) for t in fig.data)
+    assert all(isinstance(t, go.Scatter) for t in monitor.samples_figure(np.zeros((1000, 2)), np.ones((1000, 2))).data)
+    assert isinstance(monitor.samples_figure(np.zeros((20000, 2)), n_points=20000).data[0], go.Scattergl)
+
+
+def test_legend_sits_below_the_axis_title_in_its_own_band():
+    one = monitor.value_figure({"a": _frame()})
+    many = monitor.value_figure({f"a-long-run-name-{i}": _frame() for i in range(4)})
+    for fig in (one, many):
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom"
+    assert many.layout.margin.b > one.layout.margin.b  # more legend rows, a taller band
+
+
+def test_run_table_shows_the_settings_that_differ():
+    from gan_core.runs import RunInfo
+    from pathlib import Path
+    infos = [RunInfo(Path(n), n, "ring8", "completed", 10, 10, 5.0, 0, "", 0) for n in ("a", "b", "c")]
+    cfgs = {"a": {"dataset": "ring8", "k": 1, "lr_d": 5e-4, "seed": 0},
+            "b": {"dataset": "ring8", "k": 2, "lr_d": 5e-4, "seed": 0},
+            "c": {"dataset": "ring8", "k": 1, "lr_d": 1e-3, "seed": 0}}
+    assert list(monitor.runs_table(infos, cfgs, ["a", "b"]).columns).count("k") == 1
+    t = monitor.runs_table(infos, cfgs, ["a", "b", "c"])
+    assert "k" in t.columns and "lr D" in t.columns and "seed" not in t.columns
+    assert list(t["lr D"]) == ["0.0005", "0.0005", "0.001"]
+    assert "k" not in monitor.runs_table(infos, cfgs, ["a"]).columns
+
+
+def test_dynamics_and_quality_panels_are_one_figure_each():
+    df = _frame()
+    df["modes_covered"] = np.where(np.arange(len(df)) % 5 == 0, 8.0, np.nan)
+    fig = monitor.dynamics_figure({"a": df})
+    assert {t.name for t in fig.data} == {"mean D(x), real", "mean D(G(z)), generated", "D loss (−Ṽ)", "G loss"}
+    assert len({t.line.color for t in fig.data}) == 4  # one run: a colour per series across both panels
+    assert list(fig.layout.yaxis.range) == [0, 1] and fig.layout.yaxis2.title.text == "loss"
+    q = monitor.quality_panel({"a": df}, monitor.quality_metrics({"a": df}))
+    assert [a.text for a in q.layout.annotations][:2] == ["Jensen–Shannon divergence JSD(p_data ‖ p_g)", "Modes covered"]
+    assert any(abs(y - math.log(2)) < 1e-12 for y in _hline_ys(q))
+    assert all(isinstance(t, go.Scatter) for t in q.data)

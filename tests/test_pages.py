@@ -21,7 +21,7 @@ from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN, MONITOR, GENERATE = "pages/1_Train.py", "pages/2_Monitor.py", "pages/3_Generate.py"
+TRAIN, MONITOR, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
 
 
 @pytest.fixture
@@ -128,6 +128,10 @@ def test_start_on_train_page_then_completed_on_monitor(runs_dir):
     at.button(key="start").click().run(timeout=60)
     assert not at.exception and not at.error, texts(at.error)
     assert "Run **first** started" in texts(at.success)
+    # the next start's outcome replaces this message: an error, and the old "started" is gone
+    at.text_input(key="run_name@gaussian1d").input("first")
+    at.button(key="start").click().run(timeout=60)
+    assert "already exists" in texts(at.error) and not at.success
 
     run = runs_dir / "first"
     deadline = time.monotonic() + 90
@@ -249,3 +253,163 @@ def test_uploads_never_overwrite_an_earlier_file(runs_dir):
     assert launch.save_upload(b"x\n1\n", "my data.csv", runs_dir) == a
     b = launch.save_upload(b"x\n2\n", "my data.csv", runs_dir)
     assert b != a and a.read_bytes() == b"x\n1\n" and b.read_bytes() == b"x\n2\n"
+
+
+# --- issue 16: state across pages and reloads, refused starts, verdicts, addresses ------------------------
+
+def qp(at, name) -> list:
+    v = at.query_params.get(name, [])
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def test_train_settings_survive_another_page_and_go_into_the_address(runs_dir):
+    at = page(TRAIN)
+    at.selectbox(key="dataset").set_value("ring8").run()
+    at.number_input(key="iterations@ring8").set_value(1234).run()
+    at.number_input(key="lr_d@ring8").set_value(3e-4).run()
+    assert qp(at, "data") == ["ring8"] and qp(at, "iterations") == ["1234"]
+    assert "k" not in at.query_params  # only what differs from the dataset's defaults
+    at.switch_page(MONITOR).run()
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "ring8"
+    assert at.number_input(key="iterations@ring8").value == 1234
+    assert at.number_input(key="lr_d@ring8").value == pytest.approx(3e-4)
+
+
+def test_a_reload_brings_the_settings_back_from_the_address(runs_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update({"data": "grid25", "iterations": "777", "g_loss": "minimax"})
+    at.run()
+    at.switch_page(TRAIN).run()
+    assert at.selectbox(key="dataset").value == "grid25"
+    assert at.number_input(key="iterations@grid25").value == 777
+    assert at.selectbox(key="g_loss@grid25").value == "minimax"
+
+
+def test_the_upload_survives_another_page_and_the_batch_fits_the_data(runs_dir):
+    at = page(TRAIN)
+    at.radio(key="source").set_value("Upload your own").run()
+    rows = "".join(f"{i},{i % 7}\n" for i in range(100)).encode()
+    at.file_uploader(key="upload").set_value(("pts.csv", b"x,y\n" + rows, "text/csv")).run()
+    assert at.number_input(key="batch@user").value == 100  # the default 128 would not fit
+    assert "Batch size set to 100" in texts(at.caption)
+    assert at.number_input(key="batch@user").max == 100
+    at.switch_page(MONITOR).run()
+    at.switch_page(TRAIN).run()
+    assert not at.exception and not at.error
+    assert at.radio(key="source").value == "Upload your own"
+    assert "100 points in 2-D" in texts(at.success) and "kept while you browse" in texts(at.success)
+    assert at.button(key="start").label == "Start training"
+    assert qp(at, "data") == ["_uploads/pts.csv"]
+
+
+def test_a_refused_start_leaves_no_folder_and_a_leftover_never_blocks_the_name(runs_dir):
+    data = runs_dir.parent / "pts.csv"
+    data.write_text("x,y\n" + "".join(f"{i},{i}\n" for i in range(100)))
+    cfg = TrainConfig(dataset=str(data), run_dir=str(runs_dir / "big-batch"), batch_size=128, iterations=10)
+    with pytest.raises(ConfigError, match="batch size 128 is larger than the dataset"):
+        launch.start_and_wait(cfg, dataset_size=100)  # the page knows the size: refused before any folder
+    assert list(runs_dir.iterdir()) == []
+    with pytest.raises(RunError, match="larger than the dataset"):
+        launch.start_and_wait(cfg, timeout=60)  # refused by the training process itself
+    assert list(runs_dir.iterdir()) == []
+    left = runs_dir / "old"  # what an earlier version left behind
+    left.mkdir()
+    (left / "train.log").write_text("error: something\n")
+    assert launch.run_dir_for("old", runs_dir) == left and not left.exists()
+
+
+def test_training_processes_run_at_a_lower_priority(runs_dir):
+    import os
+    cfg = TrainConfig(dataset="gaussian1d", run_dir=str(runs_dir / "nice"), iterations=20, export_onnx=False,
+                      hidden=16, depth=2)
+    proc = launch.start_training(cfg)
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) >= launch.TRAIN_NICE
+    finally:
+        proc.wait(timeout=120)
+
+
+def test_runs_page_verdict_beside_the_charts(runs_dir):
+    d = fake_run(runs_dir, "winning", "completed", iteration=200)
+    (d / "metrics.csv").unlink()
+    runs.append_rows(d, runs.BASE_COLUMNS, [{"iteration": i, "value_estimate": -0.02, "d_loss": 0.02,
+                                             "g_loss": 6.1, "d_real": 0.99, "d_fake": 0.01, "elapsed_s": i / 10}
+                                            for i in range(10, 201, 10)])
+    at = page(MONITOR)
+    assert "D is winning" in texts(at.warning) and "D(x) = 0.99" in texts(at.warning)
+    assert "untrained D says ½" in texts(at.caption)  # why Ṽ starts at −2 log 2
+
+
+def test_run_selection_is_in_the_address_and_a_link_reopens_it(runs_dir):
+    fake_run(runs_dir, "a", "completed")
+    fake_run(runs_dir, "b", "stopped", message="stopped at iteration 100")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = ["b"]
+    at.run()
+    at.switch_page(MONITOR).run()
+    assert at.multiselect(key="sel").value == ["b"]
+    at.multiselect(key="sel").set_value(["a", "b"]).run()
+    assert qp(at, "run") == ["a", "b"]
+    table = at.dataframe[0].value
+    assert "message" in table.columns
+    at.switch_page(TRAIN).run()
+    at.switch_page(MONITOR).run()
+    assert at.multiselect(key="sel").value == ["a", "b"]  # kept across pages
+
+
+def test_runs_table_shows_settings_that_differ(runs_dir):
+    fake_run(runs_dir, "a", "completed")
+    d = fake_run(runs_dir, "b", "completed")
+    TrainConfig(dataset="ring8", iterations=200, k=3, run_dir=str(d)).resolved().save(d / "config.json")
+    at = page(MONITOR)
+    at.multiselect(key="sel").set_value(["a", "b"]).run()
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["a", "k"] == "1" and table.loc["b", "k"] == "3"
+    assert "seed" not in table.columns
+
+
+def test_duration_estimate_from_earlier_runs_on_the_same_data(runs_dir):
+    cfg = TrainConfig(dataset="ring8", iterations=6000)
+    assert launch.estimate_rate(cfg, runs_dir) is None  # nothing measured yet
+    d = fake_run(runs_dir, "fast", "completed")
+    runs.write_status(d, rate=120.0)
+    rate, basis = launch.estimate_rate(TrainConfig(dataset="ring8", iterations=200), runs_dir)
+    assert rate == 120.0 and "with these settings" in basis  # fake_run used ring8's defaults
+    wide = TrainConfig(dataset="ring8", iterations=200, hidden=256)  # 4x the work per layer: about 4x slower
+    rate, basis = launch.estimate_rate(wide, runs_dir)
+    assert 25 < rate < 35 and "scaled" in basis
+    assert launch.estimate_rate(TrainConfig(dataset="grid25"), runs_dir) is None  # other data: no guess
+
+
+def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
+    d = fake_run(runs_dir, "fast", "completed", dataset="gaussian1d")
+    runs.write_status(d, rate=100.0)
+    at = page(TRAIN)
+    assert "About 0:30" in texts(at.markdown)  # 3,000 iterations at 100 it/s
+    widgets = [*at.number_input, *at.selectbox, *at.checkbox, *at.text_input]
+    assert widgets and all(w.help for w in widgets), [w.label for w in widgets if not w.help]
+
+
+def test_latest_samples_of_several_runs_side_by_side(runs_dir):
+    for name in ("a", "b"):
+        d = fake_run(runs_dir, name, "completed")
+        (d / "snapshots").mkdir()
+        np.savez(d / "snapshots" / "it_00000100.npz", iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
+    at = page(MONITOR)
+    at.multiselect(key="sel").set_value(["a", "b"]).run()
+    at.toggle(key="side_by_side").set_value(True).run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "a — iteration 100" in titles and "b — iteration 100" in titles
+
+
+def test_speed_measurement_trains_briefly_and_leaves_nothing(runs_dir):
+    import tempfile
+    before = set(Path(tempfile.gettempdir()).glob("gan-speed-*"))
+    rate = launch.measure_rate(TrainConfig(dataset="gaussian1d", hidden=16, depth=2), iterations=60, timeout=120)
+    assert rate > 0
+    assert set(Path(tempfile.gettempdir()).glob("gan-speed-*")) == before and list(runs_dir.iterdir()) == []
+    with pytest.raises(RunError, match="could not measure the speed"):
+        launch.measure_rate(TrainConfig(dataset="gaussian1d", k=0), iterations=20, timeout=120)

@@ -1,0 +1,351 @@
+"""Runs page (/runs): every run under the runs root, live charts with a verdict, snapshots, run actions.
+
+Refresh model (each part does little per refresh, so a click never waits behind a slow redraw):
+- the run table is a fragment re-reading the small status files every 0.5 s while anything runs
+  (10 s otherwise, to notice runs started from the command line);
+- the run controls are a fragment without a timer: a click reruns only them;
+- the charts fragment refreshes every 3 s while a selected run is running; its MetricsTail readers live
+  in session_state (a refresh parses only the rows appended since the last one), and the figures are
+  rebuilt only when rows arrived. A figure that changed is drawn anew by the browser (Streamlit remounts
+  a chart whose spec changed: the browser's cost, measured in bench/page_responsiveness.py, is what sets
+  these intervals); an unchanged one costs the browser nothing;
+- the snapshot fragment refreshes every 8 s and rebuilds its figures only for a new snapshot.
+Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
+WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
+"""
+import streamlit as st
+
+from gan_core import launch, monitor, runs, verdict
+from gan_core.errors import GanError
+from gan_core.share.page import share_page_bytes, share_unavailable
+from ui_common import TRAIN, keep, link, query_list, restore, set_query
+from ui_controls import extend_controls, live_controls
+from ui_nav import page_setup
+
+page_setup()
+
+ss = st.session_state
+root = launch.runs_root()
+CAPTIONS = {
+    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), which D "
+             "ascends. **Why it starts on the dotted line:** an untrained D says ½ to everything, so Ṽ = log ½ + "
+             "log ½ = −2 log 2 ≈ −1.386 at first. D then learns to tell real from generated and pushes Ṽ *up* — "
+             "that is D doing its job, not G getting worse. As G catches up, D is fooled again and Ṽ comes back "
+             "towards −2 log 2: with the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
+             "which is −2 log 2 exactly when p_g = p_data.",
+    "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
+                     "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
+    "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
+            "(non-saturating, eq. (3)).",
+    "figure1": "The paper's Figure 1: p_data (black, dotted), p_g (green), the learned D (blue, dashed) and "
+               "D* = p_data/(p_data + p_g) (orange, eq. (7)). Where p_g matches p_data, D* is 1/2 everywhere.",
+    "d_map": "The learned D(x) over the plane (green: judged real, purple: judged generated), with real "
+             "points (green) and generated points (purple). G moves its points up D's slope.",
+    "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
+              "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
+    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g: 0 when p_g = p_data, log 2 ≈ 0.693 for disjoint "
+           "supports (below 0.02 is good); V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)).",
+    "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
+               "move as G learns.",
+}
+VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
+                "collapsed": ":material/warning:", "diverged": ":material/error:"}
+
+
+def signature(infos) -> tuple:
+    return tuple((r.name, r.state) for r in infos)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def snapshot(run_dir: str, iteration: int, mtime: float) -> dict:
+    return runs.load_snapshot(run_dir, iteration)  # mtime in the key: a resumed run may rewrite it
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def real_points(run_dir: str, mtime: float):
+    return monitor.real_sample(run_dir, 1000)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def config_of(run_dir: str, mtime: float) -> dict:
+    return runs.read_json(f"{run_dir}/config.json") or {}
+
+
+def configs(names) -> dict:
+    out = {}
+    for n in names:
+        f = root / n / "config.json"
+        try:
+            out[n] = config_of(str(root / n), f.stat().st_mtime)
+        except OSError:
+            out[n] = {}
+    return out
+
+
+st.title("Runs")
+infos = runs.list_runs(root)
+if not infos:
+    st.info(f"No runs yet under {root}. Start one on the Train page, or with "
+            "`python -m gan_core train --dataset ring8`.")
+    link(TRAIN, "Train a GAN", ":material/model_training:")
+    st.stop()
+ss["_sig"] = signature(infos)
+by_name = {r.name: r for r in infos}
+names = list(by_name)
+
+# --- selection (in the address, so a link reopens the same view) ---------------------------------------
+pending = ss.pop("monitor_selected", None)  # set by the Train page after a start
+asked = query_list("run")
+if pending:
+    ss["sel"] = [n for n in pending if n in by_name] or names[:1]
+elif asked and asked != ss.get("_sel_url"):  # a link opened (or the address edited): it wins
+    ss["sel"] = [n for n in asked if n in by_name] or names[:1]
+else:
+    restore("sel")  # back from another page: the user's choice, not the default
+    ss["sel"] = [n for n in ss.get("sel", []) if n in by_name] or names[:1]
+
+
+@st.fragment(run_every=0.5 if any(r.state in runs.LIVE_STATES for r in infos) else 10.0)
+def run_table() -> None:
+    now = runs.list_runs(root)
+    sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
+    st.dataframe(monitor.runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                                            format="percent")})
+    if signature(now) != ss.get("_sig"):  # a run appeared, ended or vanished: redraw everything
+        st.rerun()
+
+
+run_table()
+selected = st.multiselect("Runs to show (several overlay on the charts; the table then shows the settings "
+                          "that differ)", names, key="sel")
+keep("sel")
+ss["_sel_url"] = selected
+set_query(run=selected)
+if not selected:
+    st.info("Select one or more runs.")
+    st.stop()
+
+for n in selected:
+    r = by_name[n]
+    if r.state == "failed":
+        st.error(f"**{n}** failed: {r.message}")
+    elif r.state == "interrupted":
+        st.warning(f"**{n}** was interrupted: {r.message}")
+    elif r.state == "stopped":
+        st.info(f"**{n}**: {r.message}")
+
+
+# --- run controls -------------------------------------------------------------------------------------
+# A fragment: a click reruns only these controls (and waits only for the trainer's answer, ~50 ms), never
+# the charts. Pause, step, slow motion and live changes go through gan_core.control (ui_controls.py).
+@st.fragment
+def run_controls() -> None:
+    target = selected[0] if len(selected) == 1 else st.selectbox("Act on", selected, key="target")
+    info = runs.run_info(root / target)
+    status = runs.read_status(info.path)
+    path, running = info.path, info.state in runs.LIVE_STATES
+    a1, a3, a4, a5 = st.columns([1, 1, 1.2, 1.4], vertical_alignment="bottom")
+    msg = None
+    if a1.button("Stop", disabled=not running, key="stop", icon=":material/stop:",
+                 help="Stops after the current step, keeping a checkpoint."):
+        msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
+    if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
+        ss["_confirm_delete"] = target
+    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
+                       mime="application/zip", on_click="ignore", key="download",
+                       help="The run directory without checkpoints, with generator.onnx if exported.")
+    if info.state == "completed" and (path / "generator.onnx").is_file():
+        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target}.html",
+                           mime="text/html", on_click="ignore", key="download_page",
+                           disabled=bool(share_unavailable()),
+                           help=share_unavailable() or "One .html file that samples this run's generator in any "
+                                                       "browser, offline.")
+    if (status.get("world_size") or 1) > 1:
+        st.caption(f"Trained by {status['world_size']} processes under torchrun.")
+    if running:
+        live_controls(path, status, target)
+    else:
+        with st.expander("Resume or extend this run", icon=":material/play_arrow:",
+                         expanded=info.state in ("stopped", "interrupted")):
+            if extend_controls(path, status, target, info.iterations):
+                ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
+                ss["_run_msg"] = (target, "success", f"Resumed **{target}**.")
+                st.rerun()  # the whole page: its timers follow the new state
+    if ss.get("_confirm_delete") == target:
+        st.warning(f"Delete **{target}** and all its files? This cannot be undone.")
+        y, n, _ = st.columns([1, 1, 4])
+        if y.button("Yes, delete", type="primary", key="confirm_delete"):
+            msg = action(runs.delete_run, path, done=f"Deleted **{target}**.")
+            if not runs.is_run_dir(path):
+                ss.pop("_confirm_delete", None)
+                ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
+                ss["_run_msg"] = (target, *msg)
+                st.rerun()
+        if n.button("Cancel", key="cancel_delete"):
+            ss.pop("_confirm_delete", None)
+            st.rerun(scope="fragment")
+    if msg:
+        ss["_run_msg"] = (target, *msg)
+    last = ss.get("_run_msg")
+    if last and (last[0] == target or last[2].startswith("Deleted")):  # a message stays with its action's run
+        getattr(st, last[1])(last[2])
+    if running != (runs.read_status(path).get("state") in runs.LIVE_STATES):
+        st.rerun()  # the run ended (or came to life): the whole page follows
+
+
+def action(fn, *args, done: str = "") -> tuple:
+    """Run a page action: ("success", done) or ("error", the one-line reason) — never a traceback."""
+    try:
+        fn(*args)
+        return "success", done
+    except GanError as e:
+        return "error", str(e)
+    except OSError as e:
+        return "error", f"file system error: {e}"
+
+
+run_controls()
+
+# --- live charts and the verdict ------------------------------------------------------------------------
+live = any(by_name[n].state in runs.LIVE_STATES for n in selected)
+
+
+def chart(fig, key: str, where=st) -> None:
+    # While a run trains, every refresh redraws a changed chart from scratch (a zoom would not survive
+    # it anyway), so the live charts are static pictures: no hover layers, no mode bar — less work for
+    # the browser on every redraw. Hover and zoom come back once the selected runs stop.
+    where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
+
+
+@st.fragment(run_every=3.0 if live else None)
+def charts() -> None:
+    tails = ss.setdefault("tails", {})
+    frames, stamp = {}, []
+    for n in selected:
+        p = str(root / n / "metrics.csv")
+        frames[n] = tails.setdefault(p, monitor.MetricsTail(p)).read()  # only the new bytes
+        stamp.append((n, len(frames[n]), tails[p].offset))
+    cache = ss.setdefault("_figs", {})
+    if cache.get("stamp") != stamp:  # rows arrived (or the selection changed): rebuild, else re-send as is
+        cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
+        cache.clear()
+        cache["stamp"] = stamp
+        cache["empty"] = all(df.empty for df in frames.values())
+        if not cache["empty"]:
+            cache["value"] = monitor.value_figure(cf)
+            cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
+            metrics = monitor.quality_metrics(cf)
+            cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None
+            cache["jsd"] = "jsd" in metrics
+        cfgs = configs(selected)
+        cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
+                                              g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
+                                              message=by_name[n].message) for n in selected}
+    if cache["empty"]:
+        st.info("No metrics yet: the first row arrives after the first logging interval.")
+    else:
+        left, right = st.columns([3, 1])
+        chart(cache["value"], "value_fig", left)
+        left.caption(CAPTIONS["value"])
+        with right:
+            st.markdown("**Verdict**")
+            for n, v in cache["verdicts"].items():
+                box = getattr(st, v.level)
+                box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
+                    f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
+        chart(cache["dynamics"], "dynamics_fig")
+        c1, c2 = st.columns(2)
+        c1.caption(CAPTIONS["discriminator"])
+        c2.caption(CAPTIONS["loss"])
+        if cache["quality"] is not None:
+            st.subheader("Sample quality over time")
+            chart(cache["quality"], "quality_fig")
+            if cache["jsd"]:
+                st.caption(CAPTIONS["jsd"])
+    if live and not any(runs.read_status(root / n).get("state") in runs.LIVE_STATES for n in selected):
+        st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
+
+
+# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
+# timer, and figures rebuilt only for a new snapshot.
+@st.fragment(run_every=8.0 if live else None)
+def snapshots_view() -> None:
+    st.subheader("Samples and the theory, as training goes")
+    if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):
+        side_by_side(selected[:4])
+        return
+    who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
+    run_dir = root / who
+    its = runs.list_snapshots(run_dir)
+    if not its:
+        st.info("No snapshot yet.")
+        return
+    follow = len(its) == 1 or st.toggle("Follow the latest snapshot", value=True, key="follow")
+    it = its[-1] if follow else st.select_slider("Snapshot at iteration", its, value=its[-1], key=f"snap_it@{who}")
+    f = run_dir / "snapshots" / f"it_{it:08d}.npz"
+    cache = ss.setdefault("_snapfigs", {})
+    try:
+        stamp = (str(run_dir), it, f.stat().st_mtime)
+        if cache.get("stamp") != stamp:
+            cache.clear()
+            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it)
+            cache["stamp"] = stamp
+    except (GanError, OSError) as e:
+        st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
+        return
+    except Exception as e:  # a snapshot from user data we did not foresee: say so, keep the page
+        st.error(f"cannot draw the snapshot at iteration {it}: {type(e).__name__}: {e}")
+        return
+    figs = cache["figs"]
+    cols = st.columns(len(figs)) if len(figs) > 1 else [st]
+    for col, (key, fig, caption) in zip(cols, figs):
+        chart(fig, key, col)
+        col.caption(caption)
+
+
+def side_by_side(names: list) -> None:
+    """Each run's latest snapshot samples in its own column (points or an image grid), to compare runs."""
+    cache = ss.setdefault("_sidefigs", {})
+    for col, n in zip(st.columns(len(names)), names):
+        its = runs.list_snapshots(root / n)
+        if not its:
+            col.info(f"{n}: no snapshot yet.")
+            continue
+        stamp = (n, its[-1])
+        if stamp not in cache:
+            try:
+                snap = snapshot(str(root / n), its[-1], (root / n / "snapshots" / f"it_{its[-1]:08d}.npz").stat().st_mtime)
+            except (GanError, OSError) as e:
+                col.warning(f"{n}: snapshot not readable yet ({e})")
+                continue
+            title = f"{n} — iteration {its[-1]}"
+            samples = snap["samples"]
+            cache[stamp] = monitor.image_figure(samples.astype("float32"), title=title) if samples.ndim == 4 else \
+                monitor.samples_figure(samples, title=title, n_points=500)
+        chart(cache[stamp], f"side_{n}", col)
+    st.caption(CAPTIONS["samples"])
+
+
+def snapshot_figures(snap: dict, run_dir, it: int) -> list:
+    """[(key, figure, caption)] for one snapshot: Figure 1 (1-D), D beside D* (2-D), samples otherwise."""
+    kind = monitor.snapshot_kind(snap)
+    cfg_file = run_dir / "config.json"
+    real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
+        str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
+    jsd = snap.get("metric_jsd")
+    where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
+    if kind == "figure1":
+        return [("fig1", monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
+    if kind == "heatmap":
+        return [("d_pair", monitor.d_pair_figure(snap, real, title=f"D beside D* — {where}"),
+                 CAPTIONS["d_map"] + " " + CAPTIONS["d_star"])]
+    if kind == "images":
+        return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
+                 CAPTIONS["samples"])]
+    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
+             CAPTIONS["samples"])]
+
+
+charts()
+snapshots_view()

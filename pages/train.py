@@ -1,0 +1,285 @@
+"""Train page (/train): choose data, set Algorithm 1's hyper-parameters, start a run in its own process.
+
+Settings and the upload survive leaving the page (kept in session_state and handed back to the widgets)
+and a reload (the data and every setting that differs from the dataset's default are in the address).
+The Start button's outcome is one message in one place: a new start replaces the last one's message.
+"""
+import math
+
+import streamlit as st
+
+from gan_core import launch, monitor, runs
+from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
+from gan_core.data import builtin, load_file
+from gan_core.errors import GanError
+from ui_common import RUNS, keep, restore, set_query
+from ui_nav import page_setup
+
+page_setup()
+
+ss = st.session_state
+root = launch.runs_root()
+
+DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figure 1",
+                "ring8": "ring8 — 8 Gaussians on a circle", "grid25": "grid25 — 25 Gaussians on a 5×5 grid",
+                "digits": "digits — 1,797 handwritten 8×8 digits"}
+G_LOSS_TEXT = {"nonsaturating": "non-saturating: ascend log D(G(z)) (eq. 3)",
+               "minimax": "minimax: descend log(1 − D(G(z))) (eq. 4)"}
+SOURCES = ["Built-in dataset", "Upload your own"]
+# widget key (before "@dataset") → (TrainConfig field, type): the settings kept in the address
+SETTINGS = {"iterations": ("iterations", int), "k": ("k", int), "batch": ("batch_size", int),
+            "g_loss": ("g_loss", str), "lr_d": ("lr_d", float), "lr_g": ("lr_g", float), "prior": ("prior", str),
+            "latent": ("latent_dim", int), "hidden": ("hidden", int), "depth": ("depth", int), "seed": ("seed", int),
+            "device": ("device", str), "log_every": ("log_every", int), "snap": ("snapshot_every", int),
+            "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool)}
+SHARED = ("source", "dataset", "image_size")
+
+
+@st.cache_resource(show_spinner=False)
+def gpu_count() -> int:
+    from gan_core.device import gpu_count as count  # imports torch: once per server
+    return count()
+
+
+@st.cache_resource(show_spinner="Looking for a GPU…")
+def device_text() -> str:
+    from gan_core.device import describe_auto  # imports torch: once per server, not per rerun
+    kind, name = describe_auto()
+    return f"{kind} — {name}"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def preview(name: str):
+    ds = builtin(name)
+    return ds.description, ds.size, monitor.dataset_preview_figure(ds)
+
+
+def parse(value: str, typ):
+    if typ is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    return typ(value)
+
+
+# --- state: back from another page (session) or from the address (a reload, a shared link) ----------------
+restore(*SHARED, *ss.get("_kept", {}).keys())
+if not ss.get("_train_url_read"):
+    ss["_train_url_read"] = True
+    q = st.query_params
+    data = q.get("data")
+    if data in BUILTIN_DATASETS:
+        ss["source"], ss["dataset"] = SOURCES[0], data
+    elif data and "_upload" not in ss:
+        try:
+            ss["image_size"] = int(q.get("image_size", 32))
+            path = root / launch.UPLOADS / data.split("/")[-1]
+            ss["_upload"] = {"key": ("url", str(path)), "ds": load_file(str(path), image_size=ss["image_size"]),
+                             "path": str(path), "error": None, "name": path.name}
+            ss["source"] = SOURCES[1]
+        except (GanError, OSError, ValueError):
+            pass  # the saved upload is gone: the page asks for a file again
+    ds_key = "user" if ss.get("source") == SOURCES[1] else ss.get("dataset", BUILTIN_DATASETS[0])
+    for short, (field, typ) in SETTINGS.items():
+        if short in q:
+            try:
+                ss[f"{short}@{ds_key}"] = parse(q[short], typ)
+            except ValueError:
+                pass
+
+st.title("Train a GAN")
+
+# --- data -----------------------------------------------------------------------------------------
+st.subheader("1 · Data")
+ss.setdefault("source", SOURCES[0])
+source = st.radio("Data", SOURCES, horizontal=True, label_visibility="collapsed", key="source")
+dataset, ds_key, n_examples, sample_shape = None, None, None, None
+ss.setdefault("image_size", 32)
+image_size = ss["image_size"]
+if source == SOURCES[0]:
+    ss.setdefault("dataset", BUILTIN_DATASETS[0])
+    name = st.selectbox("Dataset", BUILTIN_DATASETS, format_func=DATASET_TEXT.get, key="dataset",
+                        help="The toy mixtures have a known density, so the Runs page can show D* and the JSD.")
+    description, n_examples, fig = preview(name)
+    st.plotly_chart(fig, key="preview")
+    dataset, ds_key, image_size = name, name, 0
+else:
+    u = ss.get("_upload")
+    up = st.file_uploader("A .csv of points (one row per point), a .npy array, or a .zip of images"
+                          + (" — or another file to replace the one in use" if u and not u["error"] else ""),
+                          type=["csv", "npy", "zip"], key="upload")
+    image_size = st.select_slider("Image size (image data is resized to this)", [8, 16, 32, 64], key="image_size",
+                                  help="Side length in pixels that every image is resized to (images only).")
+    if up is not None:
+        cache_key = (up.file_id, up.name, image_size)
+        if (u or {}).get("key") != cache_key:  # parse each upload once, not on every rerun
+            try:
+                ds, path = launch.load_upload(up, image_size=image_size, root=root)
+                ss["_upload"] = {"key": cache_key, "ds": ds, "path": str(path), "error": None, "name": up.name}
+            except GanError as e:
+                ss["_upload"] = {"key": cache_key, "error": str(e)}
+    elif u and not u["error"] and u["ds"].kind == "image" and u["ds"].sample_shape[-1] != image_size:
+        try:  # the image size changed after the upload: resize from the saved file
+            ss["_upload"] = {**u, "ds": load_file(u["path"], image_size=image_size)}
+        except (GanError, OSError) as e:
+            ss["_upload"] = {**u, "error": str(e)}
+    u = ss.get("_upload")
+    if u and u["error"]:
+        st.error(u["error"])
+    elif u:
+        ds = u["ds"]
+        st.success(f"{ds.description} — shape per example {list(ds.sample_shape)}; saved as {u['path']}"
+                   + ("" if up is not None else " (the file uploaded earlier, kept while you browse)"))
+        st.metric("Examples", f"{ds.size:,}")
+        st.plotly_chart(monitor.dataset_preview_figure(ds), key="upload_preview")
+        dataset, ds_key, n_examples = u["path"], "user", ds.size
+
+if dataset is None:
+    st.info("Choose a built-in dataset or upload a file to continue.")
+    keep(*SHARED)
+    st.stop()
+
+# --- hyper-parameters ----------------------------------------------------------------------------
+# Keys carry the dataset, so switching data brings that dataset's defaults (config.DATASET_DEFAULTS).
+d = TrainConfig(dataset=dataset, image_size=image_size).resolved()
+batch_default = d.batch_size if n_examples is None else min(d.batch_size, n_examples)
+
+
+def k(field: str) -> str:
+    return f"{field}@{ds_key}"
+
+
+defaults = {"iterations": d.iterations, "k": d.k, "batch": batch_default, "g_loss": d.g_loss,
+            "lr_d": float(d.lr_d), "lr_g": float(d.lr_g), "prior": d.prior, "latent": d.latent_dim,
+            "hidden": d.hidden, "depth": d.depth, "seed": 0, "device": "auto", "log_every": d.log_every,
+            "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False}
+for short, value in defaults.items():
+    ss.setdefault(k(short), value)
+if n_examples is not None and ss[k("batch")] > n_examples:  # e.g. a smaller file replaced the upload
+    ss[k("batch")] = n_examples
+
+st.subheader("2 · Settings")
+c1, c2, c3 = st.columns(3)
+with c1:
+    iterations = st.number_input("Iterations", 1, 10_000_000, step=100, key=k("iterations"),
+                                 help="Training iterations; each runs k discriminator steps and one generator step.")
+    kk = st.number_input("k — discriminator steps per iteration", 1, 50, key=k("k"),
+                         help="Algorithm 1's k: D is trained k times for every generator step.")
+    batch = st.number_input("Batch size m", 1, 65_536 if n_examples is None else int(n_examples), key=k("batch"),
+                            help="m real examples and m noise vectors per step"
+                                 + ("." if n_examples is None else f"; at most the dataset's {n_examples:,} examples."))
+    if n_examples is not None and batch_default < d.batch_size:
+        st.caption(f"Batch size set to {batch_default}: the dataset has only {n_examples:,} examples "
+                   f"(the usual default is {d.batch_size}).")
+    g_loss = st.selectbox("Generator objective", list(G_LOSS_TEXT), format_func=G_LOSS_TEXT.get, key=k("g_loss"),
+                          help="Minimax saturates early in training when D rejects G's samples confidently; "
+                               "non-saturating gives strong gradients then (same fixed point).")
+with c2:
+    lr_d = st.number_input("Learning rate of D", 1e-6, 1.0, step=1e-4, format="%.2e", key=k("lr_d"),
+                           help="Adam step size of the discriminator. Too large and D wins outright "
+                                "(D(x) → 1, D(G(z)) → 0); the dataset's default is a good start.")
+    lr_g = st.number_input("Learning rate of G", 1e-6, 1.0, step=1e-4, format="%.2e", key=k("lr_g"),
+                           help="Adam step size of the generator. Too large and its samples jump between modes.")
+    prior = st.selectbox("Noise prior p_z", ["normal", "uniform"], key=k("prior"),
+                         format_func={"normal": "normal N(0, I)", "uniform": "uniform on [−1, 1]"}.get,
+                         help="The distribution of the noise z that G turns into samples.")
+    latent = st.number_input("Latent size (dimension of z)", 1, 1024, key=k("latent"),
+                             help="Dimensions of z. The 2-D mixtures train best with 2; images need more (e.g. 32).")
+with c3:
+    hidden = st.number_input("Hidden width (MLP)", 4, 4096, key=k("hidden"),
+                             help="Units per hidden layer of both MLPs (points data). Images use DCGAN-style nets.")
+    depth = st.number_input("Hidden layers (MLP)", 1, 10, key=k("depth"),
+                            help="Hidden layers of both MLPs (points data): deeper nets fit more modes, train slower.")
+    seed = st.number_input("Seed", 0, 2**31 - 1, key=k("seed"), help="Same seed, same settings: the same run.")
+    device = st.selectbox("Device", DEVICES, key=k("device"), help="auto uses CUDA, then Apple MPS, then the CPU.")
+    st.caption(f"auto → {device_text()}")
+
+with st.expander("Logging and saving"):
+    e1, e2, e3 = st.columns(3)
+    log_every = e1.number_input("Log every (iterations)", 1, 100_000, key=k("log_every"),
+                                help="One row of metrics.csv per this many iterations.")
+    snapshot_every = e2.number_input("Snapshot every (0 = about 50 per run)", 0, 1_000_000, key=k("snap"),
+                                     help="Sample snapshots, and for toy data D, D* and the JSD.")
+    checkpoint_every = e3.number_input("Checkpoint every", 1, 1_000_000, key=k("ckpt"),
+                                       help="A resumable checkpoint this often (and always at the end).")
+    export = st.checkbox("Export generator.onnx at the end", key=k("export"),
+                         help="The generator as one .onnx file, for the Generate page and sharing.")
+    tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", key=k("tb"),
+                              help=f"For `tensorboard --logdir {root}`: the metrics, sample images and settings.")
+
+# the data and every changed setting go into the address, so a reload or a link brings them back
+changed = {short: ss[k(short)] for short in SETTINGS if ss[k(short)] != defaults[short]}
+set_query(data=dataset if ds_key != "user" else f"{launch.UPLOADS}/{u['path'].rsplit('/', 1)[-1]}",
+          image_size=image_size if ds_key == "user" else None,
+          **{short: changed.get(short) for short in SETTINGS})
+keep(*SHARED, *(k(short) for short in SETTINGS))
+
+
+def current_config(run_dir: str = "") -> TrainConfig:
+    return TrainConfig(
+        dataset=dataset, run_dir=run_dir, iterations=int(iterations), seed=int(seed), device=device, k=int(kk),
+        batch_size=int(batch), g_loss=g_loss, prior=prior, latent_dim=int(latent), hidden=int(hidden),
+        depth=int(depth), image_size=int(image_size), lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every),
+        snapshot_every=int(snapshot_every), checkpoint_every=int(checkpoint_every), export_onnx=bool(export),
+        tensorboard=bool(tensorboard))
+
+
+# --- how long? -------------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, ttl=20)
+def estimate(cfg: TrainConfig, root_dir: str):
+    return launch.estimate_rate(cfg, root_dir)
+
+
+st.subheader("3 · Start")
+cfg_now = current_config()
+speed_key = repr(dict(sorted((f, v) for f, v in vars(cfg_now).items() if f not in ("iterations", "seed"))))
+measured = ss.setdefault("_measured", {}).get(speed_key)
+est = (measured, "a short measurement on this machine just now") if measured else estimate(cfg_now, str(root))
+if est:
+    rate, basis = est
+    st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate)}** for "
+                f"{int(iterations):,} iterations at {rate:,.0f} it/s (from {basis}; other work on the machine "
+                "slows it).")
+else:
+    st.caption("No earlier run on this data to estimate the duration from.")
+if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not measured else "Measure again",
+             key="measure", help="Trains these settings for 200 iterations in a temporary folder and times them."):
+    try:
+        with st.spinner("Timing 200 iterations…"):
+            ss["_measured"][speed_key] = launch.measure_rate(cfg_now)
+        st.rerun()
+    except GanError as e:
+        st.error(str(e))
+
+if k("run_name") not in ss:
+    ss[k("run_name")] = runs.new_run_name(dataset, root)
+run_name = st.text_input("Run name", key=k("run_name"), help="The run's folder under " + str(root))
+gpus = gpu_count()
+nproc = st.number_input("Processes on this machine", 1, max(1, gpus), 1, key="nproc", disabled=gpus < 2,
+                        help=f"{gpus} GPU(s) here. More than 1: torchrun, one process per GPU, each with m / N of "
+                             "the batch (the README shows several machines).")
+
+if st.button("Start training", type="primary", key="start"):
+    ss.pop("_start_msg", None)  # this start's outcome replaces the last one's
+    try:
+        cfg = current_config(str(launch.run_dir_for(run_name, root)))
+        with st.spinner("Starting the training process…"):
+            proc, status = launch.start_and_wait(cfg, timeout=6.0, dataset_size=n_examples, processes=int(nproc))
+        state = (status or {}).get("state", "starting")
+        if state == "failed":
+            ss["_start_msg"] = ("error", f"Run **{run_name}** failed: {(status or {}).get('message')}", None)
+        else:
+            ss["_start_msg"] = ("success", f"Run **{run_name}** started (process {proc.pid}); it keeps training "
+                                           "if you close this page.", run_name)
+            ss["monitor_selected"] = [run_name]  # the Runs page opens on this run
+            del ss[k("run_name")]  # the next run gets a fresh name
+        st.rerun()
+    except GanError as e:
+        ss["_start_msg"] = ("error", str(e), None)
+    except OSError as e:
+        ss["_start_msg"] = ("error", f"could not start the training process: {e}", None)
+
+msg = ss.get("_start_msg")
+if msg:
+    getattr(st, msg[0])(msg[1])
+    if msg[2]:
+        st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:",
+                     query_params={"run": msg[2]})

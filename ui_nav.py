@@ -1,0 +1,99 @@
+"""The dashboard's pages, its Home page, and how every page joins the app's navigation.
+
+app.py runs `st.navigation(pages())` before every page. A URL opened before app.py has run in a session
+(Streamlit then serves a script of pages/ directly) reaches the same navigation through `page_setup()`
+at the top of each page: public API only (st.navigation, st.set_page_config, st.session_state).
+"""
+from pathlib import Path
+
+import streamlit as st
+
+TRAIN, RUNS, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
+FAVICON = str(Path(__file__).parent / "assets" / "favicon.png")
+_VIA_APP = "_page_via_app"  # set by app.py while it runs the current page
+
+
+def home() -> None:
+    st.title("GAN dashboard")
+    st.markdown(
+        "A **generative adversarial network** (Goodfellow et al., 2014) trains two networks against each other. "
+        "The **generator** G turns random noise z ~ p_z into samples G(z), whose distribution we call p_g. "
+        "The **discriminator** D looks at a sample x and outputs D(x), the probability that x came from the real "
+        "data p_data rather than from G. They play the two-player game of eq. (1):"
+    )
+    st.latex(r"\min_G \max_D V(D, G) = \mathbb{E}_{x \sim p_{\text{data}}}\left[\log D(x)\right]"
+             r" + \mathbb{E}_{z \sim p_z}\left[\log\left(1 - D(G(z))\right)\right]")
+    st.markdown(
+        "D climbs V (it wants to be right); G descends it (it wants D fooled). For a fixed G the best "
+        "discriminator is"
+    )
+    st.latex(r"D^*_G(x) = \frac{p_{\text{data}}(x)}{p_{\text{data}}(x) + p_g(x)} \qquad \text{(eq. 7)}")
+    st.markdown("and against it the game's value is")
+    st.latex(r"V(G, D^*_G) = -2\log 2 + 2\,\mathrm{JSD}(p_{\text{data}} \,\|\, p_g) \qquad \text{(eqs. 8–21)}")
+    st.markdown(
+        "so the generator wins outright exactly when p_g = p_data: then D* = 1/2 everywhere and "
+        "V = −2 log 2 ≈ −1.386. "
+        "Training alternates **k** discriminator steps with one generator step (Algorithm 1); the generator can "
+        "descend log(1 − D(G(z))) (*minimax*, eq. (4)) or ascend log D(G(z)) (*non-saturating*, eq. (3))."
+    )
+
+    st.subheader("Pages")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.page_link(TRAIN, label="Train", icon=":material/model_training:")
+        st.caption("Pick a built-in dataset or upload your own (.csv of points, .npy, .zip of images), set the "
+                   "hyper-parameters and start a run. Training runs in its own process: you can close the page.")
+    with c2:
+        st.page_link(RUNS, label="Runs", icon=":material/monitoring:")
+        st.caption("Every run, live: Ṽ against −2 log 2, D(x) and D(G(z)), losses, samples as they evolve, "
+                   "the learned D beside D*, sample quality. Stop, resume, delete or download runs.")
+    with c3:
+        st.page_link(GENERATE, label="Generate", icon=":material/auto_awesome:")
+        st.caption("Sample a trained generator (.onnx) — no training library needed — walk between two seeds, "
+                   "and download samples or the model with its card to share.")
+
+    st.divider()
+    st.caption("The same engine works from a terminal: `python -m gan_core train --dataset ring8`, "
+               "`python -m gan_core runs`, `python -m gan_core generate runs/NAME/generator.onnx --n 64 --out s.csv`.")
+
+
+def old_address(page: st.Page):
+    """A page for an old address (/Monitor, /Train, /Generate): go on to the page, query kept."""
+    def go() -> None:
+        st.switch_page(page, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+    return go
+
+
+def pages() -> list:
+    # Every icon is drawn by the bundled Material Symbols font; the favicon is a local file (a ":material/…"
+    # favicon would be fetched from fonts.gstatic.com, and this dashboard needs no outside host).
+    train = st.Page(TRAIN, title="Train", icon=":material/model_training:", url_path="train")
+    runs = st.Page(RUNS, title="Runs", icon=":material/monitoring:", url_path="runs")
+    generate = st.Page(GENERATE, title="Generate", icon=":material/auto_awesome:", url_path="generate")
+    return [st.Page(home, title="Home", icon=":material/home:", default=True), train, runs, generate,
+            *(st.Page(old_address(p), title=p.title, url_path=old, visibility="hidden")
+              for old, p in (("Train", train), ("Monitor", runs), ("Generate", generate)))]
+
+
+def configure() -> None:
+    st.set_page_config(page_title="GAN dashboard", page_icon=FAVICON, layout="wide")
+
+
+def run_app() -> None:
+    """app.py: the page config, the navigation, then the page the address asks for."""
+    configure()
+    page = st.navigation(pages())
+    st.session_state[_VIA_APP] = True
+    try:
+        page.run()
+    finally:
+        st.session_state[_VIA_APP] = False
+
+
+def page_setup() -> None:
+    """First line of every page: when Streamlit ran this page without app.py (a URL opened directly,
+    before app.py ever ran in the session), give it the app's page config and navigation. The current
+    page then carries on as the page st.navigation resolves the address to."""
+    if not st.session_state.get(_VIA_APP):
+        configure()
+        st.navigation(pages())
