@@ -10,7 +10,6 @@ import streamlit as st
 
 TRAIN, RUNS, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
 FAVICON = str(Path(__file__).parent / "assets" / "favicon.png")
-_VIA_APP = "_page_via_app"  # set by app.py while it runs the current page
 
 
 def home() -> None:
@@ -83,17 +82,13 @@ def run_app() -> None:
     """app.py: the page config, the navigation, then the page the address asks for."""
     configure()
     page = st.navigation(pages())
-    st.session_state[_VIA_APP] = True
-    try:
-        page.run()
-    finally:
-        st.session_state[_VIA_APP] = False
+    page.run()
 
 
 def page_setup() -> None:
-    """First line of every page: when Streamlit ran this page without app.py (a URL opened directly,
-    before app.py ever ran in the session), give it the app's page config and navigation. The current
-    page then carries on as the page st.navigation resolves the address to."""
-    if not st.session_state.get(_VIA_APP):
-        configure()
-        st.navigation(pages())
+    """First line of every page: the app's page config and navigation, also when Streamlit ran this page
+    without app.py (a URL opened directly, before app.py ever ran in the session: a pages/ folder exists).
+    Declaring the same navigation again when app.py did run is harmless (the same pages, the same page),
+    and needs no flag that could go stale; this page then carries on as the page the address names."""
+    configure()
+    st.navigation(pages())

@@ -117,7 +117,7 @@ def _parse_params(items) -> dict:
 
 
 # What a new run's folder may already hold: the dashboard creates it with its log before `train` starts.
-_NEW_RUN_LEFTOVERS = {"train.log", ".lock"}
+_NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting"}  # what launching a run puts there first
 
 
 def _check_new_run_dir(run_dir: str) -> None:

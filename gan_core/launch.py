@@ -29,6 +29,7 @@ from .errors import ConfigError, RunError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_NAME = "train.log"
+STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
 UPLOADS = "_uploads"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Training runs at a lower CPU priority than the web server: on a 2-core machine the page then wins the
@@ -62,8 +63,14 @@ def discard_failed_start(run_dir) -> bool:
         return True
     if runs.is_run_dir(run_dir) or not run_dir.is_dir():
         return False
-    if any(p.name != LOG_NAME for p in run_dir.iterdir()):
+    if any(p.name not in (LOG_NAME, STARTING, ".lock") for p in run_dir.iterdir()):
         return False
+    from .runlock import is_locked
+    if is_locked(run_dir):
+        return False
+    started = runs.read_json(run_dir / STARTING) or {}
+    if runs.process_alive(started.get("pid")):
+        return False  # still starting (importing torch, loading data): its folder is not a leftover
     shutil.rmtree(run_dir, ignore_errors=True)
     return not run_dir.exists()
 
@@ -122,6 +129,7 @@ def _spawn_torchrun(args: list[str], run_dir: Path, processes: int) -> subproces
             torchrun_command(args, processes), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             preexec_fn=_lower_priority)
+    runs.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
 
@@ -133,6 +141,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     job = worker.submit(root or run_dir.parent, args, run_dir / LOG_NAME)
     if job is not None:
+        runs.write_json_atomic(run_dir / STARTING, {"pid": job.pid})
         return job
     with open(run_dir / LOG_NAME, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
@@ -140,6 +149,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # its own session: signals to the server (Ctrl-C, reload) don't reach it
             preexec_fn=_lower_priority)
+    runs.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     # Reap the child when it ends, so a finished run leaves no zombie behind in a long-lived server.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
@@ -204,7 +214,10 @@ def start_and_wait(cfg: TrainConfig, timeout: float = 6.0, dataset_size: Optiona
     try:
         return proc, wait_started(proc, cfg.run_dir, timeout=timeout)
     except RunError:
-        discard_failed_start(cfg.run_dir)
+        for _ in range(20):  # the process has ended; give the kernel a moment to let its pid and lock go
+            if discard_failed_start(cfg.run_dir):
+                break
+            time.sleep(0.05)
         raise
 
 

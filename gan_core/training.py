@@ -547,8 +547,10 @@ class Trainer:
             self.tb.close()
         self.stop_file.unlink(missing_ok=True)  # a stop request is consumed, whatever state the run ends in
         self.inbox.clear(answers=False)         # commands sent too late are meant for nobody
+        wall = self.active
+        rate = (self.it - self.start) / wall if wall > 0 and self.it > self.start else None
         return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
-                                 rate=None, elapsed_s=self.elapsed(), **fields)
+                                 rate=rate if state != "failed" else None, elapsed_s=self.elapsed(), **fields)
 
 
 @locked_run  # one writer per run: RUN/.lock is held until train returns (and dies with the process)

@@ -170,13 +170,19 @@ def test_monitor_shows_messages_and_deletes_with_confirmation(runs_dir):
     assert list(at.dataframe[0].value["run"]) == ["broken"]
 
 
-def test_monitor_refuses_to_resume_to_fewer_iterations(runs_dir):
-    fake_run(runs_dir, "paused", "stopped", iteration=100)
+def test_monitor_extension_states_its_rates_and_refuses_learning_rate_zero(runs_dir):
+    """ring8's default schedule decays to 0 at the run's end: extending it as it is would train at rate 0.
+    The page says so and disables Resume; restarting the schedule states the rates it will train with."""
+    fake_run(runs_dir, "done", "completed", iteration=200)
     at = page(MONITOR)
-    at.number_input(key="resume_to@paused").set_value(50)
-    at.button(key="resume").click().run()
-    assert "already at iteration 100" in texts(at.error)
-    assert not at.exception
+    total = at.number_input(key="ext_total@done")
+    assert total.min == 201 and total.value == 400  # fewer iterations cannot even be asked for
+    assert any("learning rate 0" in w.value and "restart" in w.value for w in at.warning)
+    assert at.button(key="resume@done").disabled
+    at.toggle(key="ext_restart@done").set_value(True).run()
+    assert not at.exception and not at.button(key="resume@done").disabled
+    assert any("iterations 200–400: lr_d 0.0005 → 2.5e-06, lr_g 0.001 → 5e-06" in c.value for c in at.caption), \
+        [c.value for c in at.caption]
 
 
 def test_generate_page_with_a_run_model_and_a_bad_upload(runs_dir):
