@@ -178,7 +178,15 @@ class DigitsScorer:
         return float(np.exp(max(kl.mean(), 0.0)))
 
     @staticmethod
-    def frechet_distance(real_images, fake_images, eps: float = 1e-6) -> float:
+    def gaussian_fit(images) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, covariance) of the flattened pixels: the real data's is computed once per run."""
+        a = _flatten(images)
+        if len(a) < 2:
+            raise ValueError("need at least 2 images on each side")
+        return a.mean(axis=0), np.cov(a, rowvar=False)
+
+    @staticmethod
+    def frechet_distance(real_images, fake_images, eps: float = 1e-6, real_fit=None) -> float:
         """Fréchet distance between Gaussian fits of the flattened pixels (64-D):
         |mu_r - mu_f|² + tr(S_r + S_f - 2 (S_r S_f)^½).
 
@@ -187,12 +195,9 @@ class DigitsScorer:
         """
         from scipy import linalg
 
-        a, b = _flatten(real_images), _flatten(fake_images)
-        if len(a) < 2 or len(b) < 2:
-            raise ValueError("need at least 2 images on each side")
-        mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-        eye = np.eye(a.shape[1]) * eps
-        s_a, s_b = np.cov(a, rowvar=False) + eye, np.cov(b, rowvar=False) + eye
+        (mu_a, s_a), (mu_b, s_b) = real_fit or DigitsScorer.gaussian_fit(real_images), DigitsScorer.gaussian_fit(fake_images)
+        eye = np.eye(len(mu_a)) * eps
+        s_a, s_b = s_a + eye, s_b + eye
         covmean = linalg.sqrtm(s_a @ s_b)
         covmean = np.real(covmean)
         fd = ((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * np.trace(covmean)

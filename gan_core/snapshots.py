@@ -106,9 +106,10 @@ class Snapshotter:
         if "classes_covered" in self.columns and iteration > 0:
             if self.scorer is None:
                 self.scorer = quality.DigitsScorer()
+                self.real_fit = self.scorer.gaussian_fit(self.ds.data)  # the real side never changes
             metrics.update(classes_covered=self.scorer.classes_covered(x),
                            inception_score=self.scorer.inception_score(x),
-                           frechet_distance=self.scorer.frechet_distance(self.ds.data, x))
+                           frechet_distance=self.scorer.frechet_distance(self.ds.data, x, real_fit=self.real_fit))
         for k, v in metrics.items():
             out["metric_" + k] = np.float64(v)
         buf = io.BytesIO()
