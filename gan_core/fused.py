@@ -37,6 +37,7 @@ class _Linear:
     def __init__(self, mod: nn.Linear):
         self.w, self.b = mod.weight, mod.bias
         self.params = [p for p in (self.w, self.b) if p is not None]
+        self.zero_b = None  # set where BatchNorm follows (see _layers)
 
     def forward(self, h, keep):
         out = torch.addmm(self.b, h, self.w.t()) if self.b is not None else torch.mm(h, self.w.t())
@@ -46,7 +47,7 @@ class _Linear:
         if grads is not None:
             grads[self.w] = torch.mm(g.t(), saved)
             if self.b is not None:
-                grads[self.b] = g.sum(0)
+                grads[self.b] = g.sum(0) if self.zero_b is None else self.zero_b
         return torch.mm(g, self.w) if need_input else None
 
 
@@ -164,6 +165,12 @@ def _layers(seq: nn.Sequential) -> list:
                 break
         else:
             raise TypeError(f"no fused form for {type(mod).__name__}")
+    for a, b in zip(out, out[1:]):
+        if isinstance(a, _Linear) and isinstance(b, _BatchNorm) and a.b is not None:
+            # BatchNorm subtracts the batch mean, so a bias just before it has gradient exactly 0; autograd
+            # returns its rounding noise instead, which Adam (dividing by its root mean square) would turn
+            # into steps of ±lr. The exact 0 keeps the bias, and runs that round differently, unchanged.
+            a.zero_b = torch.zeros_like(a.b)
     return out
 
 

@@ -154,8 +154,14 @@ class DigitsScorer:
 
     # --- scores --------------------------------------------------------------
     def predict_proba(self, images) -> np.ndarray:
-        """p(y | x) for each image, [n, 10]."""
-        return self.model.predict_proba(_flatten(images))
+        """p(y | x) for each image, [n, 10]. The last answer is kept: a snapshot asks twice for the same images
+        (classes covered, inception score)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is images:
+            return last[1]
+        p = self.model.predict_proba(_flatten(images))
+        self._last = (images, p)
+        return p
 
     def classes_covered(self, images, confidence: float = 0.9, min_fraction: float = 0.01) -> int:
         """Digit classes that make up >= ``min_fraction`` of the samples, counting only samples
