@@ -380,12 +380,12 @@ def _main(argv=None) -> float:
             f"{ratio(r['logging'])} (reference {r['ref_its']:.1f} it/s, wall clock)")
     geo = lambda key: math.exp(sum(math.log(r[key]) for r in results.values()) / len(results))  # noqa: E731
     both = " and ".join(results)
-    say(f"training throughput, gan_core loop (as a user runs it, snapshots included) / reference, geometric "
-        f"mean over {both}: {ratio(geo('user'))}")
-    # The measure: gan_core's loop with logging every 10 iterations against the naive loop.
-    headline = geo("logging")
-    common.final_line(f"training throughput, gan_core loop (logging every 10) / reference, geometric mean over "
-                      f"{both}", headline)
+    say(f"training throughput, gan_core loop (logging every 10 only) / reference, geometric mean over {both}: "
+        f"{ratio(geo('logging'))}")
+    # The measure (SPEC: "gan_core as a user runs it / the plain loop"): full logging, default snapshots.
+    headline = geo("user")
+    common.final_line(f"training throughput, gan_core loop (as a user runs it: logging, snapshots) / reference, "
+                      f"geometric mean over {both}", headline)
     return headline
 
 

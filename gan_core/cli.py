@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--count", type=int, default=1, help="for step: how many")
     c.add_argument("--ips", type=float, default=None, help="for slow: at most this many iterations per second (0: full speed)")
     c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the run's answer")
+    cp = sub.add_parser("compare", help="train several runs that differ in seed, objective, k, learning rates or "
+                                        "prior as one process (each member an ordinary run under --root)")
+    _add_config_flags(cp)
+    cp.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="a setting that varies: seed, lr_d, lr_g, g_loss, k, prior, beta1, beta2 (repeatable: "
+                         "every combination)")
+    cp.add_argument("--seeds", type=int, default=1, help="seeds per combination (--seed, --seed+1, ...)")
+    cp.add_argument("--root", required=True, help="the comparison's folder; one run directory per member inside")
+    cp.add_argument("--resume", action="store_true", help="continue the comparison in --root (--iterations: a new total)")
+    cp.add_argument("--quiet", action="store_true", help="no per-member messages")
     rp = sub.add_parser("replay", help="re-train a run from its config, applying its recorded changes at the same "
                                        "iterations")
     rp.add_argument("run", help="the run to replay")
@@ -187,6 +197,34 @@ def cmd_train(a: argparse.Namespace) -> int:
     if main:
         print(f"{st['state']}: {cfg.run_dir} at iteration {st['iteration']} — {st['message']}")
     return 0 if st["state"] in ("completed", "stopped") else 1
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from .compare import compare, parse_vary
+    given = {k: v for k, v in vars(a).items()
+             if k not in ("command", "resume", "quiet", "dataset_param", "vary", "seeds", "root")}
+    if "run_dir" in given:
+        raise GanError("compare takes --root (one run directory per member inside it), not --run-dir")
+    vary = parse_vary(a.vary)
+    if a.resume:
+        ignored = set(given) - {"iterations", "threads"}
+        if ignored or vary:
+            raise GanError("--resume keeps the comparison's settings; only --iterations may be given with it")
+        base = TrainConfig()
+    else:
+        if "dataset" not in given:
+            raise GanError("compare needs --dataset")
+        base = TrainConfig(**given)
+        base.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
+        base.resolved().validate()
+    if a.seeds < 1:
+        raise GanError(f"--seeds must be at least 1, got {a.seeds}")
+    log = (lambda s: None) if a.quiet else (lambda s: print(s, file=sys.stderr))
+    final = compare(base, a.root, vary, a.seeds, resume=a.resume, iterations=given.get("iterations"),
+                    threads=given.get("threads", 0), log=log)
+    for name, st in final.items():
+        print(f"{st['state']}: {Path(a.root) / name} at iteration {st['iteration']} — {st['message']}")
+    return 0 if all(st["state"] in ("completed", "stopped") for st in final.values()) else 1
 
 
 def _rank() -> int:
@@ -306,7 +344,7 @@ def main(argv=None) -> int:
     try:
         return {"train": cmd_train, "export": cmd_export, "generate": cmd_generate,
                 "share": cmd_share, "runs": cmd_runs, "stop": cmd_stop, "control": cmd_control,
-                "replay": cmd_replay}[args.command](args)
+                "replay": cmd_replay, "compare": cmd_compare}[args.command](args)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

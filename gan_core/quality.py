@@ -176,8 +176,14 @@ class DigitsScorer:
 
     # --- scores --------------------------------------------------------------
     def predict_proba(self, images) -> np.ndarray:
-        """p(y | x) for each image, [n, 10]."""
-        return self.model.predict_proba(_flatten(images))
+        """p(y | x) for each image, [n, 10]. The last answer is kept: a snapshot asks twice for the same images
+        (classes covered, inception score)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is images:
+            return last[1]
+        p = self.model.predict_proba(_flatten(images))
+        self._last = (images, p)
+        return p
 
     def classes_covered(self, images, confidence: float = 0.9, min_fraction: float = 0.01) -> int:
         """Digit classes that make up >= ``min_fraction`` of the samples, counting only samples
@@ -200,7 +206,15 @@ class DigitsScorer:
         return float(np.exp(max(kl.mean(), 0.0)))
 
     @staticmethod
-    def frechet_distance(real_images, fake_images, eps: float = 1e-6) -> float:
+    def gaussian_fit(images) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, covariance) of the flattened pixels: the real data's is computed once per run."""
+        a = _flatten(images)
+        if len(a) < 2:
+            raise ValueError("need at least 2 images on each side")
+        return a.mean(axis=0), np.cov(a, rowvar=False)
+
+    @staticmethod
+    def frechet_distance(real_images, fake_images, eps: float = 1e-6, real_fit=None) -> float:
         """Fréchet distance between Gaussian fits of the flattened pixels (64-D):
         |mu_r - mu_f|² + tr(S_r + S_f - 2 (S_r S_f)^½).
 
@@ -209,12 +223,9 @@ class DigitsScorer:
         """
         from scipy import linalg
 
-        a, b = _flatten(real_images), _flatten(fake_images)
-        if len(a) < 2 or len(b) < 2:
-            raise ValueError("need at least 2 images on each side")
-        mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-        eye = np.eye(a.shape[1]) * eps
-        s_a, s_b = np.cov(a, rowvar=False) + eye, np.cov(b, rowvar=False) + eye
+        (mu_a, s_a), (mu_b, s_b) = real_fit or DigitsScorer.gaussian_fit(real_images), DigitsScorer.gaussian_fit(fake_images)
+        eye = np.eye(len(mu_a)) * eps
+        s_a, s_b = s_a + eye, s_b + eye
         covmean = linalg.sqrtm(s_a @ s_b)
         covmean = np.real(covmean)
         fd = ((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * np.trace(covmean)

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import control, distributed, runs, tblog
+from . import control, distributed, fused, runs, tblog
 from .algorithm import discriminator_step, generator_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -192,6 +192,9 @@ class Trainer:
             if plan["change"]:
                 self.apply_settings(plan["change"])
             log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
+        # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/fused.py); one process
+        self.fused = fused.FusedSteps(self.G, self.D, self.opt_g, self.opt_d) \
+            if dist.world == 1 and fused.supports(self.G, self.D) else None
         cfg_file = dataclasses.replace(cfg, **self.initial) if resume else cfg
         self.stop_file = run_dir / "STOP"
         if dist.main:
@@ -297,7 +300,8 @@ class Trainer:
         m, cfg = self.cfg.batch_size, self.cfg
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        v, d_real, d_fake = discriminator_step(self.G, self.ddp_D, self.opt_d, x, z)
+        v, d_real, d_fake = self.fused.discriminator_step(x, z) if self.fused else \
+            discriminator_step(self.G, self.ddp_D, self.opt_d, x, z)
         self.acc[0:2] += torch.stack([v, -v])
         self.acc[3:5] += torch.stack([d_real, d_fake])
         self.last_v_t = v
@@ -308,7 +312,8 @@ class Trainer:
         """The iteration's generator step (eq. 3 or 4) on a fresh noise minibatch; ends the iteration."""
         cfg = self.cfg
         z = self.dist.part(sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        loss = generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
+        loss = self.fused.generator_step(z, cfg.g_loss) if self.fused else \
+            generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
         self.acc[2] += loss
         v = getattr(self, "last_v_t", None)
         self.recent[self.it % cfg.log_every] = loss + (v if v is not None else 0.0)

@@ -53,3 +53,10 @@ def test_snapshot_cost(capsys):
     from bench import snapshot_cost
     snapshot_cost.main(["--quick", "--repeats", "1", "--samples", "300"])
     _last_ratio(capsys)
+
+
+@pytest.mark.slow
+def test_experiments(capsys):
+    from bench import experiments
+    experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2"])
+    _last_ratio(capsys)

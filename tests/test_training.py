@@ -81,6 +81,7 @@ def test_resume_from_a_mid_interval_stop_matches(tmp_path, monkeypatch):
 
     monkeypatch.setattr(algorithm, "generator_loss", stopping_loss)
     monkeypatch.setattr(training.Path, "exists", training.Path.exists)
+    monkeypatch.setattr(training, "POLL_SECONDS", 0.0)  # the fused step is fast: poll at every iteration
     st = train(_cfg(tmp_path, "resumed", iterations=120))
     monkeypatch.setattr(algorithm, "generator_loss", real_loss)
     # STOP is noticed within a poll interval, between log rows: the partial sums go into the checkpoint

@@ -1,0 +1,420 @@
+"""Comparisons: N runs of one architecture that differ in seed, learning rates, objective, k or prior,
+trained in one process with every layer applied to all members at once (gan_core.stacked).
+
+Each member is an ordinary run directory under the comparison's root (config.json, metrics.csv,
+status.json, snapshots, checkpoint, generator.onnx): it can be exported, opened on the Generate page, and
+resumed alone with `train --resume`. The root holds comparison.json (what varies, the members). The
+comparison stops as a whole (ROOT/STOP, SIGINT/SIGTERM) and resumes as a whole (`compare --resume`); a
+member whose RUN/STOP appears stops alone; a member that diverges is marked failed and the others go on.
+
+Each member keeps its own random streams (the same draws as trained alone) and its own settings, so it
+equals the same run trained alone up to float rounding (tests/test_compare.py).
+
+For the pages: `start_comparison` (one process), `list_groups`, `seed_band` (mean ± one standard
+deviation over the seeds of one setting), `request_stop`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import runs
+from .config import G_LOSSES, PRIORS, TrainConfig
+from .errors import ConfigError, RunError
+
+SPEC_NAME = "comparison.json"
+LOG_NAME = "compare.log"
+# What may vary between members: settings that leave the architecture (the stacked shapes) alone.
+VARY_KEYS: dict[str, type] = {"seed": int, "lr_d": float, "lr_g": float, "g_loss": str, "k": int, "prior": str,
+                              "beta1": float, "beta2": float}
+MAX_MEMBERS = 64
+
+
+# --- what a comparison is ---------------------------------------------------------------------------------
+
+def parse_vary(items) -> dict[str, list]:
+    """['g_loss=minimax,nonsaturating', 'k=1,5'] → {'g_loss': [...], 'k': [1, 5]}; ConfigError in one line."""
+    out: dict[str, list] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--vary expects KEY=V1,V2,..., got {item!r}")
+        key, vals = (s.strip() for s in item.split("=", 1))
+        key = key.replace("-", "_")
+        if key not in VARY_KEYS:
+            raise ConfigError(f"--vary: {key!r} cannot vary in a comparison; choose from {', '.join(VARY_KEYS)}")
+        if key in out:
+            raise ConfigError(f"--vary: {key} given twice")
+        kind, values = VARY_KEYS[key], []
+        for v in (s.strip() for s in vals.split(",")):
+            if not v:
+                raise ConfigError(f"--vary {key}: an empty value in {vals!r}")
+            try:
+                values.append(kind(v))
+            except ValueError:
+                raise ConfigError(f"--vary {key}: {v!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if key == "g_loss" and not set(values) <= set(G_LOSSES):
+            raise ConfigError(f"--vary g_loss: choose from {', '.join(G_LOSSES)}, got {vals}")
+        if key == "prior" and not set(values) <= set(PRIORS):
+            raise ConfigError(f"--vary prior: choose from {', '.join(PRIORS)}, got {vals}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--vary {key}: a value is repeated in {vals}")
+        out[key] = values
+    return out
+
+
+def member_name(settings: dict) -> str:
+    return "_".join(f"{k}-{v}" for k, v in settings.items()) or "member"
+
+
+def plan_members(base: TrainConfig, vary: dict, seeds: int) -> list[tuple[str, dict]]:
+    """Every combination of the varied values (× seeds base.seed, base.seed+1, ...): (name, settings)."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    axes = dict(vary)
+    if seeds > 1:
+        if "seed" in axes:
+            raise ConfigError("give either --seeds or --vary seed=..., not both")
+        axes["seed"] = [base.seed + s for s in range(seeds)]
+    combos = [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())] or [{}]
+    if len(combos) < 2:
+        raise ConfigError("a comparison needs at least two members: give --vary KEY=V1,V2 or --seeds N")
+    if len(combos) > MAX_MEMBERS:
+        raise ConfigError(f"{len(combos)} members; a comparison holds at most {MAX_MEMBERS}")
+    out = []
+    for s in combos:
+        cfg = dataclasses.replace(base, **s)
+        cfg.resolved().validate()  # each member's settings are checked before anything starts
+        out.append((member_name(s), s))
+    return out
+
+
+def read_spec(root) -> dict:
+    spec = runs.read_json(Path(root) / SPEC_NAME)
+    if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
+        raise RunError(f"{root}: not a comparison (no readable {SPEC_NAME})")
+    return spec
+
+
+# --- training ---------------------------------------------------------------------------------------------
+
+def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = False,
+            iterations: Optional[int] = None, threads: int = 0, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Create (or resume) the comparison in root and train it; returns {member name: final status}."""
+    from .runlock import acquire
+    root = Path(root)
+    if resume:
+        spec = read_spec(root)
+        names = spec["members"]
+    else:
+        if (root / SPEC_NAME).exists():
+            raise RunError(f"{root} already holds a comparison; use --resume to continue it or choose another --root")
+        if root.exists() and any(p.name not in (".lock", LOG_NAME) for p in root.iterdir()):
+            raise RunError(f"--root {root} already holds other files; choose a new or empty folder")
+        planned = plan_members(base, vary, seeds)
+        names = [n for n, _ in planned]
+        spec = {"kind": "comparison", "dataset": base.dataset, "vary": vary, "seeds": seeds, "members": names,
+                "settings": {n: s for n, s in planned}, "created_at": time.time()}
+        root.mkdir(parents=True, exist_ok=True)
+        runs.write_json_atomic(root / SPEC_NAME, spec)
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(acquire(root))
+        cfgs = []
+        for n in names:
+            d = root / n
+            if resume:
+                cfg = TrainConfig.load(d / "config.json")
+                st = runs.read_status(d)
+                if st.get("state") == "failed":
+                    log(f"{n}: failed earlier, left as it is")
+                    continue
+                cfg = dataclasses.replace(cfg, run_dir=str(d), **({"iterations": iterations} if iterations else {}))
+                if runs.is_run_dir(d) and st.get("iteration", 0) >= cfg.resolved().iterations:
+                    continue  # done
+            else:
+                cfg = dataclasses.replace(base, run_dir=str(d), **spec["settings"][n],
+                                          **({"iterations": iterations} if iterations else {}))
+            locks.enter_context(acquire(d))
+            cfgs.append(cfg)
+        if not cfgs:
+            raise RunError(f"{root.name}: every member has finished or failed; give --iterations larger to extend it")
+        return Comparison(cfgs, root, resume=resume, threads=threads, log=log).run()
+
+
+class _Looped:
+    """Members one after another in this process (image pairs: no stacked form yet)."""
+
+    def __init__(self, trainers):
+        self.t = trainers
+
+    def discriminator_step(self, x, z, members):
+        import torch
+        from .algorithm import discriminator_step
+        out = torch.zeros(3, len(self.t), device=x.device)
+        for i in members:
+            t = self.t[i]
+            r = t.fused.discriminator_step(x[i], z[i]) if t.fused else discriminator_step(t.G, t.D, t.opt_d, x[i], z[i])
+            out[:, i] = torch.stack(r)
+        return out[0], out[1], out[2]
+
+    def generator_step(self, z, minimax, members):
+        import torch
+        from .algorithm import generator_step
+        out = torch.zeros(len(self.t), device=z.device)
+        for i in members:
+            t, obj = self.t[i], "minimax" if minimax[i] else "nonsaturating"
+            out[i] = t.fused.generator_step(z[i], obj) if t.fused else generator_step(t.G, t.D, t.opt_g, z[i], obj)
+        return out
+
+
+class Comparison:
+    """The members' Trainers (each owns its run directory, its models, optimisers and random streams) and the
+    loop that steps them together."""
+
+    def __init__(self, cfgs: list, root: Path, resume: bool, threads: int = 0, log=lambda s: None):
+        import torch
+        from . import stacked
+        from .training import Trainer
+        self.root, self.log = root, log
+        self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
+        self.N = len(self.t)
+        torch.set_num_threads(threads or min(2, os.cpu_count() or 1))  # one process now serves all members
+        Gs, Ds = [t.G for t in self.t], [t.D for t in self.t]
+        if stacked.supports(Gs, Ds) and all(stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in self.t):
+            self.steps = stacked.StackedSteps(Gs, Ds, [t.opt_g for t in self.t], [t.opt_d for t in self.t])
+            self.how = "stacked"
+        else:
+            self.steps, self.how = _Looped(self.t), "one after another"
+        dev = self.t[0].device
+        # the members' diagnostics, stacked: each Trainer's own tensors are views of its row
+        self.acc = torch.stack([t.acc for t in self.t]).contiguous()
+        self.recent = torch.stack([t.recent for t in self.t]).contiguous()
+        for i, t in enumerate(self.t):
+            t.acc, t.recent = self.acc[i], self.recent[i]
+        self.last_v = torch.zeros(self.N, device=dev)
+        self.active = list(range(self.N))
+
+    # --- the members' lives --------------------------------------------------------------------------
+    def _begin(self) -> None:
+        from .device import device_name
+        from .training import Progress
+        now = time.monotonic()
+        for t in self.t:
+            t._active, t._since = 0.0, None
+            t.last_poll = t.last_flush = t.last_live_snapshot = now
+            t.status(state="running", iterations=t.cfg.iterations, message=f"training (comparison {self.root.name})",
+                     pid=os.getpid(), pid_start=runs.current_process_start(), device=t.device.type, world_size=1,
+                     device_name=device_name(t.device), started_at=time.time(), comparison=str(self.root))
+            t.bar = Progress(t.cfg.iterations - t.start, False)
+            if t.start == 0:
+                t.snap.take(t.G, t.D, 0)
+            t.set_learning_rates()
+            t._clock(True)
+
+    def _end(self, i: int, state: str, message: str, **fields) -> None:
+        t = self.t[i]
+        t._clock(False)
+        if state == "failed":
+            t.flush()
+        else:
+            t.flush(message="saving a checkpoint")
+            t.checkpoint()
+            if state == "completed" and t.cfg.export_onnx:
+                from .training import _export
+                t.status(message="saving the generator", eta_s=0)
+                message += _export(t.run_dir, self.log)
+        self.final[t.run_dir.name] = t.finish(state, message, **fields)
+        self.active.remove(i)
+        self.log(f"{t.run_dir.name}: {state} — {message}")
+
+    def _poll(self) -> None:
+        if time.monotonic() - self.last_poll < 0.05:
+            return
+        self.last_poll = time.monotonic()
+        if (self.root / "STOP").exists():
+            self.stop.set = True
+        for i in list(self.active):
+            t = self.t[i]
+            for msg in t.inbox.take():
+                if msg.get("command") == "stop":
+                    t.stop_file.write_text("")
+                    t.inbox.answer(msg, True, "stopping after the current step")
+                else:
+                    t.inbox.answer(msg, False, "a comparison member can only be stopped; stop the comparison and "
+                                               "resume the member alone to steer it")
+            if t.stop_file.exists():
+                self._end(i, "stopped", f"stopped at iteration {t.it}; resume the comparison (or this run) to continue")
+
+    # --- the loop ------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        import torch
+        from .models import sample_prior
+        from .training import Diverged, StopFlag
+        self.final: dict = {}
+        self.last_poll = 0.0
+        self._begin()
+        self.log(f"comparison {self.root.name}: {self.N} members trained {self.how}")
+        cfg0, dev = self.t[0].cfg, self.t[0].device
+        m = cfg0.batch_size
+        with StopFlag() as self.stop:
+            while self.active and not self.stop.set:
+                self._poll()
+                if not self.active or self.stop.set:
+                    break
+                act = self.active
+                zero_x = zero_z = None
+                for j in range(max(self.t[i].cfg.k for i in act)):
+                    mem = [i for i in act if self.t[i].cfg.k > j]
+                    xs, zs = [], []
+                    for i, t in enumerate(self.t):
+                        if i in mem:  # in the order Trainer.d_step draws them
+                            xs.append(t.sample_data(m, t.rng))
+                            zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
+                        else:
+                            zero_x = zero_x if zero_x is not None else self._zero_x(m)
+                            zero_z = zero_z if zero_z is not None else torch.zeros(m, cfg0.latent_dim, device=dev)
+                            xs.append(zero_x); zs.append(zero_z)
+                    v, d_real, d_fake = self.steps.discriminator_step(torch.stack(xs), torch.stack(zs), mem)
+                    sel = self._mask(mem)
+                    self.acc[:, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
+                    self.acc[:, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
+                    self.last_v = torch.where(sel, v, self.last_v)
+                    for i in mem:
+                        self.t[i].n_d += 1
+                        self.t[i].d_done += 1
+                zs = [sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev) if i in act else
+                      torch.zeros(m, cfg0.latent_dim, device=dev) for i, t in enumerate(self.t)]
+                minimax = torch.tensor([t.cfg.g_loss == "minimax" for t in self.t], device=dev)
+                loss = self.steps.generator_step(torch.stack(zs), minimax, act)
+                sel = self._mask(act)
+                self.acc[:, 2] += torch.where(sel, loss, 0.0)
+                rows = torch.tensor([t.it % t.cfg.log_every for t in self.t], device=dev)
+                cur = self.recent[torch.arange(self.N, device=dev), rows]
+                self.recent[torch.arange(self.N, device=dev), rows] = torch.where(sel, loss + self.last_v, cur)
+                for i in list(act):
+                    t = self.t[i]
+                    t.n_g += 1
+                    t.it += 1
+                    t.d_done = 0
+                    try:
+                        t.end_of_iteration()
+                    except Diverged as e:
+                        from .training import _checkpoint_iteration
+                        ck = _checkpoint_iteration(t.run_dir)
+                        self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
+                        continue
+                    if t.it >= t.cfg.iterations:
+                        self._end(i, "completed", "finished", final_value_estimate=t.last_v)
+                    else:
+                        t.set_learning_rates()
+            for i in list(self.active):
+                self._end(i, "stopped", f"stopped at iteration {self.t[i].it}; resume the comparison to continue")
+        (self.root / "STOP").unlink(missing_ok=True)
+        return self.final
+
+    def _zero_x(self, m):
+        import torch
+        t = self.t[0]
+        x = t.sample_data.data if t.sample_data.data is not None else t.sample_data.centers
+        return torch.zeros((m, *x.shape[1:]), device=t.device)
+
+    def _mask(self, members):
+        import torch
+        mask = [False] * self.N
+        for i in members:
+            mask[i] = True
+        return torch.tensor(mask, device=self.t[0].device)
+
+
+# --- for the pages ---------------------------------------------------------------------------------------
+
+def comparison_command(base: TrainConfig, root, vary: dict, seeds: int) -> list[str]:
+    """The `python -m gan_core compare ...` arguments for these settings."""
+    from .launch import config_flags
+    flags = [f for f in config_flags(dataclasses.replace(base, run_dir=""))]
+    out = ["compare", *flags, "--root", str(root), "--seeds", str(seeds)]
+    for k, vals in vary.items():
+        out += ["--vary", f"{k}={','.join(str(v) for v in vals)}"]
+    return out
+
+
+def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> subprocess.Popen:
+    """Start a comparison as one background process (output in ROOT/compare.log). Refuses bad settings
+    (ConfigError) and a root that is in use (RunError) before starting anything."""
+    root = Path(root).resolve()
+    plan_members(base, vary, seeds)
+    if (root / SPEC_NAME).exists():
+        raise RunError(f"{root.name} already holds a comparison")
+    root.mkdir(parents=True, exist_ok=True)
+    from .launch import PROJECT_ROOT
+    with open(root / LOG_NAME, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
+                                 "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return proc
+
+
+def resume_command(root, iterations: Optional[int] = None) -> list[str]:
+    return ["compare", "--resume", "--root", str(root), *(["--iterations", str(iterations)] if iterations else [])]
+
+
+def request_stop(root) -> None:
+    """Ask a running comparison to stop (every member checkpoints; `compare --resume` continues)."""
+    (Path(root) / "STOP").write_text("")
+
+
+def list_groups(root=runs.DEFAULT_ROOT) -> list[dict]:
+    """Comparisons directly under root (or root itself): {'root', 'name', 'dataset', 'vary', 'seeds',
+    'members': [runs.RunInfo], 'state'}; state: running if any member runs, else failed if all failed,
+    else the members' common state or 'mixed'."""
+    root = Path(root)
+    cands = [root] + (sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
+    out = []
+    for c in cands:
+        try:
+            spec = read_spec(c)
+        except RunError:
+            continue
+        infos = runs.list_runs(c)
+        states = {i.state for i in infos}
+        state = ("running" if "running" in states or "paused" in states else
+                 states.pop() if len(states) == 1 else "mixed" if states else "empty")
+        out.append({"root": c, "name": c.name, "dataset": spec.get("dataset"), "vary": spec.get("vary", {}),
+                    "seeds": spec.get("seeds", 1), "members": infos, "state": state})
+    return out
+
+
+def seed_band(run_dirs, metric: str = "value_estimate"):
+    """Mean and mean ± one standard deviation of a metric over runs (the seeds of one setting), per logged
+    iteration: a DataFrame with columns iteration, mean, low, high, n."""
+    import pandas as pd
+    frames = []
+    for d in run_dirs:
+        p = Path(d) / "metrics.csv"
+        if p.exists():
+            f = pd.read_csv(p, usecols=lambda c: c in ("iteration", metric))
+            if metric in f:
+                frames.append(f.dropna().set_index("iteration")[metric])
+    if not frames:
+        return pd.DataFrame(columns=["iteration", "mean", "low", "high", "n"])
+    table = pd.concat(frames, axis=1)
+    mean, std = table.mean(axis=1), table.std(axis=1, ddof=0)
+    return pd.DataFrame({"iteration": table.index, "mean": mean.values, "low": (mean - std).values,
+                         "high": (mean + std).values, "n": table.count(axis=1).values})
+
+
+def seed_groups(group: dict) -> dict[str, list]:
+    """A comparison's members grouped by their setting without the seed: {label: [run dirs]}."""
+    spec = read_spec(group["root"])
+    out: dict[str, list] = {}
+    for name in spec["members"]:
+        s = {k: v for k, v in spec.get("settings", {}).get(name, {}).items() if k != "seed"}
+        out.setdefault(member_name(s) if s else "all seeds", []).append(Path(group["root"]) / name)
+    return out

@@ -1,0 +1,134 @@
+"""Comparisons: members trained as one batch equal the same runs trained alone; stop/resume; a failing
+member; one-line CLI errors; the pages' helpers."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from gan_core import compare as cmp
+from gan_core import runs, stacked
+from gan_core.config import TrainConfig
+from gan_core.errors import ConfigError
+from gan_core.training import train
+
+SMALL = dict(dataset="ring8", hidden=16, depth=2, snapshot_every=100, export_onnx=False, device="cpu")
+COUNTS = {"modes_covered": 0, "high_quality_fraction": 1 / 2500}  # counts: within one sample of 2,500
+
+
+def _metrics(d):
+    return pd.read_csv(d / "metrics.csv").drop(columns=["elapsed_s"])
+
+
+def _close(a, b, tol=1e-4):
+    assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    for c in a.columns:
+        d = (a[c] - b[c]).abs().max()
+        assert d <= max(tol, COUNTS.get(c, 0) + 1e-9), (c, d)
+
+
+@pytest.mark.slow
+def test_members_equal_the_same_runs_trained_alone(tmp_path):
+    base = TrainConfig(iterations=200, **SMALL)
+    final = cmp.compare(base, tmp_path / "c", {"g_loss": ["minimax", "nonsaturating"], "k": [1, 2], "seed": [0, 1]})
+    assert len(final) == 8 and all(st["state"] == "completed" for st in final.values())
+    for name, kw in [("g_loss-minimax_k-2_seed-1", dict(g_loss="minimax", k=2, seed=1)),
+                     ("g_loss-nonsaturating_k-1_seed-0", dict(g_loss="nonsaturating", k=1, seed=0))]:
+        alone = TrainConfig(iterations=200, run_dir=str(tmp_path / name), **SMALL, **kw)
+        train(alone, progress=False)
+        a, b = _metrics(tmp_path / name), _metrics(tmp_path / "c" / name)
+        assert len(a) == 20
+        _close(a, b)
+    # members really differ (the test could not pass by training one run eight times)
+    x = _metrics(tmp_path / "c" / "g_loss-minimax_k-2_seed-1")["value_estimate"]
+    y = _metrics(tmp_path / "c" / "g_loss-minimax_k-2_seed-0")["value_estimate"]
+    assert (x - y).abs().max() > 1e-3
+
+
+@pytest.mark.slow
+def test_stop_and_resume_of_a_comparison_gives_the_same_rows(tmp_path, monkeypatch):
+    base = TrainConfig(iterations=60, checkpoint_every=1000, **SMALL)
+    vary = {"g_loss": ["minimax", "nonsaturating"]}
+    cmp.compare(base, tmp_path / "straight", vary)
+    real_poll = cmp.Comparison._poll
+
+    def poll(self):
+        if self.t[0].it >= 33:
+            cmp.request_stop(self.root)
+            self.last_poll = 0.0
+        real_poll(self)
+
+    monkeypatch.setattr(cmp.Comparison, "_poll", poll)
+    final = cmp.compare(base, tmp_path / "resumed", vary)
+    monkeypatch.setattr(cmp.Comparison, "_poll", real_poll)
+    assert {st["state"] for st in final.values()} == {"stopped"}
+    assert all(33 <= st["iteration"] < 60 for st in final.values())
+    final = cmp.compare(TrainConfig(), tmp_path / "resumed", {}, resume=True)
+    assert {st["state"] for st in final.values()} == {"completed"}
+    for name in ("g_loss-minimax", "g_loss-nonsaturating"):
+        pd.testing.assert_frame_equal(_metrics(tmp_path / "straight" / name), _metrics(tmp_path / "resumed" / name))
+
+
+def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
+    real = stacked.StackedSteps.generator_step
+    calls = {"n": 0}
+
+    def poisoned(self, z, minimax, members):
+        calls["n"] += 1
+        loss = real(self, z, minimax, members)
+        if calls["n"] == 27:
+            loss = loss.clone()
+            loss[1] = float("nan")
+        return loss
+
+    monkeypatch.setattr(stacked.StackedSteps, "generator_step", poisoned)
+    base = TrainConfig(iterations=50, **SMALL)
+    final = cmp.compare(base, tmp_path / "c", {}, seeds=3)
+    states = {n: st["state"] for n, st in final.items()}
+    assert states == {"seed-0": "completed", "seed-1": "failed", "seed-2": "completed"}, states
+    assert "iteration 27" in final["seed-1"]["message"]
+    assert runs.read_status(tmp_path / "c" / "seed-1")["state"] == "failed"
+    assert len(_metrics(tmp_path / "c" / "seed-2")) == 5
+    # resuming the comparison leaves the failed member alone and has nothing else to do
+    with pytest.raises(Exception, match="finished or failed"):
+        cmp.compare(TrainConfig(), tmp_path / "c", {}, resume=True)
+
+
+def test_vary_parsing_errors_are_one_line():
+    assert cmp.parse_vary(["g_loss=minimax,nonsaturating", "k=1,5"]) == {"g_loss": ["minimax", "nonsaturating"],
+                                                                          "k": [1, 5]}
+    for bad, msg in [(["hidden=8,16"], "cannot vary"), (["k=1,x"], "not a whole number"),
+                     (["g_loss=minimax,foo"], "choose from"), (["k=1,1"], "repeated"), (["k"], "KEY=V1"),
+                     (["lr_d=1e-3,"], "empty value")]:
+        with pytest.raises(ConfigError, match=msg):
+            cmp.parse_vary(bad)
+    with pytest.raises(ConfigError, match="at least two members"):
+        cmp.plan_members(TrainConfig(dataset="ring8"), {"k": [1]}, 1)
+    with pytest.raises(ConfigError, match="k must be at least 1"):
+        cmp.plan_members(TrainConfig(dataset="ring8"), {"k": [0, 1]}, 1)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--vary", "depth=2,3"], "cannot vary"),
+    (["--vary", "lr_d=fast,slow"], "not a number"),
+    (["--seeds", "0"], "at least 1"),
+])
+def test_cli_errors(tmp_path, args, msg):
+    r = subprocess.run([sys.executable, "-m", "gan_core", "compare", "--dataset", "ring8", "--root",
+                        str(tmp_path / "c"), *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_groups_and_seed_band(tmp_path):
+    base = TrainConfig(iterations=20, **SMALL)
+    cmp.compare(base, tmp_path / "runs" / "cmp", {"g_loss": ["minimax", "nonsaturating"]}, seeds=2)
+    groups = cmp.list_groups(tmp_path / "runs")
+    assert len(groups) == 1 and groups[0]["state"] == "completed" and len(groups[0]["members"]) == 4
+    by_setting = cmp.seed_groups(groups[0])
+    assert set(by_setting) == {"g_loss-minimax", "g_loss-nonsaturating"}
+    band = cmp.seed_band(by_setting["g_loss-minimax"], "value_estimate")
+    a, b = (_metrics(d)["value_estimate"] for d in by_setting["g_loss-minimax"])
+    assert list(band["n"]) == [2, 2]
+    assert band["mean"].tolist() == pytest.approx(((a + b) / 2).tolist())
+    assert (band["high"] - band["low"]).tolist() == pytest.approx((a - b).abs().tolist())
