@@ -137,7 +137,8 @@ def _check_new_run_dir(run_dir: str) -> None:
         raise GanError(f"--run-dir {run_dir} is a file; give a folder for the run")
     if p.is_dir():
         try:
-            others = sorted(c.name for c in p.iterdir() if c.name not in _NEW_RUN_LEFTOVERS)
+            others = sorted(c.name for c in p.iterdir()
+                            if c.name not in _NEW_RUN_LEFTOVERS and not c.name.startswith("..starting."))
         except OSError as e:
             raise GanError(f"--run-dir {run_dir} cannot be read ({e.strerror or e})") from None
         if others and not (p / "config.json").exists():

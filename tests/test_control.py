@@ -205,12 +205,13 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
                    "set": {"lr_g": 5e-4, "lr_decay_start": 60, "lr_decay_iterations": 60}}]
 
 
-def test_warm_worker_forks_training_processes(tmp_path):
+def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
     """The dashboard's warm worker: a job becomes a training process in its own session, at a lower
     priority, that writes its status long before a fresh interpreter could have imported torch."""
     from gan_core import launch, worker
+    monkeypatch.setenv("GAN_WARM_WORKER", "1")  # conftest turns it off for the AppTests
     root = tmp_path / "runs"
-    launch.start_worker(root)
+    assert launch.start_worker(root)
     try:
         assert wait_for(lambda: worker.alive(root), timeout=30)
         time.sleep(0.5)
