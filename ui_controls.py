@@ -48,27 +48,40 @@ def current_settings(run_dir, status: dict) -> dict:
         return {}
 
 
+def _apply_changes(run_dir, name: str, key: str, before: dict) -> None:
+    ss = st.session_state
+    new = {"lr_d": float(ss[f"live_lr_d@{name}"]), "lr_g": float(ss[f"live_lr_g@{name}"]),
+           "k": int(ss[f"live_k@{name}"]), "g_loss": ss[f"live_g@{name}"], "batch_size": int(ss[f"live_m@{name}"]),
+           "lr_decay": float(ss[f"live_decay@{name}"])}
+    changes = {k: v for k, v in new.items() if before.get(k) != v}
+    if changes:
+        _send(run_dir, "set", key, changes=changes)
+    else:
+        _say(key, True, "nothing changed")
+
+
 def live_controls(run_dir, status: dict, name: str) -> None:
     """Pause / Continue, Step (D, G, iterations), slow motion and live changes for a live run."""
     state = status.get("state")
     key = f"_ctl_msg@{name}"
     c1, c2, c3, c4, c5 = st.columns([1.1, 1.1, 1.2, 1.0, 1.6], vertical_alignment="bottom")
+    # Callbacks run before the controls are drawn again, so they always show the state the click made.
     if state == "paused":
-        if c1.button("Continue", key=f"continue@{name}", icon=":material/play_arrow:", type="primary",
-                     help="Carry on training from here."):
-            _send(run_dir, "continue", key)
+        c1.button("Continue", key=f"continue@{name}", icon=":material/play_arrow:", type="primary",
+                  help="Carry on training from here.", on_click=_send, args=(run_dir, "continue", key))
     else:
-        if c1.button("Pause", key=f"pause@{name}", icon=":material/pause:",
-                     help="Hold training after the current iteration; the views show that exact state."):
-            _send(run_dir, "pause", key)
+        c1.button("Pause", key=f"pause@{name}", icon=":material/pause:", on_click=_send,
+                  args=(run_dir, "pause", key),
+                  help="Hold training after the current iteration; the views show that exact state.")
     what = c2.selectbox("Step", ["iteration", "d", "g"], key=f"step_what@{name}",
                         format_func={"iteration": "whole iterations", "d": "D steps", "g": "G steps"}.get,
                         help="While paused: one discriminator step (eq. 2), one generator step (eq. 3/4), or whole "
                              "iterations of Algorithm 1 (k D-steps, then one G-step).")
     count = c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
-    if c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
-                 help="Pause first; each step is recorded, so replay repeats it."):
-        _send(run_dir, "step", key, what=what, count=int(count))
+    c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
+              help="Pause first; each step is recorded, so replay repeats it.",
+              on_click=lambda: _send(run_dir, "step", key, what=st.session_state[f"step_what@{name}"],
+                                     count=int(st.session_state[f"step_count@{name}"])))
     current = status.get("ips") or 0.0
     labels = list(SPEEDS)
     now = next((k for k, v in SPEEDS.items() if v == current), labels[0])
@@ -82,28 +95,22 @@ def live_controls(run_dir, status: dict, name: str) -> None:
     with st.expander("Change settings while it trains", icon=":material/tune:"):
         with st.form(f"live@{name}", border=False):
             a, b, c = st.columns(3)
-            lr_d = a.number_input("Learning rate of D", 1e-7, 1.0, float(s.get("lr_d", 2e-4)), format="%.2e",
+            a.number_input("Learning rate of D", 1e-7, 1.0, float(s.get("lr_d", 2e-4)), format="%.2e",
                                   key=f"live_lr_d@{name}", help="D's step size from the next iteration on.")
-            lr_g = b.number_input("Learning rate of G", 1e-7, 1.0, float(s.get("lr_g", 2e-4)), format="%.2e",
+            b.number_input("Learning rate of G", 1e-7, 1.0, float(s.get("lr_g", 2e-4)), format="%.2e",
                                   key=f"live_lr_g@{name}", help="G's step size from the next iteration on.")
-            k = c.number_input("k — D steps per iteration", 1, 50, int(s.get("k", 1)), key=f"live_k@{name}",
+            c.number_input("k — D steps per iteration", 1, 50, int(s.get("k", 1)), key=f"live_k@{name}",
                                help="Algorithm 1's k.")
-            g_loss = a.selectbox("Generator objective", list(G_LOSSES),
+            a.selectbox("Generator objective", list(G_LOSSES),
                                  index=list(G_LOSSES).index(s.get("g_loss", G_LOSSES[0])), key=f"live_g@{name}",
                                  help="non-saturating: ascend log D(G(z)) (eq. 3); minimax: descend "
                                       "log(1 − D(G(z))) (eq. 4).")
-            batch = b.number_input("Batch size m", 1, 65_536, int(s.get("batch_size", 64)), key=f"live_m@{name}",
+            b.number_input("Batch size m", 1, 65_536, int(s.get("batch_size", 64)), key=f"live_m@{name}",
                                    help="m real examples and m noise vectors per step.")
-            decay = c.number_input("Learning rate falls to (× initial)", 0.0, 1.0, float(s.get("lr_decay", 1.0)),
+            c.number_input("Learning rate falls to (× initial)", 0.0, 1.0, float(s.get("lr_decay", 1.0)),
                                    key=f"live_decay@{name}", help="1: constant; 0: linearly down to 0.")
-            if st.form_submit_button("Apply at the next iteration", icon=":material/check:"):
-                new = {"lr_d": float(lr_d), "lr_g": float(lr_g), "k": int(k), "g_loss": g_loss,
-                       "batch_size": int(batch), "lr_decay": float(decay)}
-                changes = {kk: v for kk, v in new.items() if s.get(kk) != v}
-                if changes:
-                    _send(run_dir, "set", key, changes=changes)
-                else:
-                    _say(key, True, "nothing changed")
+            st.form_submit_button("Apply at the next iteration", icon=":material/check:",
+                                  on_click=_apply_changes, args=(run_dir, name, key, s))
         st.caption("Each change is recorded in changes.jsonl with the iteration where it took effect (marked on "
                    "the charts), kept by Resume, and repeated by `python -m gan_core replay`.")
     _show(key)

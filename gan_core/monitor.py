@@ -251,6 +251,28 @@ def value_figure(frames: dict, max_points: int = 800) -> go.Figure:
     return fig
 
 
+def describe_change(ev: dict) -> str:
+    """A recorded change (gan_core.control) in a few words: 'g_loss → minimax', 'D step', ..."""
+    if "set" in ev:
+        return ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in ev["set"].items())
+    return {"d": "D step", "g": "G step"}.get(ev.get("step"), "change")
+
+
+def add_change_markers(fig: go.Figure, changes: dict) -> go.Figure:
+    """Vertical dotted lines where a run's settings were changed or steps were taken by hand, labelled
+    with what changed (changes: run name → control.read_changes(run)). Steps at the same iteration merge."""
+    for i, (name, events) in enumerate(changes.items()):
+        by_it: dict = {}
+        for ev in events:
+            by_it.setdefault(int(ev["iteration"]), []).append(describe_change(ev))
+        for it, what in by_it.items():
+            text = "; ".join(dict.fromkeys(what))  # in order, without repeats
+            fig.add_vline(x=it, line=dict(color=PALETTE[i % len(PALETTE)], dash="dot", width=1),
+                          annotation_text=text if len(text) < 40 else text[:38] + "…", annotation_textangle=-90,
+                          annotation_position="top left", annotation_font_size=10)
+    return fig
+
+
 def discriminator_figure(frames: dict, max_points: int = 800) -> go.Figure:
     fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"),
                                   ("d_fake", "mean D(G(z)), generated", "dash")], "What the discriminator says", "D", max_points=max_points)

@@ -15,7 +15,7 @@ WebGL contexts per page). The selected runs are in the address (?run=a&run=b), s
 """
 import streamlit as st
 
-from gan_core import launch, monitor, runs, verdict
+from gan_core import control, launch, monitor, runs, verdict
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import TRAIN, keep, link, query_list, restore, set_query
@@ -225,7 +225,8 @@ def charts() -> None:
     for n in selected:
         p = str(root / n / "metrics.csv")
         frames[n] = tails.setdefault(p, monitor.MetricsTail(p)).read()  # only the new bytes
-        stamp.append((n, len(frames[n]), tails[p].offset))
+        stamp.append((n, len(frames[n]), tails[p].offset, (root / n / control.CHANGES).stat().st_size
+                      if (root / n / control.CHANGES).exists() else 0))
     cache = ss.setdefault("_figs", {})
     if cache.get("stamp") != stamp:  # rows arrived (or the selection changed): rebuild, else re-send as is
         cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
@@ -233,7 +234,8 @@ def charts() -> None:
         cache["stamp"] = stamp
         cache["empty"] = all(df.empty for df in frames.values())
         if not cache["empty"]:
-            cache["value"] = monitor.value_figure(cf)
+            cache["value"] = monitor.add_change_markers(  # settings changed live / steps by hand, marked
+                monitor.value_figure(cf), {n: control.read_changes(root / n) for n in selected})
             cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
             metrics = monitor.quality_metrics(cf)
             cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None

@@ -248,3 +248,15 @@ def test_dynamics_and_quality_panels_are_one_figure_each():
     assert [a.text for a in q.layout.annotations][:2] == ["Jensen–Shannon divergence JSD(p_data ‖ p_g)", "Modes covered"]
     assert any(abs(y - math.log(2)) < 1e-12 for y in _hline_ys(q))
     assert all(isinstance(t, go.Scatter) for t in q.data)
+
+
+def test_change_markers_label_what_changed_where():
+    from gan_core import monitor
+    df = pd.DataFrame({"iteration": [10, 20, 30], "value_estimate": [-1.3, -1.2, -1.25]})
+    fig = monitor.add_change_markers(monitor.value_figure({"a": df}), {"a": [
+        {"iteration": 20, "d_done": 0, "step": "d"}, {"iteration": 20, "d_done": 1, "step": "d"},
+        {"iteration": 25, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}]})
+    lines = [s for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1]
+    assert sorted(s.x0 for s in lines) == [20, 25]
+    texts = {a.x: a.text for a in fig.layout.annotations if a.x in (20, 25)}
+    assert texts == {20: "D step", 25: "g_loss → minimax, lr_d → 0.0002"}
