@@ -13,6 +13,8 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
+import time
+
 import streamlit as st
 
 from gan_core import control, launch, monitor, runs, verdict
@@ -83,6 +85,9 @@ def configs(names) -> dict:
 
 
 st.title("Runs")
+flash = ss.get("_start_flash")  # the Train page's Start brought us here: say so for a few seconds
+if flash and time.time() - flash[1] < 8:
+    st.success(flash[0], icon=":material/rocket_launch:")
 infos = runs.list_runs(root)
 if not infos:
     st.info(f"No runs yet under {root}. Start one on the Train page, or with "

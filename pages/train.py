@@ -6,6 +6,8 @@ The Start button's outcome is one message in one place: a new start replaces the
 """
 import math
 
+import time
+
 import streamlit as st
 
 from gan_core import launch, monitor, runs
@@ -271,6 +273,8 @@ if st.button("Start training", type="primary", key="start"):
                                            "if you close this page.", run_name)
             ss["monitor_selected"] = [run_name]  # the Runs page opens on this run
             del ss[k("run_name")]  # the next run gets a fresh name
+            ss["_start_flash"] = (ss["_start_msg"][1], time.time())
+            st.switch_page(RUNS, query_params={"run": run_name})  # straight to its first points
         st.rerun()
     except GanError as e:
         ss["_start_msg"] = ("error", str(e), None)

@@ -128,7 +128,9 @@ def test_start_on_train_page_then_completed_on_monitor(runs_dir):
     at.button(key="start").click().run(timeout=60)
     assert not at.exception and not at.error, texts(at.error)
     assert "Run **first** started" in texts(at.success)
-    # the next start's outcome replaces this message: an error, and the old "started" is gone
+    assert [t.value for t in at.title] == ["Runs"]  # Start leads straight to the run's charts
+    # back on Train, the next start's outcome replaces that message: an error, and the old "started" is gone
+    at.switch_page(TRAIN).run()
     at.text_input(key="run_name@gaussian1d").input("first")
     at.button(key="start").click().run(timeout=60)
     assert "already exists" in texts(at.error) and not at.success
