@@ -75,7 +75,11 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         wait_idle(page)
         t_click = time.perf_counter()
         page.get_by_role("button", name="Start training").click()
-        page.get_by_test_id("stDataFrame").first.wait_for()  # Start leads straight to the Runs page
+        try:
+            page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)  # Start leads straight to the Runs page
+        except Exception:
+            page.screenshot(path="/tmp/steer_fail.png", full_page=True)
+            raise
         out["start_to_runs_table_s"] = time.perf_counter() - t_click
         while True:  # the first point of Ṽ on the Runs page
             v = page.evaluate(VALUE_TRACE)

@@ -90,9 +90,18 @@ if flash and time.time() - flash[1] < 8:
     st.success(flash[0], icon=":material/rocket_launch:")
 infos = runs.list_runs(root)
 if not infos:
-    st.info(f"No runs yet under {root}. Start one on the Train page, or with "
-            "`python -m gan_core train --dataset ring8`.")
-    link(TRAIN, "Train a GAN", ":material/model_training:")
+    @st.fragment(run_every=0.5)
+    def wait_for_runs() -> None:  # a run still starting, or one started from a terminal, shows up by itself
+        if runs.list_runs(root):
+            st.rerun()
+
+    if flash and time.time() - flash[1] < 8:
+        st.caption("Starting… its first points appear here in a moment.")
+    else:
+        st.info(f"No runs yet under {root}. Start one on the Train page, or with "
+                "`python -m gan_core train --dataset ring8`.")
+        link(TRAIN, "Train a GAN", ":material/model_training:")
+    wait_for_runs()
     st.stop()
 ss["_sig"] = signature(infos)
 by_name = {r.name: r for r in infos}
