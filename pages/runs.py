@@ -13,9 +13,11 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
+import numpy as np
 import streamlit as st
 
 from gan_core import launch, monitor, runs, verdict
+from gan_core.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import TRAIN, keep, link, query_list, restore, set_query
@@ -47,7 +49,18 @@ CAPTIONS = {
            "supports (below 0.02 is good); V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)).",
     "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
                "move as G learns.",
+    "arrows": "**Arrows:** the push G's objective gives each generated point x = G(z), −∇ₓ of the per-sample "
+              "generator loss — {objective}. Both point up D's slope, but they differ by the factor "
+              "(1 − D(x))/D(x): minimax arrows (eq. 4) nearly vanish where D(x) ≈ 0, where D confidently "
+              "rejects the samples (early in training), while non-saturating ones (eq. 3) are strongest there — "
+              "why eq. (3) is used in practice. One fixed scale for every snapshot and run, so lengths compare.",
+    "manifold": "**Mesh:** G's manifold, the image of a regular latent grid under G (for latents other than "
+                "2-D, a 2-D slice through z = 0): how G folds the plane onto the modes.",
 }
+OBJECTIVE = {"minimax": "here minimax, ℓ = log(1 − D(x))", "nonsaturating": "here non-saturating, ℓ = −log D(x)"}
+LAYERS = {"real": "real points", "generated": "generated points", "d": "D heat map", "d_star": "D*",
+          "arrows": "arrows (G's push)", "manifold": "manifold"}
+LAYERS_ON = ["real", "generated", "d", "arrows", "manifold"]
 VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
                 "collapsed": ":material/warning:", "diverged": ":material/error:"}
 
@@ -284,12 +297,17 @@ def snapshots_view() -> None:
     follow = len(its) == 1 or st.toggle("Follow the latest snapshot", value=True, key="follow")
     it = its[-1] if follow else st.select_slider("Snapshot at iteration", its, value=its[-1], key=f"snap_it@{who}")
     f = run_dir / "snapshots" / f"it_{it:08d}.npz"
+    restore("snap_layers")
+    ss.setdefault("snap_layers", LAYERS_ON)
+    layers = st.pills("Show (points data)", list(LAYERS), format_func=LAYERS.get, selection_mode="multi",
+                      key="snap_layers", help="The layers of the snapshot figure (1-D and 2-D points data).")
+    keep("snap_layers")
     cache = ss.setdefault("_snapfigs", {})
     try:
-        stamp = (str(run_dir), it, f.stat().st_mtime)
+        stamp = (str(run_dir), it, f.stat().st_mtime, tuple(layers))
         if cache.get("stamp") != stamp:
             cache.clear()
-            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it)
+            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it, layers)
             cache["stamp"] = stamp
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
@@ -327,9 +345,12 @@ def side_by_side(names: list) -> None:
     st.caption(CAPTIONS["samples"])
 
 
-def snapshot_figures(snap: dict, run_dir, it: int) -> list:
-    """[(key, figure, caption)] for one snapshot: Figure 1 (1-D), D beside D* (2-D), samples otherwise."""
+def snapshot_figures(snap: dict, run_dir, it: int, layers=LAYERS_ON) -> list:
+    """[(key, figure, caption)] for one snapshot: for 1-D and 2-D points one combined figure with the chosen
+    layers (Figure 1 with the arrows beneath it in 1-D, the plane in 2-D); an image grid or samples otherwise."""
     kind = monitor.snapshot_kind(snap)
+    if kind != "images" and np.asarray(snap["samples"]).ndim == 2 and np.asarray(snap["samples"]).shape[1] in (1, 2):
+        return [("snap_fig", combined_figure(snap, run_dir, it, layers), snapshot_caption(snap, layers))]
     cfg_file = run_dir / "config.json"
     real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
         str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
@@ -345,6 +366,33 @@ def snapshot_figures(snap: dict, run_dir, it: int) -> list:
                  CAPTIONS["samples"])]
     return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
              CAPTIONS["samples"])]
+
+
+def combined_figure(snap: dict, run_dir, it: int, layers):
+    on = set(layers)
+    cfg_file = run_dir / "config.json"
+    two_d = np.asarray(snap["samples"]).shape[1] == 2
+    real = real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0) \
+        if two_d and "real" in on else None
+    jsd = snap.get("metric_jsd")
+    where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
+    title = (f"p_data, p_g, D and D*; G's push beneath — {where}" if not two_d else f"snapshot — {where}")
+    return snapshot_figure(snap, real, show_real="real" in on, show_generated="generated" in on, show_d="d" in on,
+                           show_d_star="d_star" in on, show_arrows="arrows" in on, show_manifold="manifold" in on,
+                           n_points=500, title=title)
+
+
+def snapshot_caption(snap: dict, layers) -> str:
+    on, two_d = set(layers), np.asarray(snap["samples"]).shape[1] == 2
+    parts = [CAPTIONS["d_map"] if two_d else CAPTIONS["figure1"]]
+    if two_d and "d_star" in on and "d_star" in snap:
+        parts.append(CAPTIONS["d_star"])
+    if "arrows" in on and "grad_g" in snap:
+        obj = str(np.asarray(snap.get("g_loss", "")))
+        parts.append(CAPTIONS["arrows"].format(objective=OBJECTIVE.get(obj, "the run's objective")))
+    if "manifold" in on and "manifold" in snap:
+        parts.append(CAPTIONS["manifold"])
+    return " ".join(parts)
 
 
 charts()
