@@ -127,7 +127,8 @@ def _parse_params(items) -> dict:
 
 
 # What a new run's folder may already hold: the dashboard creates it with its log before `train` starts.
-_NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting"}  # what launching a run puts there first
+_NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting",  # what launching a run puts there first,
+                      "drawn_data.csv", "drawing.json"}  # and drawn data (gan_core.drawn) the run trains on
 
 
 def _check_new_run_dir(run_dir: str) -> None:

@@ -1,12 +1,13 @@
 """Issue 11 and 13 on the pages (AppTest): the snapshot figure's toggles, Draw your own, Compare…"""
 import json
+from pathlib import Path
 import time
 
 import numpy as np
 import pytest
 
 from gan_core import runs
-from test_pages import MONITOR, TRAIN, fake_run, page, runs_dir, texts  # noqa: F401 (runs_dir: a fixture)
+from test_pages import MONITOR, TRAIN, fake_run, page, qp, runs_dir, texts  # noqa: F401 (runs_dir: a fixture)
 
 ARROWS, MESH = "G's push −∇ₓ loss", "G's manifold (latent grid)"
 
@@ -59,3 +60,71 @@ def test_snapshot_toggles_add_and_remove_layers_of_one_figure(runs_dir):
                 if "snapshot" in str(json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "")))
     assert "iteration 50" in spec["layout"]["title"]["text"] and [t["name"] for t in spec["data"]] == [ARROWS]
     assert not at.exception
+
+
+CANVAS = json.loads((Path(__file__).parent / "fixtures" / "canvas_fabric7.json").read_text())
+
+
+def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
+    import ui_draw
+    at = page(TRAIN)
+    at.radio(key="source").set_value("Draw your own").run()
+    assert not at.exception
+    assert "drawing is empty" in texts(at.info).lower() and not [b for b in at.button if b.key == "start"]
+    at.session_state[ui_draw.KEY] = {"objects": CANVAS["objects"]}  # what the canvas would have sent
+    at.slider(key="draw_std").set_value(0.05).run()
+    assert not at.exception, [e.value for e in at.exception]
+    preview = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if
+                   "you drew" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    pts = np.array([arr(preview["data"][0]["x"]), arr(preview["data"][0]["y"])]).T
+    want = ui_draw.preview_points(CANVAS, 0.05)  # the page's own conversion: the same points
+    np.testing.assert_allclose(pts, want[:len(pts)], atol=1e-6)
+    assert qp(at, "data") == ["drawn"]
+    for key, v in (("iterations@drawn", 30), ("log_every@drawn", 10), ("hidden@drawn", 16), ("depth@drawn", 2)):
+        at.number_input(key=key).set_value(v)
+    at.checkbox(key="export@drawn").uncheck()
+    at.text_input(key="run_name@drawn").input("mine")
+    at.button(key="start").click().run(timeout=60)
+    assert not at.exception and not at.error, texts(at.error)
+    run = runs_dir / "mine"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["dataset"] == str(run / "drawn_data.csv")  # the run trains on the CSV under it
+    meta = json.loads((run / "drawing.json").read_text())
+    assert meta["clicks"] == 3 and meta["strokes"] == 1 and meta["std"] == 0.05
+    data = np.loadtxt(run / "drawn_data.csv", delimiter=",", skiprows=1)
+    assert data.shape == (ui_draw.N_POINTS, 2)
+    wait_done(run)
+    assert runs.read_status(run)["state"] == "completed", (run / "train.log").read_text()[-2000:]
+
+
+def test_a_refused_drawn_start_leaves_no_folder(runs_dir, monkeypatch):
+    import ui_draw
+    from gan_core import launch
+    from gan_core.errors import RunError
+
+    def refuse(cfg, **kw):
+        assert (runs_dir / "bad" / "drawn_data.csv").is_file()  # written before the start, under the run
+        raise RunError("the training process refused the data")
+    monkeypatch.setattr(launch, "start_and_wait", refuse)
+    at = page(TRAIN)
+    at.radio(key="source").set_value("Draw your own").run()
+    at.session_state[ui_draw.KEY] = {"objects": CANVAS["objects"]}
+    at.run()
+    at.text_input(key="run_name@drawn").input("bad")
+    at.button(key="start").click().run(timeout=60)
+    assert "refused the data" in texts(at.error)
+    assert not (runs_dir / "bad").exists()
+
+
+def arr(v) -> np.ndarray:
+    """A plotly JSON array: a list, or {dtype, bdata} (base64, the typed-array encoding)."""
+    if isinstance(v, dict):
+        import base64
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v, float)
+
+
+def wait_done(run, timeout=90):
+    deadline = time.monotonic() + timeout
+    while runs.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
+        time.sleep(0.3)
