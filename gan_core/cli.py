@@ -205,7 +205,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from .compare import compare, parse_vary
     given = {k: v for k, v in vars(a).items()
              if k not in ("command", "resume", "quiet", "dataset_param", "vary", "seeds", "root")}
-    if "run_dir" in given:
+    if given.pop("run_dir", ""):  # an empty one is what compare.comparison_command passes (config_flags)
         raise GanError("compare takes --root (one run directory per member inside it), not --run-dir")
     vary = parse_vary(a.vary)
     if a.resume:

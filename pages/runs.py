@@ -13,10 +13,12 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
-from gan_core import launch, monitor, runs, verdict
+from gan_core import compare, launch, monitor, runs, verdict
 from gan_core.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
@@ -65,6 +67,15 @@ VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material
                 "collapsed": ":material/warning:", "diverged": ":material/error:"}
 
 
+def all_runs() -> tuple[list, list]:
+    """(every run, comparisons): a comparison's members are listed as COMPARISON/MEMBER after the runs."""
+    infos, groups = runs.list_runs(root), compare.list_groups(root)
+    for g in groups:
+        if g["root"] != root:
+            infos += [dataclasses.replace(m, name=f"{g['name']}/{m.name}") for m in g["members"]]
+    return infos, [g for g in groups if g["root"] != root]
+
+
 def signature(infos) -> tuple:
     return tuple((r.name, r.state) for r in infos)
 
@@ -96,7 +107,7 @@ def configs(names) -> dict:
 
 
 st.title("Runs")
-infos = runs.list_runs(root)
+infos, groups = all_runs()
 if not infos:
     st.info(f"No runs yet under {root}. Start one on the Train page, or with "
             "`python -m gan_core train --dataset ring8`.")
@@ -120,7 +131,7 @@ else:
 
 @st.fragment(run_every=0.5 if any(r.state in runs.LIVE_STATES for r in infos) else 10.0)
 def run_table() -> None:
-    now = runs.list_runs(root)
+    now, _ = all_runs()
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
     st.dataframe(monitor.runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
@@ -130,6 +141,37 @@ def run_table() -> None:
 
 
 run_table()
+
+
+@st.fragment
+def comparisons() -> None:
+    """Each comparison: what varies, its state, a button to overlay all its members, and Stop."""
+    with st.expander(f"Comparisons ({len(groups)})", icon=":material/compare_arrows:", expanded=True):
+        for g in groups:
+            now = compare.list_groups(g["root"])
+            g = now[0] if now else g
+            vary = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in g["vary"].items())
+            seeds = f"{g['seeds']} seeds" if g["seeds"] > 1 else ""
+            c1, c2, c3 = st.columns([3, 1.3, 1], vertical_alignment="center")
+            c1.markdown(f"**{g['name']}** · {g['dataset']} · {' · '.join(x for x in (vary, seeds) if x)} · "
+                        f"{len(g['members'])} members · *{g['state']}*")
+            if c2.button("Show all members", key=f"grp_show@{g['name']}", icon=":material/stacked_line_chart:",
+                         help="Select every member: they overlay on the charts; seeds of one setting get their "
+                              "mean with a band on the Ṽ chart."):
+                ss["monitor_selected"] = sorted(f"{g['name']}/{m.name}" for m in g["members"])
+                st.rerun()
+            if c3.button("Stop", key=f"grp_stop@{g['name']}", icon=":material/stop:",
+                         disabled=g["state"] != "running", help="Every member stops after its current step and "
+                         "keeps a checkpoint (`python -m gan_core compare --resume --root ...` continues)."):
+                try:
+                    compare.request_stop(g["root"])
+                    st.success(f"Asked **{g['name']}** to stop.")
+                except OSError as e:
+                    st.error(f"could not ask {g['name']} to stop: {e}")
+
+
+if groups:
+    comparisons()
 selected = st.multiselect("Runs to show (several overlay on the charts; the table then shows the settings "
                           "that differ)", names, key="sel")
 keep("sel")
@@ -165,11 +207,11 @@ def run_controls() -> None:
         msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
     if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
         ss["_confirm_delete"] = target
-    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
+    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target.replace('/', '_')}.zip",
                        mime="application/zip", on_click="ignore", key="download",
                        help="The run directory without checkpoints, with generator.onnx if exported.")
     if info.state == "completed" and (path / "generator.onnx").is_file():
-        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target}.html",
+        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target.replace('/', '_')}.html",
                            mime="text/html", on_click="ignore", key="download_page",
                            disabled=bool(share_unavailable()),
                            help=share_unavailable() or "One .html file that samples this run's generator in any "
@@ -247,6 +289,9 @@ def charts() -> None:
         cache["empty"] = all(df.empty for df in frames.values())
         if not cache["empty"]:
             cache["value"] = monitor.value_figure(cf)
+            for i, (label, dirs) in enumerate(seed_bands(selected).items()):
+                monitor.add_seed_band(cache["value"], compare.seed_band(dirs), label,
+                                      monitor.PALETTE[(i + 3) % len(monitor.PALETTE)])
             cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
             metrics = monitor.quality_metrics(cf)
             cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None
@@ -278,6 +323,23 @@ def charts() -> None:
                 st.caption(CAPTIONS["jsd"])
     if live and not any(runs.read_status(root / n).get("state") in runs.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
+
+
+def seed_bands(names) -> dict:
+    """{label: run dirs} for each setting of a seeds comparison with two or more of its seeds selected."""
+    out = {}
+    for g in groups:
+        if g["seeds"] < 2:
+            continue
+        try:
+            sets = compare.seed_groups(g)
+        except GanError:
+            continue
+        for label, dirs in sets.items():
+            chosen = [d for d in dirs if f"{g['name']}/{d.name}" in names]
+            if len(chosen) >= 2:
+                out[f"{g['name']}: {label}"] = chosen
+    return out
 
 
 # Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower

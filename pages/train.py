@@ -9,10 +9,10 @@ import math
 import streamlit as st
 
 import ui_draw
-from gan_core import launch, monitor, runs
+from gan_core import compare, launch, monitor, runs
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data import builtin, load_file
-from gan_core.errors import GanError
+from gan_core.errors import ConfigError, GanError
 from ui_common import RUNS, keep, restore, set_query
 from ui_nav import page_setup
 
@@ -309,3 +309,63 @@ if msg:
     if msg[2]:
         st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:",
                      query_params={"run": msg[2]})
+
+
+# --- Compare…: several runs of these settings as one process (gan_core.compare) ---------------------------
+VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
+             "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
+VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
+                "prior": "normal,uniform"}
+
+
+def vary_changed() -> None:
+    ss["cmp_values"] = VARY_DEFAULT[ss["cmp_key"]]
+
+
+with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(ss.get("_cmp_msg"))):
+    st.caption("Train several runs of the settings above in ONE process, their networks stacked (faster than "
+               "separate runs): one setting takes each of the values you give, and/or several seeds. Each member "
+               "is an ordinary run; the Runs page groups them, overlays them and shows the seeds' mean with a band.")
+    restore("cmp_key", "cmp_values", "cmp_seeds")
+    ss.setdefault("cmp_key", "g_loss")
+    ss.setdefault("cmp_values", VARY_DEFAULT[ss["cmp_key"]])
+    ss.setdefault("cmp_seeds", 1)
+    v1, v2, v3 = st.columns([1.2, 1.6, 0.8])
+    vary_key = v1.selectbox("Setting that varies", list(VARY_TEXT), format_func=VARY_TEXT.get, key="cmp_key",
+                            on_change=vary_changed, help="The one setting whose values differ between members.")
+    values = v2.text_input("Its values (comma-separated)", key="cmp_values", disabled=not vary_key,
+                           help="e.g. minimax,nonsaturating · 1,5 · 1e-4,5e-4 · normal,uniform")
+    n_seeds = v3.number_input("Seeds per setting", 1, 16, key="cmp_seeds",
+                              help="Seeds seed, seed+1, …: the Runs page shows their mean with a band.")
+    keep("cmp_key", "cmp_values", "cmp_seeds")
+    if "cmp_name" not in ss:
+        ss["cmp_name"] = "compare-" + runs.new_run_name(dataset if ds_key != "drawn" else "drawn", root)
+    cmp_name = st.text_input("Comparison name", key="cmp_name", help="Its folder under " + str(root) +
+                             "; each member is a run in it.")
+    if st.button("Start comparison", key="cmp_start", icon=":material/play_arrow:"):
+        ss.pop("_cmp_msg", None)
+        try:
+            vary = compare.parse_vary([f"{vary_key}={values}"] if vary_key else [])
+            cmp_root = launch.run_dir_for(cmp_name, root)
+            data = ""
+            if ds_key == "drawn":  # the drawing beside the other uploads: the comparison's folder holds only runs
+                data = str(ui_draw.save(root / launch.UPLOADS / f"{cmp_name}-drawing", ui_draw.drawing(), std, seed))
+            base = current_config("", data)
+            if n_examples is not None and base.resolved().batch_size > n_examples:
+                raise ConfigError(f"batch size {base.resolved().batch_size} is larger than the dataset "
+                                          f"({n_examples} examples)")
+            proc = compare.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
+            members = len(compare.plan_members(base, vary, int(n_seeds)))
+            ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members in one process "
+                                         f"({proc.pid}).", cmp_name)
+            del ss["cmp_name"]
+            st.rerun()
+        except GanError as e:
+            ss["_cmp_msg"] = ("error", str(e), None)
+        except OSError as e:
+            ss["_cmp_msg"] = ("error", f"could not start the comparison: {e}", None)
+    cmsg = ss.get("_cmp_msg")
+    if cmsg:
+        getattr(st, cmsg[0])(cmsg[1])
+        if cmsg[2]:
+            st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:")

@@ -128,3 +128,66 @@ def wait_done(run, timeout=90):
     deadline = time.monotonic() + timeout
     while runs.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
         time.sleep(0.3)
+
+
+def test_compare_starts_one_process_and_the_runs_page_groups_it(runs_dir):
+    at = page(TRAIN)
+    at.selectbox(key="dataset").set_value("ring8").run()
+    for key, v in (("iterations@ring8", 40), ("log_every@ring8", 10), ("hidden@ring8", 16), ("depth@ring8", 2)):
+        at.number_input(key=key).set_value(v)
+    at.checkbox(key="export@ring8").uncheck()
+    at.selectbox(key="cmp_key").set_value("g_loss").run()
+    assert at.text_input(key="cmp_values").value == "minimax,nonsaturating"
+    at.text_input(key="cmp_values").input("minimax,bogus").run()
+    at.text_input(key="cmp_name").input("cmp")
+    at.button(key="cmp_start").click().run()
+    assert "choose from" in texts(at.error) and not (runs_dir / "cmp").exists()  # one line, nothing started
+    at.text_input(key="cmp_values").input("minimax,nonsaturating")
+    at.text_input(key="cmp_name").input("cmp")
+    at.button(key="cmp_start").click().run()
+    assert not at.exception and "**cmp** started: 2 members in one process" in texts(at.success), texts(at.error)
+    members = [runs_dir / "cmp" / "g_loss-minimax", runs_dir / "cmp" / "g_loss-nonsaturating"]
+    deadline = time.monotonic() + 120
+    while not all(runs.read_status(m).get("state") == "completed" for m in members) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert all(runs.read_status(m).get("state") == "completed" for m in members), \
+        (runs_dir / "cmp" / "compare.log").read_text()[-2000:]
+    assert json.loads((members[0] / "config.json").read_text())["g_loss"] == "minimax"
+
+    mon = page(MONITOR)
+    assert {"cmp/g_loss-minimax", "cmp/g_loss-nonsaturating"} <= set(mon.dataframe[0].value["run"])
+    assert "**cmp** · ring8 · g_loss = minimax, nonsaturating · 2 members" in texts(mon.markdown)
+    mon.button(key="grp_show@cmp").click().run()
+    assert mon.multiselect(key="sel").value == ["cmp/g_loss-minimax", "cmp/g_loss-nonsaturating"]
+    value = next(json.loads(c.proto.spec) for c in mon.get("plotly_chart")
+                 if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Value of the game"))
+    assert {"Ṽ (minibatch value) · cmp/g_loss-minimax", "Ṽ (minibatch value) · cmp/g_loss-nonsaturating"} <= \
+        {t["name"] for t in value["data"]}
+    assert mon.button(key="grp_stop@cmp").disabled  # finished: nothing to stop
+    assert not mon.exception
+
+
+def test_seed_comparison_shows_the_mean_with_a_band(runs_dir):
+    c = runs_dir / "seeds"
+    c.mkdir()
+    members = ["seed-0", "seed-1", "seed-2"]
+    runs.write_json_atomic(c / "comparison.json", {"kind": "comparison", "dataset": "ring8", "vary": {}, "seeds": 3,
+                                                   "members": members, "settings": {m: {"seed": i} for i, m in enumerate(members)}})
+    for i, m in enumerate(members):
+        d = fake_run(c, m, "completed")
+        (d / "metrics.csv").unlink()
+        runs.append_rows(d, runs.BASE_COLUMNS, [{"iteration": it, "value_estimate": -1.0 - 0.1 * i, "d_loss": 1,
+                                                 "g_loss": 1, "d_real": 0.5, "d_fake": 0.5, "elapsed_s": 1}
+                                                for it in range(10, 101, 10)])
+    at = page(MONITOR)
+    at.button(key="grp_show@seeds").click().run()
+    value = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Value of the game"))
+    mean = next(t for t in value["data"] if t["name"].startswith("mean of 3 seeds"))
+    band = next(t for t in value["data"] if t["name"].startswith("± 1 sd"))
+    np.testing.assert_allclose(arr(mean["y"]), -1.1, atol=1e-9)  # mean of −1.0, −1.1, −1.2
+    sd = np.std([-1.0, -1.1, -1.2])
+    y = arr(band["y"])
+    np.testing.assert_allclose(y[:10], -1.1 + sd, atol=1e-9)
+    np.testing.assert_allclose(y[10:], -1.1 - sd, atol=1e-9)
+    assert band["type"] == "scatter" and band["fill"] == "toself"  # SVG
