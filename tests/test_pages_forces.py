@@ -124,7 +124,7 @@ def arr(v) -> np.ndarray:
     return np.asarray(v, float)
 
 
-def wait_done(run, timeout=90):
+def wait_done(run, timeout=150):
     deadline = time.monotonic() + timeout
     while runs.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
         time.sleep(0.3)
