@@ -87,6 +87,7 @@ def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
     at.button(key="start").click().run(timeout=60)
     assert not at.exception and not at.error, texts(at.error)
     run = runs_dir / "mine"
+    wait_done(run)  # config.json appears once the process has started (it may still be importing torch)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["dataset"] == str(run / "drawn_data.csv")  # the run trains on the CSV under it
     meta = json.loads((run / "drawing.json").read_text())
