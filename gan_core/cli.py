@@ -127,7 +127,8 @@ def _parse_params(items) -> dict:
 
 
 # What a new run's folder may already hold: the dashboard creates it with its log before `train` starts.
-_NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting"}  # what launching a run puts there first
+_NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting",  # what launching a run puts there first,
+                      "drawn_data.csv", "drawing.json"}  # and drawn data (gan_core.drawn) the run trains on
 
 
 def _check_new_run_dir(run_dir: str) -> None:
@@ -204,7 +205,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from .compare import compare, parse_vary
     given = {k: v for k, v in vars(a).items()
              if k not in ("command", "resume", "quiet", "dataset_param", "vary", "seeds", "root")}
-    if "run_dir" in given:
+    if given.pop("run_dir", ""):  # an empty one is what compare.comparison_command passes (config_flags)
         raise GanError("compare takes --root (one run directory per member inside it), not --run-dir")
     vary = parse_vary(a.vary)
     if a.resume:

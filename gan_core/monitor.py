@@ -273,6 +273,30 @@ def add_change_markers(fig: go.Figure, changes: dict) -> go.Figure:
     return fig
 
 
+def add_seed_band(fig: go.Figure, band: pd.DataFrame, label: str, color: str = "#444",
+                  max_points: int = 800) -> go.Figure:
+    """Draw the mean over seeds and a shaded band mean ± one standard deviation (compare.seed_band's frame:
+    iteration, mean, low, high, n) onto fig: two SVG traces (the band's outline closed over itself) and
+    the mean line."""
+    if band is None or band.empty:
+        return fig
+    b = downsample(band, "iteration", max_points, columns=["mean", "low", "high"])
+    it = b["iteration"].to_numpy(np.float64)
+    n = int(band["n"].max())
+    fig.add_trace(go.Scatter(x=np.concatenate([it, it[::-1]]), y=np.concatenate([b["high"], b["low"][::-1]]),
+                             fill="toself", fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip",
+                             name=f"± 1 sd · {label}", legendgroup=f"band {label}", showlegend=False))
+    fig.add_trace(go.Scatter(x=it, y=b["mean"].to_numpy(np.float64), mode="lines", line=dict(color=color, width=2.6),
+                             name=f"mean of {n} seeds ± 1 sd · {label}", legendgroup=f"band {label}",
+                             hovertemplate="%{x:.0f}: %{y:.4g}"))
+    return fig
+
+
+def _rgba(color: str, alpha: float) -> str:
+    c = color.lstrip("#")
+    return f"rgba({int(c[0:2], 16)}, {int(c[2:4], 16)}, {int(c[4:6], 16)}, {alpha})"
+
+
 def discriminator_figure(frames: dict, max_points: int = 800) -> go.Figure:
     fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"),
                                   ("d_fake", "mean D(G(z)), generated", "dash")], "What the discriminator says", "D", max_points=max_points)

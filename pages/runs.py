@@ -13,11 +13,14 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
+import dataclasses
 import time
 
+import numpy as np
 import streamlit as st
 
-from gan_core import control, launch, monitor, runs, verdict
+from gan_core import compare, control, launch, monitor, runs, verdict
+from gan_core.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import TRAIN, keep, link, query_list, restore, set_query
@@ -49,9 +52,29 @@ CAPTIONS = {
            "supports (below 0.02 is good); V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)).",
     "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
                "move as G learns.",
+    "arrows": "**Arrows:** the push G's objective gives each generated point x = G(z), −∇ₓ of the per-sample "
+              "generator loss — {objective}. Both point up D's slope, but they differ by the factor "
+              "(1 − D(x))/D(x): minimax arrows (eq. 4) nearly vanish where D(x) ≈ 0, where D confidently "
+              "rejects the samples (early in training), while non-saturating ones (eq. 3) are strongest there — "
+              "why eq. (3) is used in practice. One fixed scale for every snapshot and run, so lengths compare.",
+    "manifold": "**Mesh:** G's manifold, the image of a regular latent grid under G (for latents other than "
+                "2-D, a 2-D slice through z = 0): how G folds the plane onto the modes.",
 }
+OBJECTIVE = {"minimax": "here minimax, ℓ = log(1 − D(x))", "nonsaturating": "here non-saturating, ℓ = −log D(x)"}
+LAYERS = {"real": "real points", "generated": "generated points", "d": "D heat map", "d_star": "D*",
+          "arrows": "arrows (G's push)", "manifold": "manifold"}
+LAYERS_ON = ["real", "generated", "d", "arrows", "manifold"]
 VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
                 "collapsed": ":material/warning:", "diverged": ":material/error:"}
+
+
+def all_runs() -> tuple[list, list]:
+    """(every run, comparisons): a comparison's members are listed as COMPARISON/MEMBER after the runs."""
+    infos, groups = runs.list_runs(root), compare.list_groups(root)
+    for g in groups:
+        if g["root"] != root:
+            infos += [dataclasses.replace(m, name=f"{g['name']}/{m.name}") for m in g["members"]]
+    return infos, [g for g in groups if g["root"] != root]
 
 
 def signature(infos) -> tuple:
@@ -88,11 +111,11 @@ st.title("Runs")
 flash = ss.get("_start_flash")  # the Train page's Start brought us here: say so for a few seconds
 if flash and time.time() - flash[1] < 8:
     st.success(flash[0], icon=":material/rocket_launch:")
-infos = runs.list_runs(root)
+infos, groups = all_runs()
 if not infos:
     @st.fragment(run_every=0.5)
     def wait_for_runs() -> None:  # a run still starting, or one started from a terminal, shows up by itself
-        if runs.list_runs(root):
+        if all_runs()[0]:
             st.rerun()
 
     if flash and time.time() - flash[1] < 8:
@@ -121,7 +144,7 @@ else:
 
 @st.fragment(run_every=0.5 if any(r.state in runs.LIVE_STATES for r in infos) else 10.0)
 def run_table() -> None:
-    now = runs.list_runs(root)
+    now, _ = all_runs()
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
     st.dataframe(monitor.runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
@@ -131,6 +154,37 @@ def run_table() -> None:
 
 
 run_table()
+
+
+@st.fragment
+def comparisons() -> None:
+    """Each comparison: what varies, its state, a button to overlay all its members, and Stop."""
+    with st.expander(f"Comparisons ({len(groups)})", icon=":material/compare_arrows:", expanded=True):
+        for g in groups:
+            now = compare.list_groups(g["root"])
+            g = now[0] if now else g
+            vary = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in g["vary"].items())
+            seeds = f"{g['seeds']} seeds" if g["seeds"] > 1 else ""
+            c1, c2, c3 = st.columns([3, 1.3, 1], vertical_alignment="center")
+            c1.markdown(f"**{g['name']}** · {g['dataset']} · {' · '.join(x for x in (vary, seeds) if x)} · "
+                        f"{len(g['members'])} members · *{g['state']}*")
+            if c2.button("Show all members", key=f"grp_show@{g['name']}", icon=":material/stacked_line_chart:",
+                         help="Select every member: they overlay on the charts; seeds of one setting get their "
+                              "mean with a band on the Ṽ chart."):
+                ss["monitor_selected"] = sorted(f"{g['name']}/{m.name}" for m in g["members"])
+                st.rerun()
+            if c3.button("Stop", key=f"grp_stop@{g['name']}", icon=":material/stop:",
+                         disabled=g["state"] != "running", help="Every member stops after its current step and "
+                         "keeps a checkpoint (`python -m gan_core compare --resume --root ...` continues)."):
+                try:
+                    compare.request_stop(g["root"])
+                    st.success(f"Asked **{g['name']}** to stop.")
+                except OSError as e:
+                    st.error(f"could not ask {g['name']} to stop: {e}")
+
+
+if groups:
+    comparisons()
 selected = st.multiselect("Runs to show (several overlay on the charts; the table then shows the settings "
                           "that differ)", names, key="sel")
 keep("sel")
@@ -166,11 +220,11 @@ def run_controls() -> None:
         msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
     if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
         ss["_confirm_delete"] = target
-    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target}.zip",
+    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target.replace('/', '_')}.zip",
                        mime="application/zip", on_click="ignore", key="download",
                        help="The run directory without checkpoints, with generator.onnx if exported.")
     if info.state == "completed" and (path / "generator.onnx").is_file():
-        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target}.html",
+        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target.replace('/', '_')}.html",
                            mime="text/html", on_click="ignore", key="download_page",
                            disabled=bool(share_unavailable()),
                            help=share_unavailable() or "One .html file that samples this run's generator in any "
@@ -250,6 +304,9 @@ def charts() -> None:
         if not cache["empty"]:
             cache["value"] = monitor.add_change_markers(  # settings changed live / steps by hand, marked
                 monitor.value_figure(cf), {n: control.read_changes(root / n) for n in selected})
+            for i, (label, dirs) in enumerate(seed_bands(selected).items()):
+                monitor.add_seed_band(cache["value"], compare.seed_band(dirs), label,
+                                      monitor.PALETTE[(i + 3) % len(monitor.PALETTE)])
             cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
             metrics = monitor.quality_metrics(cf)
             cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None
@@ -283,6 +340,23 @@ def charts() -> None:
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
 
 
+def seed_bands(names) -> dict:
+    """{label: run dirs} for each setting of a seeds comparison with two or more of its seeds selected."""
+    out = {}
+    for g in groups:
+        if g["seeds"] < 2:
+            continue
+        try:
+            sets = compare.seed_groups(g)
+        except GanError:
+            continue
+        for label, dirs in sets.items():
+            chosen = [d for d in dirs if f"{g['name']}/{d.name}" in names]
+            if len(chosen) >= 2:
+                out[f"{g['name']}: {label}"] = chosen
+    return out
+
+
 # Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
 # timer, and figures rebuilt only for a new snapshot.
 @st.fragment(run_every=8.0 if live else None)
@@ -300,12 +374,17 @@ def snapshots_view() -> None:
     follow = len(its) == 1 or st.toggle("Follow the latest snapshot", value=True, key="follow")
     it = its[-1] if follow else st.select_slider("Snapshot at iteration", its, value=its[-1], key=f"snap_it@{who}")
     f = run_dir / "snapshots" / f"it_{it:08d}.npz"
+    restore("snap_layers")
+    ss.setdefault("snap_layers", LAYERS_ON)
+    layers = st.pills("Show (points data)", list(LAYERS), format_func=LAYERS.get, selection_mode="multi",
+                      key="snap_layers", help="The layers of the snapshot figure (1-D and 2-D points data).")
+    keep("snap_layers")
     cache = ss.setdefault("_snapfigs", {})
     try:
-        stamp = (str(run_dir), it, f.stat().st_mtime)
+        stamp = (str(run_dir), it, f.stat().st_mtime, tuple(layers))
         if cache.get("stamp") != stamp:
             cache.clear()
-            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it)
+            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it, layers)
             cache["stamp"] = stamp
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
@@ -343,9 +422,12 @@ def side_by_side(names: list) -> None:
     st.caption(CAPTIONS["samples"])
 
 
-def snapshot_figures(snap: dict, run_dir, it: int) -> list:
-    """[(key, figure, caption)] for one snapshot: Figure 1 (1-D), D beside D* (2-D), samples otherwise."""
+def snapshot_figures(snap: dict, run_dir, it: int, layers=LAYERS_ON) -> list:
+    """[(key, figure, caption)] for one snapshot: for 1-D and 2-D points one combined figure with the chosen
+    layers (Figure 1 with the arrows beneath it in 1-D, the plane in 2-D); an image grid or samples otherwise."""
     kind = monitor.snapshot_kind(snap)
+    if kind != "images" and np.asarray(snap["samples"]).ndim == 2 and np.asarray(snap["samples"]).shape[1] in (1, 2):
+        return [("snap_fig", combined_figure(snap, run_dir, it, layers), snapshot_caption(snap, layers))]
     cfg_file = run_dir / "config.json"
     real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
         str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
@@ -361,6 +443,33 @@ def snapshot_figures(snap: dict, run_dir, it: int) -> list:
                  CAPTIONS["samples"])]
     return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
              CAPTIONS["samples"])]
+
+
+def combined_figure(snap: dict, run_dir, it: int, layers):
+    on = set(layers)
+    cfg_file = run_dir / "config.json"
+    two_d = np.asarray(snap["samples"]).shape[1] == 2
+    real = real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0) \
+        if two_d and "real" in on else None
+    jsd = snap.get("metric_jsd")
+    where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
+    title = (f"p_data, p_g, D and D*; G's push beneath — {where}" if not two_d else f"snapshot — {where}")
+    return snapshot_figure(snap, real, show_real="real" in on, show_generated="generated" in on, show_d="d" in on,
+                           show_d_star="d_star" in on, show_arrows="arrows" in on, show_manifold="manifold" in on,
+                           n_points=500, title=title)
+
+
+def snapshot_caption(snap: dict, layers) -> str:
+    on, two_d = set(layers), np.asarray(snap["samples"]).shape[1] == 2
+    parts = [CAPTIONS["d_map"] if two_d else CAPTIONS["figure1"]]
+    if two_d and "d_star" in on and "d_star" in snap:
+        parts.append(CAPTIONS["d_star"])
+    if "arrows" in on and "grad_g" in snap:
+        obj = str(np.asarray(snap.get("g_loss", "")))
+        parts.append(CAPTIONS["arrows"].format(objective=OBJECTIVE.get(obj, "the run's objective")))
+    if "manifold" in on and "manifold" in snap:
+        parts.append(CAPTIONS["manifold"])
+    return " ".join(parts)
 
 
 charts()

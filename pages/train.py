@@ -10,10 +10,11 @@ import time
 
 import streamlit as st
 
-from gan_core import launch, monitor, runs
+import ui_draw
+from gan_core import compare, launch, monitor, runs
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data import builtin, load_file
-from gan_core.errors import GanError
+from gan_core.errors import ConfigError, GanError
 from ui_common import RUNS, keep, restore, set_query
 from ui_nav import page_setup
 
@@ -27,14 +28,15 @@ DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figur
                 "digits": "digits — 1,797 handwritten 8×8 digits"}
 G_LOSS_TEXT = {"nonsaturating": "non-saturating: ascend log D(G(z)) (eq. 3)",
                "minimax": "minimax: descend log(1 − D(G(z))) (eq. 4)"}
-SOURCES = ["Built-in dataset", "Upload your own"]
+SOURCES = ["Built-in dataset", "Upload your own", "Draw your own"]
+DRAWN = "drawn_data.csv"  # the drawn data's name until Start writes it under the run
 # widget key (before "@dataset") → (TrainConfig field, type): the settings kept in the address
 SETTINGS = {"iterations": ("iterations", int), "k": ("k", int), "batch": ("batch_size", int),
             "g_loss": ("g_loss", str), "lr_d": ("lr_d", float), "lr_g": ("lr_g", float), "prior": ("prior", str),
             "latent": ("latent_dim", int), "hidden": ("hidden", int), "depth": ("depth", int), "seed": ("seed", int),
             "device": ("device", str), "log_every": ("log_every", int), "snap": ("snapshot_every", int),
             "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool)}
-SHARED = ("source", "dataset", "image_size")
+SHARED = ("source", "dataset", "image_size", "draw_std", "draw_mode")
 
 
 @st.cache_resource(show_spinner=False)
@@ -70,6 +72,8 @@ if not ss.get("_train_url_read"):
     data = q.get("data")
     if data in BUILTIN_DATASETS:
         ss["source"], ss["dataset"] = SOURCES[0], data
+    elif data == "drawn":
+        ss["source"] = SOURCES[2]
     elif data and "_upload" not in ss:
         try:
             ss["image_size"] = int(q.get("image_size", 32))
@@ -79,7 +83,7 @@ if not ss.get("_train_url_read"):
             ss["source"] = SOURCES[1]
         except (GanError, OSError, ValueError):
             pass  # the saved upload is gone: the page asks for a file again
-    ds_key = "user" if ss.get("source") == SOURCES[1] else ss.get("dataset", BUILTIN_DATASETS[0])
+    ds_key = {SOURCES[1]: "user", SOURCES[2]: "drawn"}.get(ss.get("source"), ss.get("dataset", BUILTIN_DATASETS[0]))
     for short, (field, typ) in SETTINGS.items():
         if short in q:
             try:
@@ -103,6 +107,22 @@ if source == SOURCES[0]:
     description, n_examples, fig = preview(name)
     st.plotly_chart(fig, key="preview")
     dataset, ds_key, image_size = name, name, 0
+elif source == SOURCES[2]:
+    st.caption("Click (or drag) on the canvas to place data in the square [−4, 4]²; the run trains on "
+               f"{ui_draw.N_POINTS:,} points drawn around your marks with the spread below, saved under the run "
+               "(drawn_data.csv and drawing.json), so it can be repeated.")
+    left, right = st.columns(2)
+    with left:
+        ui_draw.canvas()
+    ss.setdefault("draw_std", 0.15)
+    std = right.slider("Spread (std) around each mark", 0.02, 1.0, step=0.01, key="draw_std",
+                       help="Each mark becomes a Gaussian with this standard deviation; all marks weigh the same.")
+    try:
+        pts = ui_draw.preview_points(ui_draw.drawing(), std, seed=int(ss.get("seed@drawn", 0)))
+        right.plotly_chart(monitor.samples_figure(pts, title="the data you drew (preview)"), key="draw_preview")
+        dataset, ds_key, image_size, n_examples = DRAWN, "drawn", 0, ui_draw.N_POINTS
+    except GanError as e:
+        right.info(str(e).capitalize())
 else:
     u = ss.get("_upload")
     up = st.file_uploader("A .csv of points (one row per point), a .npy array, or a .zip of images"
@@ -135,7 +155,7 @@ else:
         dataset, ds_key, n_examples = u["path"], "user", ds.size
 
 if dataset is None:
-    st.info("Choose a built-in dataset or upload a file to continue.")
+    st.info("Choose a built-in dataset, upload a file or draw some data to continue.")
     keep(*SHARED)
     st.stop()
 
@@ -209,15 +229,16 @@ with st.expander("Logging and saving"):
 
 # the data and every changed setting go into the address, so a reload or a link brings them back
 changed = {short: ss[k(short)] for short in SETTINGS if ss[k(short)] != defaults[short]}
-set_query(data=dataset if ds_key != "user" else f"{launch.UPLOADS}/{u['path'].rsplit('/', 1)[-1]}",
+set_query(data="drawn" if ds_key == "drawn" else dataset if ds_key != "user" else
+          f"{launch.UPLOADS}/{u['path'].rsplit('/', 1)[-1]}",
           image_size=image_size if ds_key == "user" else None,
           **{short: changed.get(short) for short in SETTINGS})
 keep(*SHARED, *(k(short) for short in SETTINGS))
 
 
-def current_config(run_dir: str = "") -> TrainConfig:
+def current_config(run_dir: str = "", data: str = "") -> TrainConfig:
     return TrainConfig(
-        dataset=dataset, run_dir=run_dir, iterations=int(iterations), seed=int(seed), device=device, k=int(kk),
+        dataset=data or dataset, run_dir=run_dir, iterations=int(iterations), seed=int(seed), device=device, k=int(kk),
         batch_size=int(batch), g_loss=g_loss, prior=prior, latent_dim=int(latent), hidden=int(hidden),
         depth=int(depth), image_size=int(image_size), lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every),
         snapshot_every=int(snapshot_every), checkpoint_every=int(checkpoint_every), export_onnx=bool(export),
@@ -261,8 +282,11 @@ nproc = st.number_input("Processes on this machine", 1, max(1, gpus), 1, key="np
 
 if st.button("Start training", type="primary", key="start"):
     ss.pop("_start_msg", None)  # this start's outcome replaces the last one's
+    run_dir = None
     try:
-        cfg = current_config(str(launch.run_dir_for(run_name, root)))
+        run_dir = launch.run_dir_for(run_name, root)
+        data = str(ui_draw.save(run_dir, ui_draw.drawing(), std, seed)) if ds_key == "drawn" else ""
+        cfg = current_config(str(run_dir), data)
         with st.spinner("Starting the training process…"):
             proc, status = launch.start_and_wait(cfg, timeout=6.0, dataset_size=n_examples, processes=int(nproc))
         state = (status or {}).get("state", "starting")
@@ -280,6 +304,8 @@ if st.button("Start training", type="primary", key="start"):
         ss["_start_msg"] = ("error", str(e), None)
     except OSError as e:
         ss["_start_msg"] = ("error", f"could not start the training process: {e}", None)
+    if ss["_start_msg"][0] == "error" and ds_key == "drawn" and run_dir is not None:
+        ui_draw.discard(run_dir)  # a refused start leaves no folder behind, drawn data included
 
 msg = ss.get("_start_msg")
 if msg:
@@ -287,3 +313,63 @@ if msg:
     if msg[2]:
         st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:",
                      query_params={"run": msg[2]})
+
+
+# --- Compare…: several runs of these settings as one process (gan_core.compare) ---------------------------
+VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
+             "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
+VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
+                "prior": "normal,uniform"}
+
+
+def vary_changed() -> None:
+    ss["cmp_values"] = VARY_DEFAULT[ss["cmp_key"]]
+
+
+with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(ss.get("_cmp_msg"))):
+    st.caption("Train several runs of the settings above in ONE process, their networks stacked (faster than "
+               "separate runs): one setting takes each of the values you give, and/or several seeds. Each member "
+               "is an ordinary run; the Runs page groups them, overlays them and shows the seeds' mean with a band.")
+    restore("cmp_key", "cmp_values", "cmp_seeds")
+    ss.setdefault("cmp_key", "g_loss")
+    ss.setdefault("cmp_values", VARY_DEFAULT[ss["cmp_key"]])
+    ss.setdefault("cmp_seeds", 1)
+    v1, v2, v3 = st.columns([1.2, 1.6, 0.8])
+    vary_key = v1.selectbox("Setting that varies", list(VARY_TEXT), format_func=VARY_TEXT.get, key="cmp_key",
+                            on_change=vary_changed, help="The one setting whose values differ between members.")
+    values = v2.text_input("Its values (comma-separated)", key="cmp_values", disabled=not vary_key,
+                           help="e.g. minimax,nonsaturating · 1,5 · 1e-4,5e-4 · normal,uniform")
+    n_seeds = v3.number_input("Seeds per setting", 1, 16, key="cmp_seeds",
+                              help="Seeds seed, seed+1, …: the Runs page shows their mean with a band.")
+    keep("cmp_key", "cmp_values", "cmp_seeds")
+    if "cmp_name" not in ss:
+        ss["cmp_name"] = "compare-" + runs.new_run_name(dataset if ds_key != "drawn" else "drawn", root)
+    cmp_name = st.text_input("Comparison name", key="cmp_name", help="Its folder under " + str(root) +
+                             "; each member is a run in it.")
+    if st.button("Start comparison", key="cmp_start", icon=":material/play_arrow:"):
+        ss.pop("_cmp_msg", None)
+        try:
+            vary = compare.parse_vary([f"{vary_key}={values}"] if vary_key else [])
+            cmp_root = launch.run_dir_for(cmp_name, root)
+            data = ""
+            if ds_key == "drawn":  # the drawing beside the other uploads: the comparison's folder holds only runs
+                data = str(ui_draw.save(root / launch.UPLOADS / f"{cmp_name}-drawing", ui_draw.drawing(), std, seed))
+            base = current_config("", data)
+            if n_examples is not None and base.resolved().batch_size > n_examples:
+                raise ConfigError(f"batch size {base.resolved().batch_size} is larger than the dataset "
+                                          f"({n_examples} examples)")
+            proc = compare.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
+            members = len(compare.plan_members(base, vary, int(n_seeds)))
+            ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members in one process "
+                                         f"({proc.pid}).", cmp_name)
+            del ss["cmp_name"]
+            st.rerun()
+        except GanError as e:
+            ss["_cmp_msg"] = ("error", str(e), None)
+        except OSError as e:
+            ss["_cmp_msg"] = ("error", f"could not start the comparison: {e}", None)
+    cmsg = ss.get("_cmp_msg")
+    if cmsg:
+        getattr(st, cmsg[0])(cmsg[1])
+        if cmsg[2]:
+            st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:")
