@@ -36,6 +36,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
                  lr_decay=1.0, g_norm="none", pack=1),
 }
 
+# What `generate` does with a model of these datasets unless told otherwise (written into the exported
+# model's metadata as rejection_default): discriminator rejection sampling (gan_core.rejection) or not.
+GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=False), "grid25": dict(rejection=False)}
+
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
 # first step), not an experiment. Lower bounds are in validate(). Intervals such as checkpoint_every have
 # none: a huge one just means "never" (log_every sizes a buffer, so it has one).

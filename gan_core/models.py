@@ -68,7 +68,7 @@ class PackedDiscriminator(nn.Module):
         """logit(x, x, …, x) / P for each row of x: at the packed optimum (eq. (7) on products) the logit of a
         pack is Σ log p_data(x_j)/p_g(x_j), so on the diagonal it is P·log p_data(x)/p_g(x) — this is D's
         estimate of the single-point log ratio (a D trained on independent packs is extrapolating here)."""
-        return self.inner(x.repeat(1, self.pack)) / self.pack
+        return self.inner(torch.cat([x] * self.pack, dim=1)) / self.pack  # Concat, not Tile: plain ONNX
 
 
 def pointwise_logit(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -159,6 +159,20 @@ class DataSpace(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.generator(z)
         return (x + 1) * 0.5 if self.kind == "image" else x
+
+
+class GeneratorWithLogit(nn.Module):
+    """z → (x, logit): G in data space and D's single-point logit at G(z), for discriminator rejection
+    sampling (gan_core.rejection); what an exported model with D computes."""
+
+    def __init__(self, data_space: DataSpace, discriminator: nn.Module):
+        super().__init__()
+        self.data_space, self.discriminator = data_space, discriminator
+
+    def forward(self, z: torch.Tensor):
+        x = self.data_space(z)
+        d_in = x * 2 - 1 if self.data_space.kind == "image" else x  # D sees images in [-1, 1], as in training
+        return x, pointwise_logit(self.discriminator, d_in)
 
 
 def sample_prior(n: int, latent_dim: int, prior: str, generator: torch.Generator, device) -> torch.Tensor:
