@@ -212,7 +212,7 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
 
     # Two latents as the example: torch.export specialises a batch of 1 to a constant.
     example = torch.from_numpy(sample_latents(2, latent_dim, prior, seed + 1))
-    model, exporter = _to_onnx(module, example, int(opset), outputs)
+    model, exporter = _to_onnx(module, example, int(opset), *([outputs] if discriminator is not None else []))
     _check_graph(model, latent_dim, outputs)
     _set_metadata(model, meta)
     if meta.get("description"):

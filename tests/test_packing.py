@@ -134,6 +134,7 @@ def test_validate_refuses_pack_for_images():
         TrainConfig(dataset="digits", pack=2).resolved().validate()
 
 
+@pytest.mark.slow  # a 40-iteration training run in a child process
 def test_packed_run_logs_the_packed_game_honestly(tmp_path, tiny):
     run = tmp_path / "p2"
     r = run_cli("train", "--dataset", "ring8", "--run-dir", run, "--iterations", "40", "--pack", "2", "--hidden", "16",

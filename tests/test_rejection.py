@@ -91,6 +91,7 @@ def packed_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_exported_model_carries_d_and_round_trips(packed_run):
     from gan_core.checkpoint import load_discriminator, load_generator
     from gan_core.models import pointwise_logit
@@ -118,6 +119,7 @@ def test_exported_model_carries_d_and_round_trips(packed_run):
     assert rows == sorted(rows)
 
 
+@pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_cli_generate_with_and_without_rejection(packed_run, tmp_path):
     for flag in ("--rejection", "--no-rejection"):
         out = tmp_path / f"s{flag}.csv"
@@ -127,6 +129,7 @@ def test_cli_generate_with_and_without_rejection(packed_run, tmp_path):
         assert len(out.read_text().splitlines()) == 101
 
 
+@pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
     from torch import nn
     from gan_core.export import export_generator
