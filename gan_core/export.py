@@ -254,7 +254,8 @@ def export_run(run_dir, out=None) -> ExportReport:
             "pack": cfg.pack or 1,
             # D's logit for rejection sampling: itself, or for a packed D its logit on (x, …, x) / P
             "rejection_logit": "single-point" if (cfg.pack or 1) == 1 else f"packed-diagonal/{cfg.pack}",
-            "rejection_default": GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
+            # on by default only for an unpacked D: a packed D's logit on (x, …, x) is an extrapolation
+            "rejection_default": (cfg.pack or 1) == 1 and GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
             "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations"}
     return export_generator(generator, Path(out) if out else run_dir / "generator.onnx",
                             latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed,
