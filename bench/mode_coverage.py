@@ -1,9 +1,11 @@
 """Mode coverage on ring8 and grid25, beside the published tables (issue 12).
 
-For each dataset and several seeds it trains two runs as child processes (`python -m gan_core train`):
-**defaults** (no flags) and **original** (`--pack 1`: the plain GAN, otherwise the same defaults), then
+For each dataset and several seeds it trains runs as child processes (`python -m gan_core train`):
+**defaults** (no flags), **original** (`--pack 1`: no packing; when the defaults already have pack 1 these are
+the same runs, not trained twice) and **previous** (the defaults before issue 12, for reference), then
 evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.quality), without
-rejection and with discriminator rejection sampling (gan_core.rejection). Per row: modes covered and
+rejection (the plain GAN: `generate --no-rejection`) and with discriminator rejection sampling
+(gan_core.rejection; what `generate` does by default for these datasets). Per row: modes covered and
 high-quality fraction (mean ± standard error over seeds, worst seed), the reverse KL of the per-mode
 histogram, and CPU time per training run (the child's own user + system time, from os.wait4: not wall time,
 which on a shared machine measures the other processes too). At most two trainings run at a time.
@@ -42,6 +44,17 @@ PUBLISHED = {
               ("VEEGAN", "8", "52.9 %")],
 }
 VARIANTS = {"defaults": [], "original": ["--pack", "1"]}   # the plain GAN is one flag away
+# The defaults before issue 12 (README's earlier table: grid25 11/25 modes, 71 %).
+PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"],
+            "grid25": ["--iterations", "10000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"]}
+
+
+def variants(dataset: str) -> dict:
+    from gan_core.config import DATASET_DEFAULTS
+    v = dict(VARIANTS, previous=PREVIOUS[dataset])
+    if DATASET_DEFAULTS[dataset].get("pack", 1) == 1:
+        v["original"] = None   # `--pack 1` changes nothing: the defaults' runs are the original GAN's
+    return v
 
 
 def reverse_kl(per_mode) -> float:
@@ -146,8 +159,8 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="mode_coverage_") as tmp:
         root = Path(a.root or tmp)
         jobs = [{"dataset": d, "variant": v, "seed": s, "run_dir": root / f"{d}-{v}-s{s}",
-                 "extra": VARIANTS[v] + extra}
-                for d in datasets for s in range(seeds) for v in VARIANTS]
+                 "extra": flags + extra}
+                for d in datasets for s in range(seeds) for v, flags in variants(d).items() if flags is not None]
         for j in jobs:
             if (j["run_dir"] / "generator.onnx").exists():   # a kept root: reuse finished runs
                 j["skip"] = True
@@ -164,15 +177,18 @@ def main(argv=None) -> dict:
     for d in datasets:
         say(f"## {d}: defaults {DATASET_DEFAULTS[d]}; generation default {GENERATION_DEFAULTS.get(d)}")
         rows = [[name, modes, hq, "", "", "published"] for name, modes, hq in PUBLISHED[d]]
-        for v in VARIANTS:
+        for v, flags in variants(d).items():
             for how in ("plain", "drs"):
-                js = [j for j in jobs if j["dataset"] == d and j["variant"] == v]
+                js = [j for j in jobs if j["dataset"] == d and j["variant"] == (v if flags is not None else "defaults")]
                 ev = [j[how] for j in js]
                 mm, ms = mean_se([e["modes"] for e in ev])
                 hm, hs = mean_se([100 * e["hq"] for e in ev])
                 km, _ = mean_se([e["rkl"] for e in ev])
                 cpu = [j["cpu_s"] for j in js]
-                label = f"{v} ({'--pack 1, ' if v == 'original' else ''}{'rejection' if how == 'drs' else 'no rejection'})"
+                if v == "original" and how == "drs":
+                    continue   # the original GAN has no rejection step
+                label = {"defaults": "defaults", "original": "original GAN (--pack 1)",
+                         "previous": "previous defaults"}[v] + (", rejection" if how == "drs" else ", no rejection")
                 acc = [e["acceptance"] for e in ev if e["acceptance"]]
                 rows.append([label, f"{mm:.1f} ± {ms:.1f} (min {min(e['modes'] for e in ev)})",
                              f"{hm:.1f} ± {hs:.1f} % (min {min(100 * e['hq'] for e in ev):.1f})",
