@@ -54,6 +54,9 @@ def variants(dataset: str) -> dict:
     v = dict(VARIANTS, previous=PREVIOUS[dataset])
     if DATASET_DEFAULTS[dataset].get("pack", 1) == 1:
         v["original"] = None   # `--pack 1` changes nothing: the defaults' runs are the original GAN's
+    prev = dict(zip(PREVIOUS[dataset][::2], PREVIOUS[dataset][1::2]))
+    if all(float(val) == DATASET_DEFAULTS[dataset][k[2:].replace("-", "_")] for k, val in prev.items()):
+        del v["previous"]      # the defaults are the previous settings: nothing more to train
     return v
 
 
