@@ -70,8 +70,11 @@ limit, default = (400, 64) if kind == "image" else (20_000, 1000)
 n = c1.number_input("Number of samples", 1, limit, default, key=f"n@{kind}")
 seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="seed", help="The same seed gives the same samples, "
                        "here and with `python -m gan_core generate`.")
+drs = st.checkbox("Rejection sampling by D", value=model.rejection_default, disabled=model.logit_name is None,
+                  key="drs", help="Keep each sample with probability exp(logit − max logit) of the discriminator "
+                  "inside the model (eq. (7): p_data/p_g = D/(1 − D)); models exported without D cannot.")
 try:
-    samples = model.generate(int(n), seed=int(seed))
+    samples = model.generate(int(n), seed=int(seed), rejection=drs and model.logit_name is not None)
     if kind == "image":
         grid = generation.image_grid(samples)
         st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
