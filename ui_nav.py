@@ -36,6 +36,13 @@ def home() -> None:
         "descend log(1 − D(G(z))) (*minimax*, eq. (4)) or ascend log D(G(z)) (*non-saturating*, eq. (3))."
     )
 
+    st.markdown(
+        "**Packing** (PacGAN, `--pack P`) lets D judge P samples at once, all real or all generated. It is the "
+        "same game on the product distributions p_data^P and p_g^P, so eqs. (1)–(21) hold with those: "
+        "D*_P = p_data^P / (p_data^P + p_g^P) and V(G, D*_P) = −2 log 2 + 2 JSD(p_data^P ‖ p_g^P) (the `jsd_packed` "
+        "column). A G that drops modes is far easier to catch in a pack. With P = 1 it is the original GAN."
+    )
+
     st.subheader("Pages")
     c1, c2, c3 = st.columns(3)
     with c1:

@@ -2,6 +2,8 @@
 
 The training loop (gan_core.training) decides when each runs; these functions only do the mathematics.
 Both return detached tensors and never synchronise with the device.
+With packing (PacGAN, --pack P) the loop draws m·P rows of x and z and D (models.PackedDiscriminator)
+gives one logit per pack of P: the same equations, on p_data^P and p_g^P.
 """
 from __future__ import annotations
 

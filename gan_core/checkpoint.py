@@ -75,3 +75,21 @@ def load_generator(run_dir, checkpoint: Optional[Path] = None):
         raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's generator "
                        f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None
     return DataSpace(G, ds.kind).eval(), cfg, ds, int(ck["iteration"])
+
+
+def load_discriminator(run_dir, checkpoint: Optional[Path] = None):
+    """The run's D (eval mode, CPU) from its last checkpoint; a packed D for a run with pack > 1."""
+    from .config import TrainConfig
+    from .data import load_dataset
+    from .models import build_models
+
+    cfg = TrainConfig.load(Path(run_dir) / "config.json")
+    torch.manual_seed(0)
+    _, D = build_models(cfg, load_dataset(cfg))
+    ck = load_checkpoint(run_dir, path=checkpoint)
+    try:
+        D.load_state_dict(ck["D"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's discriminator "
+                       f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None
+    return D.eval()

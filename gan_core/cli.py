@@ -28,6 +28,7 @@ HELP = {
     "snapshot_every": "iterations between sample snapshots (0: about 50 per run)",
     "theory_every": "iterations between JSD / quality measurements (0: at every snapshot)",
     "tensorboard": "also write TensorBoard event files to RUN_DIR/tb/ (tensorboard --logdir runs)",
+    "pack": "PacGAN: D judges this many samples at once, all real or all generated (1: the original GAN)",
 }
 
 
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=64)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, help="a .csv (points) or .png (images) file")
+    g.add_argument("--rejection", action=argparse.BooleanOptionalAction, default=None,
+                   help="discriminator rejection sampling: keep each sample with probability exp(logit − max logit) "
+                        "of the D inside the model (default: as the model's metadata says)")
     sh = sub.add_parser("share", help="write one self-contained web page that samples the generator offline")
     sh.add_argument("source", help="a run directory, a .onnx model, or a .zip shared from the dashboard")
     sh.add_argument("--out", required=True, help="the .html file to write")
@@ -269,7 +273,7 @@ def cmd_generate(a) -> int:
     parent = next((p for p in Path(a.out).absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise GanError(f"--out {a.out}: {parent} is a file, not a folder")
-    out = generate_to_file(a.model, a.n, a.seed, a.out)
+    out = generate_to_file(a.model, a.n, a.seed, a.out, rejection=a.rejection)
     print(f"wrote {out}")
     return 0
 

@@ -22,26 +22,34 @@ G_NORMS = ("none", "batch")
 # (measured figures are in README.md). Anything given explicitly wins.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "gaussian1d": dict(iterations=3000, latent_dim=1, batch_size=256, lr_d=1e-3, lr_g=1e-3, hidden=64, depth=2,
-                       lr_decay=1.0, g_norm="none"),
+                       lr_decay=1.0, g_norm="none", pack=1),
     # ring8/grid25: BatchNorm in G, a 2-D latent, a deeper G/D and a learning rate decaying linearly to 0
-    # were what covered all modes with >90 % high-quality samples (8/8 modes, 0.94/0.93/0.91 HQ on
-    # seeds 0/1/2 in the tuning runs); without the decay the modes stay smeared (≈0.6 HQ).
-    "ring8": dict(iterations=6000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                  lr_decay=0.0, g_norm="batch"),
+    # (modes settle instead of jittering). ring8: m = 512 made coverage reliable (8/8 on 5 of 5 seeds, 71 CPU-s).
+    # grid25: the sweep's pick (m = 512, lr_d 1e-3, 8000 its) lost to these settings on 5 seeds (15.6 vs 17.6
+    # modes with rejection), so they stay. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D
+    # learned too slowly (bench/RESULTS.md, issue 12).
+    "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
+                  lr_decay=0.0, g_norm="batch", pack=1),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                   lr_decay=0.0, g_norm="batch"),
+                   lr_decay=0.0, g_norm="batch", pack=1),
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                   lr_decay=1.0, g_norm="none"),
+                   lr_decay=1.0, g_norm="none", pack=1),
     "user": dict(iterations=3000, latent_dim=8, batch_size=128, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                 lr_decay=1.0, g_norm="none"),
+                 lr_decay=1.0, g_norm="none", pack=1),
 }
+
+# What `generate` does with a model of these datasets unless told otherwise (written into the exported
+# model's metadata as rejection_default): discriminator rejection sampling (gan_core.rejection) or not.
+# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 69 → 91 %) and the modes covered on
+# grid25 (9.6 → 17.6 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain GAN's samples.
+GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
 
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
 # first step), not an experiment. Lower bounds are in validate(). Intervals such as checkpoint_every have
 # none: a huge one just means "never" (log_every sizes a buffer, so it has one).
 MAX_VALUES: dict[str, int] = {
     "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
-    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024,
+    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024, "pack": 64,
 }
 MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
 MAX_SEED = 2 ** 64 - 1          # torch's generators take 64-bit seeds
@@ -55,7 +63,7 @@ DATASET_PARAMS: dict[str, dict[str, tuple]] = {
 
 # Settings added after runs were already being saved: a config.json without them gets the value that
 # reproduces what those runs did (not today's dataset default), so old runs resume and export unchanged.
-LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none"}
+LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none", "pack": 1}
 
 
 @dataclass
@@ -86,6 +94,9 @@ class TrainConfig:
     lr_decay_iterations: Optional[int] = None
     lr_decay_start: int = 0               # the decay begins here (moved when an extension restarts it)
     g_norm: Optional[str] = None          # "batch": BatchNorm in the MLP generator's hidden layers; "none"
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once, all real or all generated; each step draws
+    # m·pack of each. 1 is the original GAN. The same minimax game on p_data^pack and p_g^pack.
+    pack: Optional[int] = None
     momentum: float = 0.9                 # SGD momentum, as in the paper's experiments
     log_every: int = 10
     snapshot_every: int = 0               # 0: about 50 snapshots over the run
@@ -153,7 +164,7 @@ class TrainConfig:
         self._validate_dataset_params()
 
         for name in ("iterations", "k", "batch_size", "latent_dim", "hidden", "depth", "base_channels",
-                     "log_every", "checkpoint_every", "snapshot_samples", "lr_decay_iterations"):
+                     "log_every", "checkpoint_every", "snapshot_samples", "lr_decay_iterations", "pack"):
             v = getattr(self, name)
             if v is not None:
                 need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be a whole number, got {v!r}")
@@ -163,6 +174,14 @@ class TrainConfig:
             if v is not None:
                 need(isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
                      f"{name} (learning rate) must be a positive number, got {v!r}")
+        if self.pack is not None and self.pack > 1:
+            need(self.dataset != "digits", f"packing (pack {self.pack}) is for point data; images train with pack 1")
+            if self.batch_size is not None:
+                need(self.pack <= self.batch_size, f"pack {self.pack} is larger than the batch size "
+                     f"{self.batch_size}: D judges m packs of {self.pack} samples each, so choose pack ≤ m")
+                need(self.pack * self.batch_size <= MAX_VALUES["batch_size"],
+                     f"pack {self.pack} × batch size {self.batch_size} = {self.pack * self.batch_size:,} samples per "
+                     f"step; at most {MAX_VALUES['batch_size']:,}")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)")
         if self.lr_decay is not None:
             need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,

@@ -26,6 +26,7 @@ from onnx import external_data_helper
 
 from .errors import GanError
 from .generation import PRIORS, sample_latents
+from . import rejection
 from .share import latent
 from .share.facts import latest_quality
 
@@ -61,14 +62,15 @@ def _quiet():
         logger.setLevel(level)
 
 
-def _to_onnx(module: torch.nn.Module, example: torch.Tensor, opset: int) -> tuple[onnx.ModelProto, str]:
+def _to_onnx(module: torch.nn.Module, example: torch.Tensor, opset: int,
+             outputs: tuple = ("x",)) -> tuple[onnx.ModelProto, str]:
     """ONNX proto of `module`, batch axis dynamic. The dynamo exporter (torch's default since 2.9) is
     tried first; the TorchScript one is a fallback for modules torch.export cannot trace."""
     errors = []
     with _quiet():
         try:
             batch = torch.export.Dim("batch", min=1)
-            program = torch.onnx.export(module, (example,), None, input_names=["z"], output_names=["x"],
+            program = torch.onnx.export(module, (example,), None, input_names=["z"], output_names=list(outputs),
                                         opset_version=opset, dynamic_shapes=({0: batch},), dynamo=True,
                                         verbose=False)
             # In memory, not via a path: torch writes a side .data file by default when given a path.
@@ -77,9 +79,9 @@ def _to_onnx(module: torch.nn.Module, example: torch.Tensor, opset: int) -> tupl
             errors.append(f"dynamo: {_short(exc)}")
         try:
             buf = io.BytesIO()
-            torch.onnx.export(module, (example,), buf, input_names=["z"], output_names=["x"],
+            torch.onnx.export(module, (example,), buf, input_names=["z"], output_names=list(outputs),
                               opset_version=min(opset, 17), dynamo=False,
-                              dynamic_axes={"z": {0: "batch"}, "x": {0: "batch"}})
+                              dynamic_axes={"z": {0: "batch"}, **{o: {0: "batch"} for o in outputs}})
             return onnx.load_from_string(buf.getvalue()), "torchscript"
         except Exception as exc:
             errors.append(f"torchscript: {_short(exc)}")
@@ -100,12 +102,12 @@ def _set_metadata(model: onnx.ModelProto, metadata: dict) -> dict:
     return meta
 
 
-def _check_graph(model: onnx.ModelProto, latent_dim: int) -> None:
+def _check_graph(model: onnx.ModelProto, latent_dim: int, outputs: tuple = ("x",)) -> None:
     ins = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     outs = list(model.graph.output)
-    if [i.name for i in ins] != ["z"] or [o.name for o in outs] != ["x"]:
+    if [i.name for i in ins] != ["z"] or [o.name for o in outs] != list(outputs):
         raise GanError(f"exported graph has inputs {[i.name for i in ins]} and outputs "
-                       f"{[o.name for o in outs]}; expected exactly z and x")
+                       f"{[o.name for o in outs]}; expected exactly z and {', '.join(outputs)}")
     dims = ins[0].type.tensor_type.shape.dim
     if len(dims) != 2 or dims[0].HasField("dim_value") or dims[1].dim_value != latent_dim:
         raise GanError(f"exported input z has shape {[d.dim_param or d.dim_value for d in dims]}; "
@@ -117,21 +119,25 @@ def _check_graph(model: onnx.ModelProto, latent_dim: int) -> None:
             raise GanError(f"exported tensor {t.name!r} lives in external data; expected all weights inline")
 
 
-def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: float) -> float:
-    """Largest |ORT − torch| on `latents` as one batch and on the first latent alone (batch 1)."""
+def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: float, outputs: tuple = ("x",)) -> float:
+    """Largest |ORT − torch| on `latents` as one batch and on the first latent alone (batch 1), every output."""
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     worst = 0.0
     for z in (latents, latents[:1]):
         with torch.no_grad():
-            expected = module(torch.from_numpy(z)).detach().cpu().numpy()
-        if not np.isfinite(expected).all():
-            raise GanError("the generator produces NaN or infinite values (training probably diverged); "
-                           "not exporting it")
-        got = session.run(["x"], {"z": z})[0]
-        if got.shape != expected.shape:
-            raise GanError(f"ONNX output shape {list(got.shape)} differs from torch's {list(expected.shape)}")
-        diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-        worst = max(worst, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
+            res = module(torch.from_numpy(z))
+        res = res if isinstance(res, tuple) else (res,)
+        for name, exp_t, got in zip(outputs, res, session.run(list(outputs), {"z": z})):
+            expected = exp_t.detach().cpu().numpy()
+            if not np.isfinite(expected).all():
+                raise GanError(f"the {'generator' if name == 'x' else 'discriminator'} produces NaN or infinite "
+                               "values (training probably diverged); not exporting it")
+            if got.shape != expected.shape:
+                raise GanError(f"ONNX output shape {list(got.shape)} differs from torch's {list(expected.shape)}")
+            # the logit is compared relative to its size (D's logits can be large where it is confident)
+            scale = 1.0 if name == "x" else max(1.0, float(np.abs(expected).max()))
+            diff = np.abs(got.astype(np.float64) - expected.astype(np.float64)) / scale
+            worst = max(worst, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
     if not worst <= tol:
         raise GanError(f"ONNX output differs from torch by up to {worst:.3g} (tolerance {tol:g}); "
                        "the model file was not written")
@@ -154,8 +160,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict, n_check: int = 256,
-                     tol: float = 1e-4, seed: int = 0, opset: int = OPSET) -> ExportReport:
+                     tol: float = 1e-4, seed: int = 0, opset: int = OPSET,
+                     discriminator: torch.nn.Module | None = None) -> ExportReport:
     """Write `generator` (z [batch, latent_dim] -> samples in data space) to `path` as ONNX.
+
+    With `discriminator` (and `generator` a models.DataSpace) the file gains a second output `logit`, D's
+    single-point logit at G(z), for discriminator rejection sampling (metadata `rejection`); `x` stays first.
 
     Nothing is written unless the file passes onnx's full check and onnxruntime reproduces torch's
     output within `tol` on `n_check` seeded latents and on a batch of one."""
@@ -172,8 +182,16 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     # and the check compares like with like, since the file will run on a CPU.
     module = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32).eval()
     latents = sample_latents(int(n_check), latent_dim, prior, seed)
+    outputs = ("x",)
+    if discriminator is not None:
+        from .models import GeneratorWithLogit
+        d = copy.deepcopy(discriminator).to(device="cpu", dtype=torch.float32).eval()
+        module = GeneratorWithLogit(module, d).eval()
+        outputs = ("x", "logit")
+        meta["rejection"] = rejection.NAME
     with torch.no_grad():   # fail fast, before the slow export, on a generator that cannot be used
         probe = module(torch.from_numpy(latents))
+        probe = probe[0] if isinstance(probe, tuple) else probe
     if not torch.isfinite(probe).all():
         raise GanError("the generator produces NaN or infinite values (training probably diverged); "
                        "not exporting it")
@@ -194,8 +212,8 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
 
     # Two latents as the example: torch.export specialises a batch of 1 to a constant.
     example = torch.from_numpy(sample_latents(2, latent_dim, prior, seed + 1))
-    model, exporter = _to_onnx(module, example, int(opset))
-    _check_graph(model, latent_dim)
+    model, exporter = _to_onnx(module, example, int(opset), *([outputs] if discriminator is not None else []))
+    _check_graph(model, latent_dim, outputs)
     _set_metadata(model, meta)
     if meta.get("description"):
         model.doc_string = str(meta["description"])
@@ -204,7 +222,7 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     except Exception as exc:
         raise GanError(f"the exported ONNX model fails onnx's checker: {_short(exc)}") from None
     data = model.SerializeToString()   # one self-contained protobuf: weights included
-    max_diff = _verify(module, data, latents, float(tol))
+    max_diff = _verify(module, data, latents, float(tol), outputs)
     _write_atomic(path, data)
     return ExportReport(path, max_diff, int(n_check), len(data), exporter)
 
@@ -221,7 +239,8 @@ def _last_value_estimate(run_dir: Path):
 
 def export_run(run_dir, out=None) -> ExportReport:
     """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata."""
-    from .checkpoint import load_generator   # lazy: keeps `import gan_core.export` light
+    from .checkpoint import load_discriminator, load_generator   # lazy: keeps `import gan_core.export` light
+    from .config import GENERATION_DEFAULTS
     from .runs import read_status
 
     run_dir = Path(run_dir)
@@ -232,6 +251,12 @@ def export_run(run_dir, out=None) -> ExportReport:
             "iterations": iteration, "g_loss": cfg.g_loss, "k": cfg.k, "prior": cfg.prior,
             "final_value_estimate": final_v if final_v is not None else _last_value_estimate(run_dir),
             "run": run_dir.name, **latest_quality(run_dir),
+            "pack": cfg.pack or 1,
+            # D's logit for rejection sampling: itself, or for a packed D its logit on (x, …, x) / P
+            "rejection_logit": "single-point" if (cfg.pack or 1) == 1 else f"packed-diagonal/{cfg.pack}",
+            # on by default only for an unpacked D: a packed D's logit on (x, …, x) is an extrapolation
+            "rejection_default": (cfg.pack or 1) == 1 and GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
             "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations"}
     return export_generator(generator, Path(out) if out else run_dir / "generator.onnx",
-                            latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed)
+                            latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed,
+                            discriminator=load_discriminator(run_dir))

@@ -41,7 +41,8 @@ def generator_push(D: nn.Module, x: torch.Tensor, g_loss: str) -> torch.Tensor:
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = per_sample_generator_loss(D(x).reshape(len(x)), g_loss).sum()
+        # reshape(-1): a packed D (PacGAN) gives one logit per pack; each row then gets its pack's push
+        loss = per_sample_generator_loss(D(x).reshape(-1), g_loss).sum()
         (grad,) = torch.autograd.grad(loss, [x])
     return -grad.detach()
 

@@ -130,6 +130,35 @@ class GeneratorModel:
     fixed_batch: int = 0      # > 0 when the graph only accepts that batch size
     name: str = "model"
     max_batch: int = MAX_BATCH   # the largest batch its trial run proved affordable
+    logit_name: str | None = None   # D's logit at G(z), for rejection sampling (models that carry D)
+    last_rejection: dict | None = None   # the last rejection-sampled generate's report (M, rows drawn, rate)
+
+    @property
+    def rejection_default(self) -> bool:
+        """Whether this model's samples are rejection-sampled unless told otherwise (its metadata says)."""
+        return self.logit_name is not None and str(self.metadata.get("rejection_default", "")).lower() == "true"
+
+    def run_with_logit(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(G(z), D's single-point logit at G(z)) for latents z [k, latent_dim]."""
+        if self.logit_name is None:
+            raise ConfigError(f"{self.name} carries no discriminator (no 'logit' output); rejection sampling "
+                              "needs a model exported with D (re-export the run)")
+        z = np.ascontiguousarray(z, dtype=np.float32)
+        xs, ls = [], []
+        for i in range(0, len(z), self.max_batch):   # never a batch larger than the trial run's
+            try:
+                x, lg = self.session.run([self.output_name, self.logit_name], {self.input_name: z[i:i + self.max_batch]})
+            except Exception as exc:
+                raise ModelFileError(f"{self.name} failed to run: {_first_line(exc)}") from None
+            xs.append(np.asarray(x, np.float32))
+            ls.append(np.asarray(lg, np.float64).reshape(-1))
+        x, lg = np.concatenate(xs), np.concatenate(ls)
+        if x.shape != (len(z), *self.output_shape) or lg.shape != (len(z),):
+            raise ModelFileError(f"{self.name} returned shapes {list(x.shape)} and {list(lg.shape)} for {len(z)} latents")
+        if not np.isfinite(x).all():
+            raise ModelFileError(f"{self.name} produced NaN or infinite values "
+                                 "(the generator's training probably diverged)")
+        return x, lg
 
     def check_size(self, n: int) -> None:
         """ConfigError if n samples (and their latents) would exceed MAX_GENERATE_VALUES."""
@@ -176,13 +205,23 @@ class GeneratorModel:
             parts.append(self.run(np.concatenate([chunk, pad]))[: len(chunk)])
         return np.concatenate(parts)
 
-    def generate(self, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
-        """n samples in data space; identical for the same seed whatever batch_size is."""
+    def generate(self, n: int, seed: int = 0, batch_size: int = 1024, rejection: bool | None = None) -> np.ndarray:
+        """n samples in data space; identical for the same seed whatever batch_size is.
+
+        rejection: keep each of G's samples with probability exp(logit − max logit) (gan_core.rejection,
+        discriminator rejection sampling); None: what the model's metadata says (rejection_default)."""
         if int(n) < 1:
             raise ConfigError(f"the number of samples must be at least 1, got {n}")
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.check_size(n)
+        if rejection is None:
+            rejection = self.rejection_default
+        if rejection:
+            from .rejection import rejection_sample
+            samples, self.last_rejection = rejection_sample(self.run_with_logit, int(n), self.latent_dim,
+                                                            self.prior, seed)
+            return samples
         batch_size = min(int(batch_size), self.max_batch)
         z = self.latents(int(n), seed)   # all latents first, so batching cannot change them
         return np.concatenate([self.run(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
@@ -227,6 +266,7 @@ def _io_plan(session: ort.InferenceSession) -> dict | None:
         return None
     shape = list(inputs[0].shape)
     out = next((o for o in outputs if o.name == "x"), outputs[0])
+    logit = next((o.name for o in outputs if o.name == "logit"), None) if out.name == "x" else None
     meta = dict(session.get_modelmeta().custom_metadata_map or {})
     graph_dim = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
     try:
@@ -236,7 +276,7 @@ def _io_plan(session: ort.InferenceSession) -> dict | None:
     if not latent_dim or latent_dim < 1 or (graph_dim and graph_dim != latent_dim):
         return None
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
-    return {"input": inputs[0].name, "output": out.name, "latent_dim": latent_dim, "fixed": fixed}
+    return {"input": inputs[0].name, "output": out.name, "latent_dim": latent_dim, "fixed": fixed, "logit": logit}
 
 
 def _probe_child() -> None:
@@ -261,6 +301,9 @@ def _probe_child() -> None:
                     if len(batches) == 1 and not plan["fixed"]:   # then the largest batch we will ever use
                         per = max(1, int(np.prod(out.shape[1:], dtype=np.int64)))
                         batches.append(int(min(MAX_BATCH, max(2, PROBE_VALUES // per))))
+                if plan["logit"] and not plan["fixed"]:   # D's output, at the largest batch, with G's
+                    out = session.run([plan["output"], plan["logit"]], {plan["input"]: z})[1]
+                    result["logit_shape"] = list(np.asarray(out).shape)
             except Exception as exc:
                 result["run_error"] = _first_line(exc)
                 result["oom"] = _out_of_memory(exc)
@@ -399,8 +442,11 @@ def load_model(path_or_bytes) -> GeneratorModel:
     if meta_shape is not None and meta_shape != out_shape:
         raise ModelFileError(f"{name}: metadata output_shape={list(meta_shape)} but the model "
                              f"produces {list(out_shape)}")
+    logit = next((o.name for o in outputs if o.name == "logit"), None) if out.name == "x" and not fixed else None
+    if logit is not None and trial.get("logit_shape") != [max_batch]:
+        logit = None   # a 'logit' output the trial did not prove to be one number per sample is not used
     return GeneratorModel(session, meta, latent_dim, prior, kind, out_shape, inp.name, out.name,
-                          fixed, name, max_batch)
+                          fixed, name, max_batch, logit)
 
 
 def interpolation_latents(latent_dim: int, prior: str, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
@@ -502,7 +548,7 @@ class GeneratedFile:
         return f"{self.path} ({self.n} {what}, each of shape {list(self.sample_shape)})"
 
 
-def generate_to_file(model_path, n: int, seed: int, out_path) -> GeneratedFile:
+def generate_to_file(model_path, n: int, seed: int, out_path, rejection: bool | None = None) -> GeneratedFile:
     """The CLI's `generate`: CSV for points, a PNG grid for images (.npy for either, on request)."""
     model = load_model(model_path)
     out = Path(out_path)
@@ -516,7 +562,7 @@ def generate_to_file(model_path, n: int, seed: int, out_path) -> GeneratedFile:
                        "write a .npy file instead")
     if out.is_dir():
         raise GanError(f"{out} is a folder; give a file name such as samples.csv or samples.png")
-    samples = model.generate(n, seed=seed)
+    samples = model.generate(n, seed=seed, rejection=rejection)
     if suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, samples)

@@ -52,6 +52,30 @@ class MLPDiscriminator(nn.Module):
         return self.net((x - self.shift) / self.scale).squeeze(-1)
 
 
+class PackedDiscriminator(nn.Module):
+    """PacGAN's D (Lin et al. 2018): judges P samples at once. Rows [m·P, dim] are grouped in order into m
+    packs [m, P·dim] (all real or all generated, as the caller drew them), and `inner` (a D on P·dim inputs)
+    gives one logit per pack. The game is the original one on p_data^P and p_g^P."""
+
+    def __init__(self, inner: nn.Module, pack: int):
+        super().__init__()
+        self.inner, self.pack = inner, int(pack)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.reshape(-1, self.pack * x.shape[-1]))
+
+    def pointwise(self, x: torch.Tensor) -> torch.Tensor:
+        """logit(x, x, …, x) / P for each row of x: at the packed optimum (eq. (7) on products) the logit of a
+        pack is Σ log p_data(x_j)/p_g(x_j), so on the diagonal it is P·log p_data(x)/p_g(x) — this is D's
+        estimate of the single-point log ratio (a D trained on independent packs is extrapolating here)."""
+        return self.inner(torch.cat([x] * self.pack, dim=1)) / self.pack  # Concat, not Tile: plain ONNX
+
+
+def pointwise_logit(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The single-point logit D gives x (one row each): D itself, or a packed D on (x, …, x) / P."""
+    return D.pointwise(x) if isinstance(D, PackedDiscriminator) else D(x)
+
+
 def _ups(size: int) -> int:
     n = int(round(math.log2(size / 4)))
     if size not in (8, 16, 32, 64):
@@ -117,8 +141,12 @@ def build_models(cfg, dataset) -> tuple[nn.Module, nn.Module]:
         D.apply(init_weights)
         return G, D
     shift, scale = (torch.from_numpy(a) for a in dataset.normalisation())
-    return (MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale, cfg.g_norm or "none"),
-            MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth, shift, scale))
+    pack = int(getattr(cfg, "pack", None) or 1)
+    G = MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale, cfg.g_norm or "none")
+    if pack == 1:  # the original D (and the same state_dict keys as runs saved before packing)
+        return G, MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth, shift, scale)
+    inner = MLPDiscriminator(dataset.dim * pack, cfg.hidden, cfg.depth, shift.repeat(pack), scale.repeat(pack))
+    return G, PackedDiscriminator(inner, pack)
 
 
 class DataSpace(nn.Module):
@@ -131,6 +159,20 @@ class DataSpace(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.generator(z)
         return (x + 1) * 0.5 if self.kind == "image" else x
+
+
+class GeneratorWithLogit(nn.Module):
+    """z → (x, logit): G in data space and D's single-point logit at G(z), for discriminator rejection
+    sampling (gan_core.rejection); what an exported model with D computes."""
+
+    def __init__(self, data_space: DataSpace, discriminator: nn.Module):
+        super().__init__()
+        self.data_space, self.discriminator = data_space, discriminator
+
+    def forward(self, z: torch.Tensor):
+        x = self.data_space(z)
+        d_in = x * 2 - 1 if self.data_space.kind == "image" else x  # D sees images in [-1, 1], as in training
+        return x, pointwise_logit(self.discriminator, d_in)
 
 
 def sample_prior(n: int, latent_dim: int, prior: str, generator: torch.Generator, device) -> torch.Tensor:

@@ -113,7 +113,7 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
                n_points, n_arrows, arrow_scale, title) -> go.Figure:
     maps = [k for k, on in (("d", show_d), ("d_star", show_d_star)) if on and k in snap and "grid_axes" in snap]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06,  # same ranges, each panel square
-                        subplot_titles=("learned D(x)", "D*(x), eq. (7)")) if len(maps) == 2 else go.Figure()
+                        subplot_titles=(_d_name(snap, "learned D(x)"), "D*(x), eq. (7)")) if len(maps) == 2 else go.Figure()
     cols = range(1, len(maps) + 1) if len(maps) == 2 else [None]
     at = lambda col: dict(row=1, col=col) if col else {}  # noqa: E731
     gen, arrows = shown(snap, n_points)
@@ -123,7 +123,7 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
             which = maps[i]
             ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
             z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # rows of z are y
-            label = "D(x)" if which == "d" else "D*(x)"
+            label = _d_name(snap, "D(x)") if which == "d" else "D*(x)"
             fig.add_trace(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
                                      showscale=i == 0, colorbar=dict(title=dict(text="D"), len=0.8),
                                      hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + label + "=%{z:.3f}<extra></extra>"),
@@ -172,6 +172,11 @@ def _unit_2d(snap, gen) -> float:
     return float((hi - lo).max()) / ARROW_CELLS
 
 
+def _d_name(snap, plain: str) -> str:
+    """The learned D's label: a packed D (PacGAN) is shown on (x, …, x), and says so."""
+    return str(snap["d_label"]) if "d_label" in snap else plain
+
+
 # --- 1-D ----------------------------------------------------------------------------------------------
 
 FIG1 = (("p_data", "p_data", dict(color="black", dash="dot", width=2), False, "real"),  # as monitor.figure1
@@ -194,7 +199,8 @@ def _figure_1d(snap, *, show_real, show_generated, show_d, show_d_star, show_arr
         lo, hi = float(x[0]), float(x[-1])
         for key, name, style, right, toggle in FIG1:
             if on[toggle] and key in snap:
-                fig.add_trace(go.Scatter(x=x, y=np.asarray(snap[key], float), name=name, mode="lines", line=style),
+                fig.add_trace(go.Scatter(x=x, y=np.asarray(snap[key], float), mode="lines", line=style,
+                                         name=_d_name(snap, name) if key == "d" else name),
                               row=1, col=1, secondary_y=right)
         if show_d or show_d_star:
             fig.add_trace(go.Scatter(x=[lo, hi], y=[0.5, 0.5], name="1/2", mode="lines", hoverinfo="skip",

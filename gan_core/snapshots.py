@@ -15,7 +15,7 @@ import torch
 
 from . import forces, quality, theory
 from .data import Dataset
-from .models import DataSpace
+from .models import DataSpace, pointwise_logit
 from .runs import write_bytes_atomic
 
 GRID_CELLS = {1: 600, 2: 128}
@@ -32,6 +32,7 @@ class Snapshotter:
     def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path, forces: bool = True):
         self.cfg, self.ds, self.device, self.dir = cfg, ds, device, Path(run_dir) / "snapshots"
         self.forces = forces and ds.kind == "points"
+        self.pack = int(getattr(cfg, "pack", None) or 1)
         g = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: training RNG untouched
         n = cfg.snapshot_samples if ds.kind == "points" else max(IMAGE_SNAPSHOT, min(cfg.snapshot_samples, 1000))
         if cfg.prior == "uniform":
@@ -50,6 +51,8 @@ class Snapshotter:
             # curve is comparable across iterations; p_data is smoothed by the same kernel (theory.py).
             self.bandwidth = max(2 * float(self.grid.spacing.max()), 0.1)
             self.columns += ["jsd", "value_at_optimum"]
+            if self.pack > 1:  # the packed game's divergence, JSD(p_data^P ‖ p_g^P); `jsd` stays single-point
+                self.columns += ["jsd_packed"]
         if ds.known_density and len(ds.centers) > 1:
             self.columns += ["modes_covered", "high_quality_fraction"]
         self.scorer = None
@@ -72,9 +75,10 @@ class Snapshotter:
         try:
             xt = DataSpace(G, self.ds.kind)(self.z)
             x = xt.float().cpu().numpy()
-            d_grid = torch.sigmoid(D(self.grid_t)).float().cpu().numpy() if self.grid is not None else None
+            # packed D (P > 1): the single-point D implied by the pack logit on (x, …, x), sigmoid(logit / P)
+            d_grid = torch.sigmoid(pointwise_logit(D, self.grid_t)).float().cpu().numpy() if self.grid is not None else None
             if self.forces:
-                shown = xt[:SHOWN_SAMPLES]  # row i is the push on samples[i]
+                shown = xt[:SHOWN_SAMPLES // self.pack * self.pack]  # row i is the push on samples[i] (in its pack)
                 extra["grad_g"] = forces.generator_push(D, shown, g_loss or self.cfg.g_loss).float().cpu().numpy()
                 extra["g_loss"] = np.array(g_loss or self.cfg.g_loss)  # which objective the arrows follow
                 extra["manifold"] = forces.manifold(G, self.cfg.latent_dim, self.cfg.prior, MANIFOLD_LINES,
@@ -90,6 +94,8 @@ class Snapshotter:
         if self.grid is not None:
             g = self.grid
             out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes), d=d_grid.astype(np.float16))
+            if self.pack > 1:
+                out["d_label"] = np.array(f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
         if "jsd" in self.columns:
             g, ds = self.grid, self.ds
             snap = theory.theory_snapshot(
@@ -102,6 +108,9 @@ class Snapshotter:
             out.update(d_star=d_star.astype(np.float16),
                        p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
             metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
+            if self.pack > 1:  # V(G, D*) of the game actually played: −2 log 2 + 2·JSD(p_data^P ‖ p_g^P)
+                jp = theory.jsd_product(snap["p_data"], snap["p_g"], g.cell, self.pack, seed=iteration)
+                metrics.update(jsd_packed=jp, value_at_optimum=theory.value_at_optimum(jp))
         if "modes_covered" in self.columns:
             q = quality.mode_quality(x, self.ds.centers, self.ds.std)
             metrics.update(modes_covered=q.modes_covered, high_quality_fraction=q.high_quality_fraction)

@@ -112,6 +112,32 @@ def jsd(p: np.ndarray, q: np.ndarray, cell: float) -> float:
     return float(np.clip(value, 0.0, LOG2))
 
 
+def jsd_product(p: np.ndarray, q: np.ndarray, cell: float, pack: int, n: int = 20_000, seed: int = 0) -> float:
+    """JSD(p^P ‖ q^P) in nats: the divergence of the packed game (PacGAN), for P-tuples of independent
+    points, with p and q sampled on a grid as in ``jsd`` (P = 1 is ``jsd`` itself, computed exactly).
+
+    With ℓ(x) = log p(x)/q(x) a tuple's log ratio is L = Σ_j ℓ(x_j), and
+    JSD = ½ E_{p^P}[log 2 − softplus(−L)] + ½ E_{q^P}[log 2 − softplus(L)]: a Monte Carlo mean over ``n``
+    tuples drawn cell by cell from each density (the same discrete densities that ``jsd`` integrates), with
+    a fixed ``seed`` so the value is reproducible. Standard error ≲ 0.35/√n nats.
+    """
+    if int(pack) == 1:
+        return jsd(p, q, cell)
+    p, q = np.asarray(p, float).ravel(), np.asarray(q, float).ravel()
+    p, q = np.clip(np.nan_to_num(p), 0, None), np.clip(np.nan_to_num(q), 0, None)
+    if p.sum() <= 0 or q.sum() <= 0:
+        return LOG2
+    p, q = p / p.sum(), q / q.sum()
+    with np.errstate(divide="ignore"):
+        ell = np.log(p) - np.log(q)          # ±inf where one density is 0: never drawn from the other side
+    rng = np.random.default_rng(seed)
+    # a tuple drawn from p never contains a cell where p = 0, so L there is +inf at worst (softplus(−inf) = 0)
+    lp = ell[rng.choice(len(p), size=(int(n), int(pack)), p=p)].sum(axis=1)
+    lq = ell[rng.choice(len(q), size=(int(n), int(pack)), p=q)].sum(axis=1)
+    value = LOG2 - 0.5 * np.logaddexp(0.0, -lp).mean() - 0.5 * np.logaddexp(0.0, lq).mean()
+    return float(np.clip(value, 0.0, LOG2))
+
+
 def value_at_optimum(jsd_value: float) -> float:
     """Eq. (21): V(G, D*_G) = -2 log 2 + 2 JSD(p_data ‖ p_g), in [-2 log 2, 0]."""
     return -2.0 * LOG2 + 2.0 * float(jsd_value)

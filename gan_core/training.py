@@ -147,6 +147,8 @@ class Trainer:
         self.ds = ds = load_dataset(cfg)
         if ds.size is not None and cfg.batch_size > ds.size:
             raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({ds.size} examples)")
+        if (cfg.pack or 1) > 1 and ds.kind != "points":
+            raise ConfigError(f"packing (pack {cfg.pack}) is for point data; images train with pack 1")
         if device.type == "cpu":
             # One thread by default: for these small nets thread start-up and spin-waiting cost more than the
             # arithmetic, and a second process on the same cores (the dashboard, a test) makes two threads
@@ -297,7 +299,7 @@ class Trainer:
 
     def d_step(self) -> None:
         """One of the iteration's k discriminator steps (eq. 2), on fresh real data and noise."""
-        m, cfg = self.cfg.batch_size, self.cfg
+        m, cfg = self.cfg.batch_size * (self.cfg.pack or 1), self.cfg  # packing: m packs of P samples each
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
         v, d_real, d_fake = self.fused.discriminator_step(x, z) if self.fused else \
@@ -311,7 +313,8 @@ class Trainer:
     def g_step(self) -> None:
         """The iteration's generator step (eq. 3 or 4) on a fresh noise minibatch; ends the iteration."""
         cfg = self.cfg
-        z = self.dist.part(sample_prior(cfg.batch_size, cfg.latent_dim, cfg.prior, self.rng, self.device))
+        m = cfg.batch_size * (cfg.pack or 1)  # packing: G's samples are judged in packs of P, like D's
+        z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
         loss = self.fused.generator_step(z, cfg.g_loss) if self.fused else \
             generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
         self.acc[2] += loss

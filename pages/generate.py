@@ -92,9 +92,12 @@ def samples_view() -> None:
                         help="How many samples to draw; the same seed and a larger number extend the same set.")
     seed = c2.number_input("Seed", 0, 2**31 - 1, key="seed", help="The same seed gives the same samples, "
                            "here and with `python -m gan_core generate`.")
+    drs = st.checkbox("Rejection sampling by D", value=model.rejection_default, disabled=model.logit_name is None,
+                      key="drs", help="Keep each sample with probability exp(logit − max logit) of the discriminator "
+                      "inside the model (eq. (7): p_data/p_g = D/(1 − D)); models exported without D cannot.")
     keep(*KEPT)
     try:
-        samples = model.generate(int(n), seed=int(seed))
+        samples = model.generate(int(n), seed=int(seed), rejection=drs and model.logit_name is not None)
         ss["_samples"] = samples
         if kind == "image":
             grid = generation.image_grid(samples)

@@ -60,3 +60,21 @@ def test_experiments(capsys):
     from bench import experiments
     experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2"])
     _last_ratio(capsys)
+
+
+@pytest.mark.slow  # trains two tiny grid25 runs in child processes and exports them
+def test_mode_coverage_last_line(capsys, tmp_path):
+    from bench import mode_coverage
+    mode_coverage.main(["--quick", "--seeds", "1", "--datasets", "grid25", "--root", str(tmp_path),
+                        "--extra", "--iterations 20 --snapshot-samples 200"])
+    out = capsys.readouterr().out
+    assert "PacGAN4" in out and "original GAN (--pack 1), no rejection" in out and "CPU per run" in out
+    last = [line for line in out.splitlines() if line.strip()][-1]
+    assert re.fullmatch(r"grid25 modes \d+\.\d/25, high quality \d+\.\d%", last), last
+
+
+def test_mode_coverage_reverse_kl():
+    from bench.mode_coverage import reverse_kl
+    assert reverse_kl([5, 5, 5, 5]) == pytest.approx(0.0)
+    assert reverse_kl([10, 0, 0, 0]) == pytest.approx(math.log(4))   # all mass on 1 of 4 modes
+    assert reverse_kl([0, 0]) == float("inf")

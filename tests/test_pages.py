@@ -100,7 +100,7 @@ def test_train_page_widgets_and_defaults(runs_dir):
                                                                "minimax: descend log(1 − D(G(z))) (eq. 4)"]
     assert "auto →" in texts(at.caption)
     at.selectbox(key="dataset").set_value("ring8").run()
-    assert at.number_input(key="iterations@ring8").value == 6000  # another dataset, its own defaults
+    assert at.number_input(key="iterations@ring8").value == 4500  # another dataset, its own defaults
     assert at.button(key="start").label == "Start training"
 
 

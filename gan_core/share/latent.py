@@ -63,15 +63,16 @@ def check_seed(seed) -> int:
     return s
 
 
-def sample(n: int, latent_dim: int, prior: str = "normal", seed: int = 0) -> np.ndarray:
-    """z of shape [n, latent_dim], float32, from the project's latent sampler (see the module doc)."""
+def sample(n: int, latent_dim: int, prior: str = "normal", seed: int = 0, start: int = 0) -> np.ndarray:
+    """z of shape [n, latent_dim], float32, from the project's latent sampler (see the module doc):
+    rows start … start + n − 1 of the seed's stream (a block of a longer draw, e.g. for rejection sampling)."""
     if int(n) < 0 or int(latent_dim) < 1:
         raise ConfigError(f"need n >= 0 and latent_dim >= 1, got n={n}, latent_dim={latent_dim}")
     if prior not in PRIORS:
         raise ConfigError(f"unknown prior {prior!r} (expected normal or uniform)")
     seed = check_seed(seed)
     n, d = int(n), int(latent_dim)
-    rows = np.repeat(np.arange(n, dtype=np.uint64), d)
+    rows = np.repeat(np.arange(int(start), int(start) + n, dtype=np.uint64), d)
     cols = np.tile(np.arange(d, dtype=np.uint32), n)
     w0, w1, w2, w3 = philox4x32((rows & _LO).astype(np.uint32), (rows >> _S32).astype(np.uint32), cols,
                                 np.zeros_like(cols), seed & 0xFFFFFFFF, seed >> 32)

@@ -1,0 +1,211 @@
+"""Mode coverage on ring8 and grid25, beside the published tables (issue 12).
+
+For each dataset and several seeds it trains runs as child processes (`python -m gan_core train`):
+**defaults** (no flags), **original** (`--pack 1`: no packing; when the defaults already have pack 1 these are
+the same runs, not trained twice) and **previous** (the defaults before issue 12, for reference), then
+evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.quality), without
+rejection (the plain GAN: `generate --no-rejection`) and with discriminator rejection sampling
+(gan_core.rejection; what `generate` does by default for these datasets). Per row: modes covered and
+high-quality fraction (mean ± standard error over seeds, worst seed), the reverse KL of the per-mode
+histogram, and CPU time per training run (the child's own user + system time, from os.wait4: not wall time,
+which on a shared machine measures the other processes too). At most two trainings run at a time.
+
+Reverse KL: q_k = high-quality samples of mode k / all high-quality samples, p_k = 1/K (the data's mode
+weights); KL(q ‖ p) = Σ q_k log(K q_k) — 0 for balanced modes, log(K/j) when j modes share everything
+(as in PacGAN's tables, the generated histogram against the true one).
+
+    python -m bench.mode_coverage [--quick] [--seeds N] [--datasets ring8,grid25] [--root DIR]
+
+The last line: `grid25 modes M.M/25, high quality Q.Q%` (the defaults, with the generation default).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import print_header, say, table
+
+N_EVAL = 2500          # SPEC §3: 2,500 samples per evaluation
+EVAL_SEED = 12345      # the latent seed of the evaluation samples (not a training seed)
+PUBLISHED = {
+    "grid25": [("GAN, as run in PacGAN (Lin et al. 2018, Table 1)", "17.3 ± 0.8", "94.8 %"),
+               ("PacGAN4 (same table)", "24.8 ± 0.2", "93.6 %"),
+               ("VEEGAN (Srivastava et al. 2017, Table 1)", "24.6", "40 %")],
+    "ring8": [("GAN, as run in PacGAN", "6.3 ± 0.5", "98.2 %"),
+              ("PacGAN2", "7.9 ± 0.1", "95.6 %"),
+              ("VEEGAN", "8", "52.9 %")],
+}
+VARIANTS = {"defaults": [], "original": ["--pack", "1"]}   # the plain GAN is one flag away
+# The defaults before issue 12 (README's earlier table: grid25 11/25 modes, 71 %).
+PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"],
+            "grid25": ["--iterations", "10000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"]}
+
+
+def variants(dataset: str) -> dict:
+    from gan_core.config import DATASET_DEFAULTS
+    v = dict(VARIANTS, previous=PREVIOUS[dataset])
+    if DATASET_DEFAULTS[dataset].get("pack", 1) == 1:
+        v["original"] = None   # `--pack 1` changes nothing: the defaults' runs are the original GAN's
+    prev = dict(zip(PREVIOUS[dataset][::2], PREVIOUS[dataset][1::2]))
+    if all(float(val) == DATASET_DEFAULTS[dataset][k[2:].replace("-", "_")] for k, val in prev.items()):
+        del v["previous"]      # the defaults are the previous settings: nothing more to train
+    return v
+
+
+def reverse_kl(per_mode) -> float:
+    q = np.asarray(per_mode, float)
+    if q.sum() <= 0:
+        return float("inf")
+    q = q / q.sum()
+    k = len(q)
+    nz = q > 0
+    return float((q[nz] * np.log(k * q[nz])).sum())
+
+
+def start_training(dataset: str, seed: int, run_dir: Path, extra: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gan_core", "train", "--dataset", dataset, "--seed", str(seed),
+           "--run-dir", str(run_dir), "--quiet", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_cpu(proc: subprocess.Popen) -> tuple[int, float, str]:
+    """(exit status, CPU seconds of the child, its output)."""
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime, out
+
+
+def run_jobs(jobs: list[dict], parallel: int = 2) -> None:
+    """Train every job (dataset, seed, run_dir, extra) with at most `parallel` children at once; fills
+    job['cpu_s'], job['rc'], job['output']."""
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            j = pending.pop(0)
+            j["proc"] = start_training(j["dataset"], j["seed"], j["run_dir"], j["extra"])
+            running.append(j)
+        # wait for the first to finish (wait4 on each in turn would serialise; poll instead)
+        done = None
+        while done is None:
+            for j in running:
+                if _exited(j["proc"]):
+                    done = j
+                    break
+            else:
+                time.sleep(0.2)
+        running.remove(done)
+        done["rc"], done["cpu_s"], done["output"] = wait_cpu(done["proc"])
+        del done["proc"]
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """True once the child has exited, without reaping it (so wait4 still gets its rusage)."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def evaluate(model_path: Path, dataset: str, rejection: bool) -> dict:
+    from gan_core.data import load_dataset
+    from gan_core.config import TrainConfig
+    from gan_core.generation import load_model
+    from gan_core.quality import mode_quality
+
+    ds = load_dataset(TrainConfig(dataset=dataset).resolved())
+    model = load_model(model_path)
+    x = model.generate(N_EVAL, seed=EVAL_SEED, rejection=rejection)
+    q = mode_quality(x, ds.centers, ds.std)
+    return {"modes": q.modes_covered, "n_modes": q.n_modes, "hq": q.high_quality_fraction,
+            "rkl": reverse_kl(q.per_mode),
+            "acceptance": (model.last_rejection or {}).get("acceptance") if rejection else None}
+
+
+def mean_se(xs) -> tuple[float, float]:
+    xs = [float(x) for x in xs]
+    m = sum(xs) / len(xs)
+    se = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) if len(xs) > 1 else 0.0
+    return m, se
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="2 seeds and a short run (checks the pipeline, not the goal)")
+    p.add_argument("--seeds", type=int, default=0, help="seeds per dataset and variant (default 5; --quick 2)")
+    p.add_argument("--datasets", default="ring8,grid25")
+    p.add_argument("--root", default=None, help="keep the runs here (default: a temporary folder)")
+    p.add_argument("--parallel", type=int, default=2, help="trainings at a time (default 2)")
+    p.add_argument("--extra", default="", help="more train flags for both variants, e.g. '--iterations 300' (quick)")
+    a = p.parse_args(argv)
+    seeds = a.seeds or (2 if a.quick else 5)
+    datasets = [d for d in a.datasets.split(",") if d]
+    for d in datasets:
+        if d not in PUBLISHED:
+            p.error(f"unknown dataset {d!r}; choose ring8 or grid25")
+    if seeds < 1 or a.parallel < 1:
+        p.error("--seeds and --parallel must be at least 1")
+    extra = a.extra.split() + (["--iterations", "300", "--hidden", "32", "--depth", "2"] if a.quick else [])
+    from gan_core.config import DATASET_DEFAULTS, GENERATION_DEFAULTS
+    print_header("mode coverage: ring8 and grid25 beside the published tables", a,
+                 extra={"seeds": seeds, "evaluation": f"{N_EVAL} samples, latent seed {EVAL_SEED}",
+                        "extra train flags": " ".join(extra) or "none"})
+    with tempfile.TemporaryDirectory(prefix="mode_coverage_") as tmp:
+        root = Path(a.root or tmp)
+        jobs = [{"dataset": d, "variant": v, "seed": s, "run_dir": root / f"{d}-{v}-s{s}",
+                 "extra": flags + extra}
+                for d in datasets for s in range(seeds) for v, flags in variants(d).items() if flags is not None]
+        for j in jobs:
+            if (j["run_dir"] / "generator.onnx").exists():   # a kept root: reuse finished runs
+                j["skip"] = True
+        run_jobs([j for j in jobs if not j.get("skip")], a.parallel)
+        for j in jobs:
+            if j.get("skip"):
+                j["rc"], j["cpu_s"] = 0, float("nan")
+            if j["rc"] != 0:
+                raise SystemExit(f"training {j['run_dir'].name} failed: {j['output'].strip().splitlines()[-1:]}")
+            model = j["run_dir"] / "generator.onnx"
+            j["plain"] = evaluate(model, j["dataset"], False)
+            j["drs"] = evaluate(model, j["dataset"], True)
+    summary = {}
+    for d in datasets:
+        say(f"## {d}: defaults {DATASET_DEFAULTS[d]}; generation default {GENERATION_DEFAULTS.get(d)}")
+        rows = [[name, modes, hq, "", "", "published"] for name, modes, hq in PUBLISHED[d]]
+        for v, flags in variants(d).items():
+            for how in ("plain", "drs"):
+                js = [j for j in jobs if j["dataset"] == d and j["variant"] == (v if flags is not None else "defaults")]
+                ev = [j[how] for j in js]
+                mm, ms = mean_se([e["modes"] for e in ev])
+                hm, hs = mean_se([100 * e["hq"] for e in ev])
+                km, _ = mean_se([e["rkl"] for e in ev])
+                cpu = [j["cpu_s"] for j in js]
+                if v == "original" and how == "drs":
+                    continue   # the original GAN has no rejection step
+                label = {"defaults": "defaults", "original": "original GAN (--pack 1)",
+                         "previous": "previous defaults"}[v] + (", rejection" if how == "drs" else ", no rejection")
+                acc = [e["acceptance"] for e in ev if e["acceptance"]]
+                rows.append([label, f"{mm:.1f} ± {ms:.1f} (min {min(e['modes'] for e in ev)})",
+                             f"{hm:.1f} ± {hs:.1f} % (min {min(100 * e['hq'] for e in ev):.1f})",
+                             f"{km:.3f}", f"{np.nanmean(cpu):.0f} s (max {np.nanmax(cpu):.0f})" if cpu else "",
+                             f"this machine, {len(js)} seeds" + (f", kept {100 * np.mean(acc):.0f} %" if acc else "")])
+                summary[(d, v, how)] = (mm, hm)
+        say(table(rows, [d, "modes", "high quality", "reverse KL", "CPU per run", "source"]))
+        say()
+    if "grid25" in datasets:
+        how = "drs" if GENERATION_DEFAULTS.get("grid25", {}).get("rejection") else "plain"
+        mm, hm = summary[("grid25", "defaults", how)]
+        say(f"grid25 modes {mm:.1f}/25, high quality {hm:.1f}%")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
