@@ -124,6 +124,10 @@ class Diverged(Exception):
     """A loss became NaN or Inf; the message names the iteration."""
 
 
+class RunGone(Exception):
+    """The run directory was deleted under the trainer: nothing is left to write to, so it ends."""
+
+
 def live_settings(cfg: TrainConfig) -> dict:
     return {k: getattr(cfg, k) for k in control.LIVE_SETTINGS}
 
@@ -405,6 +409,8 @@ class Trainer:
         if not force and now - self.last_poll < POLL_SECONDS:
             return
         self.last_poll = now
+        if self.dist.main and not self.run_dir.is_dir():
+            raise RunGone(f"{self.run_dir} was deleted")  # e.g. a paused run nobody will continue
         if self.stop_file.exists():
             self.stop.set = True
         for msg in self.inbox.take():
@@ -530,6 +536,9 @@ class Trainer:
                                 self.inbox.answer(msg, True, f"stepped to iteration {self.it}", iteration=self.it)
                     elif self.ips:
                         self.slow_down(t_iter)
+            except RunGone as e:
+                self.log(f"stopping: {e}")
+                return {"state": "stopped", "iteration": self.it, "message": str(e)}
             except Diverged as e:
                 self._clock(False)
                 self.bar.close()

@@ -251,3 +251,12 @@ def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
     d = tmp_path / "run"
     assert st["state"] == "completed" and st["iteration"] == 30
     assert (d / "generator.onnx").exists() and not (d / "STOP").exists()
+
+
+def test_a_paused_trainer_whose_run_is_deleted_ends(tmp_path):
+    import shutil
+    bg = Background(_cfg(tmp_path, iterations=100_000))
+    control.command(bg.dir, "pause")
+    shutil.rmtree(bg.dir)
+    st = bg.join(timeout=30)  # it would otherwise wait for a Continue forever
+    assert st["state"] == "stopped" and "deleted" in st["message"]
