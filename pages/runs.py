@@ -215,7 +215,7 @@ def run_controls() -> None:
     path, running = info.path, info.state in runs.LIVE_STATES
     a1, a3, a4, a5 = st.columns([1, 1, 1.2, 1.4], vertical_alignment="bottom")
     msg = None
-    if a1.button("Stop", disabled=not running, key="stop", icon=":material/stop:",
+    if a1.button("Stop", disabled=not running, key="stop",
                  help="Stops after the current step, keeping a checkpoint."):
         msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
     if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):

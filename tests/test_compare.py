@@ -14,7 +14,10 @@ from gan_core.errors import ConfigError
 from gan_core.training import train
 
 SMALL = dict(dataset="ring8", hidden=16, depth=2, snapshot_every=100, export_onnx=False, device="cpu")
-COUNTS = {"modes_covered": 0, "high_quality_fraction": 1 / 2500}  # counts: within one sample of 2,500
+COUNTS = {"modes_covered": 0, "high_quality_fraction": 1 / 2500,  # counts: within one sample of 2,500
+          # kernel estimates on the snapshot's 2,500 samples magnify float rounding (stacked bmm vs one
+          # run's kernels) by ~10x: the training metrics themselves stay within 1e-4
+          "jsd": 1e-3, "value_at_optimum": 2e-3}
 
 
 def _metrics(d):
