@@ -78,7 +78,8 @@ def all_runs() -> tuple[list, list]:
 
 
 def signature(infos) -> tuple:
-    return tuple((r.name, r.state) for r in infos)
+    # paused and running are one kind here: a Pause or Continue redraws the controls' fragment, not the page
+    return tuple((r.name, "live" if r.state in runs.LIVE_STATES else r.state) for r in infos)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
