@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ def run_cli(*args, timeout=300, cwd=None, env=None):
     e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "gan_core", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or ROOT, env=e, stdin=subprocess.DEVNULL)
+
+
+def wait_for(cond, timeout=60.0, every=0.02) -> bool:
+    """Poll cond() until it is true (True) or timeout seconds pass (False)."""
+    t = time.time()
+    while time.time() - t < timeout:
+        if cond():
+            return True
+        time.sleep(every)
+    return False
 
 
 @pytest.fixture

@@ -11,16 +11,13 @@ written to test-artifacts/browser/responsiveness.json, screenshots beside them.
 import csv
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
-from bench.page_responsiveness import (CHROMIUM, VALUE_TRACE, Figures, free_port, open_browser, run_now,
+from bench.page_responsiveness import (CHROMIUM, VALUE_TRACE, Figures, open_browser, run_now, start_server,
                                        table_iteration, watch_console)
 from gan_core import launch, runs
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
@@ -45,26 +42,13 @@ LEGEND_CLEAR = """() => {
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("runs")
-    port = free_port()
-    env = {**os.environ, "GAN_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(ROOT)}
-    log = open(runs_dir.parent / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + (runs_dir.parent / "streamlit.log").read_text()[-2000:])
+    try:
+        proc, url = start_server(runs_dir, runs_dir.parent / "streamlit.log")  # the benchmark's own start
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield url, runs_dir
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 @pytest.fixture(scope="module")

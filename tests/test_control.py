@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, wait_for
 from gan_core import control, runs
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
@@ -44,15 +44,6 @@ class Background:
         if self.error:
             raise self.error
         return self.result
-
-
-def wait_for(cond, timeout=60):
-    t = time.time()
-    while time.time() - t < timeout:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def rows(run_dir):

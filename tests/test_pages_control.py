@@ -7,7 +7,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from gan_core import control, runs
 from gan_core.config import TrainConfig
 from gan_core.training import train
@@ -21,15 +21,6 @@ def runs_dir(tmp_path, monkeypatch):
     d.mkdir()
     monkeypatch.setenv("GAN_RUNS_DIR", str(d))
     return d
-
-
-def wait_for(cond, timeout=60):
-    t = time.time()
-    while time.time() - t < timeout:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def texts(elements) -> str:

@@ -104,7 +104,7 @@ def test_nan_fails_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     d = tmp_path / "run"
     assert st["state"] == "failed"
     assert "iteration 137" in st["message"] and "checkpoint" in st["message"]
-    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
+    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=True)
     assert ck["iteration"] == 100
     assert all(torch.isfinite(v).all() for v in ck["G"].values())
     m = pd.read_csv(d / "metrics.csv")
@@ -146,7 +146,7 @@ def test_stop_file_and_sigterm_stop_cleanly(tmp_path, how):
     assert p.returncode == 0, err
     st = runs.read_status(d)
     assert st["state"] == "stopped" and "resume" in st["message"]
-    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
+    ck = torch.load(d / "checkpoints" / "last.pt", weights_only=True)
     assert ck["iteration"] == st["iteration"] > 0
     assert not (d / "STOP").exists() or how == "sigterm"
 
@@ -162,7 +162,7 @@ def test_sigkill_then_runs_then_resume(tmp_path):
     r = run_cli("runs", "--root", tmp_path)
     assert r.returncode == 0 and "interrupted" in r.stdout, r.stdout
     assert runs.read_status(d)["state"] == "interrupted"  # recorded, not just reported
-    ck_it = torch.load(d / "checkpoints" / "last.pt", weights_only=False)["iteration"]
+    ck_it = torch.load(d / "checkpoints" / "last.pt", weights_only=True)["iteration"]
     pd.read_csv(d / "metrics.csv")  # still readable
     r = run_cli("train", "--run-dir", d, "--resume", "--iterations", ck_it + 40, "--no-export", "--quiet")
     assert r.returncode == 0, r.stderr
