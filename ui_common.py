@@ -2,6 +2,11 @@
 
 The pages are pages/*.py, served by app.py's st.navigation (ui_nav.py). Links name a page by its file path.
 """
+import contextlib
+import functools
+import os
+import time
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -50,3 +55,35 @@ def set_query(**params) -> None:
             st.query_params[k] = vals if len(vals) > 1 else vals[0]
         elif k in st.query_params:
             del st.query_params[k]
+
+
+# --- where the page's time goes (bench/steer_latency.py sets GAN_UI_TRACE) ----------------------------
+_TRACE = os.environ.get("GAN_UI_TRACE")
+
+
+@contextlib.contextmanager
+def traced(label: str):
+    """Append `start end label` (wall-clock seconds) to $GAN_UI_TRACE around a block; nothing when unset."""
+    if not _TRACE:
+        yield
+        return
+    t0 = time.time()
+    try:
+        yield
+    finally:
+        with open(_TRACE, "a") as f:
+            f.write(f"{t0:.4f} {time.time():.4f} {label}\n")
+
+
+def timed(label: str):
+    """Decorator form of traced(), for fragments: put it under @st.fragment."""
+    def wrap(fn):
+        if not _TRACE:
+            return fn
+
+        @functools.wraps(fn)
+        def inner(*a, **kw):
+            with traced(label):
+                return fn(*a, **kw)
+        return inner
+    return wrap

@@ -1,6 +1,6 @@
 """Steering a training run from the Runs page: pause, step, slow motion, live changes, and extending a run.
 
-Every action goes through gan_core.control (the same channel as `python -m gan_core control`) and waits
+Every action goes through gan_core.runs.control (the same channel as `python -m gan_core control`) and waits
 for the trainer's answer, which is shown beside the button that caused it. Call these inside a fragment
 so that a click reruns only the controls, not the charts.
 """
@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_core import control, launch, runs, schedule
+from gan_core.runs import control
+from gan_core.runs import launch
+from gan_core.runs import store
+from gan_core.engine import schedule
 from gan_core.config import G_LOSSES, TrainConfig
 from gan_core.errors import GanError
+from ui_common import traced
 
 SPEEDS = {"full speed": 0.0, "50 it/s": 50.0, "20 it/s": 20.0, "10 it/s": 10.0, "5 it/s": 5.0, "2 it/s": 2.0,
           "1 it/s": 1.0}
@@ -28,7 +32,8 @@ def _show(key: str) -> None:
 
 def _send(run_dir, name: str, key: str, **args) -> bool:
     try:
-        ans = control.command(run_dir, name, timeout=10.0, **args)
+        with traced(f"command {name}"):
+            ans = control.command(run_dir, name, timeout=10.0, **args)
         _say(key, True, ans.get("message", "done"))
         return True
     except GanError as e:
@@ -42,7 +47,7 @@ def current_settings(run_dir, status: dict) -> dict:
     if isinstance(s, dict) and s:
         return s
     try:
-        cfg = TrainConfig.load(runs.status_path(run_dir).parent / "config.json").resolved()
+        cfg = TrainConfig.load(store.status_path(run_dir).parent / "config.json").resolved()
         return {k: getattr(cfg, k) for k in control.LIVE_SETTINGS}
     except GanError:
         return {}

@@ -1,7 +1,7 @@
 """The Train page's "Draw your own" data: a canvas (streamlit-drawable-canvas), a spread, a preview.
 
 The drawing lives in session_state["_drawing"] (the canvas's Fabric JSON), so it survives other pages and
-a test can inject one (AppTest cannot draw): `set_drawing`. gan_core.drawn turns it into data; on Start
+a test can inject one (AppTest cannot draw): `set_drawing`. gan_core.data.drawn turns it into data; on Start
 the page writes it under the run (`save`) and trains on that CSV.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from gan_core import drawn
+from gan_core.data import drawn
 
 CANVAS = (400, 400)          # pixels, mapped onto drawn.DEFAULT_BOX ([-4, 4]²)
 N_POINTS = 2000              # samples written to the run's dataset
@@ -65,9 +65,10 @@ def canvas() -> None:
 
 def discard(run_dir) -> None:
     """Remove the drawn files from a folder that holds no run (a refused start), then the folder if empty."""
-    from gan_core import launch, runs
+    from gan_core.runs import launch
+    from gan_core.runs import store
     run_dir = Path(run_dir)
-    if runs.is_run_dir(run_dir):
+    if store.is_run_dir(run_dir):
         return
     for name in (drawn.DRAWN_CSV, drawn.DRAWING_JSON):
         (run_dir / name).unlink(missing_ok=True)

@@ -6,7 +6,7 @@ A metrics.csv is synthesised with the columns and number format gan_core writes 
 ``%.7g``, empty cells where a value is missing): iteration, value_estimate, d_loss, g_loss, d_real,
 d_fake, elapsed_s, jsd, value_at_optimum, the last two on every 10th row (snapshots). For each size:
 
-* cold: a new ``gan_core.monitor.MetricsTail`` reads the whole file, then ``value_figure`` (which
+* cold: a new ``gan_core.views.monitor.MetricsTail`` reads the whole file, then ``value_figure`` (which
   downsamples to 2,000 points) is built — the page's first render of a run;
 * refresh: 100 rows are appended to the file (not timed), then the same reader's ``read()`` and
   ``value_figure`` — what every refresh of a running run costs;
@@ -73,7 +73,7 @@ def write_metrics(path: Path, n: int) -> None:
 def naive(path: Path) -> go.Figure:
     """The reference: read the whole file, plot every point (value_figure with no downsampling, so the
     figure's decorations are the same and the difference is the data path alone)."""
-    from gan_core import monitor
+    from gan_core.views import monitor
     df = pd.read_csv(path)
     return monitor.value_figure({"run": df}, max_points=len(df) + 1)
 
@@ -93,7 +93,7 @@ def _discard(_result) -> None:
 
 
 def measure_size(n: int, repeats: int, tmp: Path) -> dict:
-    from gan_core import monitor
+    from gan_core.views import monitor
     path = tmp / f"metrics_{n}.csv"
     t0 = time.perf_counter()
     write_metrics(path, n)

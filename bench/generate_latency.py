@@ -1,10 +1,10 @@
-"""Sampling latency: onnxruntime (gan_core.generation) against torch eager on the same generator.
+"""Sampling latency: onnxruntime (gan_core.share.generation) against torch eager on the same generator.
 
     python -m bench.generate_latency [--quick] [--repeats R]
 
 For the ring8 MLP generator and the digits DCGAN generator (weights as built from the seed: latency does
-not depend on training), the generator is exported with ``gan_core.export.export_generator`` to a temp
-folder and opened with ``gan_core.generation.load_model`` (the product's session options). Then, for
+not depend on training), the generator is exported with ``gan_core.share.export.export_generator`` to a temp
+folder and opened with ``gan_core.share.generation.load_model`` (the product's session options). Then, for
 1, 64 and 1,024 samples:
 
 * "end to end": ``GeneratorModel.generate(n, seed)`` (latents from the seed, one run, finiteness check)
@@ -46,8 +46,8 @@ def _discard(_result) -> None:
 def build_generator(name: str):
     """The generator in data space (what is exported), CPU, eval mode, and its config."""
     from gan_core.config import TrainConfig
-    from gan_core.data import load_dataset
-    from gan_core.models import DataSpace, build_models
+    from gan_core.data.datasets import load_dataset
+    from gan_core.engine.models import DataSpace, build_models
     cfg = TrainConfig(dataset=name, device="cpu").resolved()
     ds = load_dataset(cfg)
     torch.manual_seed(cfg.seed)
@@ -56,7 +56,7 @@ def build_generator(name: str):
 
 
 def export(module, cfg, folder: Path) -> Path:
-    from gan_core.export import export_generator
+    from gan_core.share.export import export_generator
     path = folder / f"{cfg.dataset}.onnx"
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -67,10 +67,10 @@ def export(module, cfg, folder: Path) -> Path:
 
 def session_variants(path: Path) -> dict:
     """onnxruntime sessions with other settings than the product's (engine-only comparison)."""
-    from gan_core.generation import _session_options
+    from gan_core.share.generation import _session_options
 
     def opts(threads=None, spinning="0", level=None):
-        """The product's options (see gan_core.generation._session_options) with one setting changed."""
+        """The product's options (see gan_core.share.generation._session_options) with one setting changed."""
         ref = _session_options()
         so = ort.SessionOptions()
         so.graph_optimization_level = ref.graph_optimization_level if level is None else level
@@ -96,7 +96,7 @@ def session_variants(path: Path) -> dict:
 
 
 def measure_model(name: str, repeats: int, tmp: Path) -> dict:
-    from gan_core.generation import _session_options, load_model, sample_latents
+    from gan_core.share.generation import _session_options, load_model, sample_latents
     module, cfg = build_generator(name)
     path = export(module, cfg, tmp)
     model = load_model(path)
@@ -192,7 +192,7 @@ def _main(argv=None) -> float:
     for n in names:
         if n not in MODELS:
             p.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
-    common.print_header("Generation latency: onnxruntime (gan_core.generation) vs torch eager", args, "cpu",
+    common.print_header("Generation latency: onnxruntime (gan_core.share.generation) vs torch eager", args, "cpu",
                         {"repeats": repeats})
     tmp = Path(tempfile.mkdtemp(prefix="bench_gen_"))
     try:

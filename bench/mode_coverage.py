@@ -3,9 +3,9 @@
 For each dataset and several seeds it trains runs as child processes (`python -m gan_core train`):
 **defaults** (no flags), **original** (`--pack 1`: no packing; when the defaults already have pack 1 these are
 the same runs, not trained twice) and **previous** (the defaults before issue 12, for reference), then
-evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.quality), without
+evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.theory.quality), without
 rejection (the plain GAN: `generate --no-rejection`) and with discriminator rejection sampling
-(gan_core.rejection; what `generate` does by default for these datasets). Per row: modes covered and
+(gan_core.theory.rejection; what `generate` does by default for these datasets). Per row: modes covered and
 high-quality fraction (mean ± standard error over seeds, worst seed), the reverse KL of the per-mode
 histogram, and CPU time per training run (the child's own user + system time, from os.wait4: not wall time,
 which on a shared machine measures the other processes too). At most two trainings run at a time.
@@ -117,10 +117,10 @@ def _exited(proc: subprocess.Popen) -> bool:
 
 
 def evaluate(model_path: Path, dataset: str, rejection: bool) -> dict:
-    from gan_core.data import load_dataset
+    from gan_core.data.datasets import load_dataset
     from gan_core.config import TrainConfig
-    from gan_core.generation import load_model
-    from gan_core.quality import mode_quality
+    from gan_core.share.generation import load_model
+    from gan_core.theory.quality import mode_quality
 
     ds = load_dataset(TrainConfig(dataset=dataset).resolved())
     model = load_model(model_path)

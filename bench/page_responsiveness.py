@@ -3,7 +3,7 @@
     python -m bench.page_responsiveness [--quick] [--old-paths] [--shots DIR]
 
 A Streamlit server is started on a free port with its own runs folder; a small finished run is trained
-first (for the Generate page), then a ring8 run is started through gan_core.launch (as the Train page
+first (for the Generate page), then a ring8 run is started through gan_core.runs.launch (as the Train page
 does) and trains throughout. Headless Chromium (Debian's) then measures:
 
 * new tab: time from opening /runs?run=live until the run table shows the run, and until the Ṽ chart
@@ -152,7 +152,7 @@ def train_finished(runs_dir: Path, name: str = "done") -> Path:
 
 def start_live(runs_dir: Path, quick: bool, name: str = "live"):
     """The ring8 run that trains while the page is measured, started as the Train page starts one."""
-    from gan_core import launch
+    from gan_core.runs import launch
     from gan_core.config import TrainConfig
     small = dict(hidden=16, depth=2, batch_size=64, snapshot_every=300) if quick else dict(snapshot_every=120)
     # snapshots as often as in the default 6,000-iteration ring8 run (one every 120 iterations)
@@ -165,8 +165,8 @@ def start_live(runs_dir: Path, quick: bool, name: str = "live"):
 
 def run_now(run_dir: Path) -> tuple[float, float]:
     """(iteration the run is at now, extrapolated from its status.json; its rate in it/s)."""
-    from gan_core import runs
-    st = runs.read_status(run_dir)
+    from gan_core.runs import store
+    st = store.read_status(run_dir)
     rate = float(st.get("rate") or 0.0)
     return float(st.get("iteration", 0)) + rate * max(0.0, time.time() - float(st.get("updated_at") or time.time())), rate
 
@@ -295,9 +295,9 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
         t0 = time.perf_counter()
         stop_btn.click()
         stop_file = live / "STOP"
-        from gan_core import runs
+        from gan_core.runs import store
         while time.perf_counter() - t0 < 60:
-            if stop_file.exists() or runs.read_status(live).get("state") == "stopped":
+            if stop_file.exists() or store.read_status(live).get("state") == "stopped":
                 figures.stop_s = time.perf_counter() - t0
                 break
             time.sleep(0.005)

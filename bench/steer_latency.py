@@ -25,12 +25,15 @@ from bench.common import say
 from bench.page_responsiveness import CHROMIUM, VALUE_TRACE, Figures, open_browser, start_server, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
+CLICKS: list = []  # wall-clock times of the clicks and of the answers seen, to read against GAN_UI_TRACE
+SEEN: list = []
 TARGETS = {"start_to_first_point_s": 3.0, "pause_s": 0.300, "step_s": 0.300}
 
 
 def _click_and_wait_text(page, button, pattern: str, timeout: float = 30.0) -> tuple[float, str]:
     """Click, then the seconds until a success message matching pattern is on the page, and its text."""
     t0 = time.perf_counter()
+    CLICKS.append(time.time())
     button.click()
     rx = re.compile(pattern)
     deadline = t0 + timeout
@@ -41,6 +44,7 @@ def _click_and_wait_text(page, button, pattern: str, timeout: float = 30.0) -> t
             except Exception:  # replaced by a rerun while reading
                 continue
             if rx.search(txt):
+                SEEN.append(time.time())
                 return time.perf_counter() - t0, txt
         page.wait_for_timeout(10)
     texts = [e.inner_text() for e in page.get_by_test_id("stAlertContentSuccess").all()] + \
@@ -51,7 +55,8 @@ def _click_and_wait_text(page, button, pattern: str, timeout: float = 30.0) -> t
 def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path] = None,
           figures: Optional[Figures] = None) -> dict:
     from playwright.sync_api import sync_playwright
-    from gan_core import control, runs
+    from gan_core.runs import control
+    from gan_core.runs import store
     out: dict = {}
     figures = figures or Figures()
     with sync_playwright() as p:
@@ -95,14 +100,14 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         out["pause_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Pause"), r"paused at iteration \d+")
         at = int(re.search(r"paused at iteration (\d+)", msg).group(1))
         out["paused_at"] = at
-        out["status_after_pause"] = runs.read_status(run)["iteration"]
+        out["status_after_pause"] = store.read_status(run)["iteration"]
         count = page.get_by_role("spinbutton", name="How many", exact=True)
         count.fill("5")
         count.press("Tab")
         wait_idle(page)
         out["step_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Step", exact=True),
                                                   rf"stepped to iteration {at + 5}\b")
-        out["status_after_step"] = runs.read_status(run)["iteration"]
+        out["status_after_step"] = store.read_status(run)["iteration"]
         shot("2_paused_after_step")
         page.get_by_text("Change settings while it trains").click()
         page.get_by_test_id("stSelectbox").filter(has_text="Generator objective").click()
@@ -112,15 +117,25 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         out["continue_s"], _ = _click_and_wait_text(page, page.get_by_role("button", name="Continue"),
                                                     r"continuing from iteration")
         deadline = time.time() + 600
-        while runs.read_status(run).get("state") != "completed" and time.time() < deadline:
+        while store.read_status(run).get("state") != "completed" and time.time() < deadline:
             time.sleep(0.5)
-        out["final_state"] = runs.read_status(run).get("state")
+        out["final_state"] = store.read_status(run).get("state")
         out["changes"] = control.read_changes(run)
         page.wait_for_timeout(4000)  # the page follows the end of the run
         shot("3_finished")
         browser.close()
     out["outside_requests"] = len(figures.outside_requests)
     return out
+
+
+def _where_the_time_went(trace: str) -> None:
+    """For each click: what the server ran between the click and the answer on the page."""
+    rows = [(float(a), float(b), lab) for a, b, lab in (ln.split(" ", 2) for ln in trace.splitlines() if ln)]
+    for click, seen in zip(CLICKS, SEEN):
+        say(f"  click at +0 ms, answer seen at +{(seen - click) * 1000:.0f} ms; the server meanwhile:")
+        for a, b, lab in rows:
+            if b >= click - 1.0 and a <= seen:
+                say(f"    {(a - click) * 1000:+7.0f} … {(b - click) * 1000:+7.0f} ms  {lab}")
 
 
 def main(argv=None) -> float:
@@ -138,9 +153,11 @@ def main(argv=None) -> float:
     server = None
     import os
     os.environ["GAN_WARM_WORKER"] = "1"  # as a user's server runs (tests turn it off for AppTests)
+    trace = tmp / "trace.txt"
+    os.environ["GAN_UI_TRACE"] = str(trace)  # the page writes where its time goes (ui_common.traced)
     try:
         server, url = start_server(runs_dir, tmp / "streamlit.log")
-        from gan_core import worker
+        from gan_core.runs import worker
         t = time.time()
         while not worker.alive(runs_dir) and time.time() - t < 60:
             time.sleep(0.1)
@@ -153,6 +170,8 @@ def main(argv=None) -> float:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if trace.exists():
+            _where_the_time_went(trace.read_text())
         shutil.rmtree(tmp, ignore_errors=True)
     for k, v in out.items():
         say(f"  {k}: {v}")

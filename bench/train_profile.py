@@ -42,7 +42,7 @@ def profile_ops(name: str, iterations: int) -> None:
         Loop(name).run(iterations)
     tmp = tempfile.mkdtemp(prefix="bench_prof_")
     try:
-        from gan_core.training import train
+        from gan_core.engine.training import train
         cfg = gan_core_config(name, iterations, "logging", str(Path(tmp) / "run"))
         torch.set_num_threads(DEFAULT_THREADS)
         with profile(activities=acts) as p_gc:
@@ -69,7 +69,7 @@ def profile_python(name: str, iterations: int) -> None:
     """cProfile of a user-mode gan_core run: the share of the loop taken by each gan_core function."""
     import cProfile
     import pstats
-    from gan_core.training import train
+    from gan_core.engine.training import train
     tmp = tempfile.mkdtemp(prefix="bench_prof_")
     try:
         cfg = gan_core_config(name, iterations, "user", str(Path(tmp) / "run"))
@@ -89,8 +89,8 @@ def profile_python(name: str, iterations: int) -> None:
         "zero_grad": ("optimizer.py", "zero_grad"),
         "snapshots.take": ("snapshots.py", "take"),
         "checkpoint (save_checkpoint)": ("checkpoint.py", "save_checkpoint"),
-        "metrics rows (runs.append_rows)": ("runs.py", "append_rows"),
-        "status.json (runs.write_status)": ("runs.py", "write_status"),
+        "metrics rows (store.append_rows)": ("store.py", "append_rows"),
+        "status.json (store.write_status)": ("store.py", "write_status"),
         "data sampling (DataSampler.__call__)": ("training.py", "__call__"),
     }
     rows = []
@@ -184,9 +184,9 @@ def snapshot_cost(name: str, repeats: int) -> None:
     """One user-mode snapshot (Snapshotter.take: samples, theory or digits scores, the .npz) as gan_core
     takes it, against the same with numpy's BLAS (OpenBLAS) limited to one thread (threadpoolctl)."""
     from threadpoolctl import ThreadpoolController
-    from gan_core.data import load_dataset
-    from gan_core.models import build_models
-    from gan_core.snapshots import Snapshotter
+    from gan_core.data.datasets import load_dataset
+    from gan_core.engine.models import build_models
+    from gan_core.engine.snapshots import Snapshotter
     cfg = _defaults(name)
     ds = load_dataset(cfg)
     torch.manual_seed(cfg.seed)

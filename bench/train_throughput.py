@@ -5,12 +5,12 @@
 
 For each of ring8 (the MLP pair) and digits (the DCGAN pair), on the CPU:
 
-* gan_core, "as a user runs it": ``gan_core.training.train`` with the dataset's defaults: logging every
+* gan_core, "as a user runs it": ``gan_core.engine.training.train`` with the dataset's defaults: logging every
   10 iterations, snapshots every ``default iterations // 50`` (what a run with no flags gets, fixed here
   so that a shorter benchmark run does not take more of them), checkpoints every 1,000;
 * gan_core, "logging only": the same with snapshot and checkpoint intervals of 10^9 (the untrained
   snapshot at iteration 0 and the final one fall outside the measured window);
-* the reference: the same models from ``gan_core.models.build_models`` (same seed), batch size, k,
+* the reference: the same models from ``gan_core.engine.models.build_models`` (same seed), batch size, k,
   Adam with the same learning rates and betas (torch's default implementation, as gan_core), same device
   and the same torch thread count (gan_core uses 1 thread on a CPU unless --threads is given; the
   reference is set to match, or both to --threads), Algorithm 1 written as the naive loop:
@@ -99,7 +99,7 @@ class _Marks:
 
 
 def proposed_make_optimizer(cfg, params, lr, device=None):
-    """The optimiser change proposed for gan_core/training.py (see RESULTS.md): Adam with the fused kernel
+    """The optimiser change proposed for gan_core/engine/training.py (see RESULTS.md): Adam with the fused kernel
     (CPU, CUDA), SGD with foreach. Takes training._make_optimizer's arguments (with or without the device
     the proposed diff adds), so --profile can swap it in."""
     params = list(params)
@@ -116,7 +116,7 @@ def run_gan_core(name: str, iterations: int, mode: str, walls: Optional[list] = 
     to its last; the final snapshot and checkpoint come after that (export is off). make_optimizer and
     threads (TrainConfig.threads) let --profile measure a proposed change on gan_core's own loop."""
     import dataclasses
-    import gan_core.training as training
+    import gan_core.engine.training as training
     tmp = tempfile.mkdtemp(prefix="bench_train_")
     marks = _Marks()
     original, original_opt = training.Snapshotter, training._make_optimizer
@@ -167,8 +167,8 @@ class Loop:
 
     def __init__(self, name: str, diag: Optional[str] = None, adam: str = "default", channels_last: bool = False,
                  compile: bool = False, threads: Optional[int] = None, log_every: int = 10):
-        from gan_core.data import load_dataset
-        from gan_core.models import build_models
+        from gan_core.data.datasets import load_dataset
+        from gan_core.engine.models import build_models
         self.cfg = cfg = _defaults(name)
         self.ds = ds = load_dataset(cfg)
         self.threads = threads or gan_core_threads(name)
@@ -356,7 +356,7 @@ def _main(argv=None) -> float:
     per_dataset = {n: args.iterations or (_defaults(n).snapshot_every + 10 if args.quick else iterations)
                    for n in names}
     import onnxruntime  # noqa: F401  (only for the version line of the header)
-    common.print_header("Training throughput: gan_core.training.train vs a plain PyTorch loop", args, "cpu",
+    common.print_header("Training throughput: gan_core.engine.training.train vs a plain PyTorch loop", args, "cpu",
                         {"iterations per run": ", ".join(f"{n} {k}" for n, k in per_dataset.items()), "repeats": repeats,
                          "torch threads (gan_core and reference alike)": ", ".join(
                              f"{n} {gan_core_threads(n)}" for n in names)

@@ -1,4 +1,4 @@
 """gan_core: the original GAN (Goodfellow et al., 2014) as a small, testable package.
 
-Deliberately imports nothing here, so that `gan_core.generation` can be used where torch is absent.
+Deliberately imports nothing here, so that `gan_core.share.generation` can be used where torch is absent.
 """

@@ -5,6 +5,6 @@ import sys
 # does not collapse when another process (the dashboard, a second run) shares the cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .cli import main  # noqa: E402
+from gan_core.cli import main  # noqa: E402
 
 sys.exit(main())

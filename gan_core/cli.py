@@ -12,8 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
-from .config import TrainConfig
-from .errors import GanError
+from gan_core.config import TrainConfig
+from gan_core.errors import GanError
 
 HELP = {
     "dataset": "gaussian1d, ring8, grid25, digits, or a path to a .csv / .npy / .zip / folder of images",
@@ -132,7 +132,7 @@ def _parse_params(items) -> dict:
 
 # What a new run's folder may already hold: the dashboard creates it with its log before `train` starts.
 _NEW_RUN_LEFTOVERS = {"train.log", ".lock", ".starting",  # what launching a run puts there first,
-                      "drawn_data.csv", "drawing.json"}  # and drawn data (gan_core.drawn) the run trains on
+                      "drawn_data.csv", "drawing.json"}  # and drawn data (gan_core.data.drawn) the run trains on
 
 
 def _check_new_run_dir(run_dir: str) -> None:
@@ -153,9 +153,9 @@ def _check_new_run_dir(run_dir: str) -> None:
 
 def _check_resumable(run_dir: str, iterations: int) -> None:
     """Refuse a resume with nothing left to train, saying what will help (export, or more iterations)."""
-    from .runlock import ensure_free
+    from gan_core.runs.runlock import ensure_free
     ensure_free(run_dir)   # before torch is imported: a refusal is immediate
-    from .checkpoint import load_checkpoint
+    from gan_core.engine.checkpoint import load_checkpoint
     done = load_checkpoint(run_dir).get("iteration")
     if isinstance(done, int) and not isinstance(done, bool) and done >= iterations:
         tip = "" if (Path(run_dir) / "generator.onnx").exists() else \
@@ -165,7 +165,7 @@ def _check_resumable(run_dir: str, iterations: int) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from . import runs
+    from gan_core.runs import store
     given = {k: v for k, v in vars(a).items()
              if k not in ("command", "resume", "quiet", "dataset_param", "restart_schedule")}
     extend = None
@@ -178,7 +178,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise GanError(f"--run-dir {given['run_dir']} is a file, not a run folder")
         cfg = _on_main(_resume_config, Path(given["run_dir"]))
         allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx", "tensorboard"}
-        from .control import LIVE_SETTINGS
+        from gan_core.runs.control import LIVE_SETTINGS
         ignored = set(given) - allowed - set(LIVE_SETTINGS)
         if ignored and _rank() == 0:
             print(f"note: --resume keeps the run's settings; ignoring {', '.join(sorted(ignored))}", file=sys.stderr)
@@ -192,11 +192,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = TrainConfig(**given)
         cfg.dataset_params.update(_parse_params(getattr(a, "dataset_param", None)))
         if not cfg.run_dir:
-            cfg.run_dir = str(Path(runs.DEFAULT_ROOT) / runs.new_run_name(cfg.dataset))
+            cfg.run_dir = str(Path(store.DEFAULT_ROOT) / store.new_run_name(cfg.dataset))
         if _rank() == 0:
             _check_new_run_dir(cfg.run_dir)
     cfg.resolved().validate()  # refuse before anything starts (imports torch only after this)
-    from .training import train
+    from gan_core.engine.training import train
     main = _rank() == 0  # under torchrun rank 0 speaks for the run
     st = train(cfg, resume=a.resume, progress=None if not a.quiet and main else False,
                log=(lambda s: print(s, file=sys.stderr)) if main else (lambda s: None), extend=extend)
@@ -206,7 +206,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from .compare import compare, parse_vary
+    from gan_core.engine.compare import compare, parse_vary
     given = {k: v for k, v in vars(a).items()
              if k not in ("command", "resume", "quiet", "dataset_param", "vary", "seeds", "root")}
     if given.pop("run_dir", ""):  # an empty one is what compare.comparison_command passes (config_flags)
@@ -249,13 +249,13 @@ def _on_main(fn, *args):
     machines without it) and every rank gets its answer."""
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
         return fn(*args)
-    from . import distributed as d  # torch only under torchrun, where it is needed anyway
-    from .device import resolve_device
+    from gan_core.engine import distributed as d  # torch only under torchrun, where it is needed anyway
+    from gan_core.engine.device import resolve_device
     return d.setup(resolve_device("cpu")).on_main(fn, *args)
 
 
 def cmd_export(a) -> int:
-    from .export import export_run
+    from gan_core.share.export import export_run
     rep = export_run(a.run_dir, a.out)
     print(f"wrote {rep.path} ({rep.size_bytes / 1024:.0f} KiB; largest difference to torch {rep.max_abs_diff:.2e} "
           f"on {rep.n_check} latents)")
@@ -263,7 +263,7 @@ def cmd_export(a) -> int:
 
 
 def cmd_generate(a) -> int:
-    from .generation import generate_to_file
+    from gan_core.share.generation import generate_to_file
     if a.n < 1:
         raise GanError(f"--n must be at least 1, got {a.n}")
     if not 0 <= a.seed < 2 ** 64:
@@ -279,7 +279,7 @@ def cmd_generate(a) -> int:
 
 
 def cmd_share(a) -> int:
-    from .share.page import write_page
+    from gan_core.share.page import write_page
     rep = write_page(a.source, a.out)
     print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.1f} MB; onnxruntime-web matches onnxruntime to "
           f"{rep.max_abs_diff:.1e}) — open it in any browser, no network needed")
@@ -287,7 +287,7 @@ def cmd_share(a) -> int:
 
 
 def cmd_runs(a) -> int:
-    from .runs import list_runs
+    from gan_core.runs.store import list_runs
     rs = list_runs(a.root)
     if not rs:
         print(f"no runs under {a.root}")
@@ -299,7 +299,7 @@ def cmd_runs(a) -> int:
 
 
 def cmd_stop(a) -> int:
-    from .runs import is_run_dir, request_stop
+    from gan_core.runs.store import is_run_dir, request_stop
     if not is_run_dir(a.run_dir):
         raise GanError(f"{a.run_dir} is not a run directory")
     request_stop(a.run_dir)
@@ -308,7 +308,7 @@ def cmd_stop(a) -> int:
 
 
 def cmd_control(a) -> int:
-    from . import control
+    from gan_core.runs import control
     args: dict = {}
     if a.action == "step":
         args = {"what": a.what, "count": a.count}
@@ -328,17 +328,18 @@ def cmd_control(a) -> int:
 
 
 def cmd_replay(a) -> int:
-    from . import control, runs
+    from gan_core.runs import control
+    from gan_core.runs import store
     src = Path(a.run)
-    if not runs.is_run_dir(src):
+    if not store.is_run_dir(src):
         raise GanError(f"{a.run} is not a run directory")
     cfg = TrainConfig.load(src / "config.json")
-    st = runs.read_status(src)
+    st = store.read_status(src)
     iterations = a.iterations or int(st.get("iteration") or 0) or cfg.iterations
     cfg = dataclasses.replace(cfg, run_dir=a.run_dir, iterations=iterations)
     cfg.resolved().validate()
     events = control.read_changes(src)
-    from .training import train
+    from gan_core.engine.training import train
     st = train(cfg, progress=None if not a.quiet else False, log=lambda s: print(s, file=sys.stderr), replay=events)
     print(f"{st['state']}: {cfg.run_dir} replayed {a.run} with {len(events)} recorded change(s) to iteration "
           f"{st['iteration']} — {st['message']}")
@@ -367,5 +368,5 @@ def main(argv=None) -> int:
         return 130
     finally:
         if "torch.distributed" in sys.modules:  # under torchrun: leave the process group cleanly
-            from .distributed import shutdown
+            from gan_core.engine.distributed import shutdown
             shutdown()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ConfigError
+from gan_core.errors import ConfigError
 
 BUILTIN_DATASETS = ("gaussian1d", "ring8", "grid25", "digits")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -39,7 +39,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
-# model's metadata as rejection_default): discriminator rejection sampling (gan_core.rejection) or not.
+# model's metadata as rejection_default): discriminator rejection sampling (gan_core.theory.rejection) or not.
 # Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 69 → 91 %) and the modes covered on
 # grid25 (9.6 → 17.6 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain GAN's samples.
 GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
@@ -238,7 +238,7 @@ class TrainConfig:
         return cls(**{**LEGACY_VALUES, **d}).check_types()
 
     def save(self, path: Path) -> None:
-        from .runs import write_json_atomic  # local import: runs imports nothing from here at module level
+        from gan_core.runs.store import write_json_atomic  # local import: runs imports nothing from here at module level
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod

@@ -11,7 +11,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core import generation, launch, monitor, runs
+from gan_core.share import generation
+from gan_core.runs import launch
+from gan_core.views import monitor
+from gan_core.runs import store
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import keep, query_list, restore, set_query
@@ -41,7 +44,7 @@ source = st.radio("Model", ["A run's generator", "Upload a model file"], horizon
 model, model_source, model_name = None, None, "generator"
 try:
     if source == "A run's generator":
-        done = [r for r in runs.list_runs(root) if (r.path / "generator.onnx").is_file()]
+        done = [r for r in store.list_runs(root) if (r.path / "generator.onnx").is_file()]
         if not done:
             st.info(f"No run under {root} has a generator.onnx yet (it is written when a run finishes). "
                     "You can also upload a model file.")

@@ -19,11 +19,16 @@ import time
 import numpy as np
 import streamlit as st
 
-from gan_core import compare, control, launch, monitor, runs, verdict
-from gan_core.snapshot_figure import snapshot_figure
+from gan_core.engine import compare
+from gan_core.runs import control
+from gan_core.runs import launch
+from gan_core.views import monitor
+from gan_core.runs import store
+from gan_core.theory import verdict
+from gan_core.views.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
-from ui_common import TRAIN, keep, link, query_list, restore, set_query
+from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, traced
 from ui_controls import extend_controls, live_controls
 from ui_nav import page_setup
 
@@ -70,7 +75,7 @@ VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material
 
 def all_runs() -> tuple[list, list]:
     """(every run, comparisons): a comparison's members are listed as COMPARISON/MEMBER after the runs."""
-    infos, groups = runs.list_runs(root), compare.list_groups(root)
+    infos, groups = store.list_runs(root), compare.list_groups(root)
     for g in groups:
         if g["root"] != root:
             infos += [dataclasses.replace(m, name=f"{g['name']}/{m.name}") for m in g["members"]]
@@ -79,12 +84,12 @@ def all_runs() -> tuple[list, list]:
 
 def signature(infos) -> tuple:
     # paused and running are one kind here: a Pause or Continue redraws the controls' fragment, not the page
-    return tuple((r.name, "live" if r.state in runs.LIVE_STATES else r.state) for r in infos)
+    return tuple((r.name, "live" if r.state in store.LIVE_STATES else r.state) for r in infos)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def snapshot(run_dir: str, iteration: int, mtime: float) -> dict:
-    return runs.load_snapshot(run_dir, iteration)  # mtime in the key: a resumed run may rewrite it
+    return store.load_snapshot(run_dir, iteration)  # mtime in the key: a resumed run may rewrite it
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -94,7 +99,7 @@ def real_points(run_dir: str, mtime: float):
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def config_of(run_dir: str, mtime: float) -> dict:
-    return runs.read_json(f"{run_dir}/config.json") or {}
+    return store.read_json(f"{run_dir}/config.json") or {}
 
 
 def configs(names) -> dict:
@@ -109,6 +114,8 @@ def configs(names) -> dict:
 
 
 st.title("Runs")
+_page = traced("page runs")
+_page.__enter__()  # closed at the end of the script (a st.stop() leaves it open: not traced)
 flash = ss.get("_start_flash")  # the Train page's Start brought us here: say so for a few seconds
 if flash and time.time() - flash[1] < 8:
     st.success(flash[0], icon=":material/rocket_launch:")
@@ -143,7 +150,8 @@ else:
     ss["sel"] = [n for n in ss.get("sel", []) if n in by_name] or names[:1]
 
 
-@st.fragment(run_every=0.5 if any(r.state in runs.LIVE_STATES for r in infos) else 10.0)
+@st.fragment(run_every=0.5 if any(r.state in store.LIVE_STATES for r in infos) else 10.0)
+@timed("run_table")
 def run_table() -> None:
     now, _ = all_runs()
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
@@ -158,6 +166,7 @@ run_table()
 
 
 @st.fragment
+@timed("comparisons")
 def comparisons() -> None:
     """Each comparison: what varies, its state, a button to overlay all its members, and Stop."""
     with st.expander(f"Comparisons ({len(groups)})", icon=":material/compare_arrows:", expanded=True):
@@ -207,13 +216,14 @@ for n in selected:
 
 # --- run controls -------------------------------------------------------------------------------------
 # A fragment: a click reruns only these controls (and waits only for the trainer's answer, ~50 ms), never
-# the charts. Pause, step, slow motion and live changes go through gan_core.control (ui_controls.py).
+# the charts. Pause, step, slow motion and live changes go through gan_core.runs.control (ui_controls.py).
 @st.fragment
+@timed("run_controls")
 def run_controls() -> None:
     target = selected[0] if len(selected) == 1 else st.selectbox("Act on", selected, key="target")
-    info = runs.run_info(root / target)
-    status = runs.read_status(info.path)
-    path, running = info.path, info.state in runs.LIVE_STATES
+    info = store.run_info(root / target)
+    status = store.read_status(info.path)
+    path, running = info.path, info.state in store.LIVE_STATES
     a1, a3, a4, a5 = st.columns([1, 1, 1.2, 1.4], vertical_alignment="bottom")
     msg = None
     if a1.button("Stop", disabled=not running, key="stop",
@@ -245,8 +255,8 @@ def run_controls() -> None:
         st.warning(f"Delete **{target}** and all its files? This cannot be undone.")
         y, n, _ = st.columns([1, 1, 4])
         if y.button("Yes, delete", type="primary", key="confirm_delete"):
-            msg = action(runs.delete_run, path, done=f"Deleted **{target}**.")
-            if not runs.is_run_dir(path):
+            msg = action(store.delete_run, path, done=f"Deleted **{target}**.")
+            if not store.is_run_dir(path):
                 ss.pop("_confirm_delete", None)
                 ss.get("tails", {}).pop(str(path / "metrics.csv"), None)
                 ss["_run_msg"] = (target, *msg)
@@ -259,7 +269,7 @@ def run_controls() -> None:
     last = ss.get("_run_msg")
     if last and (last[0] == target or last[2].startswith("Deleted")):  # a message stays with its action's run
         getattr(st, last[1])(last[2])
-    if running != (runs.read_status(path).get("state") in runs.LIVE_STATES):
+    if running != (store.read_status(path).get("state") in store.LIVE_STATES):
         st.rerun()  # the run ended (or came to life): the whole page follows
 
 
@@ -277,7 +287,7 @@ def action(fn, *args, done: str = "") -> tuple:
 run_controls()
 
 # --- live charts and the verdict ------------------------------------------------------------------------
-live = any(by_name[n].state in runs.LIVE_STATES for n in selected)
+live = any(by_name[n].state in store.LIVE_STATES for n in selected)
 
 
 def chart(fig, key: str, where=st) -> None:
@@ -288,6 +298,7 @@ def chart(fig, key: str, where=st) -> None:
 
 
 @st.fragment(run_every=3.0 if live else None)
+@timed("charts")
 def charts() -> None:
     tails = ss.setdefault("tails", {})
     frames, stamp = {}, []
@@ -337,7 +348,7 @@ def charts() -> None:
             chart(cache["quality"], "quality_fig")
             if cache["jsd"]:
                 st.caption(CAPTIONS["jsd"])
-    if live and not any(runs.read_status(root / n).get("state") in runs.LIVE_STATES for n in selected):
+    if live and not any(store.read_status(root / n).get("state") in store.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
 
 
@@ -361,6 +372,7 @@ def seed_bands(names) -> dict:
 # Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
 # timer, and figures rebuilt only for a new snapshot.
 @st.fragment(run_every=8.0 if live else None)
+@timed("snapshots_view")
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
     if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):
@@ -368,7 +380,7 @@ def snapshots_view() -> None:
         return
     who = selected[0] if len(selected) == 1 else st.selectbox("Snapshots of", selected, key="snap_run")
     run_dir = root / who
-    its = runs.list_snapshots(run_dir)
+    its = store.list_snapshots(run_dir)
     if not its:
         st.info("No snapshot yet.")
         return
@@ -404,7 +416,7 @@ def side_by_side(names: list) -> None:
     """Each run's latest snapshot samples in its own column (points or an image grid), to compare runs."""
     cache = ss.setdefault("_sidefigs", {})
     for col, n in zip(st.columns(len(names)), names):
-        its = runs.list_snapshots(root / n)
+        its = store.list_snapshots(root / n)
         if not its:
             col.info(f"{n}: no snapshot yet.")
             continue
@@ -475,3 +487,4 @@ def snapshot_caption(snap: dict, layers) -> str:
 
 charts()
 snapshots_view()
+_page.__exit__(None, None, None)

@@ -11,9 +11,12 @@ import time
 import streamlit as st
 
 import ui_draw
-from gan_core import compare, launch, monitor, runs
+from gan_core.engine import compare
+from gan_core.runs import launch
+from gan_core.views import monitor
+from gan_core.runs import store
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
-from gan_core.data import builtin, load_file
+from gan_core.data.datasets import builtin, load_file
 from gan_core.errors import ConfigError, GanError
 from ui_common import RUNS, keep, restore, set_query
 from ui_nav import page_setup
@@ -41,13 +44,13 @@ SHARED = ("source", "dataset", "image_size", "draw_std", "draw_mode")
 
 @st.cache_resource(show_spinner=False)
 def gpu_count() -> int:
-    from gan_core.device import gpu_count as count  # imports torch: once per server
+    from gan_core.engine.device import gpu_count as count  # imports torch: once per server
     return count()
 
 
 @st.cache_resource(show_spinner="Looking for a GPU…")
 def device_text() -> str:
-    from gan_core.device import describe_auto  # imports torch: once per server, not per rerun
+    from gan_core.engine.device import describe_auto  # imports torch: once per server, not per rerun
     kind, name = describe_auto()
     return f"{kind} — {name}"
 
@@ -273,7 +276,7 @@ if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not meas
         st.error(str(e))
 
 if k("run_name") not in ss:
-    ss[k("run_name")] = runs.new_run_name(dataset, root)
+    ss[k("run_name")] = store.new_run_name(dataset, root)
 run_name = st.text_input("Run name", key=k("run_name"), help="The run's folder under " + str(root))
 gpus = gpu_count()
 nproc = st.number_input("Processes on this machine", 1, max(1, gpus), 1, key="nproc", disabled=gpus < 2,
@@ -315,7 +318,7 @@ if msg:
                      query_params={"run": msg[2]})
 
 
-# --- Compare…: several runs of these settings as one process (gan_core.compare) ---------------------------
+# --- Compare…: several runs of these settings as one process (gan_core.engine.compare) ---------------------------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
              "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
@@ -343,7 +346,7 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
                               help="Seeds seed, seed+1, …: the Runs page shows their mean with a band.")
     keep("cmp_key", "cmp_values", "cmp_seeds")
     if "cmp_name" not in ss:
-        ss["cmp_name"] = "compare-" + runs.new_run_name(dataset if ds_key != "drawn" else "drawn", root)
+        ss["cmp_name"] = "compare-" + store.new_run_name(dataset if ds_key != "drawn" else "drawn", root)
     cmp_name = st.text_input("Comparison name", key="cmp_name", help="Its folder under " + str(root) +
                              "; each member is a run in it.")
     if st.button("Start comparison", key="cmp_start", icon=":material/play_arrow:"):

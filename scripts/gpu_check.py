@@ -21,9 +21,10 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gan_core import control, runs  # noqa: E402
+from gan_core.runs import control
+from gan_core.runs import store  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.training import train  # noqa: E402
+from gan_core.engine.training import train  # noqa: E402
 
 ROOT = Path(os.environ.get("GPU_CHECK_DIR", "/tmp/gpu_check"))
 DEVICE = os.environ.get("GPU_CHECK_DEVICE", "cuda")
@@ -65,26 +66,26 @@ def steering() -> None:
                       export_onnx=False, checkpoint_every=100_000)
     th = threading.Thread(target=train, args=(cfg,), daemon=True)
     th.start()
-    assert wait_for(lambda: runs.read_status(cfg.run_dir).get("state") == "running")
+    assert wait_for(lambda: store.read_status(cfg.run_dir).get("state") == "running")
     d = cfg.run_dir
     lat = {}
     t = time.perf_counter(); control.command(d, "pause"); lat["pause_ms"] = (time.perf_counter() - t) * 1e3
-    at = runs.read_status(d)["iteration"]
+    at = store.read_status(d)["iteration"]
     t = time.perf_counter(); control.command(d, "step", what="iteration", count=5)
     lat["step5_ms"] = (time.perf_counter() - t) * 1e3
-    exact = runs.read_status(d)["iteration"] == at + 5
+    exact = store.read_status(d)["iteration"] == at + 5
     control.command(d, "step", what="d")
     control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 2e-4})
     control.command(d, "continue")
-    wait_for(lambda: runs.read_status(d)["iteration"] > at + 400)
+    wait_for(lambda: store.read_status(d)["iteration"] > at + 400)
     control.command(d, "slow", ips=20)
-    i0, t0 = runs.read_status(d)["iteration"], time.time()
+    i0, t0 = store.read_status(d)["iteration"], time.time()
     time.sleep(1.5)
-    slow_rate = (runs.read_status(d)["iteration"] - i0) / (time.time() - t0)
+    slow_rate = (store.read_status(d)["iteration"] - i0) / (time.time() - t0)
     control.command(d, "slow", ips=0)
     t = time.perf_counter(); control.command(d, "stop"); lat["stop_ms"] = (time.perf_counter() - t) * 1e3
     th.join(60)
-    st = runs.read_status(d)
+    st = store.read_status(d)
     say("steering", {"exact_step": exact, "state": st["state"], "slow_rate_at_20": round(slow_rate, 1),
                      **{k: round(v, 1) for k, v in lat.items()}})
     r = subprocess.run([sys.executable, "-m", "gan_core", "replay", d, "--run-dir", str(ROOT / "steer_copy"),
@@ -110,7 +111,7 @@ def resume() -> None:
 def export() -> None:
     cfg = TrainConfig(dataset="ring8", run_dir=str(ROOT / "exp"), device=DEVICE, iterations=300)
     st = train(cfg)
-    from gan_core.generation import load_model
+    from gan_core.share.generation import load_model
     m = load_model(ROOT / "exp" / "generator.onnx")
     x = m.run(m.latents(1000, seed=1))
     say("export_from_gpu", {"message": st["message"], "samples": list(x.shape), "finite": bool(np.isfinite(x).all())})

@@ -5,7 +5,7 @@
 export PYTHONUNBUFFERED=1; TIMEFORMAT="%R s wall"
 set -x; PY=${PY:-python3}
 $PY -c "import torch, tensorboard; print(torch.__version__, torch.cuda.get_device_name(0), torch.cuda.device_count(), tensorboard.__version__)"
-git log -1 --oneline 2>/dev/null; ls gan_core/distributed.py || exit 3
+git log -1 --oneline 2>/dev/null; ls gan_core/engine/distributed.py || exit 3
 R=/tmp/r; mkdir -p $R
 time $PY -m gan_core train --dataset digits --iterations 300 --run-dir $R/g1 --device cuda --quiet --tensorboard
 time $PY -m torch.distributed.run --standalone --nproc-per-node 1 -m gan_core train --dataset digits --iterations 300 --run-dir $R/t1 --device cuda --quiet

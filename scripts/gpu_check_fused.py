@@ -1,8 +1,8 @@
 """The prepared GPU check for issue 13 (run from the repo root: `python3 scripts/gpu_check_fused.py`, < 5 min).
 
 1. ring8 (defaults: 4×128 MLPs, BatchNorm in G, batch 256, k 1) on one CUDA device: the eager loop
-   (gan_core.algorithm, autograd), the fused step (gan_core.fused.FusedSteps), and the whole iteration
-   captured as a CUDA graph (gan_core.fused.GraphedIteration), in iterations per second; the graph's
+   (gan_core.engine.algorithm, autograd), the fused step (gan_core.engine.fused.FusedSteps), and the whole iteration
+   captured as a CUDA graph (gan_core.engine.fused.GraphedIteration), in iterations per second; the graph's
    results against the fused eager step on the same inputs (must agree to float rounding).
 2. A comparison of 8 (`python -m gan_core compare --device cuda`) against the same 8 runs started together
    as separate processes (`python -m gan_core train --device cuda`), total member-iterations per second.
@@ -18,11 +18,11 @@ import time
 sys.path.insert(0, os.getcwd())
 import torch  # noqa: E402
 
-from gan_core import fused  # noqa: E402
-from gan_core.algorithm import discriminator_step, generator_step  # noqa: E402
+from gan_core.engine import fused  # noqa: E402
+from gan_core.engine.algorithm import discriminator_step, generator_step  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.data import load_dataset  # noqa: E402
-from gan_core.models import build_models  # noqa: E402
+from gan_core.data.datasets import load_dataset  # noqa: E402
+from gan_core.engine.models import build_models  # noqa: E402
 
 if not torch.cuda.is_available():
     sys.exit("no CUDA device")

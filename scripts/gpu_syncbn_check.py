@@ -1,10 +1,10 @@
-"""On one GPU: two ranks (gloo, both on cuda:0) through gan_core.distributed.Ranks with SyncBatchNorm (DCGAN G and D,
+"""On one GPU: two ranks (gloo, both on cuda:0) through gan_core.engine.distributed.Ranks with SyncBatchNorm (DCGAN G and D,
 BatchNorm in both) take the step of one process with the whole batch; and the DDP buffer-broadcast pitfall."""
 import os, sys, torch, torch.distributed as dist, torch.multiprocessing as mp
 sys.path.insert(0, os.getcwd())
-from gan_core import distributed
-from gan_core.algorithm import discriminator_step, generator_step
-from gan_core.models import DCGenerator, DCDiscriminator, init_weights
+from gan_core.engine import distributed
+from gan_core.engine.algorithm import discriminator_step, generator_step
+from gan_core.engine.models import DCGenerator, DCDiscriminator, init_weights
 
 def nets():
     torch.manual_seed(0)

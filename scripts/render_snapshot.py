@@ -1,4 +1,4 @@
-"""Render a run's snapshot with gan_core.snapshot_figure to a PNG (headless Chromium via Playwright) and
+"""Render a run's snapshot with gan_core.views.snapshot_figure to a PNG (headless Chromium via Playwright) and
 a self-contained HTML file, to look at the forces of the game without the dashboard.
 
     python scripts/render_snapshot.py RUN_DIR [--iteration N] [--out FILE.png] [--d-star] [--no-arrows] ...
@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_core import monitor  # noqa: E402
-from gan_core.snapshot_figure import snapshot_figure  # noqa: E402
+from gan_core.views import monitor  # noqa: E402
+from gan_core.views.snapshot_figure import snapshot_figure  # noqa: E402
 
 
 def main(argv=None) -> Path:

@@ -19,7 +19,8 @@ import pytest
 from conftest import ROOT
 from bench.page_responsiveness import (CHROMIUM, VALUE_TRACE, Figures, open_browser, run_now, start_server,
                                        table_iteration, watch_console)
-from gan_core import launch, runs
+from gan_core.runs import launch
+from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
 
 SHOTS = ROOT / "test-artifacts" / "browser"
@@ -139,7 +140,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     for i in range(20):
         r = tab.evaluate(VALUE_TRACE)
         drawn.append(bool(r["n"] > 0 and r["drawn"]))
-        if runs.read_status(run).get("state") == "running" and i % 2 == 0:
+        if store.read_status(run).get("state") == "running" and i % 2 == 0:
             shown = table_iteration(tab, run.name)
             now, rate = run_now(run)
             if shown is not None and rate > 0:
@@ -213,12 +214,12 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     _wait_idle(stop_tab)
     t0 = time.perf_counter()
     stop.click()
-    while not (Path(cfg.run_dir) / "STOP").exists() and runs.read_status(cfg.run_dir).get("state") == "running" \
+    while not (Path(cfg.run_dir) / "STOP").exists() and store.read_status(cfg.run_dir).get("state") == "running" \
             and time.perf_counter() - t0 < 30:
         time.sleep(0.01)
     measured["stop_s"] = time.perf_counter() - t0
     proc.wait(timeout=60)
-    assert runs.read_status(cfg.run_dir)["state"] == "stopped"
+    assert store.read_status(cfg.run_dir)["state"] == "stopped"
     assert measured["stop_s"] < 10
     stop_tab.get_by_text("stopped at iteration", exact=False).first.wait_for(state="attached")  # the table follows
     _shot(stop_tab, "08_runs_stopped", full=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_core import runs
+from gan_core.runs import store
 from test_browser import CHROMIUM, SHOTS, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
 
 pytestmark = [pytest.mark.slow,
@@ -58,9 +58,9 @@ def test_draw_three_clusters_train_and_see_the_forces(app, browser):
     meta = json.loads((run / "drawing.json").read_text())
     assert meta["clicks"] == 12  # every click on the canvas became an anchor
     deadline = time.monotonic() + 240
-    while runs.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
+    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
         time.sleep(1)
-    assert runs.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
+    assert store.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
     assert json.loads((run / "config.json").read_text())["dataset"].endswith("drawn-three/drawn_data.csv")
 
     page.goto(url + "/runs?run=drawn-three")

@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gan_core import compare as cmp
-from gan_core import runs, stacked
+from gan_core.engine import compare as cmp
+from gan_core.runs import store
+from gan_core.engine import stacked
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError
-from gan_core.training import train
+from gan_core.engine.training import train
 
 SMALL = dict(dataset="ring8", hidden=16, depth=2, snapshot_every=100, export_onnx=False, device="cpu")
 COUNTS = {"modes_covered": 0, "high_quality_fraction": 1 / 2500,  # counts: within one sample of 2,500
@@ -91,7 +92,7 @@ def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
     states = {n: st["state"] for n, st in final.items()}
     assert states == {"seed-0": "completed", "seed-1": "failed", "seed-2": "completed"}, states
     assert "iteration 27" in final["seed-1"]["message"]
-    assert runs.read_status(tmp_path / "c" / "seed-1")["state"] == "failed"
+    assert store.read_status(tmp_path / "c" / "seed-1")["state"] == "failed"
     assert len(_metrics(tmp_path / "c" / "seed-2")) == 5
     # resuming the comparison leaves the failed member alone and has nothing else to do
     with pytest.raises(Exception, match="finished or failed"):

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from conftest import run_cli, wait_for
-from gan_core import control, runs
+from gan_core.runs import control
+from gan_core.runs import store
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.training import train
+from gan_core.engine.training import train
 
 
 def _cfg(tmp_path, name="run", **kw):
@@ -30,7 +31,7 @@ class Background:
         self.thread = threading.Thread(target=self._run, args=(cfg,), kwargs=kw, daemon=True)
         self.dir = cfg.run_dir
         self.thread.start()
-        assert wait_for(lambda: runs.read_status(self.dir).get("state") == "running"), runs.read_status(self.dir)
+        assert wait_for(lambda: store.read_status(self.dir).get("state") == "running"), store.read_status(self.dir)
 
     def _run(self, cfg, **kw):
         try:
@@ -54,32 +55,32 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     bg = Background(_cfg(tmp_path, iterations=100_000))
     d = bg.dir
     ans = control.command(d, "pause")
-    st = runs.read_status(d)
+    st = store.read_status(d)
     paused_at = st["iteration"]
     assert st["state"] == "paused" and ans["iteration"] == paused_at
     time.sleep(0.3)
-    assert runs.read_status(d)["iteration"] == paused_at  # nothing moves while paused
+    assert store.read_status(d)["iteration"] == paused_at  # nothing moves while paused
     control.command(d, "step", what="iteration", count=5)
-    assert runs.read_status(d)["iteration"] == paused_at + 5
-    assert runs.read_status(d)["state"] == "paused"
+    assert store.read_status(d)["iteration"] == paused_at + 5
+    assert store.read_status(d)["state"] == "paused"
     control.command(d, "step", what="d", count=2)   # the iteration's one D step, then an extra one
-    st = runs.read_status(d)
+    st = store.read_status(d)
     assert (st["iteration"], st["d_done"]) == (paused_at + 5, 2)
     control.command(d, "step", what="g")
-    st = runs.read_status(d)
+    st = store.read_status(d)
     assert (st["iteration"], st["d_done"]) == (paused_at + 6, 0)
     # the on-demand snapshot shows the state after the step
-    assert paused_at + 6 in runs.list_snapshots(d)
-    assert str(runs.load_snapshot(d, paused_at + 6)["g_loss"]) == "nonsaturating"
+    assert paused_at + 6 in store.list_snapshots(d)
+    assert str(store.load_snapshot(d, paused_at + 6)["g_loss"]) == "nonsaturating"
     ans = control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 2e-4})
     assert "minimax" in ans["message"]
     control.command(d, "step", what="d")  # the on-demand snapshot's arrows follow the new objective
-    assert str(runs.load_snapshot(d, paused_at + 6)["g_loss"]) == "minimax"
-    assert runs.read_status(d)["settings"]["g_loss"] == "minimax"
+    assert str(store.load_snapshot(d, paused_at + 6)["g_loss"]) == "minimax"
+    assert store.read_status(d)["settings"]["g_loss"] == "minimax"
     with pytest.raises(RunError, match="larger than the dataset|at least|unknown"):
         control.command(d, "set", changes={"g_loss": "wasserstein"})
     control.command(d, "continue")
-    assert wait_for(lambda: runs.read_status(d)["iteration"] > paused_at + 30)
+    assert wait_for(lambda: store.read_status(d)["iteration"] > paused_at + 30)
     control.command(d, "stop")
     st = bg.join()
     assert st["state"] == "stopped"
@@ -100,9 +101,9 @@ def test_replay_reproduces_a_steered_run(tmp_path):
     control.command(d, "step", what="d")  # an extra D step
     control.command(d, "set", changes={"k": 2, "g_loss": "minimax"})
     control.command(d, "continue")
-    assert wait_for(lambda: runs.read_status(d)["iteration"] > 150)
+    assert wait_for(lambda: store.read_status(d)["iteration"] > 150)
     control.command(d, "set", changes={"lr_g": 3e-4, "batch_size": 48})
-    assert wait_for(lambda: runs.read_status(d)["iteration"] > 260)
+    assert wait_for(lambda: store.read_status(d)["iteration"] > 260)
     control.command(d, "stop")
     assert bg.join()["state"] == "stopped"
     r = run_cli("replay", d, "--run-dir", tmp_path / "copy", "--quiet")
@@ -127,14 +128,14 @@ def test_changes_survive_stop_and_resume_bit_exactly(tmp_path):
     control.command(d, "step", what="d")  # stop mid-iteration
     control.command(d, "stop")
     assert bg.join()["state"] == "stopped"
-    stopped = runs.read_status(d)
+    stopped = store.read_status(d)
     assert stopped["d_done"] == 1
     cfg = TrainConfig.load(tmp_path / "run" / "config.json")
     assert cfg.g_loss == "nonsaturating"  # config.json keeps the initial settings; the change is recorded
     target = stopped["iteration"] + 60
     r = run_cli("train", "--run-dir", d, "--resume", "--iterations", target, "--quiet")
     assert r.returncode == 0, r.stderr
-    st = runs.read_status(d)
+    st = store.read_status(d)
     assert st["state"] == "completed" and st["settings"]["g_loss"] == "minimax" and st["settings"]["lr_d"] == 3e-4
     r = run_cli("replay", d, "--run-dir", tmp_path / "copy", "--quiet")
     assert r.returncode == 0, r.stderr
@@ -146,22 +147,22 @@ def test_slow_motion_caps_the_rate_and_snapshots_often(tmp_path):
     bg = Background(_cfg(tmp_path, iterations=100_000))
     d = bg.dir
     control.command(d, "slow", ips=20)
-    it0, t0 = runs.read_status(d)["iteration"], time.monotonic()
+    it0, t0 = store.read_status(d)["iteration"], time.monotonic()
     seen = set()
     while time.monotonic() - t0 < 2.0:
-        snaps = runs.list_snapshots(d)
+        snaps = store.list_snapshots(d)
         seen.add(snaps[-1])
         time.sleep(0.05)
-    it1, t1 = runs.read_status(d)["iteration"], time.monotonic()
+    it1, t1 = store.read_status(d)["iteration"], time.monotonic()
     rate = (it1 - it0) / (t1 - t0)
     assert 8 <= rate <= 26, rate
     assert len(seen) >= 3  # ≥ 2 snapshots a second: the samples visibly move
     control.command(d, "slow", ips=0)
-    assert wait_for(lambda: runs.read_status(d)["iteration"] > it1 + 200, timeout=30)
+    assert wait_for(lambda: store.read_status(d)["iteration"] > it1 + 200, timeout=30)
     control.command(d, "stop")
     assert bg.join()["state"] == "stopped"
     # live snapshots do not pile up: only the scheduled ones and the latest live one remain
-    off = [i for i in runs.list_snapshots(d) if i % 50]
+    off = [i for i in store.list_snapshots(d) if i % 50]
     assert len(off) <= 1, off
 
 
@@ -186,7 +187,7 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
         train(_cfg(tmp_path, iterations=120, lr_decay=0.0), resume=True)
     r = run_cli("train", "--run-dir", d, "--resume", "--iterations", 120, "--quiet")
     assert r.returncode == 2 and "learning rate 0" in r.stderr and "--restart-schedule" in r.stderr
-    assert runs.read_status(d)["state"] == "completed" and runs.read_status(d)["iteration"] == 60  # untouched
+    assert store.read_status(d)["state"] == "completed" and store.read_status(d)["iteration"] == 60  # untouched
     r = run_cli("train", "--run-dir", d, "--resume", "--iterations", 120, "--restart-schedule", "--lr-g", "5e-4",
                 "--quiet", "--no-export")
     assert r.returncode == 0, r.stderr
@@ -201,7 +202,8 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
 def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
     """The dashboard's warm worker: a job becomes a training process in its own session, at a lower
     priority, that writes its status long before a fresh interpreter could have imported torch."""
-    from gan_core import launch, worker
+    from gan_core.runs import launch
+    from gan_core.runs import worker
     monkeypatch.setenv("GAN_WARM_WORKER", "1")  # conftest turns it off for the AppTests
     root = tmp_path / "runs"
     assert launch.start_worker(root)
@@ -215,7 +217,7 @@ def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
         assert st["pid"] == job.pid and os.getsid(job.pid) == job.pid  # its own session
         assert os.getpriority(os.PRIO_PROCESS, job.pid) >= worker.NICE
         assert wait_for(lambda: job.poll() is not None, timeout=120)
-        assert job.returncode == 0 and runs.read_status(cfg.run_dir)["state"] == "completed"
+        assert job.returncode == 0 and store.read_status(cfg.run_dir)["state"] == "completed"
         # a job that fails at once: its exit status and the CLI's one-line error reach the page
         job = launch._spawn(["train", "--dataset", "nonexistent.csv", "--run-dir", str(root / "bad")], root / "bad", root)
         assert isinstance(job, worker.Job)
@@ -231,11 +233,11 @@ def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
     """A Stop (STOP file and SIGTERM, as the page sends) arriving during the final export: the run still
     ends `completed` with generator.onnx, the process is not killed, and the request is consumed."""
     import signal
-    from gan_core import training
+    from gan_core.engine import training
     real_export = training._export
 
     def export_under_fire(run_dir, log):
-        runs.request_stop(run_dir)
+        store.request_stop(run_dir)
         os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets a flag while the run is ending
         return real_export(run_dir, log)
 

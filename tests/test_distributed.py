@@ -14,9 +14,9 @@ import torch
 import torch.multiprocessing as mp
 
 from conftest import ROOT, run_cli
-from gan_core import runs
-from gan_core.algorithm import discriminator_step, generator_step
-from gan_core.models import MLPDiscriminator, MLPGenerator
+from gan_core.runs import store
+from gan_core.engine.algorithm import discriminator_step, generator_step
+from gan_core.engine.models import MLPDiscriminator, MLPGenerator
 
 TINY = ["--hidden", "16", "--depth", "2", "--batch-size", "32", "--log-every", "10", "--snapshot-every", "50",
         "--snapshot-samples", "500", "--device", "cpu", "--seed", "3", "--quiet"]
@@ -47,7 +47,7 @@ def _rank_steps(rank, world, port, out, batches):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from gan_core import distributed
+    from gan_core.engine import distributed
     d = distributed.setup(torch.device("cpu"))
     G, D = _nets()
     ddp_G, ddp_D = d.wrap(G, D)
@@ -124,7 +124,7 @@ def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process
     tb = {f for f in got if f.startswith("tb/")}
     assert len(tb) == 1  # one writer: one event file
     assert got - tb == {"config.json", "metrics.csv", "status.json", "checkpoints/last.pt", "generator.onnx", ".lock"} | snaps  # .lock: rank 0 is the one writer
-    st, cfg = runs.read_status(two), json.loads((two / "config.json").read_text())
+    st, cfg = store.read_status(two), json.loads((two / "config.json").read_text())
     assert st["state"] == "completed" and st["iteration"] == 100 and st["world_size"] == 2 and cfg["world_size"] == 2
     m = pd.read_csv(two / "metrics.csv")
     assert list(m["iteration"]) == list(range(10, 101, 10))
@@ -154,7 +154,7 @@ def _start_and_find_rank_1(run_dir, iterations, extra=()):
                     "none", "--checkpoint-every", "100", "--no-export", *TINY, *extra, wait=False)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        st = runs.read_status(run_dir)
+        st = store.read_status(run_dir)
         if st.get("state") == "running" and (run_dir / "metrics.csv").exists() and st.get("iteration", 0) >= 20:
             others = [c for c in _children(proc.pid) if c != st["pid"]]
             assert st["pid"] in _children(proc.pid) and len(others) == 1
@@ -172,26 +172,26 @@ def test_sigterm_to_one_rank_stops_the_run_then_it_resumes_under_one_and_under_t
     os.kill(rank1, signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
-    st = runs.read_status(run)
+    st = store.read_status(run)
     assert st["state"] == "stopped", st
     stopped_at = st["iteration"]
-    from gan_core.checkpoint import load_checkpoint
+    from gan_core.engine.checkpoint import load_checkpoint
     assert load_checkpoint(run)["iteration"] == stopped_at
     assert not (run / "STOP").exists()
     # resume under one process, then under two; the rows are those of one uninterrupted process
     n1 = (stopped_at // 10 + 3) * 10
     r = run_cli("train", "--resume", "--run-dir", run, "--iterations", n1, "--quiet")
-    assert r.returncode == 0 and runs.read_status(run)["iteration"] == n1, r.stderr
+    assert r.returncode == 0 and store.read_status(run)["iteration"] == n1, r.stderr
     assert json.loads((run / "config.json").read_text())["world_size"] == 1
     r = torchrun(2, "train", "--resume", "--run-dir", run, "--iterations", n1 + 30, "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
-    st = runs.read_status(run)
+    st = store.read_status(run)
     assert st["state"] == "completed" and st["iteration"] == n1 + 30 and st["world_size"] == 2
     ref = tmp_path / "ref"
     r = run_cli("train", "--dataset", "ring8", "--iterations", n1 + 30, "--run-dir", ref, "--g-norm", "none",
                 "--checkpoint-every", "100", "--no-export", "--lr-decay-iterations", "100000", *TINY)
     assert r.returncode == 0, r.stderr
-    base = runs.BASE_COLUMNS[:-1]  # (snapshots at each segment's end add theory columns there)
+    base = store.BASE_COLUMNS[:-1]  # (snapshots at each segment's end add theory columns there)
     pd.testing.assert_frame_equal(rows(ref)[base], rows(run)[base], atol=1e-4, rtol=1e-3)
 
 
@@ -205,11 +205,11 @@ def test_a_rank_that_dies_leaves_the_run_interrupted_and_resumable(tmp_path):
     os.kill(rank1, signal.SIGKILL)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
-    st = runs.refresh_state(run)
+    st = store.refresh_state(run)
     assert st["state"] == "interrupted", (st, out)
     r = run_cli("train", "--resume", "--run-dir", run, "--iterations", st["iteration"] + 20, "--quiet")
     assert r.returncode == 0, r.stderr
-    assert runs.read_status(run)["state"] == "completed"
+    assert store.read_status(run)["state"] == "completed"
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused_in_one_line(tmp_path, monkeypatch):
@@ -223,7 +223,7 @@ def test_a_batch_that_does_not_split_evenly_is_refused_in_one_line(tmp_path, mon
 
 
 def test_torchrun_command_line():
-    from gan_core import launch
+    from gan_core.runs import launch
     cmd = launch.torchrun_command(["train", "--dataset", "ring8"], 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert cmd[cmd.index("--nproc-per-node") + 1] == "4" and "--standalone" in cmd

@@ -1,13 +1,13 @@
-"""Draw-your-own-data (gan_core/drawn.py): canvas → anchors → a reproducible dataset under the run."""
+"""Draw-your-own-data (gan_core/data/drawn.py): canvas → anchors → a reproducible dataset under the run."""
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gan_core import drawn
+from gan_core.data import drawn
 from gan_core.config import TrainConfig
-from gan_core.data import load_dataset
+from gan_core.data.datasets import load_dataset
 from gan_core.errors import DataError, GanError
 
 # Captured from streamlit-drawable-canvas 0.13.0 (Fabric 7.4) under streamlit 1.67 in Chromium, 400×300

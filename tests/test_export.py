@@ -1,4 +1,4 @@
-"""gan_core.export: torch generator -> one verified, self-contained ONNX file."""
+"""gan_core.share.export: torch generator -> one verified, self-contained ONNX file."""
 import json
 
 import numpy as np
@@ -9,10 +9,10 @@ import torch
 from onnx import external_data_helper
 from torch import nn
 
-import gan_core.export as export_mod
+import gan_core.share.export as export_mod
 from gan_core.errors import GanError
-from gan_core.export import export_generator
-from gan_core.generation import load_model, sample_latents
+from gan_core.share.export import export_generator
+from gan_core.share.generation import load_model, sample_latents
 
 
 def mlp(latent_dim=4):

@@ -1,15 +1,15 @@
-"""The forces of the game (gan_core/forces.py) and their place in the snapshots."""
+"""The forces of the game (gan_core/theory/forces.py) and their place in the snapshots."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from gan_core import forces
+from gan_core.theory import forces
 from gan_core.config import TrainConfig
-from gan_core.data import load_dataset
-from gan_core.models import MLPDiscriminator, MLPGenerator, build_models
-from gan_core.objective import generator_loss
-from gan_core.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
+from gan_core.data.datasets import load_dataset
+from gan_core.engine.models import MLPDiscriminator, MLPGenerator, build_models
+from gan_core.engine.objective import generator_loss
+from gan_core.engine.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
 
 OBJECTIVES = ("minimax", "nonsaturating")
 

@@ -1,14 +1,14 @@
-"""gan_core.fused: Algorithm 1's steps with hand-written gradients equal gan_core.algorithm's (autograd)."""
+"""gan_core.engine.fused: Algorithm 1's steps with hand-written gradients equal gan_core.engine.algorithm's (autograd)."""
 import copy
 
 import pytest
 import torch
 
-from gan_core import fused
-from gan_core.algorithm import discriminator_step, generator_step
+from gan_core.engine import fused
+from gan_core.engine.algorithm import discriminator_step, generator_step
 from gan_core.config import TrainConfig
-from gan_core.data import load_dataset
-from gan_core.models import build_models
+from gan_core.data.datasets import load_dataset
+from gan_core.engine.models import build_models
 
 
 def _pair(dataset, optimizer="adam", **kw):

@@ -1,4 +1,4 @@
-"""gan_core.generation: onnxruntime-only sampling. Models here are built with onnx.helper, so no torch."""
+"""gan_core.share.generation: onnxruntime-only sampling. Models here are built with onnx.helper, so no torch."""
 import io
 import json
 import os
@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from gan_core.errors import GanError, ModelFileError
-from gan_core.generation import (generate_to_file, image_grid, interpolate, interpolation_latents, load_model,
+from gan_core.share.generation import (generate_to_file, image_grid, interpolate, interpolation_latents, load_model,
                                  model_card, sample_latents, save_points_csv, share_package)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +264,7 @@ def _run_python(code, tmp_path):
 
 def test_generation_works_with_torch_unavailable(tmp_path, points_file):
     code = ("import sys, json\nsys.modules['torch'] = None\n"   # `import torch` now raises ImportError
-            "import gan_core.generation as g\n"
+            "import gan_core.share.generation as g\n"
             f"res = g.generate_to_file({str(points_file)!r}, 8, 11, 'out.csv')\n"
             "print(json.dumps({'format': res.format, 'x': g.load_model(%r).generate(8, seed=11).tolist()}))"
             % str(points_file))
@@ -274,5 +274,5 @@ def test_generation_works_with_torch_unavailable(tmp_path, points_file):
 
 
 def test_importing_generation_does_not_import_torch(tmp_path):
-    out = _run_python("import sys, gan_core.generation\nprint('torch' in sys.modules)", tmp_path)
+    out = _run_python("import sys, gan_core.share.generation\nprint('torch' in sys.modules)", tmp_path)
     assert out.strip() == "False"

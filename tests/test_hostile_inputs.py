@@ -26,9 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gan_core import cli, data as gdata, generation, onnx_check, runlock, runs  # noqa: E402
+from gan_core import cli
+from gan_core.data import datasets as gdata
+from gan_core.share import generation
+from gan_core.share import onnx_check
+from gan_core.runs import runlock
+from gan_core.runs import store  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.data import load_file  # noqa: E402
+from gan_core.data.datasets import load_file  # noqa: E402
 from gan_core.errors import ConfigError, DataError, GanError, ModelFileError, RunError  # noqa: E402
 
 GB = 2 ** 30
@@ -224,7 +229,7 @@ def measure(code: str, cap_bytes: int = 2 * GB, timeout: float = 60.0) -> dict:
 
 
 def load_upload_code(path: Path, name: str) -> str:
-    return ("import io, tempfile\nfrom pathlib import Path\nfrom gan_core.launch import load_upload\n"
+    return ("import io, tempfile\nfrom pathlib import Path\nfrom gan_core.runs.launch import load_upload\n"
             "from gan_core.errors import GanError\n"
             f"class U(io.BytesIO):\n    name = {name!r}\n"
             f"try:\n    ds, _ = load_upload(U(Path({str(path)!r}).read_bytes()), 32, tempfile.mkdtemp())\n"
@@ -233,7 +238,7 @@ def load_upload_code(path: Path, name: str) -> str:
 
 
 def load_model_code(path: Path, n: int = 1000) -> str:
-    return ("from gan_core.generation import load_model\nfrom gan_core.errors import GanError\n"
+    return ("from gan_core.share.generation import load_model\nfrom gan_core.errors import GanError\n"
             f"try:\n    print('made', load_model({str(path)!r}).generate({n}).shape)\n"
             "except GanError as e:\n    print('refused:', e)\n")
 
@@ -368,7 +373,7 @@ def test_corrupt_deflate_entry_is_skipped_like_a_broken_image():
 
 
 def test_long_upload_name_is_refused_in_one_line(tmp_path):
-    from gan_core.launch import load_upload
+    from gan_core.runs.launch import load_upload
     with pytest.raises(GanError) as e:
         load_upload(Upload(b"x,y\n1,2\n", "a" * 250 + ".csv"), root=tmp_path)
     assert "the file name is too long (254 characters" in one_line(e)
@@ -451,7 +456,7 @@ class _Evil:
 
 def test_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path):
     import torch
-    from gan_core.checkpoint import load_checkpoint
+    from gan_core.engine.checkpoint import load_checkpoint
     marker = Path(tempfile.gettempdir()) / f"gan_pwned_{os.getpid()}"
     (tmp_path / "checkpoints").mkdir()
     torch.save({"G": _Evil(), "iteration": 1}, tmp_path / "checkpoints" / "last.pt")
@@ -463,8 +468,8 @@ def test_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path):
 
 def test_everything_training_saves_loads_with_weights_only(tmp_path):
     import torch
-    from gan_core.checkpoint import plain_state
-    from gan_core.training import train
+    from gan_core.engine.checkpoint import plain_state
+    from gan_core.engine.training import train
     for opt in ("adam", "sgd"):
         cfg = TrainConfig(dataset="ring8", run_dir=str(tmp_path / opt), iterations=20, hidden=16, depth=2,
                           batch_size=32, log_every=10, checkpoint_every=10, snapshot_every=10, snapshot_samples=100,
@@ -481,7 +486,7 @@ def test_everything_training_saves_loads_with_weights_only(tmp_path):
 # --- one writer per run ---------------------------------------------------------------------------
 
 def _hold_lock_in_child(run_dir: Path) -> subprocess.Popen:
-    code = (f"from gan_core import runlock; import sys, time\nlk = runlock.acquire({str(run_dir)!r})\n"
+    code = (f"from gan_core.runs import runlock; import sys, time\nlk = runlock.acquire({str(run_dir)!r})\n"
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, text=True)
@@ -507,7 +512,7 @@ def test_lock_names_its_holder_and_dies_with_it(tmp_path):
 
 
 def test_readers_see_a_locked_run_as_running_even_without_status(tmp_path):
-    from gan_core import launch
+    from gan_core.runs import launch
     run = tmp_path / "run"
     run.mkdir()
     TrainConfig(dataset="ring8", run_dir=str(run)).resolved().save(run / "config.json")
@@ -516,11 +521,11 @@ def test_readers_see_a_locked_run_as_running_even_without_status(tmp_path):
     proc = _hold_lock_in_child(run)
     try:
         assert not (run / "status.json").exists()   # e.g. deleted mid-run
-        assert runs.refresh_state(run)["state"] == "running"
+        assert store.refresh_state(run)["state"] == "running"
         with pytest.raises(RunError, match="already running"):
             launch.resume_training(run, 100)
         with pytest.raises(RunError, match="is being trained by process"):
-            runs.delete_run(run)
+            store.delete_run(run)
         code = cli.main(["train", "--resume", "--run-dir", str(run), "--iterations", "100"])
         assert code == 2 and run.exists()
     finally:
@@ -529,7 +534,7 @@ def test_readers_see_a_locked_run_as_running_even_without_status(tmp_path):
 
 
 def test_new_run_folder_is_not_left_behind_when_train_refuses(tmp_path):
-    from gan_core.training import train
+    from gan_core.engine.training import train
     run = tmp_path / "new"
     with pytest.raises(GanError):
         train(TrainConfig(dataset="digits", run_dir=str(run), batch_size=5000, iterations=5))
@@ -546,7 +551,7 @@ def test_two_trainers_on_one_run(tmp_path, tiny):
                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not (runs.read_status(run).get("state") == "running" and runlock.is_locked(run)):
+        while not (store.read_status(run).get("state") == "running" and runlock.is_locked(run)):
             assert time.monotonic() < deadline and first.poll() is None, first.stderr.read()
             time.sleep(0.1)
         (run / "status.json").unlink()              # a careless user: status gone, the lock still holds
@@ -559,7 +564,7 @@ def test_two_trainers_on_one_run(tmp_path, tiny):
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(60)
-    assert first.returncode == 0 and runs.read_status(run)["state"] == "stopped"
+    assert first.returncode == 0 and store.read_status(run)["state"] == "stopped"
 
 
 # --- run folders: broken ones are listed as broken, the rest as usual ------------------------------
@@ -586,26 +591,26 @@ def test_list_runs_shows_broken_folders_and_lists_the_rest(tmp_path, monkeypatch
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return real_iterdir(self)
     monkeypatch.setattr(Path, "iterdir", iterdir)
-    infos = {r.name: r for r in runs.list_runs(tmp_path)}
+    infos = {r.name: r for r in store.list_runs(tmp_path)}
     assert set(infos) == {"good", "status_list", "config_list", "bad_iteration", "unreadable"}
     assert infos["good"].state == "completed" and infos["good"].iteration == 10
     for name, words in [("status_list", "status.json is unreadable or not a JSON object"),
                         ("config_list", "config.json holds a list"), ("bad_iteration", "non-numeric iteration"),
                         ("unreadable", "the folder is unreadable")]:
-        assert infos[name].state == runs.BROKEN and words in infos[name].message, infos[name]
+        assert infos[name].state == store.BROKEN and words in infos[name].message, infos[name]
     assert cli.main(["runs", "--root", str(tmp_path)]) == 0
 
 
 def test_dead_run_without_checkpoint_does_not_promise_a_resume(tmp_path):
     dead = {"state": "running", "iteration": 7, "pid": 2 ** 22 + 12345, "message": "training"}
     run = _run(tmp_path, "r", dead)
-    st = runs.refresh_state(run)
+    st = store.refresh_state(run)
     assert st["state"] == "interrupted" and "no checkpoint was written" in st["message"]
     assert "resume continues" not in st["message"]
     (run / "checkpoints").mkdir()
     (run / "checkpoints" / "last.pt").write_bytes(b"x")
-    runs.write_status(run, **{**dead, "message": "saving the generator"})
-    assert "python -m gan_core export" in runs.refresh_state(run)["message"]
+    store.write_status(run, **{**dead, "message": "saving the generator"})
+    assert "python -m gan_core export" in store.refresh_state(run)["message"]
 
 
 def test_read_only_run_folder_is_reported_not_crashed(tmp_path, monkeypatch):
@@ -613,9 +618,9 @@ def test_read_only_run_folder_is_reported_not_crashed(tmp_path, monkeypatch):
 
     def read_only(*a, **k):
         raise PermissionError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr(runs, "write_json_atomic", read_only)
-    assert runs.refresh_state(run)["state"] == "interrupted"
-    assert [r.state for r in runs.list_runs(tmp_path)] == ["interrupted"]
+    monkeypatch.setattr(store, "write_json_atomic", read_only)
+    assert store.refresh_state(run)["state"] == "interrupted"
+    assert [r.state for r in store.list_runs(tmp_path)] == ["interrupted"]
 
 
 def test_orphaned_temporary_files_of_dead_writers_are_removed(tmp_path):
@@ -627,7 +632,7 @@ def test_orphaned_temporary_files_of_dead_writers_are_removed(tmp_path):
     mine.write_bytes(b"")
     keep = run / "notes.tmp"
     keep.write_bytes(b"user file")
-    runs.write_json_atomic(run / "status.json", {"state": "stopped"})   # its temporary file carries our pid
+    store.write_json_atomic(run / "status.json", {"state": "stopped"})   # its temporary file carries our pid
     with runlock.acquire(run):
         assert not dead.exists() and mine.exists() and keep.exists()
 
@@ -702,12 +707,12 @@ def test_cli_generate_checks(tmp_path, capsys, monkeypatch):
 
 
 def test_resume_after_a_kill_during_the_final_export_offers_export(tmp_path, capsys):
-    from gan_core.training import train
+    from gan_core.engine.training import train
     run = tmp_path / "r"
     train(TrainConfig(dataset="ring8", run_dir=str(run), iterations=20, hidden=16, depth=2, batch_size=32,
                       log_every=10, checkpoint_every=10, snapshot_every=10, snapshot_samples=100, export_onnx=False))
-    runs.write_status(run, state="running", pid=2 ** 22 + 12345, message="saving the generator")
-    assert "python -m gan_core export" in runs.refresh_state(run)["message"]
+    store.write_status(run, state="running", pid=2 ** 22 + 12345, message="saving the generator")
+    assert "python -m gan_core export" in store.refresh_state(run)["message"]
     err = _cli_error(capsys, ["train", "--resume", "--run-dir", run])
     assert "has done all its 20 iterations" in err and "gan_core export" in err
 
@@ -783,9 +788,9 @@ def test_share_zip_with_a_huge_model_is_refused_from_its_header(monkeypatch):
 
 def test_exported_ring8_and_digits_models_pass_the_checks(tmp_path):
     import onnx
-    from gan_core.data import builtin
-    from gan_core.export import export_generator
-    from gan_core.models import DataSpace, build_models
+    from gan_core.data.datasets import builtin
+    from gan_core.share.export import export_generator
+    from gan_core.engine.models import DataSpace, build_models
     for name in ("ring8", "digits"):
         cfg = TrainConfig(dataset=name).resolved()
         ds = builtin(name)

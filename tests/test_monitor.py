@@ -1,4 +1,4 @@
-"""The Monitor page's data path (gan_core.monitor): incremental metrics reading, downsampling, figures."""
+"""The Monitor page's data path (gan_core.views.monitor): incremental metrics reading, downsampling, figures."""
 import math
 
 import numpy as np
@@ -6,8 +6,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from gan_core import launch, monitor, runs
-from gan_core.monitor import MetricsTail, downsample
+from gan_core.runs import launch
+from gan_core.views import monitor
+from gan_core.runs import store
+from gan_core.views.monitor import MetricsTail, downsample
 
 HEADER = "iteration,value_estimate,d_loss,g_loss,d_real,d_fake,elapsed_s,jsd,value_at_optimum\n"
 
@@ -69,7 +71,7 @@ def test_truncation_and_replacement_are_reread(tmp_path):
     p.write_text(HEADER + "".join(row(i) for i in range(10, 60, 10)))
     tail = MetricsTail(p)
     assert len(tail.read()) == 5
-    runs.truncate_metrics(run, 20)  # what --resume does: atomic replace, a new inode
+    store.truncate_metrics(run, 20)  # what --resume does: atomic replace, a new inode
     assert tail.read()["iteration"].tolist() == [10, 20]
     with open(p, "a") as f:
         f.write(row(30, -1.2))
@@ -224,7 +226,7 @@ def test_legend_sits_below_the_axis_title_in_its_own_band():
 
 
 def test_run_table_shows_the_settings_that_differ():
-    from gan_core.runs import RunInfo
+    from gan_core.runs.store import RunInfo
     from pathlib import Path
     infos = [RunInfo(Path(n), n, "ring8", "completed", 10, 10, 5.0, 0, "", 0) for n in ("a", "b", "c")]
     cfgs = {"a": {"dataset": "ring8", "k": 1, "lr_d": 5e-4, "seed": 0},
@@ -251,7 +253,7 @@ def test_dynamics_and_quality_panels_are_one_figure_each():
 
 
 def test_change_markers_label_what_changed_where():
-    from gan_core import monitor
+    from gan_core.views import monitor
     df = pd.DataFrame({"iteration": [10, 20, 30], "value_estimate": [-1.3, -1.2, -1.25]})
     fig = monitor.add_change_markers(monitor.value_figure({"a": df}), {"a": [
         {"iteration": 20, "d_done": 0, "step": "d"}, {"iteration": 20, "d_done": 1, "step": "d"},

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from gan_core.objective import discriminator_loss, generator_loss, value_estimate
+from gan_core.engine.objective import discriminator_loss, generator_loss, value_estimate
 
 
 def test_value_estimate_matches_direct_formula():

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from conftest import run_cli
-from gan_core import theory
+from gan_core.theory import divergence
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError
-from gan_core.models import MLPDiscriminator, PackedDiscriminator, build_models, pointwise_logit
-from gan_core.objective import value_estimate
+from gan_core.engine.models import MLPDiscriminator, PackedDiscriminator, build_models, pointwise_logit
+from gan_core.engine.objective import value_estimate
 
 MU_D, SD_D, MU_G, SD_G = 0.0, 1.0, 1.0, 1.5   # p_data, p_g
 LOG2 = math.log(2.0)
@@ -33,42 +33,42 @@ def log_normal_pdf(x, mu, sd):
 
 @pytest.fixture(scope="module")
 def packed_grid():
-    g1 = theory.make_grid([(-9.0, 10.0)], 500)
+    g1 = divergence.make_grid([(-9.0, 10.0)], 500)
     p1, q1 = normal_pdf(g1.axes[0], MU_D, SD_D), normal_pdf(g1.axes[0], MU_G, SD_G)
-    g2 = theory.make_grid([(-9.0, 10.0), (-9.0, 10.0)], 500)
+    g2 = divergence.make_grid([(-9.0, 10.0), (-9.0, 10.0)], 500)
     p2, q2 = np.outer(p1, p1).ravel(), np.outer(q1, q1).ravel()   # product densities, 'ij' order like g2.points
     return dict(g1=g1, p1=p1, q1=q1, g2=g2, p2=p2, q2=q2)
 
 
 def test_packed_optimum_reaches_minus_2log2_plus_2jsd_of_products(packed_grid):
     g = packed_grid
-    d_star = theory.optimal_discriminator(g["p2"], g["q2"])
+    d_star = divergence.optimal_discriminator(g["p2"], g["q2"])
     x1, x2 = g["g2"].points[:, 0], g["g2"].points[:, 1]
     pd2 = normal_pdf(x1, MU_D, SD_D) * normal_pdf(x2, MU_D, SD_D)   # p_data²(x1, x2) = p_data(x1) p_data(x2)
     pg2 = normal_pdf(x1, MU_G, SD_G) * normal_pdf(x2, MU_G, SD_G)
     expected = pd2 / (pd2 + pg2)
     np.testing.assert_allclose(d_star, expected, rtol=1e-9, atol=1e-12)
-    jsd2 = theory.jsd(g["p2"], g["q2"], g["g2"].cell)
-    v = theory.value_of(d_star, g["p2"], g["q2"], g["g2"].cell)
+    jsd2 = divergence.jsd(g["p2"], g["q2"], g["g2"].cell)
+    v = divergence.value_of(d_star, g["p2"], g["q2"], g["g2"].cell)
     assert v == pytest.approx(-2 * LOG2 + 2 * jsd2, abs=1e-6)
-    jsd1 = theory.jsd(g["p1"], g["q1"], g["g1"].cell)
+    jsd1 = divergence.jsd(g["p1"], g["q1"], g["g1"].cell)
     assert jsd1 + 0.02 < jsd2 < LOG2   # packing makes the same pair of distributions easier to tell apart
     # any other D does worse for D (eq. (7) is the maximiser): the single-point D* used on packs, for one
-    d1 = theory.optimal_discriminator(g["p1"], g["q1"])
+    d1 = divergence.optimal_discriminator(g["p1"], g["q1"])
     d_naive = np.sqrt(np.outer(d1, d1).ravel())
-    assert theory.value_of(d_naive, g["p2"], g["q2"], g["g2"].cell) < v - 1e-3
+    assert divergence.value_of(d_naive, g["p2"], g["q2"], g["g2"].cell) < v - 1e-3
 
 
 def test_jsd_product_monte_carlo_matches_quadrature(packed_grid):
     g = packed_grid
-    exact = theory.jsd(g["p2"], g["q2"], g["g2"].cell)
-    mc = theory.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=2, n=200_000, seed=1)
+    exact = divergence.jsd(g["p2"], g["q2"], g["g2"].cell)
+    mc = divergence.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=2, n=200_000, seed=1)
     assert mc == pytest.approx(exact, abs=3e-3)
-    assert theory.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=1) == theory.jsd(g["p1"], g["q1"], g["g1"].cell)
-    assert theory.jsd_product(g["p1"], g["p1"], g["g1"].cell, pack=3, n=20_000) == pytest.approx(0.0, abs=1e-12)
+    assert divergence.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=1) == divergence.jsd(g["p1"], g["q1"], g["g1"].cell)
+    assert divergence.jsd_product(g["p1"], g["p1"], g["g1"].cell, pack=3, n=20_000) == pytest.approx(0.0, abs=1e-12)
     # disjoint supports stay at log 2 for any P
     p = np.r_[np.ones(10), np.zeros(10)]
-    assert theory.jsd_product(p, p[::-1], 1.0, pack=4, n=1000) == pytest.approx(LOG2)
+    assert divergence.jsd_product(p, p[::-1], 1.0, pack=4, n=1000) == pytest.approx(LOG2)
 
 
 class PackedLogRatio(nn.Module):
@@ -87,7 +87,7 @@ def test_packed_discriminator_minibatch_value_estimates_the_packed_optimum(packe
     fake = MU_G + SD_G * torch.randn(2 * m, 1, generator=gen, dtype=torch.float64)
     assert d(x).shape == (m,)
     v = float(value_estimate(d(x), d(fake)))
-    assert v == pytest.approx(-2 * LOG2 + 2 * theory.jsd(g["p2"], g["q2"], g["g2"].cell), abs=6e-3)
+    assert v == pytest.approx(-2 * LOG2 + 2 * divergence.jsd(g["p2"], g["q2"], g["g2"].cell), abs=6e-3)
     # on the diagonal (x, x) the packed optimum's logit is 2·log p_data(x)/p_g(x): pointwise divides by P
     pts = torch.linspace(-3, 3, 7, dtype=torch.float64)[:, None]
     np.testing.assert_allclose(pointwise_logit(d, pts).numpy(),
@@ -96,7 +96,7 @@ def test_packed_discriminator_minibatch_value_estimates_the_packed_optimum(packe
 
 
 def _models(pack):
-    from gan_core.data import load_dataset
+    from gan_core.data.datasets import load_dataset
     cfg = TrainConfig(dataset="ring8", hidden=16, depth=2, pack=pack).resolved()
     return build_models(cfg, load_dataset(cfg))
 

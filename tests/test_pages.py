@@ -15,7 +15,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
-from gan_core import launch, runs
+from gan_core.runs import launch
+from gan_core.runs import store
 from gan_core.cli import build_parser
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
@@ -51,8 +52,8 @@ def fake_run(root: Path, name: str, state: str, iteration: int = 100, message: s
     (d / "checkpoints").mkdir(parents=True)
     (d / "checkpoints" / "last.pt").write_bytes(b"not a real checkpoint")
     TrainConfig(dataset=dataset, iterations=200, run_dir=str(d)).resolved().save(d / "config.json")
-    runs.write_status(d, state=state, iteration=iteration, iterations=200, message=message)
-    runs.append_rows(d, runs.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.3, "d_loss": 1.3, "g_loss": 0.7,
+    store.write_status(d, state=state, iteration=iteration, iterations=200, message=message)
+    store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.3, "d_loss": 1.3, "g_loss": 0.7,
                                              "d_real": 0.5, "d_fake": 0.5, "elapsed_s": i / 10}
                                             for i in range(10, iteration + 1, 10)])
     return d
@@ -137,9 +138,9 @@ def test_start_on_train_page_then_completed_on_monitor(runs_dir):
 
     run = runs_dir / "first"
     deadline = time.monotonic() + 90
-    while runs.read_status(run).get("state") in ("running", "unknown") and time.monotonic() < deadline:
+    while store.read_status(run).get("state") in ("running", "unknown") and time.monotonic() < deadline:
         time.sleep(0.5)
-    st = runs.read_status(run)
+    st = store.read_status(run)
     assert st["state"] == "completed", (st, (run / "train.log").read_text())
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["iterations"] == 40 and cfg["log_every"] == 10 and cfg["export_onnx"] is False
@@ -216,7 +217,7 @@ def test_generate_page_does_not_import_torch(runs_dir):
             f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60)\nat.run()\n"
             f"at.switch_page({GENERATE!r}).run()\n"
             "assert not at.exception and len(at.get('plotly_chart')) == 2, at.exception\n"
-            "print('torch' in sys.modules, 'gan_core.generation' in sys.modules)\n")
+            "print('torch' in sys.modules, 'gan_core.share.generation' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "GAN_RUNS_DIR": str(runs_dir)})
     assert out.returncode == 0, out.stderr[-2000:]
@@ -342,7 +343,7 @@ def test_training_processes_run_at_a_lower_priority(runs_dir):
 def test_runs_page_verdict_beside_the_charts(runs_dir):
     d = fake_run(runs_dir, "winning", "completed", iteration=200)
     (d / "metrics.csv").unlink()
-    runs.append_rows(d, runs.BASE_COLUMNS, [{"iteration": i, "value_estimate": -0.02, "d_loss": 0.02,
+    store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -0.02, "d_loss": 0.02,
                                              "g_loss": 6.1, "d_real": 0.99, "d_fake": 0.01, "elapsed_s": i / 10}
                                             for i in range(10, 201, 10)])
     at = page(MONITOR)
@@ -382,7 +383,7 @@ def test_duration_estimate_from_earlier_runs_on_the_same_data(runs_dir):
     cfg = TrainConfig(dataset="ring8", iterations=6000)
     assert launch.estimate_rate(cfg, runs_dir) is None  # nothing measured yet
     d = fake_run(runs_dir, "fast", "completed")
-    runs.write_status(d, rate=120.0)
+    store.write_status(d, rate=120.0)
     rate, basis = launch.estimate_rate(TrainConfig(dataset="ring8", iterations=200), runs_dir)
     assert rate == 120.0 and "with these settings" in basis  # fake_run used ring8's defaults
     wide = TrainConfig(dataset="ring8", iterations=200, hidden=256)  # 4x the work per layer: about 4x slower
@@ -393,7 +394,7 @@ def test_duration_estimate_from_earlier_runs_on_the_same_data(runs_dir):
 
 def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
     d = fake_run(runs_dir, "fast", "completed", dataset="gaussian1d")
-    runs.write_status(d, rate=100.0)
+    store.write_status(d, rate=100.0)
     at = page(TRAIN)
     assert "About 0:30" in texts(at.markdown)  # 3,000 iterations at 100 it/s
     widgets = [*at.number_input, *at.selectbox, *at.checkbox, *at.text_input]

@@ -8,9 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, wait_for
-from gan_core import control, runs
+from gan_core.runs import control
+from gan_core.runs import store
 from gan_core.config import TrainConfig
-from gan_core.training import train
+from gan_core.engine.training import train
 
 MONITOR = "pages/runs.py"
 
@@ -34,19 +35,19 @@ def test_runs_page_pauses_steps_changes_and_continues_a_live_run(runs_dir):
     th = threading.Thread(target=train, args=(cfg,), daemon=True)
     th.start()
     try:
-        assert wait_for(lambda: runs.read_status(d).get("state") == "running")
+        assert wait_for(lambda: store.read_status(d).get("state") == "running")
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         at.run()
         at.switch_page(MONITOR).run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.button(key="step@live").disabled  # Step waits for a pause
         at.button(key="pause@live").click().run()
-        st = runs.read_status(d)
+        st = store.read_status(d)
         assert st["state"] == "paused" and f"paused at iteration {st['iteration']}" in texts(at.success)
         at_pause = st["iteration"]
         at.number_input(key="step_count@live").set_value(5)
         at.button(key="step@live").click().run()
-        assert runs.read_status(d)["iteration"] == at_pause + 5
+        assert store.read_status(d)["iteration"] == at_pause + 5
         assert f"stepped to iteration {at_pause + 5}" in texts(at.success)
         at.selectbox(key="live_g@live").set_value("minimax")
         submit = next(b for b in at.button if "Apply at the next iteration" in str(b.label))
@@ -54,13 +55,13 @@ def test_runs_page_pauses_steps_changes_and_continues_a_live_run(runs_dir):
         assert "g_loss nonsaturating → minimax" in texts(at.success)
         assert control.read_changes(d)[-1] == {"iteration": at_pause + 5, "d_done": 0, "set": {"g_loss": "minimax"}}
         at.button(key="continue@live").click().run()
-        assert wait_for(lambda: runs.read_status(d)["iteration"] > at_pause + 20)
+        assert wait_for(lambda: store.read_status(d)["iteration"] > at_pause + 20)
         at.button(key="stop").click().run()
         assert not at.exception
         th.join(60)
-        st = runs.read_status(d)
+        st = store.read_status(d)
         assert st["state"] == "stopped" and st["settings"]["g_loss"] == "minimax"
     finally:
         if th.is_alive():
-            runs.request_stop(d)
+            store.request_stop(d)
             th.join(60)

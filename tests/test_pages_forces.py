@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from gan_core import runs
+from gan_core.runs import store
 from test_pages import MONITOR, TRAIN, fake_run, page, qp, runs_dir, texts  # noqa: F401 (runs_dir: a fixture)
 
 ARROWS, MESH = "G's push −∇ₓ loss", "G's manifold (latent grid)"
@@ -95,12 +95,12 @@ def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
     data = np.loadtxt(run / "drawn_data.csv", delimiter=",", skiprows=1)
     assert data.shape == (ui_draw.N_POINTS, 2)
     wait_done(run)
-    assert runs.read_status(run)["state"] == "completed", (run / "train.log").read_text()[-2000:]
+    assert store.read_status(run)["state"] == "completed", (run / "train.log").read_text()[-2000:]
 
 
 def test_a_refused_drawn_start_leaves_no_folder(runs_dir, monkeypatch):
     import ui_draw
-    from gan_core import launch
+    from gan_core.runs import launch
     from gan_core.errors import RunError
 
     def refuse(cfg, **kw):
@@ -127,7 +127,7 @@ def arr(v) -> np.ndarray:
 
 def wait_done(run, timeout=150):
     deadline = time.monotonic() + timeout
-    while runs.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
+    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
         time.sleep(0.3)
 
 
@@ -149,9 +149,9 @@ def test_compare_starts_one_process_and_the_runs_page_groups_it(runs_dir):
     assert not at.exception and "**cmp** started: 2 members in one process" in texts(at.success), texts(at.error)
     members = [runs_dir / "cmp" / "g_loss-minimax", runs_dir / "cmp" / "g_loss-nonsaturating"]
     deadline = time.monotonic() + 120
-    while not all(runs.read_status(m).get("state") == "completed" for m in members) and time.monotonic() < deadline:
+    while not all(store.read_status(m).get("state") == "completed" for m in members) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert all(runs.read_status(m).get("state") == "completed" for m in members), \
+    assert all(store.read_status(m).get("state") == "completed" for m in members), \
         (runs_dir / "cmp" / "compare.log").read_text()[-2000:]
     assert json.loads((members[0] / "config.json").read_text())["g_loss"] == "minimax"
 
@@ -172,12 +172,12 @@ def test_seed_comparison_shows_the_mean_with_a_band(runs_dir):
     c = runs_dir / "seeds"
     c.mkdir()
     members = ["seed-0", "seed-1", "seed-2"]
-    runs.write_json_atomic(c / "comparison.json", {"kind": "comparison", "dataset": "ring8", "vary": {}, "seeds": 3,
+    store.write_json_atomic(c / "comparison.json", {"kind": "comparison", "dataset": "ring8", "vary": {}, "seeds": 3,
                                                    "members": members, "settings": {m: {"seed": i} for i, m in enumerate(members)}})
     for i, m in enumerate(members):
         d = fake_run(c, m, "completed")
         (d / "metrics.csv").unlink()
-        runs.append_rows(d, runs.BASE_COLUMNS, [{"iteration": it, "value_estimate": -1.0 - 0.1 * i, "d_loss": 1,
+        store.append_rows(d, store.BASE_COLUMNS, [{"iteration": it, "value_estimate": -1.0 - 0.1 * i, "d_loss": 1,
                                                  "g_loss": 1, "d_real": 0.5, "d_fake": 0.5, "elapsed_s": 1}
                                                 for it in range(10, 101, 10)])
     at = page(MONITOR)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import run_cli
-from gan_core import rejection
+from gan_core.theory import rejection
 from gan_core.errors import ConfigError
-from gan_core.generation import load_model, sample_latents
+from gan_core.share.generation import load_model, sample_latents
 
 MU, SD = 0.5, 0.7
 
@@ -100,8 +100,8 @@ def packed_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_exported_model_carries_d_and_round_trips(packed_run):
-    from gan_core.checkpoint import load_discriminator, load_generator
-    from gan_core.models import pointwise_logit
+    from gan_core.engine.checkpoint import load_discriminator, load_generator
+    from gan_core.engine.models import pointwise_logit
     model = load_model(packed_run / "generator.onnx")
     assert model.logit_name == "logit" and model.output_name == "x"
     meta = model.metadata
@@ -139,7 +139,7 @@ def test_cli_generate_with_and_without_rejection(packed_run, tmp_path):
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
     from torch import nn
-    from gan_core.export import export_generator
+    from gan_core.share.export import export_generator
     torch.manual_seed(0)
     path = tmp_path / "g.onnx"
     export_generator(nn.Linear(2, 2), path, latent_dim=2, metadata={"dataset": "ring8"})

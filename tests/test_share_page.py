@@ -16,8 +16,8 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from gan_core.config import TrainConfig
-from gan_core.generation import interpolation_latents, load_model, sample_latents
-from gan_core.model_card import model_card
+from gan_core.share.generation import interpolation_latents, load_model, sample_latents
+from gan_core.share.model_card import model_card
 from gan_core.share import latent
 
 CHROMIUM = "/usr/bin/chromium"
@@ -82,7 +82,7 @@ def test_javascript_walk_equals_python(prior):
 # --- models -------------------------------------------------------------------------------------------
 
 def _train(run_dir: Path, **kw) -> Path:
-    from gan_core.training import train
+    from gan_core.engine.training import train
     st = train(TrainConfig(run_dir=str(run_dir), log_every=10, checkpoint_every=1000, snapshot_every=50,
                            snapshot_samples=500, **kw), progress=False)
     assert st["state"] == "completed" and (run_dir / "generator.onnx").is_file(), st
@@ -240,7 +240,7 @@ def test_points_page_matches_cli(browser, ring8, tmp_path):
 
 def test_image_page_matches_generate(browser, digits, tmp_path):
     # The dashboard's shared zip is a valid SOURCE too.
-    from gan_core.model_card import share_package
+    from gan_core.share.model_card import share_package
     (tmp_path / "shared.zip").write_bytes(share_package(digits / "generator.onnx"))
     html = _share(tmp_path / "shared.zip", tmp_path / "digits.html")
     model = load_model(digits / "generator.onnx")

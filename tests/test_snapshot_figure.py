@@ -1,9 +1,9 @@
-"""The combined snapshot figure (gan_core/snapshot_figure.py): layers per toggle, arrows, mesh."""
+"""The combined snapshot figure (gan_core/views/snapshot_figure.py): layers per toggle, arrows, mesh."""
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gan_core import snapshot_figure as sf
+from gan_core.views import snapshot_figure as sf
 
 NAMES = {"real": "real", "generated": "generated", "arrows": "G's push −∇ₓ loss",
          "manifold": "G's manifold (latent grid)"}
@@ -133,9 +133,9 @@ def test_one_dimensional_figure_has_arrows_under_figure1():
 def test_figure_from_a_real_snapshot(tmp_path):
     import torch
     from gan_core.config import TrainConfig
-    from gan_core.data import load_dataset
-    from gan_core.models import build_models
-    from gan_core.snapshots import Snapshotter
+    from gan_core.data.datasets import load_dataset
+    from gan_core.engine.models import build_models
+    from gan_core.engine.snapshots import Snapshotter
     cfg = TrainConfig(dataset="ring8", iterations=10, device="cpu", hidden=16, depth=2, snapshot_samples=400).resolved()
     ds = load_dataset(cfg)
     G, D = build_models(cfg, ds)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan_core import runs
+from gan_core.runs import store
 from gan_core.config import TrainConfig
-from gan_core.training import train
+from gan_core.engine.training import train
 
 EventAccumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator").EventAccumulator
 
@@ -44,7 +44,7 @@ def test_scalars_equal_metrics_csv_and_snapshots_are_images(tmp_path):
     train(cfg)
     d = tmp_path / "run"
     ea = _assert_board_equals_metrics(d)
-    assert [e.step for e in ea.Images("samples")] == runs.list_snapshots(d) == [0, 30, 60]
+    assert [e.step for e in ea.Images("samples")] == store.list_snapshots(d) == [0, 30, 60]
     img = ea.Images("samples")[-1]
     assert img.width > 100 and img.height > 100 and img.encoded_image_string[:4] == b"\x89PNG"
     hp = ea.PluginTagToContent("hparams")
@@ -63,13 +63,13 @@ def test_a_resume_purges_what_was_logged_after_the_checkpoint(tmp_path):
     d = tmp_path / "run"
     train(_cfg(tmp_path, iterations=30))
     early = d / "at30.pt"
-    shutil.copy(d / runs.CHECKPOINT, early)
+    shutil.copy(d / store.CHECKPOINT, early)
     cfg = TrainConfig.load(d / "config.json")
     cfg.iterations = 60
     train(cfg, resume=True)
     # as if the process had died at 60 with its last checkpoint at 30: the rows 40..60 are logged again
-    shutil.copy(early, d / runs.CHECKPOINT)
-    runs.write_status(d, state="stopped")
+    shutil.copy(early, d / store.CHECKPOINT)
+    store.write_status(d, state="stopped")
     train(cfg, resume=True)
     ea = _assert_board_equals_metrics(d)  # no step twice: TensorBoard dropped the first 40..60
     assert [e.step for e in ea.Scalars("value_estimate")] == [10, 20, 30, 40, 50, 60]

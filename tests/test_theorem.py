@@ -4,9 +4,9 @@ import math
 import numpy as np
 import torch
 
-from gan_core import theory
-from gan_core.models import MLPDiscriminator
-from gan_core.objective import value_estimate
+from gan_core.theory import divergence
+from gan_core.engine.models import MLPDiscriminator
+from gan_core.engine.objective import value_estimate
 
 
 def test_trained_discriminator_approaches_optimal_discriminator():
@@ -26,7 +26,7 @@ def test_trained_discriminator_approaches_optimal_discriminator():
     xs = np.linspace(2.5, 6.1, 200)
     pd_ = np.exp(-((xs - mu_data) ** 2) / (2 * s * s))
     pg = np.exp(-((xs - mu_g) ** 2) / (2 * s * s))
-    d_star = theory.optimal_discriminator(pd_, pg)
+    d_star = divergence.optimal_discriminator(pd_, pg)
     with torch.no_grad():
         d = torch.sigmoid(D(torch.tensor(xs, dtype=torch.float32)[:, None])).numpy()
     # Within ±3σ of both means, |D − D*| stays below 0.05 (measured max ≈ 0.02); far out in the tails
@@ -39,9 +39,9 @@ def test_trained_discriminator_approaches_optimal_discriminator():
         fake = mu_g + s * torch.randn(100000, 1, generator=g)
         v = value_estimate(D(x), D(fake)).item()
     print(f"V(D) = {v:.4f}")
-    grid = theory.make_grid([(0.0, 9.0)], 20000)
-    p1 = theory.gaussian_mixture_density(grid.points, np.array([[mu_data]]), s)
-    p2 = theory.gaussian_mixture_density(grid.points, np.array([[mu_g]]), s)
-    v_star = theory.value_at_optimum(theory.jsd(p1, p2, grid.cell))
+    grid = divergence.make_grid([(0.0, 9.0)], 20000)
+    p1 = divergence.gaussian_mixture_density(grid.points, np.array([[mu_data]]), s)
+    p2 = divergence.gaussian_mixture_density(grid.points, np.array([[mu_g]]), s)
+    v_star = divergence.value_at_optimum(divergence.jsd(p1, p2, grid.cell))
     assert v <= v_star + 0.01 and abs(v - v_star) < 0.01, (v, v_star)
     assert v_star > -2 * math.log(2)  # p_g ≠ p_data, so the optimum lies above the global minimum

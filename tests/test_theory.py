@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gan_core.theory import (
+from gan_core.theory.divergence import (
     LOG2,
     density_from_samples,
     gaussian_mixture_density,

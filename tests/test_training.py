@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-import gan_core.algorithm as algorithm
-import gan_core.training as training
+import gan_core.engine.algorithm as algorithm
+import gan_core.engine.training as training
 from conftest import ROOT, run_cli
-from gan_core import runs
+from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
-from gan_core.training import train
+from gan_core.engine.training import train
 
 
 def _cfg(tmp_path, name="run", **kw):
@@ -40,8 +40,8 @@ def test_short_run_writes_the_run_directory(tmp_path):
     t = m.dropna(subset=["jsd"])
     assert list(t["iteration"]) == [50, 60]
     assert ((t["value_at_optimum"] - (-2 * 0.6931472 + 2 * t["jsd"])).abs() < 1e-5).all()
-    assert runs.list_snapshots(d) == [0, 50, 60]
-    snap = runs.load_snapshot(d, 50)
+    assert store.list_snapshots(d) == [0, 50, 60]
+    snap = store.load_snapshot(d, 50)
     assert snap["samples"].shape == (500, 2) and snap["d"].shape == snap["d_star"].shape
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["iterations"] == 60 and cfg["latent_dim"] == DATASET_DEFAULTS["ring8"]["latent_dim"]  # resolved
@@ -139,12 +139,12 @@ def test_stop_file_and_sigterm_stop_cleanly(tmp_path, how):
     p = _start(tmp_path, "--no-export")
     assert _wait_for(lambda: (d / "checkpoints" / "last.pt").exists()), p.stderr.read() if p.poll() else ""
     if how == "stopfile":
-        runs.request_stop(d)
+        store.request_stop(d)
     else:
         p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
-    st = runs.read_status(d)
+    st = store.read_status(d)
     assert st["state"] == "stopped" and "resume" in st["message"]
     ck = torch.load(d / "checkpoints" / "last.pt", weights_only=True)
     assert ck["iteration"] == st["iteration"] > 0
@@ -158,15 +158,15 @@ def test_sigkill_then_runs_then_resume(tmp_path):
     time.sleep(0.5)
     p.kill()
     p.wait()
-    assert runs.read_status(d)["state"] == "running"  # the dead process could not say otherwise
+    assert store.read_status(d)["state"] == "running"  # the dead process could not say otherwise
     r = run_cli("runs", "--root", tmp_path)
     assert r.returncode == 0 and "interrupted" in r.stdout, r.stdout
-    assert runs.read_status(d)["state"] == "interrupted"  # recorded, not just reported
+    assert store.read_status(d)["state"] == "interrupted"  # recorded, not just reported
     ck_it = torch.load(d / "checkpoints" / "last.pt", weights_only=True)["iteration"]
     pd.read_csv(d / "metrics.csv")  # still readable
     r = run_cli("train", "--run-dir", d, "--resume", "--iterations", ck_it + 40, "--no-export", "--quiet")
     assert r.returncode == 0, r.stderr
-    st = runs.read_status(d)
+    st = store.read_status(d)
     assert st["state"] == "completed" and st["iteration"] == ck_it + 40
     m = pd.read_csv(d / "metrics.csv")
     assert m["iteration"].is_monotonic_increasing and m["iteration"].is_unique and m["iteration"].max() == ck_it + 40

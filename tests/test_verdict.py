@@ -1,17 +1,18 @@
-"""The run verdict (gan_core.verdict), each kind triggered by a crafted metrics.csv read as the page reads it."""
+"""The run verdict (gan_core.theory.verdict), each kind triggered by a crafted metrics.csv read as the page reads it."""
 import math
 
 import numpy as np
 import pytest
 
-from gan_core import runs, verdict
-from gan_core.monitor import MetricsTail
+from gan_core.runs import store
+from gan_core.theory import verdict
+from gan_core.views.monitor import MetricsTail
 
 LOG2 = math.log(2)
 
 
 def write_metrics(run_dir, n=40, v=None, d_real=0.5, d_fake=0.5, g_loss=0.7, extra=None, every=1):
-    """metrics.csv with n rows as the trainer writes them (runs.append_rows); `extra` columns only on
+    """metrics.csv with n rows as the trainer writes them (store.append_rows); `extra` columns only on
     every `every`-th row (as snapshot metrics are)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -23,8 +24,8 @@ def write_metrics(run_dir, n=40, v=None, d_real=0.5, d_fake=0.5, g_loss=0.7, ext
         if extra and i % every == every - 1:
             r.update({k: (f(i) if callable(f) else f) for k, f in extra.items()})
         rows.append(r)
-    cols = runs.BASE_COLUMNS + list(extra or {})
-    runs.append_rows(run_dir, cols, rows)
+    cols = store.BASE_COLUMNS + list(extra or {})
+    store.append_rows(run_dir, cols, rows)
     return MetricsTail(run_dir / "metrics.csv").read()
 
 

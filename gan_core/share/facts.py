@@ -1,6 +1,6 @@
 """What a shared model is, in a few labelled facts: one list for the model card, the zip and the page.
 
-The facts come from the ONNX model's metadata_props (written by gan_core.export); a run directory can
+The facts come from the ONNX model's metadata_props (written by gan_core.share.export); a run directory can
 add the quality figures of its metrics.csv for models exported before they were recorded.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
+from gan_core.errors import ConfigError
 
 NAME = "philox4x32-10"
 VERSION = "1"

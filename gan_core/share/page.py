@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GanError, ModelFileError, RunError
-from . import latent
-from .facts import latest_quality, model_facts, quality_facts
+from gan_core.errors import GanError, ModelFileError, RunError
+from gan_core.share import latent
+from gan_core.share.facts import latest_quality, model_facts, quality_facts
 
 ROOT = Path(__file__).resolve().parents[2]   # the project folder: package.json and node_modules/ live here
 ORT_PACKAGE = "onnxruntime-web"
@@ -148,7 +148,7 @@ def _pack(data: bytes) -> str:
 def read_source(source) -> tuple[bytes, str, Path | None]:
     """Model bytes, a name for messages and the run directory (if any) from a run directory, a .onnx,
     a shared .zip, or bytes (an upload)."""
-    from ..generation import _read_source
+    from gan_core.share.generation import _read_source
     if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read") or hasattr(source, "getvalue"):
         data, name = _read_source(source)
         return data, name, None
@@ -187,7 +187,7 @@ def page_metadata(model, run_dir: Path | None) -> dict:
         for key, value in latest_quality(run_dir).items():
             meta.setdefault(key, value)
         if not meta.get("final_value_estimate"):
-            from ..runs import read_status
+            from gan_core.runs.store import read_status
             final_v = read_status(run_dir).get("final_value_estimate")
             if final_v is not None:
                 meta["final_value_estimate"] = str(final_v)
@@ -260,7 +260,7 @@ class PageReport:
 
 def build_page(source, *, runtime: Runtime | None = None) -> PageReport:
     """The page's bytes for SOURCE (checked under Node first); nothing is written."""
-    from ..generation import load_model
+    from gan_core.share.generation import load_model
     t0 = time.perf_counter()
     rt = runtime or find_runtime()   # first: say "install Node" before any slower work
     data, name, run_dir = read_source(source)
@@ -300,7 +300,7 @@ def write_page(source, out) -> PageReport:
     if out.is_dir():
         raise GanError(f"--out {out} is a folder; give a file name ending in .html")
     rep = build_page(source)
-    from ..generation import _atomic_write   # same folder + rename; permissions from the umask
+    from gan_core.share.generation import _atomic_write   # same folder + rename; permissions from the umask
     try:
         _atomic_write(out, rep.html)
     except OSError as exc:

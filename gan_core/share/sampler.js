@@ -50,7 +50,7 @@
     return z;
   }
 
-  // Latents on the walk from seed a's latent to seed b's (gan_core.generation.interpolation_latents):
+  // Latents on the walk from seed a's latent to seed b's (gan_core.share.generation.interpolation_latents):
   // slerp under a normal prior, a straight line in the uniform box; exact endpoints.
   function walkLatents(latentDim, prior, seedA, seedB, steps) {
     const a = Float64Array.from(sampleLatents(1, latentDim, prior, seedA));

@@ -12,8 +12,8 @@ from typing import Optional
 
 import torch
 
-from .errors import RunError
-from .runs import CHECKPOINT, write_bytes_atomic
+from gan_core.errors import RunError
+from gan_core.runs.store import CHECKPOINT, write_bytes_atomic
 
 
 def checkpoint_path(run_dir) -> Path:
@@ -60,9 +60,9 @@ def load_checkpoint(run_dir, map_location="cpu", path: Optional[Path] = None) ->
 
 def load_generator(run_dir, checkpoint: Optional[Path] = None):
     """(generator in data space, resolved config, dataset, iteration) from a run's last checkpoint."""
-    from .config import TrainConfig
-    from .data import load_dataset
-    from .models import DataSpace, build_models
+    from gan_core.config import TrainConfig
+    from gan_core.data.datasets import load_dataset
+    from gan_core.engine.models import DataSpace, build_models
 
     cfg = TrainConfig.load(Path(run_dir) / "config.json")
     ds = load_dataset(cfg)
@@ -79,9 +79,9 @@ def load_generator(run_dir, checkpoint: Optional[Path] = None):
 
 def load_discriminator(run_dir, checkpoint: Optional[Path] = None):
     """The run's D (eval mode, CPU) from its last checkpoint; a packed D for a run with pack > 1."""
-    from .config import TrainConfig
-    from .data import load_dataset
-    from .models import build_models
+    from gan_core.config import TrainConfig
+    from gan_core.data.datasets import load_dataset
+    from gan_core.engine.models import build_models
 
     cfg = TrainConfig.load(Path(run_dir) / "config.json")
     torch.manual_seed(0)

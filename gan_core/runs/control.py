@@ -19,8 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from . import runs
-from .errors import ConfigError, RunError
+from gan_core.runs import store
+from gan_core.errors import ConfigError, RunError
 
 CONTROL_DIR = "control"
 CHANGES = "changes.jsonl"
@@ -82,15 +82,15 @@ def check_command(command: str, args: dict) -> dict:
 def send(run_dir, command: str, **args) -> str:
     """Drop a command for the run's trainer; returns its id. Refused if no trainer is alive."""
     run_dir = Path(run_dir)
-    if not runs.is_run_dir(run_dir):
+    if not store.is_run_dir(run_dir):
         raise RunError(f"{run_dir} is not a run directory")
     body = check_command(command, args)
-    st = runs.refresh_state(run_dir)
+    st = store.refresh_state(run_dir)
     if st.get("state") not in ("running", "paused"):
         raise RunError(f"{run_dir.name} is not training (state {st.get('state', 'unknown')}); "
                        "start or resume it first")
     cid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    runs.write_json_atomic(run_dir / CONTROL_DIR / f"{cid}.json", {"id": cid, "command": command, **body})
+    store.write_json_atomic(run_dir / CONTROL_DIR / f"{cid}.json", {"id": cid, "command": command, **body})
     return cid
 
 
@@ -99,7 +99,7 @@ def wait_done(run_dir, cid: str, timeout: float = 5.0) -> Optional[dict]:
     path = Path(run_dir) / CONTROL_DIR / f"{cid}.done"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ans = runs.read_json(path)
+        ans = store.read_json(path)
         if ans is not None:
             try:
                 path.unlink()
@@ -145,7 +145,7 @@ class Inbox:
         out = []
         for n in names:
             p = self.dir / n
-            msg = runs.read_json(p)
+            msg = store.read_json(p)
             p.unlink(missing_ok=True)
             if isinstance(msg, dict) and msg.get("command") in COMMANDS:
                 try:
@@ -158,7 +158,7 @@ class Inbox:
     def answer(self, msg: dict, ok: bool, message: str, **extra) -> None:
         cid = str(msg.get("id", ""))
         if cid and "/" not in cid:
-            runs.write_json_atomic(self.dir / f"{cid}.done", {"ok": ok, "message": message, **extra})
+            store.write_json_atomic(self.dir / f"{cid}.done", {"ok": ok, "message": message, **extra})
 
 
 # --- the record of changes ----------------------------------------------------------------------------
@@ -193,4 +193,4 @@ def keep_changes(run_dir, n: int) -> None:
     """Keep only the first n changes: those the checkpoint being resumed from had applied."""
     events = read_changes(run_dir)
     if len(events) != n and (Path(run_dir) / CHANGES).exists():
-        runs.write_bytes_atomic(Path(run_dir) / CHANGES, "".join(json.dumps(e) + "\n" for e in events[:n]).encode())
+        store.write_bytes_atomic(Path(run_dir) / CHANGES, "".join(json.dumps(e) + "\n" for e in events[:n]).encode())

@@ -1,5 +1,5 @@
 """Comparisons: N runs of one architecture that differ in seed, learning rates, objective, k or prior,
-trained in one process with every layer applied to all members at once (gan_core.stacked).
+trained in one process with every layer applied to all members at once (gan_core.engine.stacked).
 
 Each member is an ordinary run directory under the comparison's root (config.json, metrics.csv,
 status.json, snapshots, checkpoint, generator.onnx): it can be exported, opened on the Generate page, and
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import runs
-from .config import G_LOSSES, PRIORS, TrainConfig
-from .errors import ConfigError, RunError
+from gan_core.runs import store
+from gan_core.config import G_LOSSES, PRIORS, TrainConfig
+from gan_core.errors import ConfigError, RunError
 
 SPEC_NAME = "comparison.json"
 LOG_NAME = "compare.log"
@@ -97,7 +97,7 @@ def plan_members(base: TrainConfig, vary: dict, seeds: int) -> list[tuple[str, d
 
 
 def read_spec(root) -> dict:
-    spec = runs.read_json(Path(root) / SPEC_NAME)
+    spec = store.read_json(Path(root) / SPEC_NAME)
     if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
         raise RunError(f"{root}: not a comparison (no readable {SPEC_NAME})")
     return spec
@@ -108,7 +108,7 @@ def read_spec(root) -> dict:
 def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = False,
             iterations: Optional[int] = None, threads: int = 0, log: Callable[[str], None] = lambda s: None) -> dict:
     """Create (or resume) the comparison in root and train it; returns {member name: final status}."""
-    from .runlock import acquire
+    from gan_core.runs.runlock import acquire
     root = Path(root)
     if resume:
         spec = read_spec(root)
@@ -123,7 +123,7 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
         spec = {"kind": "comparison", "dataset": base.dataset, "vary": vary, "seeds": seeds, "members": names,
                 "settings": {n: s for n, s in planned}, "created_at": time.time()}
         root.mkdir(parents=True, exist_ok=True)
-        runs.write_json_atomic(root / SPEC_NAME, spec)
+        store.write_json_atomic(root / SPEC_NAME, spec)
     with contextlib.ExitStack() as locks:
         locks.enter_context(acquire(root))
         cfgs = []
@@ -131,12 +131,12 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
             d = root / n
             if resume:
                 cfg = TrainConfig.load(d / "config.json")
-                st = runs.read_status(d)
+                st = store.read_status(d)
                 if st.get("state") == "failed":
                     log(f"{n}: failed earlier, left as it is")
                     continue
                 cfg = dataclasses.replace(cfg, run_dir=str(d), **({"iterations": iterations} if iterations else {}))
-                if runs.is_run_dir(d) and st.get("iteration", 0) >= cfg.resolved().iterations:
+                if store.is_run_dir(d) and st.get("iteration", 0) >= cfg.resolved().iterations:
                     continue  # done
             else:
                 cfg = dataclasses.replace(base, run_dir=str(d), **spec["settings"][n],
@@ -156,7 +156,7 @@ class _Looped:
 
     def discriminator_step(self, x, z, members):
         import torch
-        from .algorithm import discriminator_step
+        from gan_core.engine.algorithm import discriminator_step
         out = torch.zeros(3, len(self.t), device=x.device)
         for i in members:
             t = self.t[i]
@@ -166,7 +166,7 @@ class _Looped:
 
     def generator_step(self, z, minimax, members):
         import torch
-        from .algorithm import generator_step
+        from gan_core.engine.algorithm import generator_step
         out = torch.zeros(len(self.t), device=z.device)
         for i in members:
             t, obj = self.t[i], "minimax" if minimax[i] else "nonsaturating"
@@ -180,8 +180,8 @@ class Comparison:
 
     def __init__(self, cfgs: list, root: Path, resume: bool, threads: int = 0, log=lambda s: None):
         import torch
-        from . import stacked
-        from .training import Trainer
+        from gan_core.engine import stacked
+        from gan_core.engine.training import Trainer
         self.root, self.log = root, log
         self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
         self.N = len(self.t)
@@ -203,14 +203,14 @@ class Comparison:
 
     # --- the members' lives --------------------------------------------------------------------------
     def _begin(self) -> None:
-        from .device import device_name
-        from .training import Progress
+        from gan_core.engine.device import device_name
+        from gan_core.engine.training import Progress
         now = time.monotonic()
         for t in self.t:
             t._active, t._since = 0.0, None
             t.last_poll = t.last_flush = t.last_live_snapshot = now
             t.status(state="running", iterations=t.cfg.iterations, message=f"training (comparison {self.root.name})",
-                     pid=os.getpid(), pid_start=runs.current_process_start(), device=t.device.type, world_size=1,
+                     pid=os.getpid(), pid_start=store.current_process_start(), device=t.device.type, world_size=1,
                      device_name=device_name(t.device), started_at=time.time(), comparison=str(self.root))
             t.bar = Progress(t.cfg.iterations - t.start, False)
             if t.start == 0:
@@ -227,7 +227,7 @@ class Comparison:
             t.flush(message="saving a checkpoint")
             t.checkpoint()
             if state == "completed" and t.cfg.export_onnx:
-                from .training import _export
+                from gan_core.engine.training import _export
                 t.status(message="saving the generator", eta_s=0)
                 message += _export(t.run_dir, self.log)
         self.final[t.run_dir.name] = t.finish(state, message, **fields)
@@ -255,8 +255,8 @@ class Comparison:
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> dict:
         import torch
-        from .models import sample_prior
-        from .training import Diverged, StopFlag
+        from gan_core.engine.models import sample_prior
+        from gan_core.engine.training import Diverged, StopFlag
         self.final: dict = {}
         self.last_poll = 0.0
         self._begin()
@@ -306,7 +306,7 @@ class Comparison:
                     try:
                         t.end_of_iteration()
                     except Diverged as e:
-                        from .training import _checkpoint_iteration
+                        from gan_core.engine.training import _checkpoint_iteration
                         ck = _checkpoint_iteration(t.run_dir)
                         self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
                         continue
@@ -337,7 +337,7 @@ class Comparison:
 
 def comparison_command(base: TrainConfig, root, vary: dict, seeds: int) -> list[str]:
     """The `python -m gan_core compare ...` arguments for these settings."""
-    from .launch import config_flags
+    from gan_core.runs.launch import config_flags
     flags = [f for f in config_flags(dataclasses.replace(base, run_dir=""))]
     out = ["compare", *flags, "--root", str(root), "--seeds", str(seeds)]
     for k, vals in vary.items():
@@ -353,7 +353,7 @@ def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> sub
     if (root / SPEC_NAME).exists():
         raise RunError(f"{root.name} already holds a comparison")
     root.mkdir(parents=True, exist_ok=True)
-    from .launch import PROJECT_ROOT
+    from gan_core.runs.launch import PROJECT_ROOT
     with open(root / LOG_NAME, "ab") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
                                  "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
@@ -370,9 +370,9 @@ def request_stop(root) -> None:
     (Path(root) / "STOP").write_text("")
 
 
-def list_groups(root=runs.DEFAULT_ROOT) -> list[dict]:
+def list_groups(root=store.DEFAULT_ROOT) -> list[dict]:
     """Comparisons directly under root (or root itself): {'root', 'name', 'dataset', 'vary', 'seeds',
-    'members': [runs.RunInfo], 'state'}; state: running if any member runs, else failed if all failed,
+    'members': [store.RunInfo], 'state'}; state: running if any member runs, else failed if all failed,
     else the members' common state or 'mixed'."""
     root = Path(root)
     cands = [root] + (sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
@@ -382,7 +382,7 @@ def list_groups(root=runs.DEFAULT_ROOT) -> list[dict]:
             spec = read_spec(c)
         except RunError:
             continue
-        infos = runs.list_runs(c)
+        infos = store.list_runs(c)
         states = {i.state for i in infos}
         state = ("running" if "running" in states or "paused" in states else
                  states.pop() if len(states) == 1 else "mixed" if states else "empty")

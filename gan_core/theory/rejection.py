@@ -25,8 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import ConfigError
-from .share import latent
+from gan_core.errors import ConfigError
+from gan_core.share import latent
 
 NAME = "dr-sampling v1"
 BURN_IN = 10_000      # samples whose logits set M

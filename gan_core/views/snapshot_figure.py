@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .monitor import FAKE_COLOR, REAL_COLOR, _layout, _subsample
+from gan_core.views.monitor import FAKE_COLOR, REAL_COLOR, _layout, _subsample
 
 ARROW_COLOR, MESH_COLOR = "#e7298a", "rgba(40, 40, 40, 0.45)"  # GAN Lab's pink arrows; a grey mesh
 SVG_MAX_POINTS = 2000   # beyond this a point trace becomes WebGL (Scattergl)

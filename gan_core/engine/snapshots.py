@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import forces, quality, theory
-from .data import Dataset
-from .models import DataSpace, pointwise_logit
-from .runs import write_bytes_atomic
+from gan_core.theory import forces
+from gan_core.theory import quality
+from gan_core.theory import divergence
+from gan_core.data.datasets import Dataset
+from gan_core.engine.models import DataSpace, pointwise_logit
+from gan_core.runs.store import write_bytes_atomic
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
@@ -44,7 +46,7 @@ class Snapshotter:
         self.grid = None
         if ds.kind == "points" and ds.dim in (1, 2):
             # D on a grid for any 1-D/2-D points (drawn or uploaded data too): the map the arrows follow.
-            self.grid = theory.make_grid(ds.bounds(), GRID_CELLS[ds.dim])
+            self.grid = divergence.make_grid(ds.bounds(), GRID_CELLS[ds.dim])
             self.grid_t = torch.as_tensor(self.grid.points, dtype=torch.float32, device=device)
         if ds.known_density and self.grid is not None:
             # One fixed kernel per run (not Scott's rule, which changes as samples spread), so the JSD
@@ -98,8 +100,8 @@ class Snapshotter:
                 out["d_label"] = np.array(f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
         if "jsd" in self.columns:
             g, ds = self.grid, self.ds
-            snap = theory.theory_snapshot(
-                x, g, lambda h: theory.smoothed_mixture_density(g.points, ds.centers, ds.std, h),
+            snap = divergence.theory_snapshot(
+                x, g, lambda h: divergence.smoothed_mixture_density(g.points, ds.centers, ds.std, h),
                 bandwidth=self.bandwidth)
             # D* = p_data/(p_data+p_g) is 0/0 where neither density has mass: there the estimate is
             # the ratio of two kernel tails (noise), so show the neutral 1/2 instead.
@@ -109,8 +111,8 @@ class Snapshotter:
                        p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
             metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
             if self.pack > 1:  # V(G, D*) of the game actually played: −2 log 2 + 2·JSD(p_data^P ‖ p_g^P)
-                jp = theory.jsd_product(snap["p_data"], snap["p_g"], g.cell, self.pack, seed=iteration)
-                metrics.update(jsd_packed=jp, value_at_optimum=theory.value_at_optimum(jp))
+                jp = divergence.jsd_product(snap["p_data"], snap["p_g"], g.cell, self.pack, seed=iteration)
+                metrics.update(jsd_packed=jp, value_at_optimum=divergence.value_at_optimum(jp))
         if "modes_covered" in self.columns:
             q = quality.mode_quality(x, self.ds.centers, self.ds.std)
             metrics.update(modes_covered=q.modes_covered, high_quality_fraction=q.high_quality_fraction)

@@ -6,7 +6,7 @@ samples settle on the modes instead of jittering around them.
 """
 from __future__ import annotations
 
-from .errors import ConfigError
+from gan_core.errors import ConfigError
 
 
 def lr_factor(i: int, final: float, horizon: int, start: int = 0) -> float:

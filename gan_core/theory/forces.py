@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import DataSpace
+from gan_core.engine.models import DataSpace
 
 # Latent grid extent per prior: the central ±2 of a standard normal (≈95 % of each axis), all of [-1, 1].
 LATENT_EXTENT = {"normal": 2.0, "uniform": 1.0}

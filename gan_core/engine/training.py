@@ -1,6 +1,6 @@
 """The training loop around Algorithm 1: k discriminator steps, then one generator step, repeated.
 
-The two steps themselves are in gan_core.algorithm; this loop owns everything around them: the control
+The two steps themselves are in gan_core.engine.algorithm; this loop owns everything around them: the control
 channel (pause, step, slow motion, live changes), logging, snapshots and checkpoints.
 
 The loop never synchronises with the device on an ordinary step: diagnostics are summed on the device
@@ -19,17 +19,21 @@ from typing import Callable, Optional
 
 import torch
 
-from . import control, distributed, fused, runs, tblog
-from .algorithm import discriminator_step, generator_step
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import Dataset, load_dataset
-from .device import device_name, resolve_device
-from .errors import ConfigError, GanError, RunError
-from .models import build_models, sample_prior
-from .schedule import describe_plan, extension_plan, settings_factor
-from .runlock import locked_run
-from .snapshots import Snapshotter
+from gan_core.runs import control
+from gan_core.engine import distributed
+from gan_core.engine import fused
+from gan_core.runs import store
+from gan_core.engine import tblog
+from gan_core.engine.algorithm import discriminator_step, generator_step
+from gan_core.engine.checkpoint import load_checkpoint, save_checkpoint
+from gan_core.config import TrainConfig
+from gan_core.data.datasets import Dataset, load_dataset
+from gan_core.engine.device import device_name, resolve_device
+from gan_core.errors import ConfigError, GanError, RunError
+from gan_core.engine.models import build_models, sample_prior
+from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
+from gan_core.runs.runlock import locked_run
+from gan_core.engine.snapshots import Snapshotter
 
 FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
 POLL_SECONDS = 0.05     # how often the control folder and the STOP file are looked at while training
@@ -168,7 +172,7 @@ class Trainer:
         self.sample_data = DataSampler(ds, device)
         self.snap = Snapshotter(cfg, ds, device, run_dir)
         self.snap = self.snap if dist.main else distributed.MutedSnapshots(self.snap)  # only rank 0 writes the run
-        self.columns = runs.BASE_COLUMNS + self.snap.columns
+        self.columns = store.BASE_COLUMNS + self.snap.columns
         self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
         # Diagnostics summed on the device: Ṽ, d_loss, g_loss, D(x), D(G(z)).
         self.acc = torch.zeros(5, device=device)
@@ -194,11 +198,11 @@ class Trainer:
             # what was logged or changed after the checkpoint is undone: it will happen again
             if dist.main:
                 control.keep_changes(run_dir, self.events_applied)
-                runs.truncate_metrics(run_dir, self.start)
+                store.truncate_metrics(run_dir, self.start)
             if plan["change"]:
                 self.apply_settings(plan["change"])
             log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
-        # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/fused.py); one process
+        # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/engine/fused.py); one process
         self.fused = fused.FusedSteps(self.G, self.D, self.opt_g, self.opt_d) \
             if dist.world == 1 and fused.supports(self.G, self.D) else None
         cfg_file = dataclasses.replace(cfg, **self.initial) if resume else cfg
@@ -268,13 +272,13 @@ class Trainer:
         it, wall = self.it, self.active
         rate = (it - self.start) / wall if wall > 0 and it > self.start else None
         eta = (self.cfg.iterations - it) / rate if rate else None
-        return runs.write_status(self.run_dir, **{
+        return store.write_status(self.run_dir, **{
             "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
             "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
 
     def flush(self, **fields) -> None:
         if self.rows and self.dist.main:
-            runs.append_rows(self.run_dir, self.columns, self.rows)
+            store.append_rows(self.run_dir, self.columns, self.rows)
             if self.tb:
                 self.tb.rows(self.rows)
         self.rows = []
@@ -502,7 +506,7 @@ class Trainer:
         self._active, self._since = 0.0, None
         self.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
         self.status(state="running", iterations=cfg.iterations, message="training", pid=os.getpid(),
-                    pid_start=runs.current_process_start(), device=self.device.type, world_size=self.dist.world,
+                    pid_start=store.current_process_start(), device=self.device.type, world_size=self.dist.world,
                     launcher_pid=os.getppid() if self.dist.world > 1 else None,  # torchrun, for the dashboard
                     device_name=device_name(self.device), started_at=time.time())
         self.bar = Progress(cfg.iterations - self.start, progress)
@@ -566,7 +570,7 @@ class Trainer:
         self.inbox.clear(answers=False)         # commands sent too late are meant for nobody
         wall = self.active
         rate = (self.it - self.start) / wall if wall > 0 and self.it > self.start else None
-        return runs.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
+        return store.write_status(self.run_dir, state=state, iteration=self.it, message=message, eta_s=0,
                                  rate=rate if state != "failed" else None, elapsed_s=self.elapsed(), **fields)
 
 
@@ -583,12 +587,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
 
     def check():  # under torchrun rank 0 looks, and every rank gets its answer
         if resume:
-            if not runs.is_run_dir(run_dir):
+            if not store.is_run_dir(run_dir):
                 raise RunError(f"{run_dir}: nothing to resume (no config.json)")
-            st = runs.refresh_state(run_dir)
+            st = store.refresh_state(run_dir)
             if st.get("state") in ("running", "paused"):
                 raise RunError(f"{run_dir.name} is already running (pid {st.get('pid')})")
-        elif runs.is_run_dir(run_dir):
+        elif store.is_run_dir(run_dir):
             raise RunError(f"{run_dir} already holds a run; use --resume to continue it or choose another --run-dir")
     distributed.setup(resolve_device(cfg.device)).on_main(check)
     trainer = Trainer(cfg, resume=resume, log=log, replay=replay, extend=dict(extend or {}))
@@ -604,7 +608,7 @@ def _checkpoint_iteration(run_dir) -> Optional[int]:
 def _export(run_dir: Path, log) -> str:
     """Export generator.onnx at the end of a run; a failure is reported, it does not fail the run."""
     try:
-        from .export import export_run
+        from gan_core.share.export import export_run
         rep = export_run(run_dir)
         log(f"exported {rep.path} (largest difference to torch {rep.max_abs_diff:.2e})")
         return "; generator.onnx written"

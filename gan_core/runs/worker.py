@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from . import runs
+from gan_core.runs import store
 
 SPOOL = "_spool"
 POLL = 0.02
@@ -58,7 +58,7 @@ def ensure(root, project_root: Path) -> bool:
     d = spool(root)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "worker.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "gan_core.worker", str(root), str(os.getpid())],
+        subprocess.Popen([sys.executable, "-m", "gan_core.runs.worker", str(root), str(os.getpid())],
                          cwd=project_root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
                          start_new_session=True)
@@ -74,12 +74,12 @@ class Job:
 
     def poll(self) -> Optional[int]:
         if self.returncode is None:
-            ans = runs.read_json(spool(self.root) / f"{self.id}.exit")
+            ans = store.read_json(spool(self.root) / f"{self.id}.exit")
             if ans is not None:
                 self.returncode = int(ans.get("rc", 1))
-            elif not runs.process_alive(self.pid):
+            elif not store.process_alive(self.pid):
                 time.sleep(0.05)  # the worker writes .exit right after reaping
-                ans = runs.read_json(spool(self.root) / f"{self.id}.exit") or {"rc": 1}
+                ans = store.read_json(spool(self.root) / f"{self.id}.exit") or {"rc": 1}
                 self.returncode = int(ans.get("rc", 1))
         return self.returncode
 
@@ -91,10 +91,10 @@ def submit(root, argv: list[str], log: Path, timeout: float = 1.0) -> Optional[J
         return None
     d = spool(root)
     jid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    runs.write_json_atomic(d / f"{jid}.job", {"argv": argv, "log": str(log)})
+    store.write_json_atomic(d / f"{jid}.job", {"argv": argv, "log": str(log)})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ans = runs.read_json(d / f"{jid}.pid")
+        ans = store.read_json(d / f"{jid}.pid")
         if ans is not None:
             return Job(root, jid, int(ans["pid"]))
         time.sleep(0.005)
@@ -103,7 +103,7 @@ def submit(root, argv: list[str], log: Path, timeout: float = 1.0) -> Optional[J
         return None
     except FileNotFoundError:  # taken just now: wait for its pid
         for _ in range(100):
-            ans = runs.read_json(d / f"{jid}.pid")
+            ans = store.read_json(d / f"{jid}.pid")
             if ans is not None:
                 return Job(root, jid, int(ans["pid"]))
             time.sleep(0.01)
@@ -130,7 +130,7 @@ def _child(argv: list[str], log: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     rc = 1
     try:
-        from .cli import main
+        from gan_core.cli import main
         rc = main(argv)
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -153,19 +153,20 @@ def serve(root, parent: int) -> None:
     # What a training process needs, imported once here (the forks inherit it).
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401  (the optimisers import it on construction: 1.3 s)
-    from . import cli, training  # noqa: F401
-    from .export import export_run  # noqa: F401
+    from gan_core import cli
+    from gan_core.engine import training  # noqa: F401
+    from gan_core.share.export import export_run  # noqa: F401
     for p in d.glob("*.job"):  # jobs nobody took: their senders have started processes themselves
         p.unlink(missing_ok=True)
     children: dict[int, str] = {}
-    runs.write_json_atomic(d / "worker.ready", {"pid": os.getpid()})
+    store.write_json_atomic(d / "worker.ready", {"pid": os.getpid()})
     print(f"worker {os.getpid()} serving {root}", flush=True)
     while True:
-        if not runs.process_alive(parent):
+        if not store.process_alive(parent):
             break
         for p in sorted(d.glob("*.job")):
             jid = p.stem
-            job = runs.read_json(p)
+            job = store.read_json(p)
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -177,14 +178,14 @@ def serve(root, parent: int) -> None:
                 lock.close()
                 _child([str(a) for a in job["argv"]], str(job.get("log") or os.devnull))
             children[pid] = jid
-            runs.write_json_atomic(d / f"{jid}.pid", {"pid": pid})
+            store.write_json_atomic(d / f"{jid}.pid", {"pid": pid})
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             jid = children.pop(pid, None)
             if jid:
-                runs.write_json_atomic(d / f"{jid}.exit", {"rc": os.waitstatus_to_exitcode(status)})
+                store.write_json_atomic(d / f"{jid}.exit", {"rc": os.waitstatus_to_exitcode(status)})
         time.sleep(POLL)
     (d / "worker.ready").unlink(missing_ok=True)
     lock.close()

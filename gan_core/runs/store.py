@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import RunError
+from gan_core.errors import RunError
 
 STATES = ("running", "paused", "completed", "stopped", "failed", "interrupted")
 LIVE_STATES = ("running", "paused")  # a process is (or should be) behind these
 BROKEN = "broken"  # what list_runs shows for a folder whose files cannot be read or make no sense
 BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
 DEFAULT_ROOT = "runs"
-CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.checkpoint; named here so torch-free readers can see it
+CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.engine.checkpoint; named here so torch-free readers can see it
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -144,7 +144,7 @@ def current_process_start() -> Optional[float]:
 
 def refresh_state(run_dir) -> dict:
     """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
-    from .runlock import is_locked
+    from gan_core.runs.runlock import is_locked
     st = read_status(run_dir)
     if is_locked(run_dir):  # a live writer holds the run, whatever status.json says (or lacks)
         return st if st.get("state") in LIVE_STATES else {**st, "state": "running"}
@@ -269,7 +269,7 @@ def delete_run(run_dir) -> None:
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise RunError(f"{run_dir} is not a run directory; refusing to delete it")
-    from .runlock import ensure_free
+    from gan_core.runs.runlock import ensure_free
     ensure_free(run_dir)
     st = refresh_state(run_dir)
     if st.get("state") == "running":
@@ -328,7 +328,7 @@ def truncate_metrics(run_dir, last_iteration: int) -> int:
     return dropped
 
 
-# --- snapshots (read side; written by gan_core.snapshots during training) ------------------------
+# --- snapshots (read side; written by gan_core.engine.snapshots during training) ------------------------
 
 def list_snapshots(run_dir) -> list[int]:
     """Iterations that have a snapshot, ascending."""

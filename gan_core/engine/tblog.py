@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import runs
-from .errors import ConfigError
+from gan_core.runs import store
+from gan_core.errors import ConfigError
 
 TB_DIR = "tb"
 PLOT = 320  # pixels of a scatter plot's side
@@ -32,7 +32,7 @@ class Board:
         self.run_dir, self.due = Path(run_dir), due
         # purge_step: events at or after it from an earlier process (iterations after the checkpoint) are dropped
         self.w = SummaryWriter(str(self.run_dir / TB_DIR), purge_step=start + 1 if start else None)
-        self.done = {it for it in runs.list_snapshots(self.run_dir) if it <= start}
+        self.done = {it for it in store.list_snapshots(self.run_dir) if it <= start}
         if start == 0:
             self.hparams(cfg)
 
@@ -56,12 +56,12 @@ class Board:
         self.w.flush()
 
     def snapshots(self, upto: int) -> None:
-        for it in runs.list_snapshots(self.run_dir):
+        for it in store.list_snapshots(self.run_dir):
             if it in self.done or it > upto or not (it == 0 or self.due(it)):  # live (slow-motion) ones come and go
                 continue
             self.done.add(it)
             try:
-                snap = runs.load_snapshot(self.run_dir, it)
+                snap = store.load_snapshot(self.run_dir, it)
             except Exception:  # a snapshot being replaced; TensorBoard is a view, never a reason to fail
                 continue
             s = np.asarray(snap["samples"], dtype=np.float32)

@@ -1,6 +1,6 @@
 """The two updates of Algorithm 1 (the paper's, quoted by the seed), each under the equation it follows.
 
-The training loop (gan_core.training) decides when each runs; these functions only do the mathematics.
+The training loop (gan_core.engine.training) decides when each runs; these functions only do the mathematics.
 Both return detached tensors and never synchronise with the device.
 With packing (PacGAN, --pack P) the loop draws m·P rows of x and z and D (models.PackedDiscriminator)
 gives one logit per pack of P: the same equations, on p_data^P and p_g^P.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .objective import generator_loss, value_estimate
+from gan_core.engine.objective import generator_loss, value_estimate
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,

@@ -163,7 +163,7 @@ class DataSpace(nn.Module):
 
 class GeneratorWithLogit(nn.Module):
     """z → (x, logit): G in data space and D's single-point logit at G(z), for discriminator rejection
-    sampling (gan_core.rejection); what an exported model with D computes."""
+    sampling (gan_core.theory.rejection); what an exported model with D computes."""
 
     def __init__(self, data_space: DataSpace, discriminator: nn.Module):
         super().__init__()

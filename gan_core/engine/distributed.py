@@ -1,6 +1,6 @@
 """Several processes, one run: `torchrun ... -m gan_core train` trains Algorithm 1 on every rank together.
 
-The trainer (gan_core.training) stays what it is for one process; this layer supplies the few things that
+The trainer (gan_core.engine.training) stays what it is for one process; this layer supplies the few things that
 differ, through one object (`Single` for one process, where every hook is the identity, `Ranks` under
 torchrun):
 
@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError, GanError, RunError
+from gan_core.errors import ConfigError, GanError, RunError
 
 
 def world_size() -> int:
@@ -74,7 +74,7 @@ class Single:
         return fn(*args, **kwargs)
 
     def load_checkpoint(self, run_dir, device):
-        from .checkpoint import load_checkpoint
+        from gan_core.engine.checkpoint import load_checkpoint
         return load_checkpoint(run_dir, map_location=device)
 
     def stop_flag(self, cls):
@@ -141,7 +141,7 @@ class Ranks(Single):
         return value
 
     def load_checkpoint(self, run_dir, device):
-        from .checkpoint import load_checkpoint
+        from gan_core.engine.checkpoint import load_checkpoint
         return self.on_main(load_checkpoint, run_dir, map_location="cpu")
 
     def stop_flag(self, cls):
@@ -203,8 +203,8 @@ class Ranks(Single):
             msg = (f"another process of the run ended unexpectedly near iteration {it}; resume continues from the "
                    "last checkpoint")
             if self.main:
-                from . import runs
-                runs.write_status(trainer.run_dir, state="interrupted", iteration=it, message=msg, eta_s=0, rate=None)
+                from gan_core.runs import store
+                store.write_status(trainer.run_dir, state="interrupted", iteration=it, message=msg, eta_s=0, rate=None)
             raise RunError(msg) from None
 
 

@@ -1,5 +1,5 @@
 """Algorithm 1's two updates with the gradients written out by hand: the same mathematics as
-gan_core.algorithm, in fewer and larger operations.
+gan_core.engine.algorithm, in fewer and larger operations.
 
 What it implements (the seed's equation numbers):
   discriminator_step: D ascends Ṽ = (1/m) Σ log D(x_i) + (1/m) Σ log(1 − D(G(z_i)))          (eq. 2)
@@ -16,17 +16,17 @@ built, D's two forward passes are one batch of 2m where D has no BatchNorm (batc
 and generated examples otherwise), the diagnostics come from the sigmoid the gradient needs anyway, and
 Adam is torch's fused kernel called on the optimiser's own state (so checkpoints are unchanged).
 
-The networks are read as chains of layers (gan_core.models' MLP and DCGAN pairs); `supports` says whether a
-pair can be run this way, and gan_core.training falls back to gan_core.algorithm otherwise. The results
-equal gan_core.algorithm's to float rounding (tests/test_fused.py).
+The networks are read as chains of layers (gan_core.engine.models' MLP and DCGAN pairs); `supports` says whether a
+pair can be run this way, and gan_core.engine.training falls back to gan_core.engine.algorithm otherwise. The results
+equal gan_core.engine.algorithm's to float rounding (tests/test_fused.py).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from . import algorithm
-from .models import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
+from gan_core.engine import algorithm
+from gan_core.engine.models import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator
 
 aten = torch.ops.aten
 
@@ -263,7 +263,7 @@ class _Adam:
 
 class FusedSteps:
     """Algorithm 1's discriminator_step and generator_step (same signatures and results as
-    gan_core.algorithm's, for these G, D and optimisers), fused."""
+    gan_core.engine.algorithm's, for these G, D and optimisers), fused."""
 
     def __init__(self, G: nn.Module, D: nn.Module, opt_g, opt_d):
         self.G, self.D = G, D

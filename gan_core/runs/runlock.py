@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .errors import RunError
+from gan_core.errors import RunError
 
 try:
     import fcntl
@@ -106,7 +106,7 @@ def acquire(run_dir, wait_s: float = 1.0) -> RunLock:
     except OSError:
         pass  # the pid is for messages only
     _HELD.add(_key(run_dir))
-    from .runs import remove_orphan_tmp  # local: runs imports this module
+    from gan_core.runs.store import remove_orphan_tmp  # local: runs imports this module
     remove_orphan_tmp(run_dir)  # we are the only writer now: any temporary file left is a dead writer's
     return RunLock(run_dir, fd, created)
 

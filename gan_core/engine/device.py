@@ -6,7 +6,7 @@ import platform
 
 import torch
 
-from .errors import ConfigError
+from gan_core.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -1,9 +1,9 @@
 """Algorithm 1 for N runs of the same MLP pair at once: every layer applied to all members in one batched
-operation (bmm over a leading member axis), the gradients written out as in gan_core.fused.
+operation (bmm over a leading member axis), the gradients written out as in gan_core.engine.fused.
 
 The members' own modules stay what they are (their parameters and BatchNorm buffers become views into the
 stacked tensors), so each member's snapshots, checkpoint and ONNX export read its own weights as usual.
-The operations are those of gan_core.fused with a member axis in front (bmm for mm, a member's BatchNorm
+The operations are those of gan_core.engine.fused with a member axis in front (bmm for mm, a member's BatchNorm
 as N·C channels of one batch): each member's numbers are the ones it would get trained alone, up to the
 rounding of the batched kernels (tests/test_compare.py).
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import fused
-from .models import MLPDiscriminator, MLPGenerator
+from gan_core.engine import fused
+from gan_core.engine.models import MLPDiscriminator, MLPGenerator
 
 aten = torch.ops.aten
 
@@ -56,7 +56,7 @@ class _SLinear:
         self.w = _stack_into(mods, lambda m: m.weight, _param_setter("weight"))          # [N, out, in]
         self.b = _stack_into(mods, lambda m: m.bias, _param_setter("bias")).unsqueeze(1)  # [N, 1, out]
         self.params = [("weight", mods), ("bias", mods)]
-        self.zero_b = None  # where BatchNorm follows: the exact gradient 0 (gan_core.fused._layers)
+        self.zero_b = None  # where BatchNorm follows: the exact gradient 0 (gan_core.engine.fused._layers)
 
     def forward(self, h, keep):
         if self.w.shape[1] == 1:  # one output: baddbmm and addmm round differently there; this rounds as fused

@@ -10,7 +10,7 @@ import json
 import re
 import zipfile
 
-from .share.facts import model_facts
+from gan_core.share.facts import model_facts
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!])")
 
@@ -55,7 +55,7 @@ def model_card(metadata: dict) -> str:
               "samples in any browser, offline, with nothing to install.", "",
               "## Use it with onnxruntime", "", "```python",
               "import onnxruntime as ort",
-              "from gan_core.generation import sample_latents   # any z from p_z works; this one is seeded",
+              "from gan_core.share.generation import sample_latents   # any z from p_z works; this one is seeded",
               'session = ort.InferenceSession("generator.onnx")',
               f'z = sample_latents(16, {d}, "{m.get("prior") or "normal"}", seed=0)',
               'x = session.run(["x"], {"z": z})[0]   # 16 samples',
@@ -71,7 +71,7 @@ def model_card(metadata: dict) -> str:
 
 def share_package(model_path) -> bytes:
     """A zip with generator.onnx and MODEL_CARD.md, ready to hand to someone else."""
-    from .generation import _read_source, _unwrap_zip, load_model  # lazy: generation imports this module
+    from gan_core.share.generation import _read_source, _unwrap_zip, load_model  # lazy: generation imports this module
     data, _ = _read_source(model_path)
     model = load_model(data)   # refuse to package a file that would not work
     buf = io.BytesIO()

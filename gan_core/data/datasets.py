@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import DataError
+from gan_core.errors import DataError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -498,7 +498,7 @@ def load_file(source, name: Optional[str] = None, image_size: int = 32) -> Datas
 
 def load_dataset(cfg) -> Dataset:
     """The dataset a (resolved) TrainConfig asks for."""
-    from .config import BUILTIN_DATASETS
+    from gan_core.config import BUILTIN_DATASETS
     if cfg.dataset in BUILTIN_DATASETS:
         return builtin(cfg.dataset, cfg.dataset_params)
     if not Path(cfg.dataset).exists():

@@ -2,7 +2,7 @@
 
 Training always runs as `python -m gan_core train ...` in its own process and session, never inside the
 web server: closing the page, a Streamlit rerun or a server restart must not kill it, and the page must
-never wait on it. The run directory is the only channel between the two (see gan_core.runs).
+never wait on it. The run directory is the only channel between the two (see gan_core.runs.store).
 No streamlit and no torch here.
 """
 from __future__ import annotations
@@ -23,11 +23,12 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from . import runs, worker
-from .config import TrainConfig
-from .errors import ConfigError, RunError
+from gan_core.runs import store
+from gan_core.runs import worker
+from gan_core.config import TrainConfig
+from gan_core.errors import ConfigError, RunError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_NAME = "train.log"
 STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
 UPLOADS = "_uploads"
@@ -40,7 +41,7 @@ TRAIN_NICE = worker.NICE  # training yields the CPU to the page on a shared mach
 def runs_root() -> Path:
     """Where the dashboard keeps runs: $GAN_RUNS_DIR, else runs/ under the project."""
     env = os.environ.get("GAN_RUNS_DIR")
-    return Path(env) if env else PROJECT_ROOT / runs.DEFAULT_ROOT
+    return Path(env) if env else PROJECT_ROOT / store.DEFAULT_ROOT
 
 
 def run_dir_for(name: str, root=None) -> Path:
@@ -61,15 +62,15 @@ def discard_failed_start(run_dir) -> bool:
     run_dir = Path(run_dir)
     if not run_dir.exists():
         return True
-    if runs.is_run_dir(run_dir) or not run_dir.is_dir():
+    if store.is_run_dir(run_dir) or not run_dir.is_dir():
         return False
     if any(p.name not in (LOG_NAME, STARTING, ".lock") for p in run_dir.iterdir()):
         return False
-    from .runlock import is_locked
+    from gan_core.runs.runlock import is_locked
     if is_locked(run_dir):
         return False
-    started = runs.read_json(run_dir / STARTING) or {}
-    if runs.process_alive(started.get("pid")):
+    started = store.read_json(run_dir / STARTING) or {}
+    if store.process_alive(started.get("pid")):
         return False  # still starting (importing torch, loading data): its folder is not a leftover
     shutil.rmtree(run_dir, ignore_errors=True)
     return not run_dir.exists()
@@ -129,7 +130,7 @@ def _spawn_torchrun(args: list[str], run_dir: Path, processes: int) -> subproces
             torchrun_command(args, processes), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             preexec_fn=_lower_priority)
-    runs.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
+    store.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
 
@@ -141,7 +142,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     job = worker.submit(root or run_dir.parent, args, run_dir / LOG_NAME)
     if job is not None:
-        runs.write_json_atomic(run_dir / STARTING, {"pid": job.pid})
+        store.write_json_atomic(run_dir / STARTING, {"pid": job.pid})
         return job
     with open(run_dir / LOG_NAME, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
@@ -149,7 +150,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # its own session: signals to the server (Ctrl-C, reload) don't reach it
             preexec_fn=_lower_priority)
-    runs.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
+    store.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     # Reap the child when it ends, so a finished run leaves no zombie behind in a long-lived server.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
@@ -184,7 +185,7 @@ def start_training(cfg: TrainConfig, root=None, processes: int = 1, dataset_size
     cfg = dataclasses.replace(cfg, dataset_params=dict(cfg.dataset_params))
     if not cfg.run_dir:
         root = Path(root or runs_root())
-        cfg.run_dir = str(root / runs.new_run_name(cfg.dataset, root))
+        cfg.run_dir = str(root / store.new_run_name(cfg.dataset, root))
     cfg.run_dir = str(Path(cfg.run_dir).resolve())
     if not cfg.is_builtin and cfg.dataset:
         cfg.dataset = str(Path(cfg.dataset).resolve())  # the child runs in the project root, not our cwd
@@ -193,7 +194,7 @@ def start_training(cfg: TrainConfig, root=None, processes: int = 1, dataset_size
         raise ConfigError(f"batch size {resolved.batch_size} is larger than the dataset ({dataset_size} examples); "
                           f"choose at most {dataset_size}")
     run_dir = Path(cfg.run_dir)
-    if runs.is_run_dir(run_dir):
+    if store.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} already holds a run; resume it or choose another name")
     if processes > 1:
         m = cfg.resolved().batch_size
@@ -227,13 +228,13 @@ def resume_training(run_dir, iterations: Optional[int] = None, changes: Optional
     new total number of iterations, with live settings changed from there on (recorded as a change) and
     the learning-rate decay restarted over the added iterations."""
     run_dir = Path(run_dir).resolve()
-    if not runs.is_run_dir(run_dir):
+    if not store.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} is not a run directory")
-    st = runs.refresh_state(run_dir)
+    st = store.refresh_state(run_dir)
     done = int(st.get("iteration") or 0)
-    if st.get("state") in runs.LIVE_STATES:
+    if st.get("state") in store.LIVE_STATES:
         raise RunError(f"{run_dir.name} is already running")
-    if not (run_dir / runs.CHECKPOINT).exists():
+    if not (run_dir / store.CHECKPOINT).exists():
         raise RunError(f"{run_dir.name} has no checkpoint to resume from (it stopped before writing one)")
     if iterations is not None:
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
@@ -245,7 +246,7 @@ def resume_training(run_dir, iterations: Optional[int] = None, changes: Optional
     args = ["train", "--resume", "--run-dir", str(run_dir), "--quiet"]
     if iterations is not None:
         args += ["--iterations", str(iterations)]
-    from .control import LIVE_SETTINGS
+    from gan_core.runs.control import LIVE_SETTINGS
     for key, value in (changes or {}).items():
         if key not in LIVE_SETTINGS:
             raise ConfigError(f"{key} cannot be changed when resuming")
@@ -261,13 +262,13 @@ def stop_training(run_dir, wait: float = 5.0) -> bool:
     """Ask a run to stop after its current step, through the control channel (answered within a poll,
     ~50 ms) and the STOP file (for a trainer still starting up). The run ends `stopped` with a checkpoint,
     or `completed` if it was already saving its end. True if a live trainer took the request."""
-    from . import control
+    from gan_core.runs import control
     run_dir = Path(run_dir)
-    if not runs.is_run_dir(run_dir):
+    if not store.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} is not a run directory")
-    st = runs.refresh_state(run_dir)
-    runs.request_stop(run_dir)
-    if st.get("state") not in runs.LIVE_STATES:
+    st = store.refresh_state(run_dir)
+    store.request_stop(run_dir)
+    if st.get("state") not in store.LIVE_STATES:
         return False
     try:
         control.command(run_dir, "stop", timeout=wait)
@@ -290,15 +291,15 @@ def wait_started(proc: subprocess.Popen, run_dir, timeout: float = 10.0) -> Opti
     """Wait up to `timeout` s for the process to write its status.json; the status, or None if it is
     still starting (importing torch, loading data). Raises RunError with the log's last line if the
     process ended without writing one (bad data, a run already there, ...)."""
-    path = runs.status_path(run_dir)
+    path = store.status_path(run_dir)
     deadline = time.monotonic() + timeout
     while True:
-        st = runs.read_json(path)
+        st = store.read_json(path)
         if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):  # not an earlier process's status
             return st
         rc = proc.poll()
         if rc is not None:
-            st = runs.read_json(path)
+            st = store.read_json(path)
             if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):
                 return st
             raise RunError(last_log_line(run_dir) or f"the training process ended at once (exit status {rc})")
@@ -322,10 +323,10 @@ def estimate_rate(cfg: TrainConfig, root=None) -> Optional[tuple[float, str]]:
     want = dataclasses.asdict(cfg.resolved())
     root = Path(root or runs_root())
     same, scaled = [], []
-    for info in runs.list_runs(root):
+    for info in store.list_runs(root):
         if not info.rate or info.rate <= 0:
             continue
-        c = runs.read_json(info.path / "config.json") or {}
+        c = store.read_json(info.path / "config.json") or {}
         if Path(str(c.get("dataset"))).name != Path(str(want["dataset"])).name or \
                 c.get("image_size", want["image_size"]) != want["image_size"]:
             continue
@@ -356,7 +357,7 @@ def measure_rate(cfg: TrainConfig, iterations: int = 200, timeout: float = 90.0)
         out = subprocess.run([sys.executable, "-m", "gan_core", "train", *config_flags(c), "--quiet"],
                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
                              stdin=subprocess.DEVNULL, preexec_fn=lambda: os.nice(TRAIN_NICE))
-        st = runs.read_json(runs.status_path(c.run_dir)) or {}
+        st = store.read_json(store.status_path(c.run_dir)) or {}
         if out.returncode != 0 or not st.get("rate"):
             line = (out.stderr.strip().splitlines() or [""])[-1]
             raise RunError(f"could not measure the speed: {line[len('error: '):] if line.startswith('error: ') else line}")
@@ -384,14 +385,14 @@ def save_upload(data: bytes, name: str, root=None) -> Path:
         path = folder / f"{path.stem}-{hashlib.sha256(data).hexdigest()[:10]}{path.suffix}"
         if path.exists():
             return path  # same content, saved before
-    runs.write_bytes_atomic(path, data)
+    store.write_bytes_atomic(path, data)
     return path
 
 
 def load_upload(uploaded, image_size: int = 32, root=None):
     """(Dataset, saved path) for an uploaded .csv / .npy / .zip; DataError with a clear message if the
     file cannot be used, in which case nothing is saved."""
-    from .data import load_file
+    from gan_core.data.datasets import load_file
     name = str(getattr(uploaded, "name", "upload"))
     ds = load_file(uploaded, name=name, image_size=image_size)
     raw = uploaded.getvalue() if hasattr(uploaded, "getvalue") else Path(uploaded).read_bytes()

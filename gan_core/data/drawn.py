@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import DataError
-from .runs import write_bytes_atomic
+from gan_core.errors import DataError
+from gan_core.runs.store import write_bytes_atomic
 
 DRAWN_CSV = "drawn_data.csv"
 DRAWING_JSON = "drawing.json"

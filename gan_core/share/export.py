@@ -24,11 +24,11 @@ import onnxruntime as ort
 import torch
 from onnx import external_data_helper
 
-from .errors import GanError
-from .generation import PRIORS, sample_latents
-from . import rejection
-from .share import latent
-from .share.facts import latest_quality
+from gan_core.errors import GanError
+from gan_core.share.generation import PRIORS, sample_latents
+from gan_core.theory import rejection
+from gan_core.share import latent
+from gan_core.share.facts import latest_quality
 
 OPSET = 18
 
@@ -184,7 +184,7 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     latents = sample_latents(int(n_check), latent_dim, prior, seed)
     outputs = ("x",)
     if discriminator is not None:
-        from .models import GeneratorWithLogit
+        from gan_core.engine.models import GeneratorWithLogit
         d = copy.deepcopy(discriminator).to(device="cpu", dtype=torch.float32).eval()
         module = GeneratorWithLogit(module, d).eval()
         outputs = ("x", "logit")
@@ -239,9 +239,9 @@ def _last_value_estimate(run_dir: Path):
 
 def export_run(run_dir, out=None) -> ExportReport:
     """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata."""
-    from .checkpoint import load_discriminator, load_generator   # lazy: keeps `import gan_core.export` light
-    from .config import GENERATION_DEFAULTS
-    from .runs import read_status
+    from gan_core.engine.checkpoint import load_discriminator, load_generator   # lazy: keeps `import gan_core.share.export` light
+    from gan_core.config import GENERATION_DEFAULTS
+    from gan_core.runs.store import read_status
 
     run_dir = Path(run_dir)
     generator, cfg, _, iteration = load_generator(run_dir)

@@ -21,15 +21,15 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from . import onnx_check
-from .errors import ConfigError, GanError, ModelFileError
-from .share import latent
+from gan_core.share import onnx_check
+from gan_core.errors import ConfigError, GanError, ModelFileError
+from gan_core.share import latent
 
 PRIORS = ("normal", "uniform")
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
 
 # A model file may come from anyone (an upload, a shared zip). Before it runs here it is checked
-# statically (gan_core.onnx_check: operators, shapes, metadata) and run once in a child process with
+# statically (gan_core.share.onnx_check: operators, shapes, metadata) and run once in a child process with
 # a memory and time limit, at the largest batch this process will ever give it; its graph cannot make
 # shapes depend on the latent values, so that trial bounds every later run.
 MAX_MODEL_BYTES = 256 << 20
@@ -87,7 +87,7 @@ def _capped(data: bytes, name: str, size: int | None = None) -> tuple[bytes, str
 
 def _unwrap_zip(data: bytes, name: str) -> bytes:
     """A zip made by share_package holds generator.onnx: accept it as the model itself."""
-    from .data import _zip_entry_count   # numpy-only module: no torch
+    from gan_core.data.datasets import _zip_entry_count   # numpy-only module: no torch
     f = io.BytesIO(data)
     count = _zip_entry_count(f)
     if count is not None and count > 100:
@@ -208,7 +208,7 @@ class GeneratorModel:
     def generate(self, n: int, seed: int = 0, batch_size: int = 1024, rejection: bool | None = None) -> np.ndarray:
         """n samples in data space; identical for the same seed whatever batch_size is.
 
-        rejection: keep each of G's samples with probability exp(logit − max logit) (gan_core.rejection,
+        rejection: keep each of G's samples with probability exp(logit − max logit) (gan_core.theory.rejection,
         discriminator rejection sampling); None: what the model's metadata says (rejection_default)."""
         if int(n) < 1:
             raise ConfigError(f"the number of samples must be at least 1, got {n}")
@@ -218,7 +218,7 @@ class GeneratorModel:
         if rejection is None:
             rejection = self.rejection_default
         if rejection:
-            from .rejection import rejection_sample
+            from gan_core.theory.rejection import rejection_sample
             samples, self.last_rejection = rejection_sample(self.run_with_logit, int(n), self.latent_dim,
                                                             self.prior, seed)
             return samples
@@ -329,8 +329,8 @@ def _trial(data: bytes, name: str) -> dict:
     key = hashlib.sha256(data).hexdigest()
     if key in _TRIALS:
         return _TRIALS[key]
-    code = "from gan_core.generation import _probe_child; _probe_child()"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OMP_NUM_THREADS": "1"}
+    code = "from gan_core.share.generation import _probe_child; _probe_child()"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
     limits = _limit_child if os.name == "posix" else None
     try:
         proc = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, env=env,
@@ -578,4 +578,4 @@ def generate_to_file(model_path, n: int, seed: int, out_path, rejection: bool | 
 
 
 # The model card and the share package live in their own module; re-exported here for callers.
-from .model_card import model_card, share_package  # noqa: E402,F401
+from gan_core.share.model_card import model_card, share_package  # noqa: E402,F401

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .errors import ModelFileError
+from gan_core.errors import ModelFileError
 
 # What our exporter emits (ring8, digits and 64×64 RGB models: Add, ConvTranspose, Gemm, LeakyRelu, Mul,
 # Relu, Reshape, Tanh), plus the plain operators other tools use for the same networks.

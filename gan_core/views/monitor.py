@@ -252,7 +252,7 @@ def value_figure(frames: dict, max_points: int = 800) -> go.Figure:
 
 
 def describe_change(ev: dict) -> str:
-    """A recorded change (gan_core.control) in a few words: 'g_loss → minimax', 'D step', ..."""
+    """A recorded change (gan_core.runs.control) in a few words: 'g_loss → minimax', 'D step', ..."""
     if "set" in ev:
         return ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in ev["set"].items())
     return {"d": "D step", "g": "G step"}.get(ev.get("step"), "change")
@@ -448,7 +448,7 @@ def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarr
 
 
 def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
-    from .generation import image_grid  # the same tiling as the Generate page and the CLI's PNGs
+    from gan_core.share.generation import image_grid  # the same tiling as the Generate page and the CLI's PNGs
     grid = np.asarray(image_grid(np.asarray(images, np.float32), ncol=ncol, min_tile=8))
     fig = px.imshow(grid, binary_string=True)  # one embedded PNG: cheap to send and to redraw
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), margin=dict(l=0, r=0, t=40, b=0),
@@ -467,9 +467,9 @@ def dataset_preview_figure(ds, n: int = 2000) -> go.Figure:
 
 def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
     """n examples of a run's data (from its config.json), or None if the data cannot be loaded."""
-    from .config import TrainConfig
-    from .data import load_dataset
-    from .errors import GanError
+    from gan_core.config import TrainConfig
+    from gan_core.data.datasets import load_dataset
+    from gan_core.errors import GanError
     try:
         cfg = TrainConfig.load(Path(run_dir) / "config.json").resolved()
         return load_dataset(cfg).sample(n, seed=1)
