@@ -75,6 +75,19 @@ def traced(label: str):
             f.write(f"{t0:.4f} {time.time():.4f} {label}\n")
 
 
+class PageTrace:
+    """traced() for a whole page script: made at its top, end() at its bottom (a st.stop() or a rerun
+    in between leaves that run untraced)."""
+
+    def __init__(self, label: str):
+        self.label, self.t0 = label, time.time()
+
+    def end(self) -> None:
+        if _TRACE:
+            with open(_TRACE, "a") as f:
+                f.write(f"{self.t0:.4f} {time.time():.4f} {self.label}\n")
+
+
 def timed(label: str):
     """Decorator form of traced(), for fragments: put it under @st.fragment."""
     def wrap(fn):

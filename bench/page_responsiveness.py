@@ -127,6 +127,9 @@ def start_server(runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    if os.environ.get("GAN_WARM_WORKER", "1") != "0":  # as scripts/app.sh does: the worker starts with the server
+        from gan_core.runs import worker
+        worker.ensure(runs_dir, ROOT, parent=proc.pid)
     for _ in range(240):
         try:
             if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":

@@ -28,7 +28,7 @@ from gan_core.theory import verdict
 from gan_core.views.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
-from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, traced
+from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
 from ui_controls import extend_controls, live_controls
 from ui_nav import page_setup
 
@@ -114,8 +114,7 @@ def configs(names) -> dict:
 
 
 st.title("Runs")
-_page = traced("page runs")
-_page.__enter__()  # closed at the end of the script (a st.stop() leaves it open: not traced)
+_trace = PageTrace("page runs")
 flash = ss.get("_start_flash")  # the Train page's Start brought us here: say so for a few seconds
 if flash and time.time() - flash[1] < 8:
     st.success(flash[0], icon=":material/rocket_launch:")
@@ -297,7 +296,20 @@ def chart(fig, key: str, where=st) -> None:
     where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
 
 
-@st.fragment(run_every=3.0 if live else None)
+def _has_rows(n: str) -> bool:
+    f = root / n / "metrics.csv"
+    try:
+        return f.stat().st_size > 0 and f.read_bytes()[:65536].count(b"\n") >= 2  # a header and a row
+    except OSError:
+        return False
+
+
+# A run just started has no rows yet: look every 0.5 s until its first point (then one full rerun puts the
+# usual 3 s timer back), so Start → first point does not wait for a 3 s tick.
+waiting_first_rows = live and not any(_has_rows(n) for n in selected)
+
+
+@st.fragment(run_every=(0.5 if waiting_first_rows else 3.0) if live else None)
 @timed("charts")
 def charts() -> None:
     tails = ss.setdefault("tails", {})
@@ -350,6 +362,8 @@ def charts() -> None:
                 st.caption(CAPTIONS["jsd"])
     if live and not any(store.read_status(root / n).get("state") in store.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
+    if waiting_first_rows and not cache["empty"]:
+        st.rerun()  # the first points are drawn: back to the 3 s timer
 
 
 def seed_bands(names) -> dict:
@@ -369,9 +383,14 @@ def seed_bands(names) -> dict:
     return out
 
 
-# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: a slower
-# timer, and figures rebuilt only for a new snapshot.
-@st.fragment(run_every=8.0 if live else None)
+# Snapshots arrive about 50 times per run and their heat maps are the heaviest thing to draw: while a run
+# trains, a new snapshot is drawn at most every SNAPSHOT_REDRAW_S; a paused run's snapshot (taken by a Pause
+# or a Step) at the next 1 s tick, so a step shows its new state at once. Between redraws the same figures
+# are re-sent, which costs the browser nothing.
+SNAPSHOT_REDRAW_S = 8.0
+
+
+@st.fragment(run_every=1.0 if live else None)
 @timed("snapshots_view")
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
@@ -386,19 +405,24 @@ def snapshots_view() -> None:
         return
     follow = len(its) == 1 or st.toggle("Follow the latest snapshot", value=True, key="follow")
     it = its[-1] if follow else st.select_slider("Snapshot at iteration", its, value=its[-1], key=f"snap_it@{who}")
+    cache = ss.setdefault("_snapfigs", {})
+    shown = cache.get("stamp")
+    if follow and shown and shown[0] == str(run_dir) and shown[1] in its and it != shown[1] \
+            and time.time() - cache.get("at", 0) < SNAPSHOT_REDRAW_S \
+            and store.read_status(run_dir).get("state") == "running":
+        it = shown[1]  # training: keep the one drawn until its time is up
     f = run_dir / "snapshots" / f"it_{it:08d}.npz"
     restore("snap_layers")
     ss.setdefault("snap_layers", LAYERS_ON)
     layers = st.pills("Show (points data)", list(LAYERS), format_func=LAYERS.get, selection_mode="multi",
                       key="snap_layers", help="The layers of the snapshot figure (1-D and 2-D points data).")
     keep("snap_layers")
-    cache = ss.setdefault("_snapfigs", {})
     try:
         stamp = (str(run_dir), it, f.stat().st_mtime, tuple(layers))
         if cache.get("stamp") != stamp:
             cache.clear()
             cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it, layers)
-            cache["stamp"] = stamp
+            cache["stamp"], cache["at"] = stamp, time.time()
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
         return
@@ -487,4 +511,4 @@ def snapshot_caption(snap: dict, layers) -> str:
 
 charts()
 snapshots_view()
-_page.__exit__(None, None, None)
+_trace.end()

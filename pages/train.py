@@ -18,10 +18,11 @@ from gan_core.runs import store
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data.datasets import builtin, load_file
 from gan_core.errors import ConfigError, GanError
-from ui_common import RUNS, keep, restore, set_query
+from ui_common import RUNS, keep, restore, set_query, traced, PageTrace
 from ui_nav import page_setup
 
 page_setup()
+_trace = PageTrace("page train")
 
 ss = st.session_state
 root = launch.runs_root()
@@ -290,7 +291,7 @@ if st.button("Start training", type="primary", key="start"):
         run_dir = launch.run_dir_for(run_name, root)
         data = str(ui_draw.save(run_dir, ui_draw.drawing(), std, seed)) if ds_key == "drawn" else ""
         cfg = current_config(str(run_dir), data)
-        with st.spinner("Starting the training process…"):
+        with st.spinner("Starting the training process…"), traced("start_and_wait"):
             proc, status = launch.start_and_wait(cfg, timeout=6.0, dataset_size=n_examples, processes=int(nproc))
         state = (status or {}).get("state", "starting")
         if state == "failed":
@@ -376,3 +377,4 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
         getattr(st, cmsg[0])(cmsg[1])
         if cmsg[2]:
             st.page_link(RUNS, label="Watch it on the Runs page", icon=":material/monitoring:")
+_trace.end()

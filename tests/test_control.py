@@ -229,6 +229,34 @@ def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
             os.kill(int(line.split()[1]), 15)
 
 
+def test_worker_started_with_the_server_serves_even_the_first_start(tmp_path, monkeypatch):
+    """scripts/app.sh starts the worker beside the server (`--for-server PID`); a Start that comes while it
+    is still importing torch waits for it rather than starting a second, slower interpreter, and the worker
+    ends with the process it serves."""
+    import subprocess
+    import sys
+    from gan_core.runs import launch
+    from gan_core.runs import worker
+    root = tmp_path / "runs"
+    monkeypatch.setenv("GAN_WARM_WORKER", "1")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(root))
+    server = subprocess.Popen(["sleep", "120"])  # stands in for the streamlit server
+    try:
+        subprocess.run([sys.executable, "-m", "gan_core.runs.worker", "--for-server", str(server.pid)],
+                       cwd=launch.PROJECT_ROOT, check=True, timeout=30, env={**os.environ})
+        assert wait_for(lambda: worker.alive(root, ready=False), timeout=10)
+        assert not worker.alive(root)  # still importing torch: the start below has to wait for it
+        cfg = _cfg(root, "first", iterations=50)
+        job = launch.start_training(cfg, root=root)
+        assert isinstance(job, worker.Job)  # served by the worker, not a fresh interpreter (subprocess.Popen)
+        assert launch.wait_started(job, cfg.run_dir, timeout=30)["pid"] == job.pid
+        assert wait_for(lambda: job.poll() is not None, timeout=120) and job.returncode == 0
+    finally:
+        server.kill()
+        server.wait()
+    assert wait_for(lambda: not worker.alive(root, ready=False), timeout=10)  # gone with its server
+
+
 def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
     """A Stop (STOP file and SIGTERM, as the page sends) arriving during the final export: the run still
     ends `completed` with generator.onnx, the process is not killed, and the request is consumed."""

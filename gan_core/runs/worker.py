@@ -51,14 +51,15 @@ def alive(root, ready: bool = True) -> bool:
         return False
 
 
-def ensure(root, project_root: Path) -> bool:
-    """Start a worker for root unless one runs; True if one is (or is now being) started."""
+def ensure(root, project_root: Path, parent: Optional[int] = None) -> bool:
+    """Start a worker for root unless one runs; True if one is (or is now being) started. It serves until
+    the process `parent` (default: this one, the dashboard server) is gone."""
     if alive(root, ready=False):
         return True
     d = spool(root)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "worker.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "gan_core.runs.worker", str(root), str(os.getpid())],
+        subprocess.Popen([sys.executable, "-m", "gan_core.runs.worker", str(root), str(parent or os.getpid())],
                          cwd=project_root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
                          start_new_session=True)
@@ -84,10 +85,21 @@ class Job:
         return self.returncode
 
 
-def submit(root, argv: list[str], log: Path, timeout: float = 1.0) -> Optional[Job]:
-    """Hand a job to the worker; the Job, or None if no worker took it in time (the caller then starts
-    the process itself, and the job file is withdrawn)."""
-    if not alive(root):
+def wait_ready(root, timeout: float) -> bool:
+    """A worker that is still importing torch will be ready sooner than a new interpreter that starts
+    importing it now (and the two would share the cores): wait for it, up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not alive(root):
+        if not alive(root, ready=False) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def submit(root, argv: list[str], log: Path, timeout: float = 1.0, wait: float = 5.0) -> Optional[Job]:
+    """Hand a job to the worker (waiting up to `wait` s for one that is still starting); the Job, or None
+    if no worker took it in time (the caller then starts the process itself; the job file is withdrawn)."""
+    if not wait_ready(root, wait):
         return None
     d = spool(root)
     jid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
@@ -192,4 +204,8 @@ def serve(root, parent: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid())
+    if sys.argv[1:2] == ["--for-server"]:  # scripts/app.sh: a worker for the dashboard's runs root, at once
+        from gan_core.runs import launch
+        ensure(launch.runs_root(), launch.PROJECT_ROOT, parent=int(sys.argv[2]))
+    else:
+        serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid())
