@@ -41,6 +41,21 @@ def _send(run_dir, name: str, key: str, **args) -> bool:
         return False
 
 
+def _step(run_dir, name: str, key: str, at: list) -> None:
+    """Step from the position this button was drawn at. The same click can reach the server twice (a
+    rerun queued behind another fragment's); the trainer refuses a step from a position it has left,
+    and that refusal keeps the first answer on the page."""
+    ss = st.session_state
+    try:
+        with traced("command step"):
+            ans = control.command(run_dir, "step", timeout=10.0, what=ss[f"step_what@{name}"],
+                                  count=int(ss[f"step_count@{name}"]), at=at)
+        _say(key, True, ans.get("message", "done"))
+    except GanError as e:
+        if "this step was asked from" not in str(e) or not ss.get(key):
+            _say(key, False, str(e))
+
+
 def current_settings(run_dir, status: dict) -> dict:
     """The live settings in force: the trainer's (status.json), else config.json's."""
     s = status.get("settings")
@@ -84,9 +99,8 @@ def live_controls(run_dir, status: dict, name: str) -> None:
                              "iterations of Algorithm 1 (k D-steps, then one G-step).")
     count = c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
     c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
-              help="Pause first; each step is recorded, so replay repeats it.",
-              on_click=lambda: _send(run_dir, "step", key, what=st.session_state[f"step_what@{name}"],
-                                     count=int(st.session_state[f"step_count@{name}"])))
+              help="Pause first; each step is recorded, so replay repeats it.", on_click=_step,
+              args=(run_dir, name, key, [int(status.get("iteration") or 0), int(status.get("d_done") or 0)]))
     current = status.get("ips") or 0.0
     labels = list(SPEEDS)
     now = next((k for k, v in SPEEDS.items() if v == current), labels[0])

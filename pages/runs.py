@@ -304,12 +304,24 @@ def _has_rows(n: str) -> bool:
         return False
 
 
-# A run just started has no rows yet: look every 0.5 s until its first point (then one full rerun puts the
-# usual 3 s timer back), so Start → first point does not wait for a 3 s tick.
-waiting_first_rows = live and not any(_has_rows(n) for n in selected)
+# The first points come first. Right after a Start (or while a live run has no rows yet) the charts look
+# every 0.5 s and draw only the Ṽ chart, and the snapshot heat maps wait: drawing every figure at once
+# costs the browser seconds on a small machine, and the first point would wait behind them. After
+# FIRST_POINTS_S everything is drawn; figures are still rebuilt at most every CHARTS_REDRAW_S (between
+# rebuilds the same figures are re-sent, which costs the browser nothing).
+FIRST_POINTS_S = 3.0
+CHARTS_REDRAW_S = 3.0
 
 
-@st.fragment(run_every=(0.5 if waiting_first_rows else 3.0) if live else None)
+def _just_started() -> bool:
+    return bool(flash) and time.time() - flash[1] < FIRST_POINTS_S
+
+
+def _first_points() -> bool:
+    return live and (_just_started() or not any(_has_rows(n) for n in selected))
+
+
+@st.fragment(run_every=(0.5 if _first_points() else CHARTS_REDRAW_S) if live else None)
 @timed("charts")
 def charts() -> None:
     tails = ss.setdefault("tails", {})
@@ -320,10 +332,13 @@ def charts() -> None:
         stamp.append((n, len(frames[n]), tails[p].offset, (root / n / control.CHANGES).stat().st_size
                       if (root / n / control.CHANGES).exists() else 0))
     cache = ss.setdefault("_figs", {})
-    if cache.get("stamp") != stamp:  # rows arrived (or the selection changed): rebuild, else re-send as is
+    old = cache.get("stamp")
+    due = not old or [x[0] for x in old] != selected or cache.get("empty") or not live \
+        or time.time() - cache.get("at", 0) >= CHARTS_REDRAW_S - 0.25
+    if old != stamp and due:  # rows arrived (or the selection changed): rebuild, else re-send as is
         cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
         cache.clear()
-        cache["stamp"] = stamp
+        cache["stamp"], cache["at"] = stamp, time.time()
         cache["empty"] = all(df.empty for df in frames.values())
         if not cache["empty"]:
             cache["value"] = monitor.add_change_markers(  # settings changed live / steps by hand, marked
@@ -351,6 +366,9 @@ def charts() -> None:
                 box = getattr(st, v.level)
                 box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
                     f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
+        if live and _just_started():
+            st.caption("The other charts follow in a moment.")
+            return
         chart(cache["dynamics"], "dynamics_fig")
         c1, c2 = st.columns(2)
         c1.caption(CAPTIONS["discriminator"])
@@ -362,8 +380,6 @@ def charts() -> None:
                 st.caption(CAPTIONS["jsd"])
     if live and not any(store.read_status(root / n).get("state") in store.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
-    if waiting_first_rows and not cache["empty"]:
-        st.rerun()  # the first points are drawn: back to the 3 s timer
 
 
 def seed_bands(names) -> dict:
@@ -394,6 +410,9 @@ SNAPSHOT_REDRAW_S = 8.0
 @timed("snapshots_view")
 def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
+    if _first_points():  # a run just started: its first points come first (the heat maps are heavy to draw)
+        st.caption("The snapshot views appear with the first points.")
+        return
     if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):
         side_by_side(selected[:4])
         return

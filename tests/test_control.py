@@ -60,9 +60,15 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     assert st["state"] == "paused" and ans["iteration"] == paused_at
     time.sleep(0.3)
     assert store.read_status(d)["iteration"] == paused_at  # nothing moves while paused
-    control.command(d, "step", what="iteration", count=5)
+    control.command(d, "step", what="iteration", count=5, at=[paused_at, 0])  # from where it was seen
     assert store.read_status(d)["iteration"] == paused_at + 5
     assert store.read_status(d)["state"] == "paused"
+    # the same step again (a click delivered twice): refused, nothing done
+    with pytest.raises(RunError, match="nothing done"):
+        control.command(d, "step", what="iteration", count=5, at=[paused_at, 0])
+    assert store.read_status(d)["iteration"] == paused_at + 5
+    with pytest.raises(ConfigError, match="--at"):
+        control.check_command("step", {"at": [1]})
     control.command(d, "step", what="d", count=2)   # the iteration's one D step, then an extra one
     st = store.read_status(d)
     assert (st["iteration"], st["d_done"]) == (paused_at + 5, 2)

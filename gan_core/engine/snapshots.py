@@ -124,5 +124,6 @@ class Snapshotter:
             out["metric_" + k] = np.float64(v)
         buf = io.BytesIO()
         np.savez(buf, **out)
+        self.dir.mkdir(exist_ok=True)  # not parents: a run directory deleted meanwhile is not made again
         write_bytes_atomic(self.dir / f"it_{iteration:08d}.npz", buf.getvalue())
         return metrics

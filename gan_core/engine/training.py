@@ -291,7 +291,12 @@ class Trainer:
         if not self.dist.main:
             return
         it = self.it
-        self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
+        try:
+            self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
+        except FileNotFoundError:
+            if not self.run_dir.is_dir():
+                raise RunGone(f"{self.run_dir} was deleted") from None
+            raise
         old = self._live_snapshot
         if old is not None and old != it and not self.snap.due(old) and old != 0:
             (self.snap.dir / f"it_{old:08d}.npz").unlink(missing_ok=True)
@@ -426,9 +431,16 @@ class Trainer:
     def handle(self, msg: dict) -> None:
         cmd, answer = msg["command"], self.inbox.answer
         if cmd == "pause":
-            if not self.paused:
-                self.pause()
+            if self.paused:
+                answer(msg, True, f"paused at iteration {self.it}", iteration=self.it)
+                return
+            # The answer first (status.json already says paused, at the exact iteration), then the snapshot
+            # of this state: the page confirms the click without waiting for the heat maps' arithmetic.
+            self.paused = True
+            self._clock(False)
+            self.flush(state="paused", message=self._paused_message("paused"))
             answer(msg, True, f"paused at iteration {self.it}", iteration=self.it)
+            self.snapshot_now()
         elif cmd == "continue":
             self.paused, self.step_budget = False, 0
             self._clock(True)
@@ -450,6 +462,11 @@ class Trainer:
         elif cmd == "step":
             if not self.paused:
                 raise RunError("pause the run before stepping it")
+            at = msg.get("at")
+            if at is not None and list(at) != [self.it, self.d_done]:
+                # asked from a position the run has left (the same click delivered twice, a second tab)
+                raise RunError(f"the run is at iteration {self.it} ({self.d_done} D-steps done), not at the "
+                               f"iteration {at[0]} ({at[1]}) this step was asked from: nothing done")
             what, count = msg["what"], msg["count"]
             if what == "iteration":
                 self.step_budget = min(count, self.cfg.iterations - self.it)
@@ -472,11 +489,14 @@ class Trainer:
         self._clock(False)
         self.after_step(message)
 
+    def _paused_message(self, message: str) -> str:
+        return f"{message} at iteration {self.it}" + (f" ({self.d_done} of {self.cfg.k} D-steps done)"
+                                                      if self.d_done else "")
+
     def after_step(self, message: str = "paused") -> None:
         """The page shows the new state at once: rows on disk, a fresh snapshot, an exact iteration."""
         self.snapshot_now()
-        self.flush(state="paused", message=f"{message} at iteration {self.it}"
-                   + (f" ({self.d_done} of {self.cfg.k} D-steps done)" if self.d_done else ""))
+        self.flush(state="paused", message=self._paused_message(message))
 
     def wait_paused(self) -> None:
         while self.paused and not self.step_budget and not self.stop.set:

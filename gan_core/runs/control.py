@@ -61,6 +61,12 @@ def check_command(command: str, args: dict) -> dict:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_STEP_COUNT:
             raise ConfigError(f"step --count must be a whole number from 1 to {MAX_STEP_COUNT:,}, got {count!r}")
         out = {"what": what, "count": count}
+        at = args.get("at")
+        if at is not None:  # compare-and-step: only from this position (iteration, D-steps done)
+            if not isinstance(at, (list, tuple)) or len(at) != 2 or \
+                    not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in at):
+                raise ConfigError(f"step --at must be [iteration, D-steps done], got {at!r}")
+            out["at"] = [int(at[0]), int(at[1])]
     elif command == "slow":
         ips = args.get("ips", 0)
         if isinstance(ips, bool) or not isinstance(ips, (int, float)) or not (ips == ips) or not 0 <= ips <= 1e6:
