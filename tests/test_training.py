@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import gan_core.engine.algorithm as algorithm
+import gan_core.engine.steering as steering
 import gan_core.engine.training as training
 from conftest import ROOT, run_cli
 from gan_core.runs import store
@@ -81,7 +82,7 @@ def test_resume_from_a_mid_interval_stop_matches(tmp_path, monkeypatch):
 
     monkeypatch.setattr(algorithm, "generator_loss", stopping_loss)
     monkeypatch.setattr(training.Path, "exists", training.Path.exists)
-    monkeypatch.setattr(training, "POLL_SECONDS", 0.0)  # the fused step is fast: poll at every iteration
+    monkeypatch.setattr(steering, "POLL_SECONDS", 0.0)  # the fused step is fast: poll at every iteration
     st = train(_cfg(tmp_path, "resumed", iterations=120))
     monkeypatch.setattr(algorithm, "generator_loss", real_loss)
     # STOP is noticed within a poll interval, between log rows: the partial sums go into the checkpoint
