@@ -259,6 +259,18 @@ def setup(device: torch.device) -> Single:
 
 
 def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group together: a rank that tears its group down while a peer is still writing
+    (rank 0 saves the checkpoint and exports the model last) can be aborted by gloo at exit ("terminate
+    called without an active exception"), which torchrun reports as a failed run."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            import datetime
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))  # a lost peer: an error, not a hang
+        else:
+            dist.barrier()
+    except Exception:  # noqa: BLE001 — a peer is gone (the run already says interrupted): just leave
+        pass
+    dist.destroy_process_group()
 

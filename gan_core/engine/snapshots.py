@@ -33,6 +33,7 @@ class Snapshotter:
 
     def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path, forces: bool = True):
         self.cfg, self.ds, self.device, self.dir = cfg, ds, device, Path(run_dir) / "snapshots"
+        self.make_run_dir = True  # a trainer turns it off: a run directory deleted under it is not made again
         self.forces = forces and ds.kind == "points"
         self.pack = int(getattr(cfg, "pack", None) or 1)
         g = torch.Generator().manual_seed(cfg.seed + 7919)  # its own stream: training RNG untouched
@@ -124,6 +125,6 @@ class Snapshotter:
             out["metric_" + k] = np.float64(v)
         buf = io.BytesIO()
         np.savez(buf, **out)
-        self.dir.mkdir(exist_ok=True)  # not parents: a run directory deleted meanwhile is not made again
+        self.dir.mkdir(parents=self.make_run_dir, exist_ok=True)
         write_bytes_atomic(self.dir / f"it_{iteration:08d}.npz", buf.getvalue())
         return metrics

@@ -154,6 +154,7 @@ class Trainer(Steering):
         self.rng.manual_seed(cfg.seed)
         self.sample_data = DataSampler(ds, device)
         self.snap = Snapshotter(cfg, ds, device, run_dir)
+        self.snap.make_run_dir = False  # deleted under us (a paused run removed from the page): end, not recreate
         self.snap = self.snap if dist.main else distributed.MutedSnapshots(self.snap)  # only rank 0 writes the run
         self.columns = store.BASE_COLUMNS + self.snap.columns
         self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
