@@ -146,6 +146,9 @@ def test_value_figure_shows_optimum_line_and_theory_trace():
 
     plain = monitor.value_figure({"a": _frame(with_optimum=False)})
     assert [t.name for t in plain.data] == ["Ṽ (minibatch value)"]
+    assert plain.data[0].mode == "lines"
+    first = monitor.value_figure({"a": _frame(n=1, with_optimum=False)})  # a run's first row: a line of one
+    assert len(first.data[0].x) == 1 and "markers" in first.data[0].mode  # point draws nothing, a marker does
     assert any(abs(y + 2 * math.log(2)) < 1e-12 for y in _hline_ys(plain))
 
 

@@ -58,6 +58,13 @@ def test_collapse_to_few_modes_of_ring8(tmp_path):
     ok = write_metrics(tmp_path / "ok", v=lambda i: -1.38, d_real=0.51, d_fake=0.49,
                        extra={"modes_covered": 8}, every=4)
     assert verdict.judge(ok, dataset="ring8").kind == "converging"
+    # early in a run: few modes, but one more at every snapshot — still learning, not collapsed
+    gaining = write_metrics(tmp_path / "gain", n=12, v=lambda i: -0.9, d_real=0.6, d_fake=0.4,
+                            extra={"modes_covered": lambda i: 1 + i // 4}, every=4)  # 1, 2, 3
+    assert verdict.judge(gaining, dataset="ring8").kind == "learning"
+    stuck = write_metrics(tmp_path / "stuck", n=12, v=lambda i: -0.9, d_real=0.6, d_fake=0.4,
+                          extra={"modes_covered": lambda i: 3 - i // 8}, every=4)  # 3, 3, 2
+    assert verdict.judge(stuck, dataset="ring8").kind == "collapsed"
 
 
 @pytest.mark.parametrize("bad", ["nan", "explode"])

@@ -90,7 +90,9 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
     for col, known, what in (("modes_covered", KNOWN_MODES, "modes"), ("classes_covered", KNOWN_CLASSES, "digit classes")):
         total = known.get(dataset)
         got = _last(df, col)
-        if total and got is not None and got < 0.75 * total and len(df[col].dropna()) >= 2:
+        seen = df[col].dropna() if col in df.columns else pd.Series(dtype=float)
+        # few modes AND no longer gaining them: early in a run G covers few modes and gains one per snapshot
+        if total and got is not None and got < 0.75 * total and len(seen) >= 3 and got <= seen.iloc[:-1].max():
             hq = _last(df, "high_quality_fraction")
             return Verdict("collapsed", "G collapsed to few modes",
                            f"G covers {got:.0f} of {total} {what} at the latest snapshot"

@@ -180,7 +180,7 @@ def _add_series(fig: go.Figure, frames: dict, specs: list[tuple[str, str, str]],
             sparse = len(sub) < 0.5 * len(d)  # e.g. JSD, measured only at snapshots: show its points
             fig.add_trace(go.Scatter(  # SVG: a few hundred points per line need no WebGL context
                 x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32),
-                mode="lines+markers" if sparse else "lines",
+                mode="lines+markers" if sparse or len(sub) < 3 else "lines",  # a first point alone is seen
                 name=f"{label} · {run}" if multi else label, legendgroup=str(run),
                 line=dict(color=PALETTE[(i if multi else first_color + j) % len(PALETTE)],
                           dash=dash if multi or sparse else "solid", width=1.6),
