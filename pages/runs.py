@@ -4,12 +4,14 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 - the run table is a fragment re-reading the small status files every 0.5 s while anything runs
   (10 s otherwise, to notice runs started from the command line);
 - the run controls are a fragment without a timer: a click reruns only them;
-- the charts fragment refreshes every 3 s while a selected run is running; its MetricsTail readers live
-  in session_state (a refresh parses only the rows appended since the last one), and the figures are
-  rebuilt only when rows arrived. A figure that changed is drawn anew by the browser (Streamlit remounts
-  a chart whose spec changed: the browser's cost, measured in bench/page_responsiveness.py, is what sets
-  these intervals); an unchanged one costs the browser nothing;
-- the snapshot fragment refreshes every 8 s and rebuilds its figures only for a new snapshot.
+- the charts fragment refreshes every 3 s while a selected run is running (every 0.5 s, Ṽ alone, for the
+  first 3 s after a Start: the first points come first); its MetricsTail readers live in session_state
+  (a refresh parses only the rows appended since the last one), and the figures are rebuilt only when
+  rows arrived, at most every 3 s. A figure that changed is drawn anew by the browser (the browser's
+  cost, measured in bench/page_responsiveness.py and bench/steer_latency.py, is what sets these
+  intervals); an unchanged one costs the browser nothing;
+- the snapshot fragment ticks every second: a new snapshot is drawn at most every 8 s while the run
+  trains, and at once when the run is paused (the snapshot a Pause or a Step takes).
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
