@@ -6,7 +6,7 @@ A metrics.csv is synthesised with the columns and number format gan_core writes 
 ``%.7g``, empty cells where a value is missing): iteration, value_estimate, d_loss, g_loss, d_real,
 d_fake, elapsed_s, jsd, value_at_optimum, the last two on every 10th row (snapshots). For each size:
 
-* cold: a new ``gan_core.views.monitor.MetricsTail`` reads the whole file, then ``value_figure`` (which
+* cold: a new ``gan_core.views.series.MetricsTail`` reads the whole file, then ``value_figure`` (which
   downsamples to 2,000 points) is built — the page's first render of a run;
 * refresh: 100 rows are appended to the file (not timed), then the same reader's ``read()`` and
   ``value_figure`` — what every refresh of a running run costs;
@@ -93,13 +93,13 @@ def _discard(_result) -> None:
 
 
 def measure_size(n: int, repeats: int, tmp: Path) -> dict:
-    from gan_core.views import monitor
+    from gan_core.views import monitor, series
     path = tmp / f"metrics_{n}.csv"
     t0 = time.perf_counter()
     write_metrics(path, n)
     synth_s = time.perf_counter() - t0
     appended = [n]   # rows in the file so far
-    tails = {"value": monitor.MetricsTail(path), "all": monitor.MetricsTail(path), "json": monitor.MetricsTail(path)}
+    tails = {"value": series.MetricsTail(path), "all": series.MetricsTail(path), "json": series.MetricsTail(path)}
     for t in tails.values():
         t.read()
 
@@ -116,7 +116,7 @@ def measure_size(n: int, repeats: int, tmp: Path) -> dict:
         return figs
 
     def cold() -> None:
-        df = monitor.MetricsTail(path).read()
+        df = series.MetricsTail(path).read()
         monitor.value_figure({"run": df})
 
     def refresh(which: str):

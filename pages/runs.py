@@ -24,7 +24,7 @@ import streamlit as st
 from gan_core.engine import compare
 from gan_core.runs import control
 from gan_core.runs import launch
-from gan_core.views import monitor
+from gan_core.views import monitor, series
 from gan_core.runs import store
 from gan_core.theory import verdict
 from gan_core.views.snapshot_figure import snapshot_figure
@@ -330,7 +330,7 @@ def charts() -> None:
     frames, stamp = {}, []
     for n in selected:
         p = str(root / n / "metrics.csv")
-        frames[n] = tails.setdefault(p, monitor.MetricsTail(p)).read()  # only the new bytes
+        frames[n] = tails.setdefault(p, series.MetricsTail(p)).read()  # only the new bytes
         stamp.append((n, len(frames[n]), tails[p].offset, (root / n / control.CHANGES).stat().st_size
                       if (root / n / control.CHANGES).exists() else 0))
     cache = ss.setdefault("_figs", {})

@@ -9,7 +9,7 @@ import pytest
 from gan_core.runs import launch
 from gan_core.views import monitor
 from gan_core.runs import store
-from gan_core.views.monitor import MetricsTail, downsample
+from gan_core.views.series import MetricsTail, downsample
 
 HEADER = "iteration,value_estimate,d_loss,g_loss,d_real,d_fake,elapsed_s,jsd,value_at_optimum\n"
 

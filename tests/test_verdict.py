@@ -6,7 +6,7 @@ import pytest
 
 from gan_core.runs import store
 from gan_core.theory import verdict
-from gan_core.views.monitor import MetricsTail
+from gan_core.views.series import MetricsTail
 
 LOG2 = math.log(2)
 
