@@ -119,6 +119,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc) -> None:
+    """SIGTERM (a server, a training run), then SIGKILL if it has not ended within 20 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def start_server(runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "GAN_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(ROOT)}
@@ -371,12 +381,7 @@ def main(argv=None) -> float:
                 blank_checks=20, seeds=3 if args.quick else 8)
     finally:
         for proc in (live_proc, server):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     s = figures.summary()
     for k, v in s.items():

@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from typing import Optional
 
 from bench import common
 from bench.common import say
-from bench.page_responsiveness import CHROMIUM, VALUE_TRACE, Figures, open_browser, start_server, wait_idle
+from bench.page_responsiveness import CHROMIUM, VALUE_TRACE, Figures, open_browser, start_server, stop_process, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 # In the page: the wall-clock time of every click event and of every main-thread task over 50 ms, and a
@@ -206,12 +205,7 @@ def once(quick: bool, shots: Optional[Path]) -> dict:
             time.sleep(0.1)
         out = steer(url, runs_dir, iterations=600 if quick else 1500, shots=shots)
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_process(server)
         if trace.exists():
             _where_the_time_went(trace.read_text())
         if os.environ.get("GAN_BENCH_KEEP"):

@@ -35,3 +35,12 @@ def tiny():
     """Settings for a small, fast model: the behaviour under test does not depend on size."""
     return dict(hidden=16, depth=2, batch_size=32, log_every=10, checkpoint_every=100, snapshot_every=50,
                 snapshot_samples=500)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """An empty runs root that the dashboard's pages (and launch.runs_root) use."""
+    d = tmp_path / "runs"
+    d.mkdir()
+    monkeypatch.setenv("GAN_RUNS_DIR", str(d))
+    return d

@@ -25,14 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAIN, MONITOR, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GAN_RUNS_DIR", str(d))
-    return d
-
-
 def page(name: str, timeout: float = 60) -> AppTest:
     """The app as a browser gets it: app.py (navigation) first, then the page."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)

@@ -16,14 +16,6 @@ from gan_core.engine.training import train
 MONITOR = "pages/runs.py"
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GAN_RUNS_DIR", str(d))
-    return d
-
-
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 

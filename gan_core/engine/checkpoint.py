@@ -69,11 +69,7 @@ def load_generator(run_dir, checkpoint: Optional[Path] = None):
     torch.manual_seed(0)
     G, _ = build_models(cfg, ds)
     ck = load_checkpoint(run_dir, path=checkpoint)
-    try:
-        G.load_state_dict(ck["G"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's generator "
-                       f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None
+    _load_net(G, ck, "G", "generator", run_dir)
     return DataSpace(G, ds.kind).eval(), cfg, ds, int(ck["iteration"])
 
 
@@ -86,10 +82,14 @@ def load_discriminator(run_dir, checkpoint: Optional[Path] = None):
     cfg = TrainConfig.load(Path(run_dir) / "config.json")
     torch.manual_seed(0)
     _, D = build_models(cfg, load_dataset(cfg))
-    ck = load_checkpoint(run_dir, path=checkpoint)
-    try:
-        D.load_state_dict(ck["D"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's discriminator "
-                       f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None
+    _load_net(D, load_checkpoint(run_dir, path=checkpoint), "D", "discriminator", run_dir)
     return D.eval()
+
+
+def _load_net(net, ck: dict, key: str, what: str, run_dir) -> None:
+    """The checkpoint's weights into net, or a one-line RunError when they do not fit it."""
+    try:
+        net.load_state_dict(ck[key])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise RunError(f"{Path(run_dir).name}: the checkpoint does not fit the run's {what} "
+                       f"({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__})") from None

@@ -375,7 +375,20 @@ def load_model(path_or_bytes) -> GeneratorModel:
                                        providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise _session_error(_first_line(exc), data, name) from None
+    inp, shape, out, outputs = _input_and_output(session, name)
+    meta = dict(session.get_modelmeta().custom_metadata_map or {})
+    latent_dim, prior = _latent_of(meta, shape, name)
+    fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
+    kind, out_shape, max_batch = _samples_of(trial, meta, out.name, fixed, name)
+    logit = next((o.name for o in outputs if o.name == "logit"), None) if out.name == "x" and not fixed else None
+    if logit is not None and trial.get("logit_shape") != [max_batch]:
+        logit = None   # a 'logit' output the trial did not prove to be one number per sample is not used
+    return GeneratorModel(session, meta, latent_dim, prior, kind, out_shape, inp.name, out.name,
+                          fixed, name, max_batch, logit)
 
+
+def _input_and_output(session: ort.InferenceSession, name: str) -> tuple:
+    """(the one float input, its shape [batch, latent_dim], the samples' output, all outputs)."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
         raise ModelFileError(f"{name} has {len(inputs)} inputs; a generator has exactly one, "
@@ -389,9 +402,11 @@ def load_model(path_or_bytes) -> GeneratorModel:
                              "expected [batch, latent_dim]")
     if not outputs:
         raise ModelFileError(f"{name} has no outputs")
-    out = next((o for o in outputs if o.name == "x"), outputs[0])
+    return inp, shape, next((o for o in outputs if o.name == "x"), outputs[0]), outputs
 
-    meta = dict(session.get_modelmeta().custom_metadata_map or {})
+
+def _latent_of(meta: dict, shape: list, name: str) -> tuple[int, str]:
+    """(latent_dim, prior) from the metadata and the input's shape, which must agree."""
     graph_dim = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
     latent_dim = _meta_int(meta, "latent_dim", name)
     if latent_dim is None:
@@ -406,10 +421,14 @@ def load_model(path_or_bytes) -> GeneratorModel:
     prior = str(meta.get("prior", "normal")).strip().lower() or "normal"
     if prior not in PRIORS:
         raise ModelFileError(f"{name} has an unknown prior {prior!r} (expected normal or uniform)")
-    fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
+    return latent_dim, prior
 
-    # The trial ran a batch of 1 (or the fixed batch) and the largest batch we will use: it proves the
-    # output is a readable [batch, ...] tensor that follows the batch, and gives the per-sample shape.
+
+def _samples_of(trial: dict, meta: dict, out_name: str, fixed: int, name: str) -> tuple[str, tuple, int]:
+    """(kind, per-sample shape, largest batch) of the output, from the trial's runs.
+
+    The trial ran a batch of 1 (or the fixed batch) and the largest batch we will use: it proves the
+    output is a readable [batch, ...] tensor that follows the batch, and gives the per-sample shape."""
     runs = trial.get("runs") or []
     problem = trial.get("run_error")
     if not problem:
@@ -422,10 +441,9 @@ def load_model(path_or_bytes) -> GeneratorModel:
         if not problem and len({tuple(r["shape"][1:]) for r in runs}) > 1:
             problem = f"the sample shape changes with the batch size ({[r['shape'] for r in runs]})"
     if problem:
-        raise ModelFileError(f"{name}'s output {out.name!r} is not a usable [batch, ...] tensor: "
+        raise ModelFileError(f"{name}'s output {out_name!r} is not a usable [batch, ...] tensor: "
                              f"{problem[:200]}")
     probe_shape = runs[0]["shape"]
-    max_batch = fixed or max(r["batch"] for r in runs)
     rank_kind = {2: "points", 4: "image"}.get(len(probe_shape))
     kind = str(meta.get("output_kind", "")).strip().lower() or rank_kind
     if kind not in ("points", "image") or kind != rank_kind:
@@ -442,11 +460,7 @@ def load_model(path_or_bytes) -> GeneratorModel:
     if meta_shape is not None and meta_shape != out_shape:
         raise ModelFileError(f"{name}: metadata output_shape={list(meta_shape)} but the model "
                              f"produces {list(out_shape)}")
-    logit = next((o.name for o in outputs if o.name == "logit"), None) if out.name == "x" and not fixed else None
-    if logit is not None and trial.get("logit_shape") != [max_batch]:
-        logit = None   # a 'logit' output the trial did not prove to be one number per sample is not used
-    return GeneratorModel(session, meta, latent_dim, prior, kind, out_shape, inp.name, out.name,
-                          fixed, name, max_batch, logit)
+    return kind, out_shape, fixed or max(r["batch"] for r in runs)
 
 
 def interpolation_latents(latent_dim: int, prior: str, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
