@@ -30,14 +30,17 @@ def _show(key: str) -> None:
         (st.success if msg[0] else st.error)(msg[1])
 
 
-def _send(run_dir, name: str, key: str, **args) -> bool:
+def _send(run_dir, name: str, key: str, quiet_if: str = "", **args) -> bool:
+    """Send a command and show the trainer's answer; a refusal whose text holds quiet_if leaves the
+    answer already shown in place."""
     try:
         with traced(f"command {name}"):
             ans = control.command(run_dir, name, timeout=10.0, **args)
         _say(key, True, ans.get("message", "done"))
         return True
     except GanError as e:
-        _say(key, False, str(e))
+        if not (quiet_if and quiet_if in str(e) and st.session_state.get(key)):
+            _say(key, False, str(e))
         return False
 
 
@@ -46,14 +49,8 @@ def _step(run_dir, name: str, key: str, at: list) -> None:
     rerun queued behind another fragment's); the trainer refuses a step from a position it has left,
     and that refusal keeps the first answer on the page."""
     ss = st.session_state
-    try:
-        with traced("command step"):
-            ans = control.command(run_dir, "step", timeout=10.0, what=ss[f"step_what@{name}"],
-                                  count=int(ss[f"step_count@{name}"]), at=at)
-        _say(key, True, ans.get("message", "done"))
-    except GanError as e:
-        if "this step was asked from" not in str(e) or not ss.get(key):
-            _say(key, False, str(e))
+    _send(run_dir, "step", key, quiet_if="this step was asked from", what=ss[f"step_what@{name}"],
+          count=int(ss[f"step_count@{name}"]), at=at)
 
 
 def current_settings(run_dir, status: dict) -> dict:
