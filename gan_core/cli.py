@@ -263,7 +263,7 @@ def cmd_export(a) -> int:
 
 
 def cmd_generate(a) -> int:
-    from gan_core.share.generation import generate_to_file
+    from gan_core.share.outputs import generate_to_file
     if a.n < 1:
         raise GanError(f"--n must be at least 1, got {a.n}")
     if not 0 <= a.seed < 2 ** 64:

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.share import generation
+from gan_core.share import generation, model_card, outputs
 from gan_core.runs import launch
 from gan_core.views import monitor
 from gan_core.runs import store
@@ -103,15 +103,15 @@ def samples_view() -> None:
         samples = model.generate(int(n), seed=int(seed), rejection=drs and model.logit_name is not None)
         ss["_samples"] = samples
         if kind == "image":
-            grid = generation.image_grid(samples)
+            grid = outputs.image_grid(samples)
             st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
-            st.download_button("Download PNG grid", lambda g=grid: generation.png_bytes(g),
+            st.download_button("Download PNG grid", lambda g=grid: outputs.png_bytes(g),
                                file_name=f"{model_name}-seed{seed}.png", mime="image/png", on_click="ignore",
                                key="dl_png")
         else:
             st.plotly_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
                                                    n_points=len(samples)), key="pts")
-            st.download_button("Download CSV", lambda s=samples: generation.points_csv_bytes(s),
+            st.download_button("Download CSV", lambda s=samples: outputs.points_csv_bytes(s),
                                file_name=f"{model_name}-seed{seed}.csv", mime="text/csv", on_click="ignore",
                                key="dl_csv")
     except GanError as e:
@@ -135,8 +135,8 @@ def walk_view() -> None:
         t = st.slider("Position along the walk", 0, int(steps) - 1, 0, key="walk_t")
         if kind == "image":
             left, right = st.columns([1, 3])
-            left.image(generation.image_grid(walk[t:t + 1], min_tile=128), caption=f"step {t} of {int(steps) - 1}")
-            right.image(generation.image_grid(walk, ncol=min(int(steps), 16), min_tile=64),
+            left.image(outputs.image_grid(walk[t:t + 1], min_tile=128), caption=f"step {t} of {int(steps) - 1}")
+            right.image(outputs.image_grid(walk, ncol=min(int(steps), 16), min_tile=64),
                         caption="the whole walk, A → B")
         else:
             pts = walk.reshape(len(walk), -1)
@@ -168,9 +168,9 @@ st.subheader("Share the model")
 st.markdown("A zip with `generator.onnx` and `MODEL_CARD.md`: what the model is and how to sample it with "
             "onnxruntime alone. Anyone can open the zip on this page, too.")
 with st.expander("Model card"):
-    st.markdown(generation.model_card(model.metadata))
+    st.markdown(model_card.model_card(model.metadata))
 try:
-    st.download_button("Download model + card (.zip)", lambda src=model_source: generation.share_package(src),
+    st.download_button("Download model + card (.zip)", lambda src=model_source: model_card.share_package(src),
                        file_name=f"{model_name}-generator.zip", mime="application/zip", on_click="ignore",
                        key="dl_model")
     st.download_button("Download web page", lambda src=model_source: share_page_bytes(src), file_name=f"{model_name}.html",

@@ -14,8 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from gan_core.errors import GanError, ModelFileError
-from gan_core.share.generation import (generate_to_file, image_grid, interpolate, interpolation_latents, load_model,
-                                 model_card, sample_latents, save_points_csv, share_package)
+from gan_core.share.generation import interpolate, interpolation_latents, load_model, sample_latents
+from gan_core.share.model_card import model_card, share_package
+from gan_core.share.outputs import generate_to_file, image_grid, save_points_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 D = 3
@@ -264,8 +265,8 @@ def _run_python(code, tmp_path):
 
 def test_generation_works_with_torch_unavailable(tmp_path, points_file):
     code = ("import sys, json\nsys.modules['torch'] = None\n"   # `import torch` now raises ImportError
-            "import gan_core.share.generation as g\n"
-            f"res = g.generate_to_file({str(points_file)!r}, 8, 11, 'out.csv')\n"
+            "import gan_core.share.generation as g\nimport gan_core.share.outputs as o\n"
+            f"res = o.generate_to_file({str(points_file)!r}, 8, 11, 'out.csv')\n"
             "print(json.dumps({'format': res.format, 'x': g.load_model(%r).generate(8, seed=11).tolist()}))"
             % str(points_file))
     out = json.loads(_run_python(code, tmp_path))
@@ -274,5 +275,5 @@ def test_generation_works_with_torch_unavailable(tmp_path, points_file):
 
 
 def test_importing_generation_does_not_import_torch(tmp_path):
-    out = _run_python("import sys, gan_core.share.generation\nprint('torch' in sys.modules)", tmp_path)
+    out = _run_python("import sys, gan_core.share.generation, gan_core.share.outputs\nprint('torch' in sys.modules)", tmp_path)
     assert out.strip() == "False"

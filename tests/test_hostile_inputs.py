@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gan_core import cli
 from gan_core.data import datasets as gdata
-from gan_core.share import generation
+from gan_core.share import generation, outputs
 from gan_core.share import onnx_check
 from gan_core.runs import runlock
 from gan_core.runs import store  # noqa: E402
@@ -702,7 +702,7 @@ def test_cli_generate_checks(tmp_path, capsys, monkeypatch):
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    monkeypatch.setattr(generation, "_atomic_write", full)
+    monkeypatch.setattr(outputs, "atomic_write", full)
     assert "No space left on device" in _cli_error(capsys, ["generate", model, "--out", tmp_path / "b.npy"])
 
 

@@ -1,7 +1,8 @@
 """Sampling from an exported ONNX generator with onnxruntime, numpy and Pillow only.
 
 This module must never import torch (directly or through another gan_core module): it is what
-`python -m gan_core generate` and a shared model file rely on where torch is not installed.
+`python -m gan_core generate` and a shared model file rely on where torch is not installed. It opens and
+checks an untrusted model and samples it; gan_core.share.outputs turns samples into files.
 """
 from __future__ import annotations
 
@@ -12,21 +13,18 @@ import math
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 from gan_core.share import onnx_check
-from gan_core.errors import ConfigError, GanError, ModelFileError
+from gan_core.errors import ConfigError, ModelFileError
 from gan_core.share import latent
 
 PRIORS = ("normal", "uniform")
-MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
 
 # A model file may come from anyone (an upload, a shared zip). Before it runs here it is checked
 # statically (gan_core.share.onnx_check: operators, shapes, metadata) and run once in a child process with
@@ -483,113 +481,3 @@ def interpolation_latents(latent_dim: int, prior: str, seed_a: int, seed_b: int,
 
 def interpolate(model: GeneratorModel, seed_a: int, seed_b: int, steps: int) -> np.ndarray:
     return model.run(interpolation_latents(model.latent_dim, model.prior, seed_a, seed_b, steps))
-
-
-def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_tile: int = 32) -> Image.Image:
-    """Tile images [n, C, H, W] in [0, 1] (C = 1 or 3) into one picture, upscaling tiny ones."""
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or x.shape[0] < 1 or x.shape[1] not in (1, 3):
-        raise GanError(f"images must have shape [n, C, H, W] with C = 1 or 3, got {list(x.shape)}")
-    n, c, h, w = x.shape
-    scale = max(1, math.ceil(min_tile / min(h, w)))   # nearest-neighbour keeps pixels crisp
-    x = np.nan_to_num(np.clip(x, 0.0, 1.0)).repeat(scale, axis=2).repeat(scale, axis=3)
-    h, w = h * scale, w * scale
-    ncol = max(1, min(n, int(ncol) if ncol else math.ceil(math.sqrt(n))))
-    nrow = math.ceil(n / ncol)
-    canvas = np.full((c, nrow * h + (nrow + 1) * gap, ncol * w + (ncol + 1) * gap), 0.8, np.float32)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        top, left = gap + r * (h + gap), gap + q * (w + gap)
-        canvas[:, top:top + h, left:left + w] = x[i]
-    pixels = (canvas * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(pixels[0], "L") if c == 1 else Image.fromarray(pixels.transpose(1, 2, 0), "RGB")
-
-
-def _atomic_write(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is atomic; open() rather than mkstemp so the umask decides permissions.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def points_csv_bytes(points: np.ndarray) -> bytes:
-    """Points [n, d] as CSV with a header x0,x1,... (what the CLI writes and the page downloads)."""
-    p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 2:
-        raise GanError(f"points must have shape [n, d], got {list(p.shape)}")
-    buf = io.StringIO()
-    buf.write(",".join(f"x{i}" for i in range(p.shape[1])) + "\n")
-    np.savetxt(buf, p, fmt="%.7g", delimiter=",")
-    return buf.getvalue().encode()
-
-
-def png_bytes(image) -> bytes:
-    """A PIL image, or an image batch [n, C, H, W] as a grid, encoded as PNG."""
-    img = image if isinstance(image, Image.Image) else image_grid(image)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def save_points_csv(points: np.ndarray, path) -> Path:
-    return _atomic_write(path, points_csv_bytes(points))
-
-
-def save_png(image, path) -> Path:
-    """Save a PIL image, or an image batch [n, C, H, W] as a grid."""
-    return _atomic_write(path, png_bytes(image))
-
-
-@dataclass
-class GeneratedFile:
-    path: Path
-    format: str      # 'csv' | 'png' | 'npy'
-    n: int
-    sample_shape: tuple
-
-    def __str__(self) -> str:   # what the CLI prints after "wrote"
-        what = "points" if len(self.sample_shape) == 1 else "images"
-        return f"{self.path} ({self.n} {what}, each of shape {list(self.sample_shape)})"
-
-
-def generate_to_file(model_path, n: int, seed: int, out_path, rejection: bool | None = None) -> GeneratedFile:
-    """The CLI's `generate`: CSV for points, a PNG grid for images (.npy for either, on request)."""
-    model = load_model(model_path)
-    out = Path(out_path)
-    suffix = out.suffix.lower()
-    if model.output_kind == "points" and suffix == ".png":
-        raise GanError("this model makes points, not images: write them to a .csv (or .npy) file")
-    if model.output_kind == "image" and suffix == ".csv":
-        raise GanError("this model makes images, not points: write them to a .png (or .npy) file")
-    if model.output_kind == "image" and suffix != ".npy" and int(n) > MAX_GRID_IMAGES:
-        raise GanError(f"{n} images are too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
-                       "write a .npy file instead")
-    if out.is_dir():
-        raise GanError(f"{out} is a folder; give a file name such as samples.csv or samples.png")
-    samples = model.generate(n, seed=seed, rejection=rejection)
-    if suffix == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, samples)
-        _atomic_write(out, buf.getvalue())
-        fmt = "npy"
-    elif model.output_kind == "points":
-        save_points_csv(samples, out)
-        fmt = "csv"
-    else:
-        save_png(samples, out)
-        fmt = "png"
-    return GeneratedFile(out, fmt, len(samples), model.output_shape)
-
-
-# The model card and the share package live in their own module; re-exported here for callers.
-from gan_core.share.model_card import model_card, share_package  # noqa: E402,F401

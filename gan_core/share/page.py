@@ -300,9 +300,9 @@ def write_page(source, out) -> PageReport:
     if out.is_dir():
         raise GanError(f"--out {out} is a folder; give a file name ending in .html")
     rep = build_page(source)
-    from gan_core.share.generation import _atomic_write   # same folder + rename; permissions from the umask
+    from gan_core.share.outputs import atomic_write   # same folder + rename; permissions from the umask
     try:
-        _atomic_write(out, rep.html)
+        atomic_write(out, rep.html)
     except OSError as exc:
         raise GanError(f"cannot write {out}: {_short(exc)}") from None
     rep.path = out

@@ -339,7 +339,7 @@ def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarr
 
 
 def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
-    from gan_core.share.generation import image_grid  # the same tiling as the Generate page and the CLI's PNGs
+    from gan_core.share.outputs import image_grid  # the same tiling as the Generate page and the CLI's PNGs
     grid = np.asarray(image_grid(np.asarray(images, np.float32), ncol=ncol, min_tile=8))
     fig = px.imshow(grid, binary_string=True)  # one embedded PNG: cheap to send and to redraw
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), margin=dict(l=0, r=0, t=40, b=0),
