@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gan_core.runs import store
-from test_pages import MONITOR, TRAIN, fake_run, page, qp, runs_dir, texts  # noqa: F401 (runs_dir: a fixture)
+from test_pages import MONITOR, TRAIN, fake_run, page, qp, texts
 
 ARROWS, MESH = "G's push −∇ₓ loss", "G's manifold (latent grid)"
 
