@@ -80,6 +80,34 @@ VALUE_TRACE = """() => {
 }"""
 
 
+def in_frames(page, js: str, arg=None) -> list:
+    """js evaluated in the page and in each of its frames (a live chart is a component: an iframe)."""
+    out = []
+    for f in page.frames:
+        try:
+            out.append(f.evaluate(js, arg))
+        except Exception:  # a frame still loading, or gone
+            continue
+    return out
+
+
+def value_trace(page) -> dict:
+    """VALUE_TRACE wherever the Ṽ chart is (the page, or a live chart's frame)."""
+    return max(in_frames(page, VALUE_TRACE), key=lambda r: r["n"], default={"n": -1, "drawn": False, "type": None})
+
+
+def wait_value(page, timeout_s: float = 90.0) -> dict:
+    """Wait until the Ṽ chart shows at least one point (polling, so the page keeps handling its events)."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        r = value_trace(page)
+        if r["n"] > 0:
+            return r
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"no point on the Ṽ chart within {timeout_s:.0f} s")
+        page.wait_for_timeout(20)
+
+
 @dataclass
 class Figures:
     new_tab_table_s: float = float("nan")
@@ -264,7 +292,7 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
         tab.wait_for_function("(run) => [...document.querySelectorAll('[data-testid=\"stDataFrame\"], [data-run-progress]')]"
                               ".length > 0", arg=live.name)
         figures.new_tab_table_s = time.perf_counter() - t0
-        tab.wait_for_function(f"() => ({VALUE_TRACE})().n > 0")
+        wait_value(tab)
         figures.new_tab_charts_s = time.perf_counter() - t0
         shot(tab, "bench_01_runs_new_tab")
         page.close()
@@ -279,7 +307,7 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
             figures.run_rate = rate
         # --- the Ṽ chart stays drawn
         for i in range(blank_checks):
-            r = tab.evaluate(VALUE_TRACE)
+            r = value_trace(tab)
             figures.blank_checks.append(bool(r["n"] > 0 and r["drawn"]))
             if i in (0, blank_checks - 1):
                 shot(tab, f"bench_02_runs_live_{i:02d}")

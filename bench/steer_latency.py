@@ -22,7 +22,7 @@ from typing import Optional
 
 from bench import common
 from bench.common import say
-from bench.page_responsiveness import CHROMIUM, VALUE_TRACE, Figures, open_browser, start_server, stop_process, wait_idle
+from bench.page_responsiveness import CHROMIUM, Figures, value_trace, open_browser, start_server, stop_process, wait_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 # In the page: the wall-clock time of every click event and of every main-thread task over 50 ms, and a
@@ -43,6 +43,10 @@ CLICKS: list = []  # wall-clock times of the clicks and of the answers seen, to 
 SEEN: list = []
 IN_PAGE: list = []  # (click event, message shown), wall-clock seconds, from the page's clock
 LONG_TASKS: list = []
+FRAMES: list = []  # the live charts' frames at the first point (how the chart got there)
+FRAME_TIMES = """() => ({origin: performance.timeOrigin, drawn: window.ganDrawn || [],
+  plotly: (performance.getEntriesByType('resource').find(e => e.name.includes('plotly')) || {}).responseEnd,
+  title: (document.querySelector('.gtitle') || {}).textContent})"""
 TARGETS = {"start_to_first_point_s": 3.0, "pause_s": 0.300, "step_s": 0.300}
 
 
@@ -131,7 +135,7 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
             raise
         out["start_to_runs_table_s"] = time.perf_counter() - t_click
         while True:  # the first point of Ṽ on the Runs page
-            v = page.evaluate(VALUE_TRACE)
+            v = value_trace(page)
             if v["n"] > 0:
                 break
             if time.perf_counter() - t_click > 120:
@@ -140,6 +144,14 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         out["start_to_first_point_s"] = time.perf_counter() - t_click
         SEEN.append(time.time())
         IN_PAGE.append((CLICKS[-1], SEEN[-1]))
+        for f in page.frames[1:]:  # the live charts' frames: created, plotly.js loaded, each drawing
+            try:
+                r = f.evaluate(FRAME_TIMES)
+            except Exception:
+                continue
+            FRAMES.append(f"frame {r['title'] or '?'}: created +{(r['origin'] / 1000 - CLICKS[-1]) * 1000:.0f} ms, "
+                          f"plotly.js loaded after {r['plotly'] or 0:.0f} ms, drawn at "
+                          + ", ".join(f"+{(x / 1000 - CLICKS[-1]) * 1000:.0f}" for x in r["drawn"]) + " ms")
         shot("1_first_point")
         run = runs_dir / "steer"
         page.get_by_role("button", name="Pause").wait_for()
@@ -179,6 +191,8 @@ def _where_the_time_went(trace: str) -> None:
     rows = [(float(a), float(b), lab) for a, b, lab in (ln.split(" ", 2) for ln in trace.splitlines() if ln)]
     rows += [(a / 1000, (a + d) / 1000, "browser main thread busy") for a, d in LONG_TASKS]
     rows.sort()
+    for line in FRAMES:
+        say("  " + line)
     for click, seen in (IN_PAGE or list(zip(CLICKS, SEEN))):
         say(f"  click at +0 ms, answer seen at +{(seen - click) * 1000:.0f} ms; meanwhile:")
         for a, b, lab in rows:
@@ -189,7 +203,7 @@ def _where_the_time_went(trace: str) -> None:
 def once(quick: bool, shots: Optional[Path]) -> dict:
     """One fresh server (with its warm worker, as scripts/app.sh starts it) and one walk through steer()."""
     import os
-    CLICKS.clear(); SEEN.clear(); IN_PAGE.clear(); LONG_TASKS.clear()
+    CLICKS.clear(); SEEN.clear(); IN_PAGE.clear(); LONG_TASKS.clear(); FRAMES.clear()
     tmp = Path(tempfile.mkdtemp(prefix="gan-bench-steer-"))
     runs_dir = tmp / "runs"
     runs_dir.mkdir()

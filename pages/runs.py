@@ -32,6 +32,7 @@ from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
 from ui_controls import extend_controls, live_controls
+from ui_live_chart import live_chart
 from ui_nav import page_setup
 
 page_setup()
@@ -292,10 +293,15 @@ live = any(by_name[n].state in store.LIVE_STATES for n in selected)
 
 
 def chart(fig, key: str, where=st) -> None:
-    # While a run trains, every refresh redraws a changed chart from scratch (a zoom would not survive
-    # it anyway), so the live charts are static pictures: no hover layers, no mode bar — less work for
-    # the browser on every redraw. Hover and zoom come back once the selected runs stop.
-    where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
+    # While a run trains, its charts stay mounted and each refresh updates them in place (ui_live_chart:
+    # st.plotly_chart would build a changed chart anew, twice, on every refresh — the browser's main load).
+    # Right after a Start the Ṽ chart is a plain st.plotly_chart: the Train page has loaded its plotly
+    # already, while a live chart's frame must load plotly.js first (~1 s here), and the first point should
+    # not wait for that.
+    if live and not _just_started():
+        live_chart(fig, key, where)
+    else:
+        where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
 
 
 def _has_rows(n: str) -> bool:
@@ -356,7 +362,14 @@ def charts() -> None:
         cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
                                               g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
                                               message=by_name[n].message) for n in selected}
-    if cache["empty"]:
+    if cache["empty"] and live:
+        # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
+        # only takes the first points.
+        left, right = st.columns([3, 1])
+        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left)
+        left.caption("Waiting for the first points: they arrive after the first logging interval.")
+        right.markdown("**Verdict**")
+    elif cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
         left, right = st.columns([3, 1])

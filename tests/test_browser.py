@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from bench.page_responsiveness import (CHROMIUM, VALUE_TRACE, Figures, open_browser, run_now, start_server,
-                                       table_iteration, watch_console)
+from bench.page_responsiveness import (CHROMIUM, Figures, in_frames, open_browser, run_now, start_server,
+                                       table_iteration, value_trace, wait_value, watch_console)
 from gan_core.runs import launch
 from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
@@ -130,7 +130,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     tab.goto(url + "/Monitor?run=browser-ring8", wait_until="commit")
     tab.wait_for_function("() => document.querySelector('[data-testid=\"stDataFrame\"]')")
     measured["new_tab_table_s"] = time.perf_counter() - t0
-    tab.wait_for_function(f"() => ({VALUE_TRACE})().n > 0")
+    wait_value(tab)
     measured["new_tab_charts_s"] = time.perf_counter() - t0
     assert "/runs" in tab.url and "run=browser-ring8" in tab.url
     _shot(tab, "04_runs_live_new_tab", full=False)
@@ -138,7 +138,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     # --- while it trains: the table keeps up, the Ṽ chart stays drawn, WebGL stays few
     lags, drawn = [], []
     for i in range(20):
-        r = tab.evaluate(VALUE_TRACE)
+        r = value_trace(tab)
         drawn.append(bool(r["n"] > 0 and r["drawn"]))
         if store.read_status(run).get("state") == "running" and i % 2 == 0:
             shown = table_iteration(tab, run.name)
@@ -153,7 +153,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     assert all(drawn), f"the Ṽ chart was blank in {drawn.count(False)} of 20 checks"
     assert gl["alive"] <= 8 and figures.webgl_warnings == 0, (gl, figures.webgl_warnings)
     assert lags and sorted(lags)[len(lags) // 2] < 10, lags
-    assert tab.evaluate(LEGEND_CLEAR) == []  # no legend over an x-axis title
+    assert sum(in_frames(tab, LEGEND_CLEAR), []) == []  # no legend over an x-axis title (live charts: frames)
 
     # --- wait for the end (the generator is exported), then a button: the snapshot view's Follow toggle
     deadline = time.time() + 600
@@ -163,7 +163,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     tab.get_by_text("Follow the latest snapshot", exact=False).first.wait_for()
     _wait_idle(tab)
     _shot(tab, "06_runs_done")
-    assert tab.evaluate(LEGEND_CLEAR) == []
+    assert sum(in_frames(tab, LEGEND_CLEAR), []) == []
     toggle = tab.get_by_text("Follow the latest snapshot", exact=False).first
     toggle.scroll_into_view_if_needed()
     t0 = time.perf_counter()

@@ -35,6 +35,7 @@ from gan_core.runs import control, store
 from gan_core.runs.runlock import locked_run
 
 FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
+STATUS_SECONDS = 0.25   # how often status.json says the iteration (the Runs page's table: ≤ 1 s behind the run)
 
 
 class DataSampler:
@@ -162,6 +163,7 @@ class Trainer(Steering):
         self.acc = torch.zeros(5, device=device)
         self.recent = torch.zeros(cfg.log_every, device=device)  # per-iteration losses, to name a NaN's iteration
         self.n_d = self.n_g = 0
+        self.last_status = 0.0
         self.it = self.d_done = 0            # position: iterations done, D-steps done in the current one
         self.start, self.elapsed_before = 0, 0.0
         self.events_applied = 0              # changes.jsonl lines applied so far (a prefix of the file)
@@ -256,6 +258,7 @@ class Trainer(Steering):
         it, wall = self.it, self.active
         rate = (it - self.start) / wall if wall > 0 and it > self.start else None
         eta = (self.cfg.iterations - it) / rate if rate else None
+        self.last_status = time.monotonic()
         return store.write_status(self.run_dir, **{
             "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
             "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
@@ -358,6 +361,8 @@ class Trainer(Steering):
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             self.flush()
             self.checkpoint()
+        elif time.monotonic() - self.last_status >= STATUS_SECONDS:
+            self.status()  # between flushes: where the run is now (a small file; ~4 writes a second)
 
     # --- the loop ---------------------------------------------------------------------------------------
     def run(self, progress: Optional[bool] = None) -> dict:

@@ -1,0 +1,31 @@
+"""ui_live_chart: which plotly.js it serves, and which figures it draws (the rest go to st.plotly_chart)."""
+import plotly.graph_objects as go
+
+import ui_live_chart as lc
+
+
+def test_served_plotly_js_is_the_installed_plotly_release():
+    served = lc.FOLDER / "plotly.min.js"
+    assert served.is_file() and lc._version(served) == lc._version(lc.FULL_JS) is not None
+    assert served.stat().st_size == lc.BUNDLE.stat().st_size
+    if lc.CARTESIAN_JS.is_file():  # npm ci installed the cartesian bundle (package-lock.json): the small one
+        assert lc.BUNDLE == lc.CARTESIAN_JS and served.stat().st_size < 2_500_000
+
+
+def test_a_cartesian_bundle_of_another_release_is_not_used(tmp_path, monkeypatch):
+    other = tmp_path / "plotly-cartesian.min.js"
+    other.write_text("/**\n* plotly.js (cartesian - minified) v1.0.0\n*/\n")
+    monkeypatch.setattr(lc, "CARTESIAN_JS", other)
+    assert lc._choose_bundle() == (lc.FULL_JS, None)  # the figure JSON and plotly.js must agree
+    same = tmp_path / "same.min.js"
+    same.write_text(f"/**\n* plotly.js (cartesian - minified) v{lc._version(lc.FULL_JS)}\n*/\n")
+    monkeypatch.setattr(lc, "CARTESIAN_JS", same)
+    assert lc._choose_bundle() == (same, lc.CARTESIAN_TRACES)
+
+
+def test_figures_with_traces_the_bundle_lacks_are_not_drawn_live(monkeypatch):
+    monkeypatch.setattr(lc, "TRACES", lc.CARTESIAN_TRACES)
+    assert lc.drawable(go.Figure([go.Scatter(x=[0, 1], y=[1, 0]), go.Heatmap(z=[[0, 1], [1, 0]])]))
+    assert not lc.drawable(go.Figure([go.Scattergl(x=[0, 1], y=[1, 0])]))
+    monkeypatch.setattr(lc, "TRACES", None)  # the full bundle draws everything
+    assert lc.drawable(go.Figure([go.Scattergl(x=[0, 1], y=[1, 0])]))

@@ -1,0 +1,83 @@
+"""A plotly chart that stays mounted while its figure changes: for the live views of a training run.
+
+st.plotly_chart gives a changed figure a new element (its id hashes the figure), so the browser builds the
+chart anew — twice (two `plotly_afterplot` per refresh, measured) — on every refresh, which kept the
+browser's main thread busy while a run trained and made clicks wait. This component (Streamlit's public
+components API: one iframe per chart, its identity from its key) receives each new figure as JSON and draws
+it with Plotly.react: in place, only what changed; a re-sent identical figure costs nothing; a zoom survives
+new data (the figures set uirevision).
+
+plotly.js: the cartesian bundle from npm (package-lock.json; 1.5 MB: scatter, heatmap, image, …) when its
+version is the one the installed plotly package ships, else that package's full bundle (4.8 MB). It is
+copied beside index.html on first use: the page needs no outside host. A figure with a trace the cartesian
+bundle lacks (Scattergl) is drawn by st.plotly_chart instead.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import plotly
+import streamlit as st
+import streamlit.components.v1 as components
+
+HERE = Path(__file__).resolve().parent
+FOLDER = HERE / "ui_components" / "live_chart"
+FULL_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+CARTESIAN_JS = HERE / "node_modules" / "plotly.js-cartesian-dist-min" / "plotly-cartesian.min.js"
+CARTESIAN_TRACES = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
+                    "pie", "scatter", "scatterternary", "violin"}
+
+
+def _version(js: Path) -> str | None:
+    try:
+        with open(js, encoding="utf-8", errors="replace") as f:
+            m = re.search(r"plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)", f.read(400))
+        return m.group(1) if m else None
+    except OSError:
+        return None
+
+
+def _choose_bundle() -> tuple[Path, set | None]:
+    """(the plotly.js to serve, the trace types it draws; None: all)."""
+    if _version(CARTESIAN_JS) is not None and _version(CARTESIAN_JS) == _version(FULL_JS):
+        return CARTESIAN_JS, CARTESIAN_TRACES
+    return FULL_JS, None
+
+
+def _place(src: Path) -> None:
+    dest = FOLDER / "plotly.min.js"
+    try:
+        if dest.is_file() and dest.read_bytes()[:400] == src.read_bytes()[:400] and dest.stat().st_size == src.stat().st_size:
+            return
+        tmp = dest.with_name(f".plotly.min.js.{id(src)}.tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)  # atomic: a second server process never serves half a file
+    except OSError as e:
+        raise RuntimeError(f"cannot place plotly.js for the live charts in {FOLDER}: {e}") from None
+
+
+BUNDLE, TRACES = _choose_bundle()
+_place(BUNDLE)
+_component = components.declare_component("gan_live_chart", path=str(FOLDER))
+
+
+def drawable(fig) -> bool:
+    """Whether the served plotly.js bundle draws every trace of fig."""
+    return TRACES is None or all((t.type or "scatter") in TRACES for t in fig.data)
+
+
+def live_chart(fig, key: str, where=st, config: dict | None = None) -> None:
+    """Draw fig (a plotly Figure) in place of this key's previous figure."""
+    cfg = {"displaylogo": False, **(config or {})}
+    if not drawable(fig):
+        where.plotly_chart(fig, key=key, config=cfg)
+        return
+    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), key=key, default=None)
+    if where is st:
+        _component(**args)
+    else:
+        with where:
+            _component(**args)
