@@ -292,13 +292,13 @@ run_controls()
 live = any(by_name[n].state in store.LIVE_STATES for n in selected)
 
 
-def chart(fig, key: str, where=st) -> None:
-    # While a run trains, its charts stay mounted and each refresh updates them in place (ui_live_chart:
-    # st.plotly_chart would build a changed chart anew, twice, on every refresh — the browser's main load).
-    # Right after a Start the Ṽ chart is a plain st.plotly_chart: the Train page has loaded its plotly
-    # already, while a live chart's frame must load plotly.js first (~1 s here), and the first point should
-    # not wait for that.
-    if live and not _just_started():
+def chart(fig, key: str, where=st, in_place: bool = True) -> None:
+    # While a run trains, its heavier charts stay mounted and each refresh updates them in place
+    # (ui_live_chart: st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's
+    # main load). The light Ṽ chart stays a plain st.plotly_chart (in_place=False), as do all charts for
+    # FIRST_POINTS_S after a Start: the Train page has loaded st.plotly_chart's plotly already, while each
+    # live chart's frame must run plotly.js first (0.3–2 s here), and the first point should not wait.
+    if live and in_place and not _just_started():
         live_chart(fig, key, where)
     else:
         where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
@@ -366,14 +366,14 @@ def charts() -> None:
         # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
         # only takes the first points.
         left, right = st.columns([3, 1])
-        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left)
+        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left, in_place=False)
         left.caption("Waiting for the first points: they arrive after the first logging interval.")
         right.markdown("**Verdict**")
     elif cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
         left, right = st.columns([3, 1])
-        chart(cache["value"], "value_fig", left)
+        chart(cache["value"], "value_fig", left, in_place=False)
         left.caption(CAPTIONS["value"])
         with right:
             st.markdown("**Verdict**")
