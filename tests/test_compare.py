@@ -88,7 +88,7 @@ def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stacked.StackedSteps, "generator_step", poisoned)
     base = TrainConfig(iterations=50, **SMALL)
-    final = cmp.compare(base, tmp_path / "c", {}, seeds=3)
+    final = cmp.compare(base, tmp_path / "c", {}, seeds=3, threads=1)  # one lane: loss[1] is seed-1's
     states = {n: st["state"] for n, st in final.items()}
     assert states == {"seed-0": "completed", "seed-1": "failed", "seed-2": "completed"}, states
     assert "iteration 27" in final["seed-1"]["message"]
@@ -136,3 +136,22 @@ def test_groups_and_seed_band(tmp_path):
     assert list(band["n"]) == [2, 2]
     assert band["mean"].tolist() == pytest.approx(((a + b) / 2).tolist())
     assert (band["high"] - band["low"]).tolist() == pytest.approx((a - b).abs().tolist())
+
+
+def test_extra_d_steps_compute_only_the_members_that_take_them(tmp_path, monkeypatch):
+    """Stacked with larger k first, the second D step of k = 1, 2 runs on the two k = 2 members, not on all
+    four with two masked; in two lanes (threads), each lane takes half of each."""
+    real = stacked.StackedSteps.discriminator_step
+    sizes = []
+
+    def record(self, x, z, members):
+        sizes.append((x.shape[0], sorted(members)))
+        return real(self, x, z, members)
+
+    monkeypatch.setattr(stacked.StackedSteps, "discriminator_step", record)
+    final = cmp.compare(TrainConfig(iterations=3, **SMALL), tmp_path / "one", {"k": [1, 2]}, seeds=2, threads=1)
+    assert all(st["state"] == "completed" for st in final.values())
+    assert sizes == [(4, [0, 1, 2, 3]), (2, [0, 1])] * 3  # per iteration: every member, then the k = 2 ones
+    sizes.clear()
+    cmp.compare(TrainConfig(iterations=3, **SMALL), tmp_path / "two", {"k": [1, 2]}, seeds=2, threads=2)
+    assert sorted(sizes) == sorted([(2, [0, 1])] * 6 + [(1, [0])] * 6)  # per lane: its two, then its k = 2 one

@@ -157,7 +157,7 @@ class _Looped:
     def discriminator_step(self, x, z, members):
         import torch
         from gan_core.engine.algorithm import discriminator_step
-        out = torch.zeros(3, len(self.t), device=x.device)
+        out = torch.zeros(3, x.shape[0], device=x.device)
         for i in members:
             t = self.t[i]
             r = t.fused.discriminator_step(x[i], z[i]) if t.fused else discriminator_step(t.G, t.D, t.opt_d, x[i], z[i])
@@ -167,11 +167,31 @@ class _Looped:
     def generator_step(self, z, minimax, members):
         import torch
         from gan_core.engine.algorithm import generator_step
-        out = torch.zeros(len(self.t), device=z.device)
+        out = torch.zeros(z.shape[0], device=z.device)
         for i in members:
             t, obj = self.t[i], "minimax" if minimax[i] else "nonsaturating"
             out[i] = t.fused.generator_step(z[i], obj) if t.fused else generator_step(t.G, t.D, t.opt_g, z[i], obj)
         return out
+
+
+class _Lane:
+    """Some of the members as one stack (gan_core.engine.stacked), larger k first, stepped by one thread."""
+
+    def __init__(self, trainers: list, members: list):
+        from gan_core.engine import stacked
+        self.members = members                      # member indices, in the stack's order
+        self.pos = {i: p for p, i in enumerate(members)}
+        Gs, Ds = [t.G for t in trainers], [t.D for t in trainers]
+        if stacked.supports(Gs, Ds) and all(stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in trainers):
+            self.steps = stacked.StackedSteps(Gs, Ds, [t.opt_g for t in trainers], [t.opt_d for t in trainers])
+            self.how = "stacked"
+        else:
+            self.steps, self.how = _Looped(trainers), "one after another"
+
+    def prefix(self, taking) -> tuple[list, list]:
+        """(the first members of the stack a step must compute, the positions among them that take it)."""
+        pos = [self.pos[i] for i in taking if i in self.pos]
+        return (self.members[:1 + max(pos)] if pos else []), pos
 
 
 class Comparison:
@@ -180,18 +200,27 @@ class Comparison:
 
     def __init__(self, cfgs: list, root: Path, resume: bool, threads: int = 0, log=lambda s: None):
         import torch
-        from gan_core.engine import stacked
         from gan_core.engine.training import Trainer
         self.root, self.log = root, log
         self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
         self.N = len(self.t)
-        torch.set_num_threads(threads or min(2, os.cpu_count() or 1))  # one process now serves all members
-        Gs, Ds = [t.G for t in self.t], [t.D for t in self.t]
-        if stacked.supports(Gs, Ds) and all(stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in self.t):
-            self.steps = stacked.StackedSteps(Gs, Ds, [t.opt_g for t in self.t], [t.opt_d for t in self.t])
-            self.how = "stacked"
-        else:
-            self.steps, self.how = _Looped(self.t), "one after another"
+        # Lanes: on a CPU the members are split into `threads` stacks, each stepped by its own thread with one
+        # torch thread (the ops release the GIL, so each lane has a core). Measured faster than one stack on
+        # two OpenMP threads, whose many short parallel regions either spin (and collapse when another
+        # process takes a core) or, with OMP_WAIT_POLICY=PASSIVE as the CLI sets, sleep between regions.
+        # On a GPU one stack. Within a lane, larger k first: a D step that only some members take (j ≥ the
+        # others' k) computes a prefix of the stack, not every member masked (stacked.py).
+        cpu = self.t[0].device.type == "cpu"
+        lanes = max(1, min(threads or (min(2, os.cpu_count() or 1) if cpu else 1), self.N))
+        if cpu:
+            torch.set_num_threads(1)
+        order = sorted(range(self.N), key=lambda i: -self.t[i].cfg.k)
+        self.lanes = [_Lane([self.t[i] for i in order[w::lanes]], order[w::lanes]) for w in range(lanes)]
+        self.how = f"{self.lanes[0].how} in {lanes} lane{'s' if lanes > 1 else ''}"
+        self.pool = None
+        if lanes > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.pool = ThreadPoolExecutor(lanes, thread_name_prefix="lane")
         dev = self.t[0].device
         # the members' diagnostics, stacked: each Trainer's own tensors are views of its row
         self.acc = torch.stack([t.acc for t in self.t]).contiguous()
@@ -269,19 +298,23 @@ class Comparison:
                 if not self.active or self.stop.set:
                     break
                 act = self.active
-                zero_x = zero_z = None
                 for j in range(max(self.t[i].cfg.k for i in act)):
                     mem = [i for i in act if self.t[i].cfg.k > j]
-                    xs, zs = [], []
-                    for i, t in enumerate(self.t):
-                        if i in mem:  # in the order Trainer.d_step draws them
-                            xs.append(t.sample_data(m, t.rng))
-                            zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
-                        else:
-                            zero_x = zero_x if zero_x is not None else self._zero_x(m)
-                            zero_z = zero_z if zero_z is not None else torch.zeros(m, cfg0.latent_dim, device=dev)
-                            xs.append(zero_x); zs.append(zero_z)
-                    v, d_real, d_fake = self.steps.discriminator_step(torch.stack(xs), torch.stack(zs), mem)
+                    jobs = []
+                    for lane in self.lanes:
+                        first, pos = lane.prefix(mem)
+                        if not first:
+                            continue
+                        xs, zs = [], []
+                        for i in first:
+                            t = self.t[i]
+                            if i in mem:  # each member draws from its own streams, as Trainer.d_step does
+                                xs.append(t.sample_data(m, t.rng))
+                                zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
+                            else:
+                                xs.append(self._zero_x(m)); zs.append(torch.zeros(m, cfg0.latent_dim, device=dev))
+                        jobs.append((first, lane.steps.discriminator_step, (torch.stack(xs), torch.stack(zs), pos)))
+                    v, d_real, d_fake = self._run(jobs, 3)
                     sel = self._mask(mem)
                     self.acc[:, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
                     self.acc[:, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
@@ -289,10 +322,16 @@ class Comparison:
                     for i in mem:
                         self.t[i].n_d += 1
                         self.t[i].d_done += 1
-                zs = [sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev) if i in act else
-                      torch.zeros(m, cfg0.latent_dim, device=dev) for i, t in enumerate(self.t)]
-                minimax = torch.tensor([t.cfg.g_loss == "minimax" for t in self.t], device=dev)
-                loss = self.steps.generator_step(torch.stack(zs), minimax, act)
+                jobs = []
+                for lane in self.lanes:
+                    first, pos = lane.prefix(act)
+                    if not first:
+                        continue
+                    zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in act
+                          else torch.zeros(m, cfg0.latent_dim, device=dev) for i in first]
+                    minimax = torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
+                    jobs.append((first, lane.steps.generator_step, (torch.stack(zs), minimax, pos)))
+                (loss,) = self._run(jobs, 1)
                 sel = self._mask(act)
                 self.acc[:, 2] += torch.where(sel, loss, 0.0)
                 rows = torch.tensor([t.it % t.cfg.log_every for t in self.t], device=dev)
@@ -316,6 +355,8 @@ class Comparison:
                         t.set_learning_rates()
             for i in list(self.active):
                 self._end(i, "stopped", f"stopped at iteration {self.t[i].it}; resume the comparison to continue")
+        if self.pool is not None:
+            self.pool.shutdown()
         (self.root / "STOP").unlink(missing_ok=True)
         return self.final
 
@@ -324,6 +365,23 @@ class Comparison:
         t = self.t[0]
         x = t.sample_data.data if t.sample_data.data is not None else t.sample_data.centers
         return torch.zeros((m, *x.shape[1:]), device=t.device)
+
+    def _run(self, jobs: list, outputs: int) -> list:
+        """Each lane's step (in its own thread when there are several lanes); its results, which are per
+        member of its stack, gathered into per-member vectors in the members' order (0 for the others)."""
+        import torch
+        if self.pool is not None and len(jobs) > 1:
+            results = list(self.pool.map(lambda job: job[1](*job[2]), jobs))
+        else:
+            results = [fn(*args) for _, fn, args in jobs]
+        dev = self.t[0].device
+        full = [torch.zeros(self.N, device=dev) for _ in range(outputs)]
+        for (first, _, _), res in zip(jobs, results):
+            res = res if isinstance(res, tuple) else (res,)
+            idx = torch.tensor(first, device=dev)
+            for f, r in zip(full, res):
+                f[idx] = r.to(f.dtype)
+        return full
 
     def _mask(self, members):
         import torch

@@ -10,6 +10,11 @@ rounding of the batched kernels (tests/test_compare.py).
 Per member: its objective (eq. 3 or 4), its learning rates and Adam state (Adam is elementwise, so one
 fused call per group of equal settings updates every member exactly), its k (a member whose k is smaller
 sits out the extra D steps: nothing of it changes, its random streams are not drawn from).
+
+A step computes the first n members of the stack (n = the leading dimension of its input; every layer
+slices its stacked weights to it, a view): stacked with larger k first, the extra D steps cost only the
+members that take them. Members inside the prefix that sit a step out are masked (their BatchNorm
+statistics restored, no Adam update).
 """
 from __future__ import annotations
 
@@ -59,15 +64,18 @@ class _SLinear:
         self.zero_b = None  # where BatchNorm follows: the exact gradient 0 (gan_core.engine.fused._layers)
 
     def forward(self, h, keep):
-        if self.w.shape[1] == 1:  # one output: baddbmm and addmm round differently there; this rounds as fused
-            return (h * self.w).sum(-1, keepdim=True) + self.b, (h if keep else None)
-        return torch.baddbmm(self.b, h, self.w.transpose(1, 2)), (h if keep else None)
+        n = h.shape[0]  # the first n members
+        w, b = self.w[:n], self.b[:n]
+        if w.shape[1] == 1:  # one output: baddbmm and addmm round differently there; this rounds as fused
+            return (h * w).sum(-1, keepdim=True) + b, (h if keep else None)
+        return torch.baddbmm(b, h, w.transpose(1, 2)), (h if keep else None)
 
     def backward(self, g, saved, grads, need_input):
+        n = g.shape[0]
         if grads is not None:
             grads.append(torch.bmm(g.transpose(1, 2), saved))
-            grads.append(g.sum(1) if self.zero_b is None else self.zero_b)
-        return torch.bmm(g, self.w) if need_input else None
+            grads.append(g.sum(1) if self.zero_b is None else self.zero_b[:n])
+        return torch.bmm(g, self.w[:n]) if need_input else None
 
 
 class _SBatchNorm:
@@ -83,11 +91,11 @@ class _SBatchNorm:
         self.params = [("weight", mods), ("bias", mods)]
 
     def forward(self, h, keep):
-        N, m, C = h.shape
-        self.nbt.add_(1)
+        N, m, C = h.shape  # the first N members
+        self.nbt[:N].add_(1)
         ht = h.transpose(0, 1).reshape(m, N * C)
-        out, mean, invstd = torch.native_batch_norm(ht, self.w, self.b, self.rm.view(-1), self.rv.view(-1), True,
-                                                    self.momentum, self.eps)
+        out, mean, invstd = torch.native_batch_norm(ht, self.w[:N * C], self.b[:N * C], self.rm[:N].view(-1),
+                                                    self.rv[:N].view(-1), True, self.momentum, self.eps)
         return out.view(m, N, C).transpose(0, 1).contiguous(), ((ht, mean, invstd) if keep else None)
 
     def backward(self, g, saved, grads, need_input):
@@ -95,7 +103,7 @@ class _SBatchNorm:
         ht, mean, invstd = saved
         gt = g.transpose(0, 1).reshape(m, N * C)
         gi, gw, gb = aten.native_batch_norm_backward.default(
-            gt, ht, self.w, self.rm.view(-1), self.rv.view(-1), mean, invstd, True, self.eps,
+            gt, ht, self.w[:N * C], self.rm[:N].view(-1), self.rv[:N].view(-1), mean, invstd, True, self.eps,
             [need_input, grads is not None, grads is not None])
         if grads is not None:
             grads.append(gw.view(N, C)); grads.append(gb.view(N, C))
@@ -110,10 +118,13 @@ class _SAffine:
         self.params = []
 
     def forward(self, h, keep):
-        return ((h - self.shift) / self.scale if self.into else torch.addcmul(self.shift, self.scale, h)), None
+        n = h.shape[0]
+        shift, scale = self.shift[:n], self.scale[:n]
+        return ((h - shift) / scale if self.into else torch.addcmul(shift, scale, h)), None
 
     def backward(self, g, saved, grads, need_input):
-        return g / self.scale if self.into else g * self.scale
+        n = g.shape[0]
+        return g / self.scale[:n] if self.into else g * self.scale[:n]
 
 
 class _SSqueeze:
@@ -202,25 +213,26 @@ class StackedSteps:
         self.bns = [layer for layer in self.g_chain if isinstance(layer, _SBatchNorm)]
         self._sign = None
 
-    def _keep_buffers(self, members):
-        """Running statistics to restore for members that sit a step out (G's forward updates all)."""
-        if len(members) == self.N or not self.bns:
+    def _keep_buffers(self, members, n):
+        """Running statistics to restore for members of the first n that sit a step out (G's forward
+        updates all n)."""
+        if len(members) == n or not self.bns:
             return None
         return [(bn, bn.rm.clone(), bn.rv.clone(), bn.nbt.clone()) for bn in self.bns]
 
-    def _restore_buffers(self, kept, members):
+    def _restore_buffers(self, kept, members, n):
         if kept is None:
             return
-        out = [i for i in range(self.N) if i not in set(members)]
+        out = [i for i in range(n) if i not in set(members)]
         for bn, rm, rv, nbt in kept:
             bn.rm[out] = rm[out]; bn.rv[out] = rv[out]; bn.nbt[out] = nbt[out]
 
     @torch.no_grad()
     def discriminator_step(self, x, z, members):
-        """eq. 2 for every member; only `members` are updated. x [N, m, d], z [N, m, latent].
-        Returns (Ṽ, mean D(x), mean D(G(z))), each [N]."""
+        """eq. 2 for the first n members (x [n, m, d], z [n, m, latent]); only `members` (positions < n)
+        are updated. Returns (Ṽ, mean D(x), mean D(G(z))), each [n]."""
         N, m = x.shape[0], x.shape[1]
-        kept = self._keep_buffers(members)
+        kept = self._keep_buffers(members, N)
         fake, _ = fused._forward(self.g_chain, z, False)
         logits, saved = fused._forward(self.d_chain, torch.cat([x, fake], 1), True)
         s = torch.sigmoid(logits)
@@ -232,15 +244,16 @@ class StackedSteps:
         g = (s - (sign > 0).to(s.dtype)) / m
         grads: list = []
         fused._backward(self.d_chain, saved, g, grads)
-        self._restore_buffers(kept, members)
+        self._restore_buffers(kept, members, N)
         self.adam_d.step(grads, members)
         return v, means[:, 0], means[:, 1]
 
     @torch.no_grad()
     def generator_step(self, z, minimax: torch.Tensor, members):
-        """eq. 4 where minimax[i], else eq. 3. Returns each member's loss [N]."""
-        m = z.shape[1]
-        kept = self._keep_buffers(members)
+        """eq. 4 where minimax[i], else eq. 3, for the first n members (z [n, m, latent], minimax [n]).
+        Returns each one's loss [n]."""
+        N, m = z.shape[0], z.shape[1]
+        kept = self._keep_buffers(members, N)
         fake, saved_g = fused._forward(self.g_chain, z, True)
         logits, saved_d = fused._forward(self.d_chain, fake, True)
         mm = minimax.view(-1, 1)
@@ -251,6 +264,6 @@ class StackedSteps:
         g = fused._backward(self.d_chain, saved_d, g, None)
         grads: list = []
         fused._backward(self.g_chain, saved_g, g, grads)
-        self._restore_buffers(kept, members)
+        self._restore_buffers(kept, members, N)
         self.adam_g.step(grads, members)
         return loss
