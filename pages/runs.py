@@ -292,13 +292,14 @@ run_controls()
 live = any(by_name[n].state in store.LIVE_STATES for n in selected)
 
 
-def chart(fig, key: str, where=st, in_place: bool = True) -> None:
-    # While a run trains, its heavier charts stay mounted and each refresh updates them in place
-    # (ui_live_chart: st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's
-    # main load). The light Ṽ chart stays a plain st.plotly_chart (in_place=False), as do all charts for
-    # FIRST_POINTS_S after a Start: the Train page has loaded st.plotly_chart's plotly already, while each
-    # live chart's frame must run plotly.js first (0.3–2 s here), and the first point should not wait.
-    if live and in_place and not _just_started():
+def chart(fig, key: str, where=st, plain_after_start: float = 0.0) -> None:
+    # While a run trains, its charts stay mounted and each refresh updates them in place (ui_live_chart:
+    # st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's main load).
+    # Right after a Start from the Train page they are plain st.plotly_charts for a while (FIRST_POINTS_S;
+    # the Ṽ chart for VALUE_PLAIN_S): the Train page has loaded st.plotly_chart's plotly.js already, while a
+    # live chart's frame must run its own first (0.3–2 s here), and the first point should not wait for it.
+    # A new tab has neither loaded: there every chart is a live one from the start.
+    if live and not _started_here(max(plain_after_start, FIRST_POINTS_S)):
         live_chart(fig, key, where)
     else:
         where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
@@ -318,11 +319,17 @@ def _has_rows(n: str) -> bool:
 # FIRST_POINTS_S everything is drawn; figures are still rebuilt at most every CHARTS_REDRAW_S (between
 # rebuilds the same figures are re-sent, which costs the browser nothing).
 FIRST_POINTS_S = 3.0
+VALUE_PLAIN_S = 12.0  # see chart()
 CHARTS_REDRAW_S = 3.0
 
 
+def _started_here(seconds: float) -> bool:
+    """Whether this page came from a Start on the Train page less than `seconds` ago."""
+    return bool(flash) and time.time() - flash[1] < seconds
+
+
 def _just_started() -> bool:
-    return bool(flash) and time.time() - flash[1] < FIRST_POINTS_S
+    return _started_here(FIRST_POINTS_S)
 
 
 def _first_points() -> bool:
@@ -366,14 +373,14 @@ def charts() -> None:
         # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
         # only takes the first points.
         left, right = st.columns([3, 1])
-        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left, in_place=False)
+        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left, VALUE_PLAIN_S)
         left.caption("Waiting for the first points: they arrive after the first logging interval.")
         right.markdown("**Verdict**")
     elif cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
         left, right = st.columns([3, 1])
-        chart(cache["value"], "value_fig", left, in_place=False)
+        chart(cache["value"], "value_fig", left, VALUE_PLAIN_S)
         left.caption(CAPTIONS["value"])
         with right:
             st.markdown("**Verdict**")

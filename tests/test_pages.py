@@ -429,9 +429,9 @@ def _points(trace: dict, axis: str = "y") -> np.ndarray:
 
 
 def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
-    """While a run trains, its heavier charts are live charts (ui_live_chart): the same element (id) from
-    refresh to refresh, each refresh carrying the new figure, which the browser draws in place (Plotly.react).
-    The light Ṽ chart stays a plain plotly chart."""
+    """While a run trains, its charts are live charts (ui_live_chart): the same element (id) from refresh to
+    refresh, each refresh carrying the new figure, which the browser draws in place (Plotly.react). Right
+    after a Start from the Train page (whose plotly is loaded) they are plain charts for a while."""
     d = fake_run(runs_dir, "live", "running", iteration=100)
     store.write_status(d, pid=os.getpid(), pid_start=store.current_process_start())  # a live writer: this test
     at = page(MONITOR)
@@ -443,7 +443,8 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
 
     comp, trace = dynamics()
     assert len(_points(trace)) == 10 and np.allclose(_points(trace), 0.5)
-    assert [c for c in at.get("plotly_chart") if "Value of the game" in c.proto.spec]  # Ṽ: a plain chart
+    assert not at.get("plotly_chart")  # a new tab: every chart a live one, Ṽ too
+    assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
     ident = comp.proto.id
 
     store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.0, "d_loss": 1.0, "g_loss": 0.7,
@@ -453,6 +454,14 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     comp, trace = dynamics()
     assert comp.proto.id == ident  # the same chart, new points
     assert len(_points(trace)) == 12 and _points(trace)[-1] == pytest.approx(0.6)
+
+    at.session_state["_start_flash"] = ("Run **live** started", time.time())  # as the Train page's Start leaves it
+    at.run()
+    assert [c for c in at.get("plotly_chart") if "Value of the game" in c.proto.spec]  # Ṽ: a plain chart
+    assert not [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
+    at.session_state["_start_flash"] = ("Run **live** started", time.time() - 60)  # a minute later: live again
+    at.run()
+    assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
 
     store.write_status(d, state="completed", pid=None)  # finished: interactive plotly charts only
     at = page(MONITOR)
