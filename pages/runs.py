@@ -292,14 +292,15 @@ run_controls()
 live = any(by_name[n].state in store.LIVE_STATES for n in selected)
 
 
-def chart(fig, key: str, where=st, plain_after_start: float = 0.0) -> None:
+def chart(fig, key: str, where=st) -> None:
     # While a run trains, its charts stay mounted and each refresh updates them in place (ui_live_chart:
     # st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's main load).
-    # Right after a Start from the Train page they are plain st.plotly_charts for a while (FIRST_POINTS_S;
-    # the Ṽ chart for VALUE_PLAIN_S): the Train page has loaded st.plotly_chart's plotly.js already, while a
-    # live chart's frame must run its own first (0.3–2 s here), and the first point should not wait for it.
-    # A new tab has neither loaded: there every chart is a live one from the start.
-    if live and not _started_here(max(plain_after_start, FIRST_POINTS_S)):
+    # For PLAIN_AFTER_START_S after a Start from the Train page they are plain st.plotly_charts: the Train
+    # page has loaded st.plotly_chart's plotly.js already, while the live charts' frames must each run their
+    # own first (0.3–2 s of the browser's main thread here), which the first point should not wait for and
+    # which would land just when the user first acts on the new run (Pause, Step). A new tab has neither
+    # loaded: there every chart is a live one from the start.
+    if live and not _started_here(PLAIN_AFTER_START_S):
         live_chart(fig, key, where)
     else:
         where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
@@ -319,7 +320,7 @@ def _has_rows(n: str) -> bool:
 # FIRST_POINTS_S everything is drawn; figures are still rebuilt at most every CHARTS_REDRAW_S (between
 # rebuilds the same figures are re-sent, which costs the browser nothing).
 FIRST_POINTS_S = 3.0
-VALUE_PLAIN_S = 12.0  # see chart()
+PLAIN_AFTER_START_S = 12.0  # see chart()
 CHARTS_REDRAW_S = 3.0
 
 
@@ -373,14 +374,14 @@ def charts() -> None:
         # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
         # only takes the first points.
         left, right = st.columns([3, 1])
-        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left, VALUE_PLAIN_S)
+        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left)
         left.caption("Waiting for the first points: they arrive after the first logging interval.")
         right.markdown("**Verdict**")
     elif cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
         left, right = st.columns([3, 1])
-        chart(cache["value"], "value_fig", left, VALUE_PLAIN_S)
+        chart(cache["value"], "value_fig", left)
         left.caption(CAPTIONS["value"])
         with right:
             st.markdown("**Verdict**")
