@@ -300,7 +300,11 @@ def chart(fig, key: str, where=st) -> None:
     # own first (0.3–2 s of the browser's main thread here), which the first point should not wait for and
     # which would land just when the user first acts on the new run (Pause, Step). A new tab has neither
     # loaded: there every chart is a live one from the start.
-    if live and not _started_here(PLAIN_AFTER_START_S):
+    # Once the run ends, charts that were live stay live charts in this view (interactive all the same): a
+    # switch to st.plotly_chart would blank them while it loads and draws (seen in tests/test_browser.py).
+    if live and not _started_here(PLAIN_AFTER_START_S) or not live and ss.get("_live_view") == selected:
+        if live:
+            ss["_live_view"] = list(selected)
         live_chart(fig, key, where)
     else:
         where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})

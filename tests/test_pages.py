@@ -463,6 +463,8 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     at.run()
     assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
 
-    store.write_status(d, state="completed", pid=None)  # finished: interactive plotly charts only
-    at = page(MONITOR)
+    store.write_status(d, state="completed", pid=None)
+    at.run()  # ended while watched: the same live charts (a switch would blank them while it loads)
+    assert [c for c in at.get("component_instance") if c.proto.id == ident]
+    at = page(MONITOR)  # a finished run opened afresh: interactive plotly charts
     assert not at.get("component_instance") and len(at.get("plotly_chart")) >= 2
