@@ -15,8 +15,10 @@ bundle lacks (Scattergl) is drawn by st.plotly_chart instead.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import plotly
@@ -47,21 +49,31 @@ def _choose_bundle() -> tuple[Path, set | None]:
     return FULL_JS, None
 
 
-def _place(src: Path) -> None:
-    dest = FOLDER / "plotly.min.js"
+def _place(src: Path, folder: Path = FOLDER) -> Path:
+    """The component's folder with plotly.js beside index.html: this project's, or where it cannot be written
+    (a read-only install), a copy in the temporary folder."""
+    dest = folder / "plotly.min.js"
     try:
-        if dest.is_file() and dest.read_bytes()[:400] == src.read_bytes()[:400] and dest.stat().st_size == src.stat().st_size:
-            return
-        tmp = dest.with_name(f".plotly.min.js.{id(src)}.tmp")
+        if dest.is_file() and dest.stat().st_size == src.stat().st_size and _version(dest) == _version(src):
+            return folder
+        tmp = folder / f".plotly.min.js.{os.getpid()}.tmp"
         shutil.copyfile(src, tmp)
         tmp.replace(dest)  # atomic: a second server process never serves half a file
+        return folder
+    except OSError:
+        if folder != FOLDER:
+            raise
+    spare = Path(tempfile.gettempdir()) / f"gan-live-chart-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    try:
+        spare.mkdir(exist_ok=True)
+        shutil.copyfile(FOLDER / "index.html", spare / "index.html")
+        return _place(src, spare)
     except OSError as e:
-        raise RuntimeError(f"cannot place plotly.js for the live charts in {FOLDER}: {e}") from None
+        raise RuntimeError(f"cannot place plotly.js for the live charts in {FOLDER} or {spare}: {e}") from None
 
 
 BUNDLE, TRACES = _choose_bundle()
-_place(BUNDLE)
-_component = components.declare_component("gan_live_chart", path=str(FOLDER))
+_component = components.declare_component("gan_live_chart", path=str(_place(BUNDLE)))
 
 
 def drawable(fig) -> bool:

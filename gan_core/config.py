@@ -103,7 +103,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     theory_every: int = 0                 # 0: at every snapshot
     snapshot_samples: int = 2500
-    threads: int = 0                      # CPU threads for torch (0: one, the fastest for these small nets on a shared CPU)
+    threads: int = 0                      # CPU threads for torch (0: one, the fastest for these small nets on a shared CPU);
+                                          # a comparison: its lanes, each one thread (0: one per core, at most 2)
     export_onnx: bool = True
     tensorboard: bool = False             # also write TensorBoard event files to RUN/tb/
     world_size: int = 1                   # processes training the run (torchrun); recorded, not a flag

@@ -29,3 +29,21 @@ def test_figures_with_traces_the_bundle_lacks_are_not_drawn_live(monkeypatch):
     assert not lc.drawable(go.Figure([go.Scattergl(x=[0, 1], y=[1, 0])]))
     monkeypatch.setattr(lc, "TRACES", None)  # the full bundle draws everything
     assert lc.drawable(go.Figure([go.Scattergl(x=[0, 1], y=[1, 0])]))
+
+
+def test_a_read_only_project_folder_serves_the_chart_from_the_temporary_folder(tmp_path, monkeypatch):
+    import shutil
+    real = shutil.copyfile
+
+    def copy(src, dst, *a, **kw):
+        if str(dst).startswith(str(lc.FOLDER)):
+            raise PermissionError(13, "Read-only file system", str(dst))
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(lc.shutil, "copyfile", copy)
+    monkeypatch.setattr(lc.tempfile, "gettempdir", lambda: str(tmp_path))
+    stale = tmp_path / "bundle.min.js"  # a bundle the project folder does not hold yet
+    stale.write_text("/**\n* plotly.js v0.0.1\n*/\n")
+    folder = lc._place(stale)
+    assert folder.parent == tmp_path and (folder / "index.html").read_text() == (lc.FOLDER / "index.html").read_text()
+    assert (folder / "plotly.min.js").read_text() == stale.read_text()

@@ -281,8 +281,10 @@ class Trainer(Steering):
         try:
             self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
         except FileNotFoundError:
-            if not self.run_dir.is_dir():
-                raise RunGone(f"{self.run_dir} was deleted") from None
+            for _ in range(20):  # a deletion still under way leaves the folder for a moment (seen in CI)
+                if not self.run_dir.is_dir():
+                    raise RunGone(f"{self.run_dir} was deleted") from None
+                time.sleep(0.05)
             raise
         old = self._live_snapshot
         if old is not None and old != it and not self.snap.due(old) and old != 0:
