@@ -7,9 +7,9 @@ Refresh model (each part does little per refresh, so a click never waits behind 
 - the charts fragment refreshes every 3 s while a selected run is running (every 0.5 s, Ṽ alone, for the
   first 3 s after a Start: the first points come first); its MetricsTail readers live in session_state
   (a refresh parses only the rows appended since the last one), and the figures are rebuilt only when
-  rows arrived, at most every 3 s. A figure that changed is drawn anew by the browser (the browser's
-  cost, measured in bench/page_responsiveness.py and bench/steer_latency.py, is what sets these
-  intervals); an unchanged one costs the browser nothing;
+  rows arrived, at most every 3 s. While a run trains the charts are live charts (ui_live_chart), which
+  the browser updates in place (Plotly.react) — see chart() for the first seconds after a Start; the
+  browser's cost, measured in bench/page_responsiveness.py and bench/steer_latency.py, sets these intervals;
 - the snapshot fragment ticks every second: a new snapshot is drawn at most every 8 s while the run
   trains, and at once when the run is paused (the snapshot a Pause or a Step takes).
 Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
