@@ -21,7 +21,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from gan_core.engine import compare
+from gan_core.runs import comparisons
 from gan_core.runs import control
 from gan_core.runs import launch
 from gan_core.views import monitor, series
@@ -78,7 +78,7 @@ VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material
 
 def all_runs() -> tuple[list, list]:
     """(every run, comparisons): a comparison's members are listed as COMPARISON/MEMBER after the runs."""
-    infos, groups = store.list_runs(root), compare.list_groups(root)
+    infos, groups = store.list_runs(root), comparisons.list_groups(root)
     for g in groups:
         if g["root"] != root:
             infos += [dataclasses.replace(m, name=f"{g['name']}/{m.name}") for m in g["members"]]
@@ -169,11 +169,11 @@ run_table()
 
 @st.fragment
 @timed("comparisons")
-def comparisons() -> None:
+def comparison_groups() -> None:
     """Each comparison: what varies, its state, a button to overlay all its members, and Stop."""
     with st.expander(f"Comparisons ({len(groups)})", icon=":material/compare_arrows:", expanded=True):
         for g in groups:
-            now = compare.list_groups(g["root"])
+            now = comparisons.list_groups(g["root"])
             g = now[0] if now else g
             vary = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in g["vary"].items())
             seeds = f"{g['seeds']} seeds" if g["seeds"] > 1 else ""
@@ -189,14 +189,14 @@ def comparisons() -> None:
                          disabled=g["state"] != "running", help="Every member stops after its current step and "
                          "keeps a checkpoint (`python -m gan_core compare --resume --root ...` continues)."):
                 try:
-                    compare.request_stop(g["root"])
+                    comparisons.request_stop(g["root"])
                     st.success(f"Asked **{g['name']}** to stop.")
                 except OSError as e:
                     st.error(f"could not ask {g['name']} to stop: {e}")
 
 
 if groups:
-    comparisons()
+    comparison_groups()
 selected = st.multiselect("Runs to show (several overlay on the charts; the table then shows the settings "
                           "that differ)", names, key="sel")
 keep("sel")
@@ -302,7 +302,8 @@ def chart(fig, key: str, where=st) -> None:
     # loaded: there every chart is a live one from the start.
     # Once the run ends, charts that were live stay live charts in this view (interactive all the same): a
     # switch to st.plotly_chart would blank them while it loads and draws (seen in tests/test_browser.py).
-    if live and not _started_here(PLAIN_AFTER_START_S) or not live and ss.get("_live_view") == selected:
+    in_place = not _started_here(PLAIN_AFTER_START_S) if live else ss.get("_live_view") == selected
+    if in_place:
         if live:
             ss["_live_view"] = list(selected)
         live_chart(fig, key, where)
@@ -364,7 +365,7 @@ def charts() -> None:
             cache["value"] = monitor.add_change_markers(  # settings changed live / steps by hand, marked
                 monitor.value_figure(cf), {n: control.read_changes(root / n) for n in selected})
             for i, (label, dirs) in enumerate(seed_bands(selected).items()):
-                monitor.add_seed_band(cache["value"], compare.seed_band(dirs), label,
+                monitor.add_seed_band(cache["value"], comparisons.seed_band(dirs), label,
                                       monitor.PALETTE[(i + 3) % len(monitor.PALETTE)])
             cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
             metrics = monitor.quality_metrics(cf)
@@ -416,7 +417,7 @@ def seed_bands(names) -> dict:
         if g["seeds"] < 2:
             continue
         try:
-            sets = compare.seed_groups(g)
+            sets = comparisons.seed_groups(g)
         except GanError:
             continue
         for label, dirs in sets.items():

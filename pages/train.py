@@ -11,7 +11,7 @@ import time
 import streamlit as st
 
 import ui_draw
-from gan_core.engine import compare
+from gan_core.runs import comparisons
 from gan_core.runs import launch
 from gan_core.views import monitor
 from gan_core.runs import store
@@ -319,7 +319,7 @@ if msg:
                      query_params={"run": msg[2]})
 
 
-# --- Compare…: several runs of these settings as one process (gan_core.engine.compare) ---------------------------
+# --- Compare…: several runs of these settings as one process (gan_core.runs.comparisons, gan_core.engine.compare) ---------------------------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
              "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
@@ -353,7 +353,7 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
     if st.button("Start comparison", key="cmp_start", icon=":material/play_arrow:"):
         ss.pop("_cmp_msg", None)
         try:
-            vary = compare.parse_vary([f"{vary_key}={values}"] if vary_key else [])
+            vary = comparisons.parse_vary([f"{vary_key}={values}"] if vary_key else [])
             cmp_root = launch.run_dir_for(cmp_name, root)
             data = ""
             if ds_key == "drawn":  # the drawing beside the other uploads: the comparison's folder holds only runs
@@ -362,8 +362,8 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
             if n_examples is not None and base.resolved().batch_size > n_examples:
                 raise ConfigError(f"batch size {base.resolved().batch_size} is larger than the dataset "
                                           f"({n_examples} examples)")
-            proc = compare.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
-            members = len(compare.plan_members(base, vary, int(n_seeds)))
+            proc = comparisons.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
+            members = len(comparisons.plan_members(base, vary, int(n_seeds)))
             ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members in one process "
                                          f"({proc.pid}).", cmp_name)
             del ss["cmp_name"]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gan_core.engine import compare as cmp
+from gan_core.runs import comparisons
 from gan_core.runs import store
 from gan_core.engine import stacked
 from gan_core.config import TrainConfig
@@ -59,7 +60,7 @@ def test_stop_and_resume_of_a_comparison_gives_the_same_rows(tmp_path, monkeypat
 
     def poll(self):
         if self.t[0].it >= 33:
-            cmp.request_stop(self.root)
+            comparisons.request_stop(self.root)
             self.last_poll = 0.0
         real_poll(self)
 
@@ -100,17 +101,17 @@ def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
 
 
 def test_vary_parsing_errors_are_one_line():
-    assert cmp.parse_vary(["g_loss=minimax,nonsaturating", "k=1,5"]) == {"g_loss": ["minimax", "nonsaturating"],
+    assert comparisons.parse_vary(["g_loss=minimax,nonsaturating", "k=1,5"]) == {"g_loss": ["minimax", "nonsaturating"],
                                                                           "k": [1, 5]}
     for bad, msg in [(["hidden=8,16"], "cannot vary"), (["k=1,x"], "not a whole number"),
                      (["g_loss=minimax,foo"], "choose from"), (["k=1,1"], "repeated"), (["k"], "KEY=V1"),
                      (["lr_d=1e-3,"], "empty value")]:
         with pytest.raises(ConfigError, match=msg):
-            cmp.parse_vary(bad)
+            comparisons.parse_vary(bad)
     with pytest.raises(ConfigError, match="at least two members"):
-        cmp.plan_members(TrainConfig(dataset="ring8"), {"k": [1]}, 1)
+        comparisons.plan_members(TrainConfig(dataset="ring8"), {"k": [1]}, 1)
     with pytest.raises(ConfigError, match="k must be at least 1"):
-        cmp.plan_members(TrainConfig(dataset="ring8"), {"k": [0, 1]}, 1)
+        comparisons.plan_members(TrainConfig(dataset="ring8"), {"k": [0, 1]}, 1)
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -127,11 +128,11 @@ def test_cli_errors(tmp_path, args, msg):
 def test_groups_and_seed_band(tmp_path):
     base = TrainConfig(iterations=20, **SMALL)
     cmp.compare(base, tmp_path / "runs" / "cmp", {"g_loss": ["minimax", "nonsaturating"]}, seeds=2)
-    groups = cmp.list_groups(tmp_path / "runs")
+    groups = comparisons.list_groups(tmp_path / "runs")
     assert len(groups) == 1 and groups[0]["state"] == "completed" and len(groups[0]["members"]) == 4
-    by_setting = cmp.seed_groups(groups[0])
+    by_setting = comparisons.seed_groups(groups[0])
     assert set(by_setting) == {"g_loss-minimax", "g_loss-nonsaturating"}
-    band = cmp.seed_band(by_setting["g_loss-minimax"], "value_estimate")
+    band = comparisons.seed_band(by_setting["g_loss-minimax"], "value_estimate")
     a, b = (_metrics(d)["value_estimate"] for d in by_setting["g_loss-minimax"])
     assert list(band["n"]) == [2, 2]
     assert band["mean"].tolist() == pytest.approx(((a + b) / 2).tolist())

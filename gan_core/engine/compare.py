@@ -1,106 +1,27 @@
-"""Comparisons: N runs of one architecture that differ in seed, learning rates, objective, k or prior,
-trained in one process with every layer applied to all members at once (gan_core.engine.stacked).
+"""Training a comparison: N runs of one architecture that differ in seed, learning rates, objective, k or
+prior, in one process with every layer applied to all members at once (gan_core.engine.stacked).
 
-Each member is an ordinary run directory under the comparison's root (config.json, metrics.csv,
-status.json, snapshots, checkpoint, generator.onnx): it can be exported, opened on the Generate page, and
-resumed alone with `train --resume`. The root holds comparison.json (what varies, the members). The
-comparison stops as a whole (ROOT/STOP, SIGINT/SIGTERM) and resumes as a whole (`compare --resume`); a
-member whose RUN/STOP appears stops alone; a member that diverges is marked failed and the others go on.
+Each member is an ordinary run directory under the comparison's root (gan_core.runs.comparisons): it can be
+exported, opened on the Generate page, and resumed alone with `train --resume`. The comparison stops as a
+whole (ROOT/STOP, SIGINT/SIGTERM) and resumes as a whole (`compare --resume`); a member whose RUN/STOP
+appears stops alone; a member that diverges is marked failed and the others go on.
 
 Each member keeps its own random streams (the same draws as trained alone) and its own settings, so it
 equals the same run trained alone up to float rounding (tests/test_compare.py).
-
-For the pages: `start_comparison` (one process), `list_groups`, `seed_band` (mean ± one standard
-deviation over the seeds of one setting), `request_stop`.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
-import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from gan_core.runs import store
-from gan_core.config import G_LOSSES, PRIORS, TrainConfig
-from gan_core.errors import ConfigError, RunError
-
-SPEC_NAME = "comparison.json"
-LOG_NAME = "compare.log"
-# What may vary between members: settings that leave the architecture (the stacked shapes) alone.
-VARY_KEYS: dict[str, type] = {"seed": int, "lr_d": float, "lr_g": float, "g_loss": str, "k": int, "prior": str,
-                              "beta1": float, "beta2": float}
-MAX_MEMBERS = 64
-
-
-# --- what a comparison is ---------------------------------------------------------------------------------
-
-def parse_vary(items) -> dict[str, list]:
-    """['g_loss=minimax,nonsaturating', 'k=1,5'] → {'g_loss': [...], 'k': [1, 5]}; ConfigError in one line."""
-    out: dict[str, list] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--vary expects KEY=V1,V2,..., got {item!r}")
-        key, vals = (s.strip() for s in item.split("=", 1))
-        key = key.replace("-", "_")
-        if key not in VARY_KEYS:
-            raise ConfigError(f"--vary: {key!r} cannot vary in a comparison; choose from {', '.join(VARY_KEYS)}")
-        if key in out:
-            raise ConfigError(f"--vary: {key} given twice")
-        kind, values = VARY_KEYS[key], []
-        for v in (s.strip() for s in vals.split(",")):
-            if not v:
-                raise ConfigError(f"--vary {key}: an empty value in {vals!r}")
-            try:
-                values.append(kind(v))
-            except ValueError:
-                raise ConfigError(f"--vary {key}: {v!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if key == "g_loss" and not set(values) <= set(G_LOSSES):
-            raise ConfigError(f"--vary g_loss: choose from {', '.join(G_LOSSES)}, got {vals}")
-        if key == "prior" and not set(values) <= set(PRIORS):
-            raise ConfigError(f"--vary prior: choose from {', '.join(PRIORS)}, got {vals}")
-        if len(set(values)) != len(values):
-            raise ConfigError(f"--vary {key}: a value is repeated in {vals}")
-        out[key] = values
-    return out
-
-
-def member_name(settings: dict) -> str:
-    return "_".join(f"{k}-{v}" for k, v in settings.items()) or "member"
-
-
-def plan_members(base: TrainConfig, vary: dict, seeds: int) -> list[tuple[str, dict]]:
-    """Every combination of the varied values (× seeds base.seed, base.seed+1, ...): (name, settings)."""
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-    axes = dict(vary)
-    if seeds > 1:
-        if "seed" in axes:
-            raise ConfigError("give either --seeds or --vary seed=..., not both")
-        axes["seed"] = [base.seed + s for s in range(seeds)]
-    combos = [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())] or [{}]
-    if len(combos) < 2:
-        raise ConfigError("a comparison needs at least two members: give --vary KEY=V1,V2 or --seeds N")
-    if len(combos) > MAX_MEMBERS:
-        raise ConfigError(f"{len(combos)} members; a comparison holds at most {MAX_MEMBERS}")
-    out = []
-    for s in combos:
-        cfg = dataclasses.replace(base, **s)
-        cfg.resolved().validate()  # each member's settings are checked before anything starts
-        out.append((member_name(s), s))
-    return out
-
-
-def read_spec(root) -> dict:
-    spec = store.read_json(Path(root) / SPEC_NAME)
-    if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
-        raise RunError(f"{root}: not a comparison (no readable {SPEC_NAME})")
-    return spec
+from gan_core.runs.comparisons import SPEC_NAME, LOG_NAME, plan_members, read_spec
+from gan_core.config import TrainConfig
+from gan_core.errors import RunError
 
 
 # --- training ---------------------------------------------------------------------------------------------
@@ -389,90 +310,3 @@ class Comparison:
         for i in members:
             mask[i] = True
         return torch.tensor(mask, device=self.t[0].device)
-
-
-# --- for the pages ---------------------------------------------------------------------------------------
-
-def comparison_command(base: TrainConfig, root, vary: dict, seeds: int) -> list[str]:
-    """The `python -m gan_core compare ...` arguments for these settings."""
-    from gan_core.runs.launch import config_flags
-    flags = [f for f in config_flags(dataclasses.replace(base, run_dir=""))]
-    out = ["compare", *flags, "--root", str(root), "--seeds", str(seeds)]
-    for k, vals in vary.items():
-        out += ["--vary", f"{k}={','.join(str(v) for v in vals)}"]
-    return out
-
-
-def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> subprocess.Popen:
-    """Start a comparison as one background process (output in ROOT/compare.log). Refuses bad settings
-    (ConfigError) and a root that is in use (RunError) before starting anything."""
-    root = Path(root).resolve()
-    plan_members(base, vary, seeds)
-    if (root / SPEC_NAME).exists():
-        raise RunError(f"{root.name} already holds a comparison")
-    root.mkdir(parents=True, exist_ok=True)
-    from gan_core.runs.launch import PROJECT_ROOT
-    with open(root / LOG_NAME, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
-                                 "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    return proc
-
-
-def resume_command(root, iterations: Optional[int] = None) -> list[str]:
-    return ["compare", "--resume", "--root", str(root), *(["--iterations", str(iterations)] if iterations else [])]
-
-
-def request_stop(root) -> None:
-    """Ask a running comparison to stop (every member checkpoints; `compare --resume` continues)."""
-    (Path(root) / "STOP").write_text("")
-
-
-def list_groups(root=store.DEFAULT_ROOT) -> list[dict]:
-    """Comparisons directly under root (or root itself): {'root', 'name', 'dataset', 'vary', 'seeds',
-    'members': [store.RunInfo], 'state'}; state: running if any member runs, else failed if all failed,
-    else the members' common state or 'mixed'."""
-    root = Path(root)
-    cands = [root] + (sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])
-    out = []
-    for c in cands:
-        try:
-            spec = read_spec(c)
-        except RunError:
-            continue
-        infos = store.list_runs(c)
-        states = {i.state for i in infos}
-        state = ("running" if "running" in states or "paused" in states else
-                 states.pop() if len(states) == 1 else "mixed" if states else "empty")
-        out.append({"root": c, "name": c.name, "dataset": spec.get("dataset"), "vary": spec.get("vary", {}),
-                    "seeds": spec.get("seeds", 1), "members": infos, "state": state})
-    return out
-
-
-def seed_band(run_dirs, metric: str = "value_estimate"):
-    """Mean and mean ± one standard deviation of a metric over runs (the seeds of one setting), per logged
-    iteration: a DataFrame with columns iteration, mean, low, high, n."""
-    import pandas as pd
-    frames = []
-    for d in run_dirs:
-        p = Path(d) / "metrics.csv"
-        if p.exists():
-            f = pd.read_csv(p, usecols=lambda c: c in ("iteration", metric))
-            if metric in f:
-                frames.append(f.dropna().set_index("iteration")[metric])
-    if not frames:
-        return pd.DataFrame(columns=["iteration", "mean", "low", "high", "n"])
-    table = pd.concat(frames, axis=1)
-    mean, std = table.mean(axis=1), table.std(axis=1, ddof=0)
-    return pd.DataFrame({"iteration": table.index, "mean": mean.values, "low": (mean - std).values,
-                         "high": (mean + std).values, "n": table.count(axis=1).values})
-
-
-def seed_groups(group: dict) -> dict[str, list]:
-    """A comparison's members grouped by their setting without the seed: {label: [run dirs]}."""
-    spec = read_spec(group["root"])
-    out: dict[str, list] = {}
-    for name in spec["members"]:
-        s = {k: v for k, v in spec.get("settings", {}).get(name, {}).items() if k != "seed"}
-        out.setdefault(member_name(s) if s else "all seeds", []).append(Path(group["root"]) / name)
-    return out

@@ -166,7 +166,7 @@ def add_change_markers(fig: go.Figure, changes: dict) -> go.Figure:
 
 def add_seed_band(fig: go.Figure, band: pd.DataFrame, label: str, color: str = "#444",
                   max_points: int = 800) -> go.Figure:
-    """Draw the mean over seeds and a shaded band mean ± one standard deviation (compare.seed_band's frame:
+    """Draw the mean over seeds and a shaded band mean ± one standard deviation (comparisons.seed_band's frame:
     iteration, mean, low, high, n) onto fig: two SVG traces (the band's outline closed over itself) and
     the mean line."""
     if band is None or band.empty:
