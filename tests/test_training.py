@@ -179,3 +179,31 @@ def test_existing_run_dir_is_not_overwritten(tmp_path):
     r = run_cli("train", "--dataset", "ring8", "--run-dir", tmp_path / "run", "--iterations", 20)
     assert r.returncode != 0 and "already holds a run" in r.stderr
     assert (tmp_path / "run" / "metrics.csv").read_text() == before
+
+
+def test_status_says_the_iteration_between_flushes_without_fsync(tmp_path, monkeypatch):
+    """status.json follows the run every STATUS_SECONDS (the Runs page's table), and these progress writes
+    skip the fsync that state changes keep."""
+    synced, writes = [], []
+    real_fsync, real_write = os.fsync, store.write_status
+    monkeypatch.setattr(store.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def write(run_dir, durable=True, **fields):
+        writes.append((durable, fields.get("state"), fields.get("iteration")))
+        return real_write(run_dir, durable, **fields)
+
+    monkeypatch.setattr(store, "write_status", write)
+    monkeypatch.setattr(training, "STATUS_SECONDS", 0.0)  # every iteration between flushes
+    monkeypatch.setattr(training, "FLUSH_SECONDS", 1e9)   # rows only at the first and the last
+    cfg = TrainConfig(dataset="gaussian1d", iterations=40, log_every=10, hidden=8, depth=1, snapshot_every=1000,
+                      export_onnx=False, run_dir=str(tmp_path / "run"))
+    assert train(cfg, progress=False)["state"] == "completed"
+    progress = [w for w in writes if not w[0]]
+    assert [w[2] for w in progress] == sorted(w[2] for w in progress) and len(progress) >= 30
+    assert all(w[1] is None for w in progress)  # progress only; every state change stays durable
+    assert [w for w in writes if w[1] == "completed"][0][0] is True
+    synced.clear()
+    store.write_status(tmp_path / "run", durable=False, iteration=41)
+    assert not synced and store.read_status(tmp_path / "run")["iteration"] == 41
+    store.write_status(tmp_path / "run", iteration=42)
+    assert synced

@@ -252,14 +252,14 @@ class Trainer(Steering):
             self._active += time.monotonic() - self._since
             self._since = None
 
-    def status(self, **fields) -> dict:
+    def status(self, durable: bool = True, **fields) -> dict:
         if not self.dist.main:
             return {}
         it, wall = self.it, self.active
         rate = (it - self.start) / wall if wall > 0 and it > self.start else None
         eta = (self.cfg.iterations - it) / rate if rate else None
         self.last_status = time.monotonic()
-        return store.write_status(self.run_dir, **{
+        return store.write_status(self.run_dir, durable, **{
             "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
             "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
 
@@ -364,7 +364,7 @@ class Trainer(Steering):
             self.flush()
             self.checkpoint()
         elif time.monotonic() - self.last_status >= STATUS_SECONDS:
-            self.status()  # between flushes: where the run is now (a small file; ~4 writes a second)
+            self.status(durable=False)  # between flushes: where the run is now (~4 a second, no fsync)
 
     # --- the loop ---------------------------------------------------------------------------------------
     def run(self, progress: Optional[bool] = None) -> dict:

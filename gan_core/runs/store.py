@@ -27,7 +27,9 @@ DEFAULT_ROOT = "runs"
 CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.engine.checkpoint; named here so torch-free readers can see it
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write path whole or not at all (a temporary file renamed over it). durable=False skips the fsync: for
+    files rewritten every fraction of a second whose loss in a crash costs nothing (progress)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The pid in the name tells remove_orphan_tmp whose file it is: .NAME.PID.RANDOM.tmp
@@ -36,7 +38,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -44,8 +47,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+def write_json_atomic(path: Path, obj, durable: bool = True) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), durable)
 
 
 def read_json(path: Path) -> Optional[dict]:
@@ -95,12 +98,12 @@ def read_status(run_dir) -> dict:
     return st
 
 
-def write_status(run_dir, **fields) -> dict:
-    """Merge fields into status.json (atomically) and return the new status."""
+def write_status(run_dir, durable: bool = True, **fields) -> dict:
+    """Merge fields into status.json (atomically) and return the new status (durable: see write_bytes_atomic)."""
     st = read_json(status_path(run_dir)) or {}
     st.update(fields)
     st["updated_at"] = time.time()
-    write_json_atomic(status_path(run_dir), st)
+    write_json_atomic(status_path(run_dir), st, durable)
     return st
 
 
