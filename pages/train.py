@@ -16,7 +16,8 @@ from gan_core.runs import launch
 from gan_core.views import monitor
 from gan_core.runs import store
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
-from gan_core.data.datasets import builtin, load_file
+from gan_core.data.datasets import builtin
+from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
 from ui_common import RUNS, keep, restore, set_query, traced, PageTrace
 from ui_nav import page_setup

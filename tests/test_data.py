@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core.data.datasets import builtin, load_file
+from gan_core.data.datasets import builtin
+from gan_core.data.uploads import load_file
 from gan_core.errors import DataError
 
 

@@ -27,13 +27,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from gan_core import cli
-from gan_core.data import datasets as gdata
+from gan_core.data import uploads as gdata
 from gan_core.share import generation, outputs
 from gan_core.share import onnx_check
 from gan_core.runs import runlock
 from gan_core.runs import store  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
-from gan_core.data.datasets import load_file  # noqa: E402
+from gan_core.data.uploads import load_file  # noqa: E402
 from gan_core.errors import ConfigError, DataError, GanError, ModelFileError, RunError  # noqa: E402
 
 GB = 2 ** 30

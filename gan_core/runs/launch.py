@@ -392,7 +392,7 @@ def save_upload(data: bytes, name: str, root=None) -> Path:
 def load_upload(uploaded, image_size: int = 32, root=None):
     """(Dataset, saved path) for an uploaded .csv / .npy / .zip; DataError with a clear message if the
     file cannot be used, in which case nothing is saved."""
-    from gan_core.data.datasets import load_file
+    from gan_core.data.uploads import load_file
     name = str(getattr(uploaded, "name", "upload"))
     ds = load_file(uploaded, name=name, image_size=image_size)
     raw = uploaded.getvalue() if hasattr(uploaded, "getvalue") else Path(uploaded).read_bytes()

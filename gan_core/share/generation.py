@@ -85,7 +85,7 @@ def _capped(data: bytes, name: str, size: int | None = None) -> tuple[bytes, str
 
 def _unwrap_zip(data: bytes, name: str) -> bytes:
     """A zip made by share_package holds generator.onnx: accept it as the model itself."""
-    from gan_core.data.datasets import _zip_entry_count   # numpy-only module: no torch
+    from gan_core.data.uploads import _zip_entry_count   # numpy-only module: no torch
     f = io.BytesIO(data)
     count = _zip_entry_count(f)
     if count is not None and count > 100:
