@@ -22,7 +22,6 @@ Generate ≤ 300 ms. The last line is the worst measured/target ratio (≤ 1.00x
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

@@ -9,7 +9,6 @@ Last line: `steering: start → first point N.NN s, pause N ms, step N ms; ...`.
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import signal

@@ -3,11 +3,8 @@ ideas measured as variants of the reference loop (see that module's docstring)."
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
-import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from bench import common
 from bench.common import column, fmt_time, median, paired_ratios, ratio, say, spread, table

@@ -31,15 +31,12 @@ processes), and torch.compile.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import io
 import math
 import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 

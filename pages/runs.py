@@ -26,6 +26,7 @@ from gan_core.runs import control
 from gan_core.runs import launch
 from gan_core.views import monitor, series
 from gan_core.runs import store
+from gan_core.runs import transfer
 from gan_core.theory import verdict
 from gan_core.views.snapshot_figure import snapshot_figure
 from gan_core.errors import GanError
@@ -233,7 +234,7 @@ def run_controls() -> None:
         msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
     if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
         ss["_confirm_delete"] = target
-    a4.download_button("Download .zip", data=lambda p=path: launch.run_zip_bytes(p), file_name=f"{target.replace('/', '_')}.zip",
+    a4.download_button("Download .zip", data=lambda p=path: transfer.run_zip_bytes(p), file_name=f"{target.replace('/', '_')}.zip",
                        mime="application/zip", on_click="ignore", key="download",
                        help="The run directory without checkpoints, with generator.onnx if exported.")
     if info.state == "completed" and (path / "generator.onnx").is_file():

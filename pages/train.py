@@ -4,7 +4,6 @@ Settings and the upload survive leaving the page (kept in session_state and hand
 and a reload (the data and every setting that differs from the dataset's default are in the address).
 The Start button's outcome is one message in one place: a new start replaces the last one's message.
 """
-import math
 
 import time
 
@@ -12,9 +11,11 @@ import streamlit as st
 
 import ui_draw
 from gan_core.runs import comparisons
+from gan_core.runs import estimate
 from gan_core.runs import launch
 from gan_core.views import monitor
 from gan_core.runs import store
+from gan_core.runs import transfer
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
@@ -82,7 +83,7 @@ if not ss.get("_train_url_read"):
     elif data and "_upload" not in ss:
         try:
             ss["image_size"] = int(q.get("image_size", 32))
-            path = root / launch.UPLOADS / data.split("/")[-1]
+            path = root / transfer.UPLOADS / data.split("/")[-1]
             ss["_upload"] = {"key": ("url", str(path)), "ds": load_file(str(path), image_size=ss["image_size"]),
                              "path": str(path), "error": None, "name": path.name}
             ss["source"] = SOURCES[1]
@@ -139,7 +140,7 @@ else:
         cache_key = (up.file_id, up.name, image_size)
         if (u or {}).get("key") != cache_key:  # parse each upload once, not on every rerun
             try:
-                ds, path = launch.load_upload(up, image_size=image_size, root=root)
+                ds, path = transfer.load_upload(up, image_size=image_size, root=root)
                 ss["_upload"] = {"key": cache_key, "ds": ds, "path": str(path), "error": None, "name": up.name}
             except GanError as e:
                 ss["_upload"] = {"key": cache_key, "error": str(e)}
@@ -235,7 +236,7 @@ with st.expander("Logging and saving"):
 # the data and every changed setting go into the address, so a reload or a link brings them back
 changed = {short: ss[k(short)] for short in SETTINGS if ss[k(short)] != defaults[short]}
 set_query(data="drawn" if ds_key == "drawn" else dataset if ds_key != "user" else
-          f"{launch.UPLOADS}/{u['path'].rsplit('/', 1)[-1]}",
+          f"{transfer.UPLOADS}/{u['path'].rsplit('/', 1)[-1]}",
           image_size=image_size if ds_key == "user" else None,
           **{short: changed.get(short) for short in SETTINGS})
 keep(*SHARED, *(k(short) for short in SETTINGS))
@@ -252,15 +253,15 @@ def current_config(run_dir: str = "", data: str = "") -> TrainConfig:
 
 # --- how long? -------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, ttl=20)
-def estimate(cfg: TrainConfig, root_dir: str):
-    return launch.estimate_rate(cfg, root_dir)
+def rate_guess(cfg: TrainConfig, root_dir: str):
+    return estimate.estimate_rate(cfg, root_dir)
 
 
 st.subheader("3 · Start")
 cfg_now = current_config()
 speed_key = repr(dict(sorted((f, v) for f, v in vars(cfg_now).items() if f not in ("iterations", "seed"))))
 measured = ss.setdefault("_measured", {}).get(speed_key)
-est = (measured, "a short measurement on this machine just now") if measured else estimate(cfg_now, str(root))
+est = (measured, "a short measurement on this machine just now") if measured else rate_guess(cfg_now, str(root))
 if est:
     rate, basis = est
     st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate)}** for "
@@ -272,7 +273,7 @@ if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not meas
              key="measure", help="Trains these settings for 200 iterations in a temporary folder and times them."):
     try:
         with st.spinner("Timing 200 iterations…"):
-            ss["_measured"][speed_key] = launch.measure_rate(cfg_now)
+            ss["_measured"][speed_key] = estimate.measure_rate(cfg_now)
         st.rerun()
     except GanError as e:
         st.error(str(e))
@@ -358,7 +359,7 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
             cmp_root = launch.run_dir_for(cmp_name, root)
             data = ""
             if ds_key == "drawn":  # the drawing beside the other uploads: the comparison's folder holds only runs
-                data = str(ui_draw.save(root / launch.UPLOADS / f"{cmp_name}-drawing", ui_draw.drawing(), std, seed))
+                data = str(ui_draw.save(root / transfer.UPLOADS / f"{cmp_name}-drawing", ui_draw.drawing(), std, seed))
             base = current_config("", data)
             if n_examples is not None and base.resolved().batch_size > n_examples:
                 raise ConfigError(f"batch size {base.resolved().batch_size} is larger than the dataset "

@@ -5,7 +5,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 
 from gan_core.engine import compare as cmp
 from gan_core.runs import comparisons

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from gan_core.runs import launch
+from gan_core.runs import transfer
 from gan_core.views import monitor
 from gan_core.runs import store
 from gan_core.views.series import MetricsTail, downsample
@@ -208,7 +208,7 @@ def test_run_zip_leaves_out_checkpoints(tmp_path):
     (run / "config.json").write_text("{}")
     (run / "generator.onnx").write_bytes(b"onnx")
     (run / ".status.json.tmp").write_text("half")
-    names = zipfile.ZipFile(io.BytesIO(launch.run_zip_bytes(run))).namelist()
+    names = zipfile.ZipFile(io.BytesIO(transfer.run_zip_bytes(run))).namelist()
     assert sorted(names) == ["r1/config.json", "r1/generator.onnx"]
 
 

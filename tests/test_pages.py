@@ -15,7 +15,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
+from gan_core.runs import estimate
 from gan_core.runs import launch
+from gan_core.runs import transfer
 from gan_core.runs import store
 from gan_core.cli import build_parser
 from gan_core.config import TrainConfig
@@ -249,10 +251,10 @@ def test_start_failure_reports_the_log_line(runs_dir, monkeypatch):
 
 
 def test_uploads_never_overwrite_an_earlier_file(runs_dir):
-    a = launch.save_upload(b"x\n1\n", "my data.csv", runs_dir)
+    a = transfer.save_upload(b"x\n1\n", "my data.csv", runs_dir)
     assert a == runs_dir / "_uploads" / "my_data.csv"
-    assert launch.save_upload(b"x\n1\n", "my data.csv", runs_dir) == a
-    b = launch.save_upload(b"x\n2\n", "my data.csv", runs_dir)
+    assert transfer.save_upload(b"x\n1\n", "my data.csv", runs_dir) == a
+    b = transfer.save_upload(b"x\n2\n", "my data.csv", runs_dir)
     assert b != a and a.read_bytes() == b"x\n1\n" and b.read_bytes() == b"x\n2\n"
 
 
@@ -373,15 +375,15 @@ def test_runs_table_shows_settings_that_differ(runs_dir):
 
 def test_duration_estimate_from_earlier_runs_on_the_same_data(runs_dir):
     cfg = TrainConfig(dataset="ring8", iterations=6000)
-    assert launch.estimate_rate(cfg, runs_dir) is None  # nothing measured yet
+    assert estimate.estimate_rate(cfg, runs_dir) is None  # nothing measured yet
     d = fake_run(runs_dir, "fast", "completed")
     store.write_status(d, rate=120.0)
-    rate, basis = launch.estimate_rate(TrainConfig(dataset="ring8", iterations=200), runs_dir)
+    rate, basis = estimate.estimate_rate(TrainConfig(dataset="ring8", iterations=200), runs_dir)
     assert rate == 120.0 and "with these settings" in basis  # fake_run used ring8's defaults
     wide = TrainConfig(dataset="ring8", iterations=200, hidden=256)  # 4x the work per layer: about 4x slower
-    rate, basis = launch.estimate_rate(wide, runs_dir)
+    rate, basis = estimate.estimate_rate(wide, runs_dir)
     assert 25 < rate < 35 and "scaled" in basis
-    assert launch.estimate_rate(TrainConfig(dataset="grid25"), runs_dir) is None  # other data: no guess
+    assert estimate.estimate_rate(TrainConfig(dataset="grid25"), runs_dir) is None  # other data: no guess
 
 
 def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
@@ -409,11 +411,11 @@ def test_latest_samples_of_several_runs_side_by_side(runs_dir):
 def test_speed_measurement_trains_briefly_and_leaves_nothing(runs_dir):
     import tempfile
     before = set(Path(tempfile.gettempdir()).glob("gan-speed-*"))
-    rate = launch.measure_rate(TrainConfig(dataset="gaussian1d", hidden=16, depth=2), iterations=60, timeout=120)
+    rate = estimate.measure_rate(TrainConfig(dataset="gaussian1d", hidden=16, depth=2), iterations=60, timeout=120)
     assert rate > 0
     assert set(Path(tempfile.gettempdir()).glob("gan-speed-*")) == before and list(runs_dir.iterdir()) == []
     with pytest.raises(RunError, match="could not measure the speed"):
-        launch.measure_rate(TrainConfig(dataset="gaussian1d", k=0), iterations=20, timeout=120)
+        estimate.measure_rate(TrainConfig(dataset="gaussian1d", k=0), iterations=20, timeout=120)
 
 
 def _figure_of(component) -> dict:

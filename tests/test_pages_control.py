@@ -2,9 +2,7 @@
 through the same control channel as `python -m gan_core control`. The trainer runs in a thread of this
 process (tiny nets); the page is driven by AppTest."""
 import threading
-import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, wait_for

@@ -4,7 +4,6 @@ from pathlib import Path
 import time
 
 import numpy as np
-import pytest
 
 from gan_core.runs import store
 from test_pages import MONITOR, TRAIN, fake_run, page, qp, texts

@@ -1,5 +1,4 @@
 """The sharing path end to end: train → export (CLI) → generate (CLI) where torch cannot be imported."""
-import json
 import subprocess
 import sys
 

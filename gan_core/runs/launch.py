@@ -8,18 +8,13 @@ No streamlit and no torch here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -31,7 +26,6 @@ from gan_core.errors import ConfigError, RunError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_NAME = "train.log"
 STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
-UPLOADS = "_uploads"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Training runs at a lower CPU priority than the web server: on a 2-core machine the page then wins the
 # core it needs for a click or a refresh (the issue measured a 16 s Stop click at equal priority).
@@ -306,107 +300,3 @@ def wait_started(proc: subprocess.Popen, run_dir, timeout: float = 10.0) -> Opti
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)
-
-
-# --- how long will it take? ---------------------------------------------------------------------
-
-def _work(c: dict) -> float:
-    """Relative arithmetic per iteration: k + 1 steps of m examples through MLPs of width h and depth d."""
-    h, d = float(c.get("hidden") or 128), float(c.get("depth") or 3)
-    return (int(c.get("k") or 1) + 1) * float(c.get("batch_size") or 64) * (h * h * d + 64 * h)
-
-
-def estimate_rate(cfg: TrainConfig, root=None) -> Optional[tuple[float, str]]:
-    """(iterations per second, where the figure comes from) for cfg on this machine, from the measured
-    rates of earlier runs on the same data (scaled by the work per iteration when their settings differ);
-    None when there is no such run."""
-    want = dataclasses.asdict(cfg.resolved())
-    root = Path(root or runs_root())
-    same, scaled = [], []
-    for info in store.list_runs(root):
-        if not info.rate or info.rate <= 0:
-            continue
-        c = store.read_json(info.path / "config.json") or {}
-        if Path(str(c.get("dataset"))).name != Path(str(want["dataset"])).name or \
-                c.get("image_size", want["image_size"]) != want["image_size"]:
-            continue
-        keys = ("k", "batch_size", "hidden", "depth", "latent_dim", "snapshot_every", "device")
-        if all(c.get(key) == want[key] for key in keys):
-            same.append(info.rate)
-        else:
-            scaled.append(info.rate * _work(c) / _work(want))
-    if same:
-        return statistics.median(same), f"the measured speed of {len(same)} earlier run(s) with these settings"
-    if scaled:
-        return statistics.median(scaled), (f"{len(scaled)} earlier run(s) on this data, scaled by the work per "
-                                           "iteration (rough)")
-    return None
-
-
-def measure_rate(cfg: TrainConfig, iterations: int = 200, timeout: float = 90.0) -> float:
-    """Iterations per second of cfg on this machine, from a short real training run in a temporary folder
-    (same settings, no export, at the training processes' lower priority). Raises RunError if it fails."""
-    tmp = Path(tempfile.mkdtemp(prefix="gan-speed-"))
-    try:
-        full = cfg.resolved()  # the real run's snapshot interval: snapshots are part of its speed
-        c = dataclasses.replace(cfg, run_dir=str(tmp / "run"), iterations=iterations, export_onnx=False,
-                                checkpoint_every=10 * iterations, snapshot_every=full.snapshot_every,
-                                lr_decay_iterations=full.lr_decay_iterations, dataset_params=dict(cfg.dataset_params))
-        if c.dataset and not c.is_builtin:
-            c.dataset = str(Path(c.dataset).resolve())
-        out = subprocess.run([sys.executable, "-m", "gan_core", "train", *config_flags(c), "--quiet"],
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
-                             stdin=subprocess.DEVNULL, preexec_fn=lambda: os.nice(TRAIN_NICE))
-        st = store.read_json(store.status_path(c.run_dir)) or {}
-        if out.returncode != 0 or not st.get("rate"):
-            line = (out.stderr.strip().splitlines() or [""])[-1]
-            raise RunError(f"could not measure the speed: {line[len('error: '):] if line.startswith('error: ') else line}")
-        return float(st["rate"])
-    except subprocess.TimeoutExpired:
-        raise RunError(f"could not measure the speed: {iterations} iterations took over {timeout:.0f} s") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# --- uploaded datasets ---------------------------------------------------------------------------
-
-def save_upload(data: bytes, name: str, root=None) -> Path:
-    """Keep an uploaded dataset at ROOT/_uploads/<name> (atomically), so a run's config can name it.
-
-    The same bytes under the same name reuse the file; different bytes never overwrite a file an
-    earlier run may depend on: they get a name with a content hash.
-    """
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "upload").name).lstrip("._") or "upload"
-    folder = Path(root or runs_root()) / UPLOADS
-    path = folder / safe
-    if path.exists():
-        if path.read_bytes() == data:
-            return path
-        path = folder / f"{path.stem}-{hashlib.sha256(data).hexdigest()[:10]}{path.suffix}"
-        if path.exists():
-            return path  # same content, saved before
-    store.write_bytes_atomic(path, data)
-    return path
-
-
-def load_upload(uploaded, image_size: int = 32, root=None):
-    """(Dataset, saved path) for an uploaded .csv / .npy / .zip; DataError with a clear message if the
-    file cannot be used, in which case nothing is saved."""
-    from gan_core.data.uploads import load_file
-    name = str(getattr(uploaded, "name", "upload"))
-    ds = load_file(uploaded, name=name, image_size=image_size)
-    raw = uploaded.getvalue() if hasattr(uploaded, "getvalue") else Path(uploaded).read_bytes()
-    return ds, save_upload(raw, name, root)
-
-
-def run_zip_bytes(run_dir) -> bytes:
-    """The run directory as a zip, without checkpoints (large, torch-only) or temporary files."""
-    run_dir = Path(run_dir)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
-        for p in sorted(run_dir.rglob("*")):
-            rel = p.relative_to(run_dir)
-            if not p.is_file() or rel.parts[0] == "checkpoints" or p.name.startswith(".") or p.name == "STOP":
-                continue
-            zf.write(p, f"{run_dir.name}/{rel.as_posix()}")
-    return buf.getvalue()

@@ -15,7 +15,6 @@ No torch at import time here: the dashboard imports this module to talk to the w
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import sys
