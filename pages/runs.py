@@ -18,7 +18,6 @@ WebGL contexts per page). The selected runs are in the address (?run=a&run=b), s
 import dataclasses
 import time
 
-import numpy as np
 import streamlit as st
 
 from gan_core.runs import comparisons
@@ -28,7 +27,8 @@ from gan_core.views import monitor, series
 from gan_core.runs import store
 from gan_core.runs import transfer
 from gan_core.theory import verdict
-from gan_core.views.snapshot_figure import snapshot_figure
+from gan_core.views.captions import CAPTIONS
+from gan_core.views.snapshot_views import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
@@ -40,39 +40,6 @@ page_setup()
 
 ss = st.session_state
 root = launch.runs_root()
-CAPTIONS = {
-    "value": "Ṽ is the minibatch estimate of V(D, G) = E[log D(x)] + E[log(1 − D(G(z)))] (eq. (1)), which D "
-             "ascends. **Why it starts on the dotted line:** an untrained D says ½ to everything, so Ṽ = log ½ + "
-             "log ½ = −2 log 2 ≈ −1.386 at first. D then learns to tell real from generated and pushes Ṽ *up* — "
-             "that is D doing its job, not G getting worse. As G catches up, D is fooled again and Ṽ comes back "
-             "towards −2 log 2: with the best D, V(G, D*) = −2 log 2 + 2·JSD(p_data ‖ p_g) (eqs. (8)–(21)), "
-             "which is −2 log 2 exactly when p_g = p_data.",
-    "discriminator": "Mean D(x) on real data and D(G(z)) on generated data. At the game's equilibrium "
-                     "p_g = p_data and D* ≡ 1/2 (eq. (7)): the discriminator can no longer tell them apart.",
-    "loss": "D descends −Ṽ (eq. (2)); G descends log(1 − D(G(z))) (minimax, eq. (4)) or −log D(G(z)) "
-            "(non-saturating, eq. (3)).",
-    "figure1": "The paper's Figure 1: p_data (black, dotted), p_g (green), the learned D (blue, dashed) and "
-               "D* = p_data/(p_data + p_g) (orange, eq. (7)). Where p_g matches p_data, D* is 1/2 everywhere.",
-    "d_map": "The learned D(x) over the plane (green: judged real, purple: judged generated), with real "
-             "points (green) and generated points (purple). G moves its points up D's slope.",
-    "d_star": "D*(x) = p_data/(p_data + p_g), eq. (7), from the same generator: the discriminator the theorem "
-              "says is best for this G. Where p_g matches p_data it is 1/2 (white).",
-    "jsd": "JSD(p_data ‖ p_g) from a kernel estimate of p_g: 0 when p_g = p_data, log 2 ≈ 0.693 for disjoint "
-           "supports (below 0.02 is good); V(G, D*) = −2 log 2 + 2·JSD (eqs. (8)–(21)).",
-    "samples": "Generated samples from the same fixed latents at every snapshot, so you watch the same z "
-               "move as G learns.",
-    "arrows": "**Arrows:** the push G's objective gives each generated point x = G(z), −∇ₓ of the per-sample "
-              "generator loss — {objective}. Both point up D's slope, but they differ by the factor "
-              "(1 − D(x))/D(x): minimax arrows (eq. 4) nearly vanish where D(x) ≈ 0, where D confidently "
-              "rejects the samples (early in training), while non-saturating ones (eq. 3) are strongest there — "
-              "why eq. (3) is used in practice. One fixed scale for every snapshot and run, so lengths compare.",
-    "manifold": "**Mesh:** G's manifold, the image of a regular latent grid under G (for latents other than "
-                "2-D, a 2-D slice through z = 0): how G folds the plane onto the modes.",
-}
-OBJECTIVE = {"minimax": "here minimax, ℓ = log(1 − D(x))", "nonsaturating": "here non-saturating, ℓ = −log D(x)"}
-LAYERS = {"real": "real points", "generated": "generated points", "d": "D heat map", "d_star": "D*",
-          "arrows": "arrows (G's push)", "manifold": "manifold"}
-LAYERS_ON = ["real", "generated", "d", "arrows", "manifold"]
 VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
                 "collapsed": ":material/warning:", "diverged": ":material/error:"}
 
@@ -94,6 +61,11 @@ def signature(infos) -> tuple:
 @st.cache_data(show_spinner=False, max_entries=128)
 def snapshot(run_dir: str, iteration: int, mtime: float) -> dict:
     return store.load_snapshot(run_dir, iteration)  # mtime in the key: a resumed run may rewrite it
+
+
+def run_real_points(run_dir):
+    cfg_file = run_dir / "config.json"
+    return real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -469,7 +441,8 @@ def snapshots_view() -> None:
         stamp = (str(run_dir), it, f.stat().st_mtime, tuple(layers))
         if cache.get("stamp") != stamp:
             cache.clear()
-            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), run_dir, it, layers)
+            cache["figs"] = snapshot_figures(snapshot(str(run_dir), it, stamp[2]), it, lambda: run_real_points(run_dir),
+                                             layers)
             cache["stamp"], cache["at"] = stamp, time.time()
     except (GanError, OSError) as e:
         st.warning(f"snapshot at iteration {it} is not readable yet ({e})")
@@ -505,56 +478,6 @@ def side_by_side(names: list) -> None:
                 monitor.samples_figure(samples, title=title, n_points=500)
         chart(cache[stamp], f"side_{n}", col)
     st.caption(CAPTIONS["samples"])
-
-
-def snapshot_figures(snap: dict, run_dir, it: int, layers=LAYERS_ON) -> list:
-    """[(key, figure, caption)] for one snapshot: for 1-D and 2-D points one combined figure with the chosen
-    layers (Figure 1 with the arrows beneath it in 1-D, the plane in 2-D); an image grid or samples otherwise."""
-    kind = monitor.snapshot_kind(snap)
-    if kind != "images" and np.asarray(snap["samples"]).ndim == 2 and np.asarray(snap["samples"]).shape[1] in (1, 2):
-        return [("snap_fig", combined_figure(snap, run_dir, it, layers), snapshot_caption(snap, layers))]
-    cfg_file = run_dir / "config.json"
-    real = None if kind in ("figure1", "images") else real_points(  # only the point views draw real data
-        str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
-    jsd = snap.get("metric_jsd")
-    where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
-    if kind == "figure1":
-        return [("fig1", monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
-    if kind == "heatmap":
-        return [("d_pair", monitor.d_pair_figure(snap, real, title=f"D beside D* — {where}"),
-                 CAPTIONS["d_map"] + " " + CAPTIONS["d_star"])]
-    if kind == "images":
-        return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
-                 CAPTIONS["samples"])]
-    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
-             CAPTIONS["samples"])]
-
-
-def combined_figure(snap: dict, run_dir, it: int, layers):
-    on = set(layers)
-    cfg_file = run_dir / "config.json"
-    two_d = np.asarray(snap["samples"]).shape[1] == 2
-    real = real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0) \
-        if two_d and "real" in on else None
-    jsd = snap.get("metric_jsd")
-    where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
-    title = (f"p_data, p_g, D and D*; G's push beneath — {where}" if not two_d else f"snapshot — {where}")
-    return snapshot_figure(snap, real, show_real="real" in on, show_generated="generated" in on, show_d="d" in on,
-                           show_d_star="d_star" in on, show_arrows="arrows" in on, show_manifold="manifold" in on,
-                           n_points=500, title=title)
-
-
-def snapshot_caption(snap: dict, layers) -> str:
-    on, two_d = set(layers), np.asarray(snap["samples"]).shape[1] == 2
-    parts = [CAPTIONS["d_map"] if two_d else CAPTIONS["figure1"]]
-    if two_d and "d_star" in on and "d_star" in snap:
-        parts.append(CAPTIONS["d_star"])
-    if "arrows" in on and "grad_g" in snap:
-        obj = str(np.asarray(snap.get("g_loss", "")))
-        parts.append(CAPTIONS["arrows"].format(objective=OBJECTIVE.get(obj, "the run's objective")))
-    if "manifold" in on and "manifold" in snap:
-        parts.append(CAPTIONS["manifold"])
-    return " ".join(parts)
 
 
 charts()
