@@ -50,11 +50,11 @@ def test_rejection_with_exact_d_star_moves_p_g_to_p_data():
     assert x.mean() == pytest.approx(MU, abs=0.025)                        # p_data after
     assert x.std() == pytest.approx(SD, abs=0.02)
     assert hist_kl(x, MU, SD) < 0.01 < 0.1 < hist_kl(raw, MU, SD)          # KL to p_data falls
-    # envelope e^M with M the 99th percentile of the burn-in logits: below the true maximum ratio, so
+    # envelope e^M with M the 99.9th percentile of the burn-in logits: below the true maximum ratio, so
     # acceptance is a little above E_{p_g}[p_data/p_g] / max ratio = 1 / max ratio
     x_star = MU / (1 - SD ** 2)   # where log_ratio peaks
     burn = sample_latents(rejection.BURN_IN, 1, "normal", 7)[:, 0]
-    assert rep["envelope_logit"] == pytest.approx(np.percentile(log_ratio(burn), 99))
+    assert rep["envelope_logit"] == pytest.approx(np.percentile(log_ratio(burn), rejection.QUANTILE))
     assert rep["envelope_logit"] < log_ratio(x_star)
     assert math.exp(-log_ratio(x_star)) < rep["acceptance"] < 1.3 * math.exp(-log_ratio(x_star))
 
@@ -78,7 +78,7 @@ def test_uniforms_are_their_own_stream():
 
 
 def test_rejection_gives_up_in_one_line_when_d_rejects_everything(monkeypatch):
-    # With M the 99th percentile at least ~1 % is always kept; with the paper's M = max, one burn-in outlier
+    # With M the 99.9th percentile at least ~0.1 % is always kept; with the paper's M = max, one burn-in outlier
     # makes every later sample nearly impossible to keep — then it stops with one line, not a hang.
     monkeypatch.setattr(rejection, "QUANTILE", 100.0)
 
@@ -105,7 +105,7 @@ def test_exported_model_carries_d_and_round_trips(packed_run):
     model = load_model(packed_run / "generator.onnx")
     assert model.logit_name == "logit" and model.output_name == "x"
     meta = model.metadata
-    assert meta["rejection"] == "dr-sampling v1" and meta["pack"] == "2"
+    assert meta["rejection"] == rejection.NAME and meta["pack"] == "2"
     assert meta["rejection_logit"] == "packed-diagonal/2" and meta["rejection_default"] in ("true", "false")
     z = sample_latents(40, model.latent_dim, model.prior, 9)
     x, lg = model.run_with_logit(z)
