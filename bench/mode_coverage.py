@@ -45,10 +45,10 @@ PUBLISHED = {
 }
 VARIANTS = {"defaults": [], "original": ["--pack", "1"]}   # the plain GAN is one flag away
 # Earlier defaults, for reference: ring8's before issue 12 (README's first table); grid25's until 2026-11-28
-# (lr_d 5e-4, Adam β2 0.999: 17.6/25 modes with rejection v1 in bench/RESULTS.md).
+# (Adam betas (0.5, 0.999): 17.6/25 modes with rejection v1 in bench/RESULTS.md).
 PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"],
             "grid25": ["--iterations", "10000", "--batch-size", "256", "--lr-d", "5e-4", "--lr-g", "1e-3",
-                       "--beta2", "0.999", "--pack", "1"]}
+                       "--beta1", "0.5", "--beta2", "0.999", "--pack", "1"]}
 
 
 def variants(dataset: str) -> dict:

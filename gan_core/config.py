@@ -22,22 +22,22 @@ G_NORMS = ("none", "batch")
 # (measured figures are in README.md). Anything given explicitly wins.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "gaussian1d": dict(iterations=3000, latent_dim=1, batch_size=256, lr_d=1e-3, lr_g=1e-3, hidden=64, depth=2,
-                       lr_decay=1.0, g_norm="none", pack=1, beta2=0.999),
+                       lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
     # ring8/grid25: BatchNorm in G, a 2-D latent, a deeper G/D and a learning rate decaying linearly to 0
     # (modes settle instead of jittering). ring8: m = 512 made coverage reliable (8/8 on 5 of 5 seeds, 71 CPU-s).
-    # grid25: Adam's β2 = 0.9 and equal learning rates 1e-3 (this session's sweep, bench/RESULTS.md "grid25
-    # defaults, second sweep"): 23.0 modes with rejection on 3 of 3 seeds against 18.4 for the earlier
-    # settings (lr_d 5e-4, β2 0.999) at the same ~92 % quality. A faster D (lr_d 2e-3, lr_g 5e-4) gave 97.7 %
-    # quality but 21.8 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
+    # grid25: Adam without momentum and a shorter memory of squared gradients (β1 0, β2 0.9): 24.6 of 25 modes
+    # with rejection on 5 seeds (worst 23) against 18.4 (worst 13) with (0.5, 0.999), at ~91 % quality (this
+    # session's sweep, bench/RESULTS.md "grid25: Adam's betas"). A faster D (lr_d 2e-3, lr_g 5e-4) gave 98 %
+    # quality but 23.2 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
     # slowly (bench/RESULTS.md, issue 12).
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                  lr_decay=0.0, g_norm="batch", pack=1, beta2=0.999),
-    "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=1e-3, lr_g=1e-3, hidden=128, depth=4,
-                   lr_decay=0.0, g_norm="batch", pack=1, beta2=0.9),
+                  lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999),
+    "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
+                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9),
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                   lr_decay=1.0, g_norm="none", pack=1, beta2=0.999),
+                   lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
     "user": dict(iterations=3000, latent_dim=8, batch_size=128, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                 lr_decay=1.0, g_norm="none", pack=1, beta2=0.999),
+                 lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
 }
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
@@ -87,8 +87,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr_d: Optional[float] = None
     lr_g: Optional[float] = None
-    beta1: float = 0.5
-    beta2: Optional[float] = None   # per dataset (DATASET_DEFAULTS): 0.9 for grid25, else 0.999
+    beta1: Optional[float] = None   # Adam's betas, per dataset (DATASET_DEFAULTS): (0, 0.9) for grid25,
+    beta2: Optional[float] = None   # else (0.5, 0.999)
     # Learning-rate schedule: both rates fall linearly to lr_decay × their initial value over the first
     # lr_decay_iterations iterations, then stay there (1: constant). The horizon is its own setting, not
     # --iterations, so that extending a run with --resume continues the very same schedule.
