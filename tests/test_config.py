@@ -22,6 +22,13 @@ def test_resolved_fills_dataset_defaults_and_explicit_values_win():
     c = TrainConfig(dataset="digits", lr_g=0.01).resolved()
     assert c.image_size == 8 and c.batch_size == 64 and c.lr_g == 0.01 and c.iterations == 3000
     assert c.snapshot_every > 0 and c.snapshot_every % c.log_every == 0
+    # Adam's betas are per dataset too: grid25 trains without momentum (issue 12's sweep), the others keep
+    # DCGAN's (0.5, 0.999); a value given explicitly wins, and the old default stays one flag away
+    assert (c.beta1, c.beta2) == (0.5, 0.999)
+    assert (TrainConfig(dataset="grid25").resolved().beta1, TrainConfig(dataset="grid25").resolved().beta2) == (0.0, 0.9)
+    assert TrainConfig(dataset="grid25", beta1=0.5).resolved().beta1 == 0.5
+    args = build_parser().parse_args(["train", "--dataset", "grid25", "--beta1", "0.5", "--beta2", "0.999"])
+    assert (args.beta1, args.beta2) == (0.5, 0.999)
 
 
 def test_every_config_field_has_a_flag():
