@@ -42,8 +42,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
 # model's metadata as rejection_default): discriminator rejection sampling (gan_core.theory.rejection) or not.
-# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 69 → 91 %) and the modes covered on
-# grid25 (9.6 → 17.6 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain GAN's samples.
+# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 72 → 91 %) and the modes covered on
+# grid25 (12.2 → 24.6 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain GAN's samples.
 GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
 
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
