@@ -205,8 +205,7 @@ class Comparison:
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> dict:
         import torch
-        from gan_core.engine.models import sample_prior
-        from gan_core.engine.training import Diverged, StopFlag
+        from gan_core.engine.training import StopFlag
         self.final: dict = {}
         self.last_poll = 0.0
         self._begin()
@@ -218,23 +217,15 @@ class Comparison:
                 self._poll()
                 if not self.active or self.stop.set:
                     break
-                act = self.active
+                act = list(self.active)
                 for j in range(max(self.t[i].cfg.k for i in act)):
                     mem = [i for i in act if self.t[i].cfg.k > j]
                     jobs = []
                     for lane in self.lanes:
                         first, pos = lane.prefix(mem)
-                        if not first:
-                            continue
-                        xs, zs = [], []
-                        for i in first:
-                            t = self.t[i]
-                            if i in mem:  # each member draws from its own streams, as Trainer.d_step does
-                                xs.append(t.sample_data(m, t.rng))
-                                zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
-                            else:
-                                xs.append(self._zero_x(m)); zs.append(torch.zeros(m, cfg0.latent_dim, device=dev))
-                        jobs.append((first, lane.steps.discriminator_step, (torch.stack(xs), torch.stack(zs), pos)))
+                        if first:  # each lane draws its members' batches in its own thread
+                            jobs.append((first, lambda lane=lane, first=first, pos=pos: lane.steps.discriminator_step(
+                                *self._d_inputs(first, mem, m), pos)))
                     v, d_real, d_fake = self._run(jobs, 3)
                     sel = self._mask(mem)
                     self.acc[:, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
@@ -246,34 +237,25 @@ class Comparison:
                 jobs = []
                 for lane in self.lanes:
                     first, pos = lane.prefix(act)
-                    if not first:
-                        continue
-                    zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in act
-                          else torch.zeros(m, cfg0.latent_dim, device=dev) for i in first]
-                    minimax = torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
-                    jobs.append((first, lane.steps.generator_step, (torch.stack(zs), minimax, pos)))
+                    if first:
+                        jobs.append((first, lambda lane=lane, first=first, pos=pos: lane.steps.generator_step(
+                            *self._g_inputs(first, act, m), pos)))
                 (loss,) = self._run(jobs, 1)
                 sel = self._mask(act)
                 self.acc[:, 2] += torch.where(sel, loss, 0.0)
                 rows = torch.tensor([t.it % t.cfg.log_every for t in self.t], device=dev)
                 cur = self.recent[torch.arange(self.N, device=dev), rows]
                 self.recent[torch.arange(self.N, device=dev), rows] = torch.where(sel, loss + self.last_v, cur)
-                for i in list(act):
-                    t = self.t[i]
-                    t.n_g += 1
-                    t.it += 1
-                    t.d_done = 0
-                    try:
-                        t.end_of_iteration()
-                    except Diverged as e:
-                        from gan_core.engine.training import _checkpoint_iteration
-                        ck = _checkpoint_iteration(t.run_dir)
-                        self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
-                        continue
-                    if t.it >= t.cfg.iterations:
-                        self._end(i, "completed", "finished", final_value_estimate=t.last_v)
-                    else:
-                        t.set_learning_rates()
+                # logging, snapshots and checkpoints: each lane's members in its thread (their files and
+                # tensors are their own), so one core does not wait while the other writes a snapshot
+                groups = [[i for i in lane.members if i in act] for lane in self.lanes]
+                for i, e in self._each_lane(self._end_of_iteration, [g for g in groups if g]):
+                    from gan_core.engine.training import _checkpoint_iteration
+                    ck = _checkpoint_iteration(self.t[i].run_dir)
+                    self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
+                for i in list(self.active):
+                    if i in act and self.t[i].it >= self.t[i].cfg.iterations:
+                        self._end(i, "completed", "finished", final_value_estimate=self.t[i].last_v)
             for i in list(self.active):
                 self._end(i, "stopped", f"stopped at iteration {self.t[i].it}; resume the comparison to continue")
         if self.pool is not None:
@@ -287,17 +269,65 @@ class Comparison:
         x = t.sample_data.data if t.sample_data.data is not None else t.sample_data.centers
         return torch.zeros((m, *x.shape[1:]), device=t.device)
 
+    def _d_inputs(self, first: list, taking: list, m: int) -> tuple:
+        """The stacked real and latent batches of a D step for the stack's first members: each member that
+        takes the step draws from its own streams, as Trainer.d_step does; the others get zeros."""
+        import torch
+        from gan_core.engine.models import sample_prior
+        dev, xs, zs = self.t[0].device, [], []
+        for i in first:
+            t = self.t[i]
+            if i in taking:
+                xs.append(t.sample_data(m, t.rng))
+                zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
+            else:
+                xs.append(self._zero_x(m)); zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
+        return torch.stack(xs), torch.stack(zs)
+
+    def _g_inputs(self, first: list, taking: list, m: int) -> tuple:
+        """The stacked latents of a G step and each member's objective (minimax or not)."""
+        import torch
+        from gan_core.engine.models import sample_prior
+        dev = self.t[0].device
+        zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in taking
+              else torch.zeros(m, self.t[0].cfg.latent_dim, device=dev) for i in first]
+        return torch.stack(zs), torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
+
+    def _end_of_iteration(self, members: list) -> list:
+        """Close the iteration for these members (one lane's): [(member, Diverged)] for those that diverged."""
+        from gan_core.engine.training import Diverged
+        failed = []
+        for i in members:
+            t = self.t[i]
+            t.n_g += 1
+            t.it += 1
+            t.d_done = 0
+            try:
+                t.end_of_iteration()
+            except Diverged as e:
+                failed.append((i, e))
+                continue
+            if t.it < t.cfg.iterations:
+                t.set_learning_rates()
+        return failed
+
+    def _each_lane(self, fn, groups: list) -> list:
+        """fn(group) for each lane's group, in the lanes' threads when there are several; the results joined."""
+        if self.pool is not None and len(groups) > 1:
+            return [x for r in self.pool.map(fn, groups) for x in r]
+        return [x for g in groups for x in fn(g)]
+
     def _run(self, jobs: list, outputs: int) -> list:
         """Each lane's step (in its own thread when there are several lanes); its results, which are per
         member of its stack, gathered into per-member vectors in the members' order (0 for the others)."""
         import torch
         if self.pool is not None and len(jobs) > 1:
-            results = list(self.pool.map(lambda job: job[1](*job[2]), jobs))
+            results = list(self.pool.map(lambda job: job[1](), jobs))
         else:
-            results = [fn(*args) for _, fn, args in jobs]
+            results = [fn() for _, fn in jobs]
         dev = self.t[0].device
         full = [torch.zeros(self.N, device=dev) for _ in range(outputs)]
-        for (first, _, _), res in zip(jobs, results):
+        for (first, _), res in zip(jobs, results):
             res = res if isinstance(res, tuple) else (res,)
             idx = torch.tensor(first, device=dev)
             for f, r in zip(full, res):
