@@ -204,52 +204,22 @@ class Comparison:
 
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> dict:
-        import torch
         from gan_core.engine.training import StopFlag
         self.final: dict = {}
         self.last_poll = 0.0
         self._begin()
         self.log(f"comparison {self.root.name}: {self.N} members trained {self.how}")
-        cfg0, dev = self.t[0].cfg, self.t[0].device
-        m = cfg0.batch_size
+        m = self.t[0].cfg.batch_size
         with StopFlag() as self.stop:
             while self.active and not self.stop.set:
                 self._poll()
                 if not self.active or self.stop.set:
                     break
                 act = list(self.active)
-                for j in range(max(self.t[i].cfg.k for i in act)):
-                    mem = [i for i in act if self.t[i].cfg.k > j]
-                    jobs = []
-                    for lane in self.lanes:
-                        first, pos = lane.prefix(mem)
-                        if first:  # each lane draws its members' batches in its own thread
-                            jobs.append((first, lambda lane=lane, first=first, pos=pos: lane.steps.discriminator_step(
-                                *self._d_inputs(first, mem, m), pos)))
-                    v, d_real, d_fake = self._run(jobs, 3)
-                    sel = self._mask(mem)
-                    self.acc[:, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
-                    self.acc[:, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
-                    self.last_v = torch.where(sel, v, self.last_v)
-                    for i in mem:
-                        self.t[i].n_d += 1
-                        self.t[i].d_done += 1
-                jobs = []
-                for lane in self.lanes:
-                    first, pos = lane.prefix(act)
-                    if first:
-                        jobs.append((first, lambda lane=lane, first=first, pos=pos: lane.steps.generator_step(
-                            *self._g_inputs(first, act, m), pos)))
-                (loss,) = self._run(jobs, 1)
-                sel = self._mask(act)
-                self.acc[:, 2] += torch.where(sel, loss, 0.0)
-                rows = torch.tensor([t.it % t.cfg.log_every for t in self.t], device=dev)
-                cur = self.recent[torch.arange(self.N, device=dev), rows]
-                self.recent[torch.arange(self.N, device=dev), rows] = torch.where(sel, loss + self.last_v, cur)
-                # logging, snapshots and checkpoints: each lane's members in its thread (their files and
-                # tensors are their own), so one core does not wait while the other writes a snapshot
-                groups = [[i for i in lane.members if i in act] for lane in self.lanes]
-                for i, e in self._each_lane(self._end_of_iteration, [g for g in groups if g]):
+                # one iteration of Algorithm 1 for every lane's members, each lane in its own thread (one
+                # meeting point per iteration); then the ends of runs, which touch the comparison's lists
+                lanes = [lane for lane in self.lanes if any(i in act for i in lane.members)]
+                for i, e in self._each_lane(lambda lane: self._lane_iteration(lane, act, m), lanes):
                     from gan_core.engine.training import _checkpoint_iteration
                     ck = _checkpoint_iteration(self.t[i].run_dir)
                     self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
@@ -317,26 +287,36 @@ class Comparison:
             return [x for r in self.pool.map(fn, groups) for x in r]
         return [x for g in groups for x in fn(g)]
 
-    def _run(self, jobs: list, outputs: int) -> list:
-        """Each lane's step (in its own thread when there are several lanes); its results, which are per
-        member of its stack, gathered into per-member vectors in the members' order (0 for the others)."""
+    def _lane_iteration(self, lane, act: list, m: int) -> list:
+        """One iteration for the lane's active members: k D steps (a member with a smaller k sits the extra
+        ones out), one G step, then logging, snapshots and checkpoints. Runs in the lane's thread: it writes
+        only its members' rows of the stacked diagnostics. Returns [(member, Diverged)]."""
         import torch
-        if self.pool is not None and len(jobs) > 1:
-            results = list(self.pool.map(lambda job: job[1](), jobs))
-        else:
-            results = [fn() for _, fn in jobs]
         dev = self.t[0].device
-        full = [torch.zeros(self.N, device=dev) for _ in range(outputs)]
-        for (first, _), res in zip(jobs, results):
-            res = res if isinstance(res, tuple) else (res,)
-            idx = torch.tensor(first, device=dev)
-            for f, r in zip(full, res):
-                f[idx] = r.to(f.dtype)
-        return full
+        for j in range(max(self.t[i].cfg.k for i in lane.members if i in act)):
+            mem = [i for i in act if self.t[i].cfg.k > j]
+            first, pos = lane.prefix(mem)
+            v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(*self._d_inputs(first, mem, m), pos))
+            idx, sel = self._rows(first, mem)
+            self.acc[idx, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
+            self.acc[idx, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
+            self.last_v[idx] = torch.where(sel, v, self.last_v[idx])
+            for i in first:
+                if i in mem:
+                    self.t[i].n_d += 1
+                    self.t[i].d_done += 1
+        first, pos = lane.prefix(act)
+        loss = lane.steps.generator_step(*self._g_inputs(first, act, m), pos)
+        loss = (loss[0] if isinstance(loss, tuple) else loss).float()
+        idx, sel = self._rows(first, act)
+        self.acc[idx, 2] += torch.where(sel, loss, 0.0)
+        rows = torch.tensor([self.t[i].it % self.t[i].cfg.log_every for i in first], device=dev)
+        cur = self.recent[idx, rows]
+        self.recent[idx, rows] = torch.where(sel, loss + self.last_v[idx], cur)
+        return self._end_of_iteration([i for i in lane.members if i in act])
 
-    def _mask(self, members):
+    def _rows(self, first: list, taking: list) -> tuple:
+        """(the members' rows, which of them take the step) as tensors."""
         import torch
-        mask = [False] * self.N
-        for i in members:
-            mask[i] = True
-        return torch.tensor(mask, device=self.t[0].device)
+        dev = self.t[0].device
+        return torch.tensor(first, device=dev), torch.tensor([i in taking for i in first], device=dev)
