@@ -85,12 +85,12 @@ def main(argv=None) -> float:
     iterations = args.iterations or (150 if args.quick else 1000)
     repeats = args.repeats or (3 if args.quick else 5)
     ms = members(args.members)
-    common.print_header("Comparisons: one process with stacked members vs separate processes", args, "cpu",
+    common.print_header("Comparisons: one command (stacked members, a process per lane) vs separate processes", args, "cpu",
                         {"members": f"{len(ms)} (ring8 defaults; g_loss × k × seed)",
                          "batch size": args.batch_size or "ring8's default", "iterations per member": iterations,
                          "rounds": repeats})
     tmp = Path(tempfile.mkdtemp(prefix="bench_exp_"))
-    walls: dict[str, list] = {"comparison (one process)": [], "separate processes": []}
+    walls: dict[str, list] = {"comparison (one command)": [], "separate processes": []}
     cpu: dict[str, list] = {k: [] for k in walls}
     try:
         for r in range(repeats):
@@ -109,12 +109,12 @@ def main(argv=None) -> float:
     say(table(rows, ["case", "member-iterations/s (wall, median)", "wall seconds per round",
                      "member-iterations per CPU-second"]))
     say(f"  CPU time (all processes; on a shared machine, 8 processes also take 8 shares of the scheduler): "
-        f"comparison / separate {ratio(median(paired_ratios(cpu['separate processes'], cpu['comparison (one process)'])))}")
+        f"comparison / separate {ratio(median(paired_ratios(cpu['separate processes'], cpu['comparison (one command)'])))}")
     try:
         say(f"  load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except OSError:
         pass
-    r = median(paired_ratios(walls["separate processes"], walls["comparison (one process)"]))
+    r = median(paired_ratios(walls["separate processes"], walls["comparison (one command)"]))
     common.final_line(f"comparison of {len(ms)} / the same {len(ms)} runs as separate processes started together, "
                       "total member-iterations per second", r)
     return r

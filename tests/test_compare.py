@@ -67,11 +67,31 @@ def test_stop_and_resume_of_a_comparison_gives_the_same_rows(tmp_path, monkeypat
     final = cmp.compare(base, tmp_path / "resumed", vary)
     monkeypatch.setattr(cmp.Comparison, "_poll", real_poll)
     assert {st["state"] for st in final.values()} == {"stopped"}
-    assert all(33 <= st["iteration"] < 60 for st in final.values())
+    # lanes are processes of their own: each stops at its own iteration once one has asked
+    assert all(0 < st["iteration"] < 60 for st in final.values()) and max(st["iteration"] for st in final.values()) >= 33
     final = cmp.compare(TrainConfig(), tmp_path / "resumed", {}, resume=True)
     assert {st["state"] for st in final.values()} == {"completed"}
     for name in ("g_loss-minimax", "g_loss-nonsaturating"):
         pd.testing.assert_frame_equal(_metrics(tmp_path / "straight" / name), _metrics(tmp_path / "resumed" / name))
+
+
+def test_a_signal_to_the_first_lane_stops_every_lane(tmp_path, monkeypatch):
+    """Lanes are processes: SIGTERM/SIGINT reach the process the user started; its lane stops, and so do the
+    others (through ROOT/STOP), each with a checkpoint, none running on to the end."""
+    import os
+    parent, real_poll = os.getpid(), cmp.Comparison._poll
+
+    def poll(self):
+        if os.getpid() == parent and self.t[0].it >= 20:
+            self.stop.set = True  # what StopFlag's handler does on SIGTERM
+        real_poll(self)
+
+    monkeypatch.setattr(cmp.Comparison, "_poll", poll)
+    final = cmp.compare(TrainConfig(iterations=400, checkpoint_every=1000, **SMALL), tmp_path / "c",
+                        {"seed": [0, 1, 2, 3]}, threads=2)
+    assert len(final) == 4 and {st["state"] for st in final.values()} == {"stopped"}
+    assert all(st["iteration"] < 400 for st in final.values())
+    assert not (tmp_path / "c" / "STOP").exists()  # consumed once every lane had stopped
 
 
 def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
@@ -140,7 +160,7 @@ def test_groups_and_seed_band(tmp_path):
 
 def test_extra_d_steps_compute_only_the_members_that_take_them(tmp_path, monkeypatch):
     """Stacked with larger k first, the second D step of k = 1, 2 runs on the two k = 2 members, not on all
-    four with two masked; in two lanes (threads), each lane takes half of each."""
+    four with two masked; in two lanes (processes), each lane takes half of each."""
     real = stacked.StackedSteps.discriminator_step
     sizes = []
 
@@ -154,4 +174,5 @@ def test_extra_d_steps_compute_only_the_members_that_take_them(tmp_path, monkeyp
     assert sizes == [(4, [0, 1, 2, 3]), (2, [0, 1])] * 3  # per iteration: every member, then the k = 2 ones
     sizes.clear()
     cmp.compare(TrainConfig(iterations=3, **SMALL), tmp_path / "two", {"k": [1, 2]}, seeds=2, threads=2)
-    assert sorted(sizes) == sorted([(2, [0, 1])] * 6 + [(1, [0])] * 6)  # per lane: its two, then its k = 2 one
+    # this process's lane (the other is a process of its own): its two members, then its k = 2 one
+    assert sizes == [(2, [0, 1]), (1, [0])] * 3

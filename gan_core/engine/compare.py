@@ -1,5 +1,6 @@
 """Training a comparison: N runs of one architecture that differ in seed, learning rates, objective, k or
-prior, in one process with every layer applied to all members at once (gan_core.engine.stacked).
+prior, by one command: the members are stacked and every layer is applied to all of a stack's members at
+once (gan_core.engine.stacked); on a CPU the members are split into lanes, a process and a stack each.
 
 Each member is an ordinary run directory under the comparison's root (gan_core.runs.comparisons): it can be
 exported, opened on the Generate page, and resumed alone with `train --resume`. The comparison stops as a
@@ -66,7 +67,71 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
             cfgs.append(cfg)
         if not cfgs:
             raise RunError(f"{root.name}: every member has finished or failed; give --iterations larger to extend it")
-        return Comparison(cfgs, root, resume=resume, threads=threads, log=log).run()
+        final = _train_in_lanes(cfgs, root, resume, threads, log)
+    (root / "STOP").unlink(missing_ok=True)  # consumed: every lane has stopped
+    return final
+
+
+def _lane_count(cfgs: list, threads: int) -> int:
+    """Lanes for a comparison: on a CPU `threads` (default: the cores, at most 2), each a process; on a GPU one."""
+    from gan_core.engine.device import resolve_device
+    if resolve_device(cfgs[0].device).type != "cpu":
+        return 1
+    return max(1, min(threads or min(2, os.cpu_count() or 1), len(cfgs)))
+
+
+def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log) -> dict:
+    """Train the members in lanes: on a CPU each lane is a process of its own (forked before torch computes
+    anything) holding a stack of some of the members, larger k first, stepped with one torch thread. Threads
+    in one process were measured first: they shared the interpreter's lock and left ~15 % of two cores idle
+    (bench/RESULTS.md); the members' run directories and the comparison's STOP file are all the lanes share.
+    This process trains the first lane and waits for the others; the locks it holds cover them all."""
+    import multiprocessing
+    import sys
+    lanes = _lane_count(cfgs, threads)
+    order = sorted(range(len(cfgs)), key=lambda i: -cfgs[i].k)
+    groups = [[cfgs[i] for i in order[w::lanes]] for w in range(lanes)]
+    if lanes == 1:
+        return Comparison(groups[0], root, resume=resume, log=log).run()
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    sys.stdout.flush(); sys.stderr.flush()
+    for g in groups[1:]:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_lane_process, args=(g, root, resume, log, send), daemon=False)
+        proc.start()
+        send.close()
+        children.append((proc, recv))
+    try:
+        here = Comparison(groups[0], root, resume=resume, log=log)
+        final = here.run()
+        if here.stopped_all:  # SIGINT/SIGTERM to this process, or ROOT/STOP: the other lanes stop too
+            (root / "STOP").write_text("")
+    finally:
+        if sys.exc_info()[0] is not None:  # this lane failed: the others stop too (they checkpoint)
+            (root / "STOP").write_text("")
+        results = []
+        for proc, recv in children:
+            try:
+                results.append(recv.recv())
+            except EOFError:
+                results.append(("error", f"a lane process ended without a result (exit code {proc.join() or proc.exitcode})"))
+            proc.join()
+    for kind, value in results:
+        if kind == "error":
+            raise RunError(f"a lane of the comparison failed: {value}")
+        final.update(value)
+    return final
+
+
+def _lane_process(cfgs: list, root: Path, resume: bool, log, send) -> None:
+    """A forked lane: train these members, send back their final statuses (or the error, in one line)."""
+    try:
+        send.send(("ok", Comparison(cfgs, root, resume=resume, log=log).run()))
+    except BaseException as e:  # noqa: BLE001 — reported to the parent, which raises it
+        send.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        send.close()
 
 
 class _Looped:
@@ -119,29 +184,21 @@ class Comparison:
     """The members' Trainers (each owns its run directory, its models, optimisers and random streams) and the
     loop that steps them together."""
 
-    def __init__(self, cfgs: list, root: Path, resume: bool, threads: int = 0, log=lambda s: None):
+    def __init__(self, cfgs: list, root: Path, resume: bool, log=lambda s: None):
         import torch
         from gan_core.engine.training import Trainer
         self.root, self.log = root, log
         self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
         self.N = len(self.t)
-        # Lanes: on a CPU the members are split into `threads` stacks, each stepped by its own thread with one
-        # torch thread (the ops release the GIL, so each lane has a core). Measured faster than one stack on
-        # two OpenMP threads, whose many short parallel regions either spin (and collapse when another
-        # process takes a core) or, with OMP_WAIT_POLICY=PASSIVE as the CLI sets, sleep between regions.
-        # On a GPU one stack. Within a lane, larger k first: a D step that only some members take (j ≥ the
-        # others' k) computes a prefix of the stack, not every member masked (stacked.py).
-        cpu = self.t[0].device.type == "cpu"
-        lanes = max(1, min(threads or (min(2, os.cpu_count() or 1) if cpu else 1), self.N))
-        if cpu:
+        # One stack (a lane); on a CPU with one torch thread: a comparison's other lanes are processes of their
+        # own (_train_in_lanes). Larger k first: a D step that only some members take (j ≥ the others' k)
+        # computes a prefix of the stack, not every member masked (stacked.py).
+        if self.t[0].device.type == "cpu":
             torch.set_num_threads(1)
         order = sorted(range(self.N), key=lambda i: -self.t[i].cfg.k)
-        self.lanes = [_Lane([self.t[i] for i in order[w::lanes]], order[w::lanes]) for w in range(lanes)]
-        self.how = f"{self.lanes[0].how} in {lanes} lane{'s' if lanes > 1 else ''}"
-        self.pool = None
-        if lanes > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            self.pool = ThreadPoolExecutor(lanes, thread_name_prefix="lane")
+        self.lane = _Lane([self.t[i] for i in order], order)
+        self.how = self.lane.how
+        self.stopped_all = False  # set when the whole comparison was asked to stop (a signal or ROOT/STOP)
         dev = self.t[0].device
         # the members' diagnostics, stacked: each Trainer's own tensors are views of its row
         self.acc = torch.stack([t.acc for t in self.t]).contiguous()
@@ -216,21 +273,17 @@ class Comparison:
                 if not self.active or self.stop.set:
                     break
                 act = list(self.active)
-                # one iteration of Algorithm 1 for every lane's members, each lane in its own thread (one
-                # meeting point per iteration); then the ends of runs, which touch the comparison's lists
-                lanes = [lane for lane in self.lanes if any(i in act for i in lane.members)]
-                for i, e in self._each_lane(lambda lane: self._lane_iteration(lane, act, m), lanes):
+                # one iteration of Algorithm 1 for every active member; then the ends of runs
+                for i, e in self._lane_iteration(self.lane, act, m):
                     from gan_core.engine.training import _checkpoint_iteration
                     ck = _checkpoint_iteration(self.t[i].run_dir)
                     self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
                 for i in list(self.active):
                     if i in act and self.t[i].it >= self.t[i].cfg.iterations:
                         self._end(i, "completed", "finished", final_value_estimate=self.t[i].last_v)
+            self.stopped_all = self.stop.set
             for i in list(self.active):
                 self._end(i, "stopped", f"stopped at iteration {self.t[i].it}; resume the comparison to continue")
-        if self.pool is not None:
-            self.pool.shutdown()
-        (self.root / "STOP").unlink(missing_ok=True)
         return self.final
 
     def _zero_x(self, m):
@@ -281,16 +334,9 @@ class Comparison:
                 t.set_learning_rates()
         return failed
 
-    def _each_lane(self, fn, groups: list) -> list:
-        """fn(group) for each lane's group, in the lanes' threads when there are several; the results joined."""
-        if self.pool is not None and len(groups) > 1:
-            return [x for r in self.pool.map(fn, groups) for x in r]
-        return [x for g in groups for x in fn(g)]
-
     def _lane_iteration(self, lane, act: list, m: int) -> list:
         """One iteration for the lane's active members: k D steps (a member with a smaller k sits the extra
-        ones out), one G step, then logging, snapshots and checkpoints. Runs in the lane's thread: it writes
-        only its members' rows of the stacked diagnostics. Returns [(member, Diverged)]."""
+        ones out), one G step, then logging, snapshots and checkpoints. Returns [(member, Diverged)]."""
         import torch
         dev = self.t[0].device
         for j in range(max(self.t[i].cfg.k for i in lane.members if i in act)):
