@@ -229,7 +229,7 @@ def measure(code: str, cap_bytes: int = 2 * GB, timeout: float = 60.0) -> dict:
 
 
 def load_upload_code(path: Path, name: str) -> str:
-    return ("import io, tempfile\nfrom pathlib import Path\nfrom gan_core.runs.launch import load_upload\n"
+    return ("import io, tempfile\nfrom pathlib import Path\nfrom gan_core.runs.transfer import load_upload\n"
             "from gan_core.errors import GanError\n"
             f"class U(io.BytesIO):\n    name = {name!r}\n"
             f"try:\n    ds, _ = load_upload(U(Path({str(path)!r}).read_bytes()), 32, tempfile.mkdtemp())\n"
@@ -373,7 +373,7 @@ def test_corrupt_deflate_entry_is_skipped_like_a_broken_image():
 
 
 def test_long_upload_name_is_refused_in_one_line(tmp_path):
-    from gan_core.runs.launch import load_upload
+    from gan_core.runs.transfer import load_upload
     with pytest.raises(GanError) as e:
         load_upload(Upload(b"x,y\n1,2\n", "a" * 250 + ".csv"), root=tmp_path)
     assert "the file name is too long (254 characters" in one_line(e)
