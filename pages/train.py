@@ -321,7 +321,7 @@ if msg:
                      query_params={"run": msg[2]})
 
 
-# --- Compare…: several runs of these settings as one process (gan_core.runs.comparisons, gan_core.engine.compare) ---------------------------
+# --- Compare…: several runs of these settings by one command (gan_core.runs.comparisons, gan_core.engine.compare) ---------------------------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
              "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
@@ -333,8 +333,8 @@ def vary_changed() -> None:
 
 
 with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(ss.get("_cmp_msg"))):
-    st.caption("Train several runs of the settings above in ONE process, their networks stacked (faster than "
-               "separate runs): one setting takes each of the values you give, and/or several seeds. Each member "
+    st.caption("Train several runs of the settings above by ONE command, their networks stacked (faster than "
+               "separate runs; on a CPU one process per core, at most 2): one setting takes each of the values you give, and/or several seeds. Each member "
                "is an ordinary run; the Runs page groups them, overlays them and shows the seeds' mean with a band.")
     restore("cmp_key", "cmp_values", "cmp_seeds")
     ss.setdefault("cmp_key", "g_loss")
@@ -366,8 +366,8 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
                                           f"({n_examples} examples)")
             proc = comparisons.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
             members = len(comparisons.plan_members(base, vary, int(n_seeds)))
-            ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members in one process "
-                                         f"({proc.pid}).", cmp_name)
+            ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members, one command "
+                                         f"(process {proc.pid}).", cmp_name)
             del ss["cmp_name"]
             st.rerun()
         except GanError as e:

@@ -145,7 +145,7 @@ def test_compare_starts_one_process_and_the_runs_page_groups_it(runs_dir):
     at.text_input(key="cmp_values").input("minimax,nonsaturating")
     at.text_input(key="cmp_name").input("cmp")
     at.button(key="cmp_start").click().run()
-    assert not at.exception and "**cmp** started: 2 members in one process" in texts(at.success), texts(at.error)
+    assert not at.exception and "**cmp** started: 2 members, one command" in texts(at.success), texts(at.error)
     members = [runs_dir / "cmp" / "g_loss-minimax", runs_dir / "cmp" / "g_loss-nonsaturating"]
     deadline = time.monotonic() + 120
     while not all(store.read_status(m).get("state") == "completed" for m in members) and time.monotonic() < deadline:

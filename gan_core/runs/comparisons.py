@@ -1,5 +1,5 @@
 """Comparisons as run directories: what one is (the varied settings, its members, comparison.json), and
-what the pages and the command line do with one — start it as one process, stop it, list the comparisons
+what the pages and the command line do with one — start it (one command), stop it, list the comparisons
 under a runs root, the mean ± one standard deviation over the seeds of one setting. Training a comparison
 is gan_core.engine.compare.
 
