@@ -68,6 +68,18 @@ DATASET_PARAMS: dict[str, dict[str, tuple]] = {
 LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none", "pack": 1}
 
 
+def split_setting(item: str, allowed, usage: str, refused: str) -> tuple[str, str]:
+    """'lr-d=1e-4' → ('lr_d', '1e-4') for a key in allowed; a one-line ConfigError (usage: the expected form,
+    refused: what is said of a key not allowed, followed by the allowed keys) otherwise."""
+    if "=" not in item:
+        raise ConfigError(f"{usage}, got {item!r}")
+    key, raw = (t.strip() for t in item.split("=", 1))
+    key = key.replace("-", "_")
+    if key not in allowed:
+        raise ConfigError(f"{key!r} {refused}: {', '.join(allowed)}")
+    return key, raw
+
+
 @dataclass
 class TrainConfig:
     dataset: str = "gaussian1d"           # a built-in name or a path to a CSV / .npy / folder / .zip

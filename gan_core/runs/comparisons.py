@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from gan_core.runs import store
-from gan_core.config import G_LOSSES, PRIORS, TrainConfig
+from gan_core.config import G_LOSSES, PRIORS, TrainConfig, split_setting
 from gan_core.errors import ConfigError, RunError
 
 SPEC_NAME = "comparison.json"
@@ -33,12 +33,8 @@ def parse_vary(items) -> dict[str, list]:
     """['g_loss=minimax,nonsaturating', 'k=1,5'] → {'g_loss': [...], 'k': [1, 5]}; ConfigError in one line."""
     out: dict[str, list] = {}
     for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--vary expects KEY=V1,V2,..., got {item!r}")
-        key, vals = (s.strip() for s in item.split("=", 1))
-        key = key.replace("-", "_")
-        if key not in VARY_KEYS:
-            raise ConfigError(f"--vary: {key!r} cannot vary in a comparison; choose from {', '.join(VARY_KEYS)}")
+        key, vals = split_setting(item, VARY_KEYS, "--vary expects KEY=V1,V2,...",
+                                  "cannot vary in a comparison (--vary); choose from")
         if key in out:
             raise ConfigError(f"--vary: {key} given twice")
         kind, values = VARY_KEYS[key], []

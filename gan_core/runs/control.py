@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gan_core.runs import store
+from gan_core.config import split_setting
 from gan_core.errors import ConfigError, RunError
 
 CONTROL_DIR = "control"
@@ -36,12 +37,7 @@ MAX_STEP_COUNT = 1_000_000
 
 def parse_setting(item: str) -> tuple[str, Any]:
     """'lr_d=1e-4' → ('lr_d', 0.0001); a one-line ConfigError for anything else."""
-    if "=" not in item:
-        raise ConfigError(f"expected KEY=VALUE, got {item!r}")
-    key, raw = (s.strip() for s in item.split("=", 1))
-    key = key.replace("-", "_")
-    if key not in LIVE_SETTINGS:
-        raise ConfigError(f"{key!r} cannot be changed while training; live settings: {', '.join(LIVE_SETTINGS)}")
+    key, raw = split_setting(item, LIVE_SETTINGS, "expected KEY=VALUE", "cannot be changed while training; live settings")
     try:
         return key, LIVE_SETTINGS[key](raw)
     except ValueError:
