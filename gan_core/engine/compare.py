@@ -115,8 +115,10 @@ def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log) -> 
             try:
                 results.append(recv.recv())
             except EOFError:
-                results.append(("error", f"a lane process ended without a result (exit code {proc.join() or proc.exitcode})"))
+                results.append(None)  # it ended without a word: killed, say, its members are left `interrupted`
             proc.join()
+        results = [r or ("error", f"a lane process ended without a result (exit code {proc.exitcode})")
+                   for r, (proc, _) in zip(results, children)]
     for kind, value in results:
         if kind == "error":
             raise RunError(f"a lane of the comparison failed: {value}")
