@@ -8,6 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui_heap import freeze_imports
+
 TRAIN, RUNS, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
 FAVICON = str(Path(__file__).parent / "assets" / "favicon.png")
 
@@ -87,6 +89,7 @@ def configure() -> None:
 
 def run_app() -> None:
     """app.py: the page config, the navigation, then the page the address asks for."""
+    freeze_imports()  # what earlier runs imported leaves the garbage collector's work (ui_heap.py)
     configure()
     page = st.navigation(pages())
     page.run()
@@ -97,5 +100,6 @@ def page_setup() -> None:
     without app.py (a URL opened directly, before app.py ever ran in the session: a pages/ folder exists).
     Declaring the same navigation again when app.py did run is harmless (the same pages, the same page),
     and needs no flag that could go stale; this page then carries on as the page the address names."""
+    freeze_imports()
     configure()
     st.navigation(pages())

@@ -58,9 +58,14 @@ GL_PROBE = """(() => {
                         alive: made.filter(m => m.canvas.isConnected && !m.ctx.isContextLost()).length});
 })();"""
 
-# The Ṽ trace of the value chart: points plotted, and whether its line is drawn (an SVG path, or a gl canvas).
+# The Ṽ trace of the value chart: points plotted, and whether its line is drawn (an SVG path, or a gl canvas),
+# looked for in the page and in its same-origin frames (a live chart is a component: an iframe). One call in
+# the page, and waits poll inside the page: a bench polling over CDP every few ms takes CPU from the page.
 VALUE_TRACE = """() => {
-  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+  const docs = [document];
+  for (const f of document.querySelectorAll('iframe')) { try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {} }
+  let best = {n: -1, drawn: false, type: null};
+  for (const doc of docs) for (const p of doc.querySelectorAll('.js-plotly-plot')) {
     const data = p._fullData || [];
     const i = data.findIndex(d => (d.name || '').startsWith('Ṽ'));
     if (i < 0) continue;
@@ -73,9 +78,9 @@ VALUE_TRACE = """() => {
     } else {
       drawn = !!p.querySelector('canvas') && p.getBoundingClientRect().height > 50;
     }
-    return {n, drawn, type: t.type};
+    if (n > best.n) best = {n, drawn, type: t.type};
   }
-  return {n: -1, drawn: false, type: null};
+  return best;
 }"""
 
 
@@ -92,19 +97,21 @@ def in_frames(page, js: str, arg=None) -> list:
 
 def value_trace(page) -> dict:
     """VALUE_TRACE wherever the Ṽ chart is (the page, or a live chart's frame)."""
-    return max(in_frames(page, VALUE_TRACE), key=lambda r: r["n"], default={"n": -1, "drawn": False, "type": None})
+    try:
+        return page.evaluate(VALUE_TRACE)
+    except Exception:  # the page navigating
+        return {"n": -1, "drawn": False, "type": None}
 
 
-def wait_value(page, timeout_s: float = 90.0) -> dict:
-    """Wait until the Ṽ chart shows at least one point (polling, so the page keeps handling its events)."""
-    deadline = time.perf_counter() + timeout_s
-    while True:
-        r = value_trace(page)
-        if r["n"] > 0:
-            return r
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"no point on the Ṽ chart within {timeout_s:.0f} s")
-        page.wait_for_timeout(20)
+def wait_value(page, timeout_s: float = 90.0, polling_ms: int = 25) -> dict:
+    """Wait until the Ṽ chart shows at least one point (the page polls itself)."""
+    try:
+        page.wait_for_function(f"() => ({VALUE_TRACE})().n > 0", timeout=timeout_s * 1000, polling=polling_ms)
+    except Exception as e:
+        if "Timeout" not in type(e).__name__ and "imeout" not in str(e):
+            raise
+        raise TimeoutError(f"no point on the Ṽ chart within {timeout_s:.0f} s") from None
+    return value_trace(page)
 
 
 @dataclass

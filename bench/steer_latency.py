@@ -21,14 +21,27 @@ from typing import Optional
 
 from bench import common
 from bench.common import say
-from bench.page_responsiveness import CHROMIUM, Figures, value_trace, open_browser, start_server, stop_process, wait_idle
+from bench.page_responsiveness import CHROMIUM, Figures, open_browser, start_server, stop_process, wait_idle, wait_value
 
 ROOT = Path(__file__).resolve().parent.parent
 # In the page: the wall-clock time of every click event and of every main-thread task over 50 ms, and a
 # MutationObserver that notes when a success message matching window.__want first appears. These are what
 # a user sees, without Playwright's own round trips around click() and its polling.
 PAGE_PROBE = """
-window.__lat = {clicks: [], long: [], seen: null, want: null};
+window.__lat = {clicks: [], long: [], seen: null, want: null, ws: []};
+(() => {  // every WebSocket message in and out, timed when the page's main thread handles it
+  const WS = window.WebSocket, size = d => d.byteLength || d.size || d.length || 0;
+  const Wrapped = function (...a) {
+    const ws = new WS(...a);
+    ws.addEventListener('message', e => window.__lat.ws.push([Date.now(), 'in', size(e.data)]));
+    const send = ws.send.bind(ws);
+    ws.send = d => { window.__lat.ws.push([Date.now(), 'out', size(d)]); return send(d); };
+    return ws;
+  };
+  Wrapped.prototype = WS.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Wrapped[k] = WS[k];
+  window.WebSocket = Wrapped;
+})();
 document.addEventListener('click', () => window.__lat.clicks.push(Date.now()), true);
 try { new PerformanceObserver(l => { for (const e of l.getEntries())
   window.__lat.long.push([performance.timeOrigin + e.startTime, e.duration]); }).observe({type: 'longtask'}); } catch (e) {}
@@ -42,6 +55,7 @@ CLICKS: list = []  # wall-clock times of the clicks and of the answers seen, to 
 SEEN: list = []
 IN_PAGE: list = []  # (click event, message shown), wall-clock seconds, from the page's clock
 LONG_TASKS: list = []
+WS_MESSAGES: list = []  # (wall-clock ms, 'in'|'out', bytes) as the page's main thread handled them
 FRAMES: list = []  # the live charts' frames at the first point (how the chart got there)
 FRAME_TIMES = """() => ({origin: performance.timeOrigin, drawn: window.ganDrawn || [],
   plotly: (performance.getEntriesByType('resource').find(e => e.name.includes('plotly')) || {}).responseEnd,
@@ -56,22 +70,19 @@ def _click_and_wait_text(page, button, pattern: str, timeout: float = 30.0) -> t
     t0 = time.perf_counter()
     CLICKS.append(time.time())
     button.click()
-    rx = re.compile(pattern)
-    deadline = t0 + timeout
-    while time.perf_counter() < deadline:
-        for el in page.get_by_test_id("stAlertContentSuccess").all():
-            try:
-                txt = el.inner_text(timeout=200)
-            except Exception:  # replaced by a rerun while reading
-                continue
-            if rx.search(txt):
-                SEEN.append(time.time())
-                lat = page.evaluate("() => window.__lat")
-                if lat["seen"] and len(lat["clicks"]) > n_clicks:  # the page's own clock: click event → message
-                    IN_PAGE.append((lat["clicks"][n_clicks] / 1000, lat["seen"] / 1000))
-                    return lat["seen"] / 1000 - lat["clicks"][n_clicks] / 1000, txt
-                return time.perf_counter() - t0, txt
-        page.wait_for_timeout(10)
+    try:  # the page's MutationObserver notes the answer; waiting polls in the page, rarely (CPU for the page)
+        page.wait_for_function("() => window.__lat.seen !== null", timeout=timeout * 1000, polling=100)
+    except Exception:
+        pass
+    else:
+        SEEN.append(time.time())
+        lat = page.evaluate("() => window.__lat")
+        txt = next((t for t in (e.inner_text() for e in page.get_by_test_id("stAlertContentSuccess").all())
+                    if re.search(pattern, t)), "")
+        if len(lat["clicks"]) > n_clicks:  # the page's own clock: click event → message
+            IN_PAGE.append((lat["clicks"][n_clicks] / 1000, lat["seen"] / 1000))
+            return lat["seen"] / 1000 - lat["clicks"][n_clicks] / 1000, txt
+        return time.perf_counter() - t0, txt
     texts = [e.inner_text() for e in page.get_by_test_id("stAlertContentSuccess").all()] + \
         [e.inner_text() for e in page.get_by_test_id("stAlertContentError").all()]
     raise TimeoutError(f"no message matching {pattern!r} within {timeout} s; the page says: {texts}")
@@ -133,13 +144,7 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
             page.screenshot(path="/tmp/steer_fail.png", full_page=True)
             raise
         out["start_to_runs_table_s"] = time.perf_counter() - t_click
-        while True:  # the first point of Ṽ on the Runs page
-            v = value_trace(page)
-            if v["n"] > 0:
-                break
-            if time.perf_counter() - t_click > 120:
-                raise TimeoutError("no point on the Runs page within 120 s")
-            page.wait_for_timeout(20)
+        wait_value(page, 120)  # the first point of Ṽ on the Runs page
         out["start_to_first_point_s"] = time.perf_counter() - t_click
         SEEN.append(time.time())
         IN_PAGE.append((CLICKS[-1], SEEN[-1]))
@@ -176,6 +181,7 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         while store.read_status(run).get("state") != "completed" and time.time() < deadline:
             time.sleep(0.5)
         LONG_TASKS.extend(page.evaluate("() => window.__lat.long"))
+        WS_MESSAGES.extend(page.evaluate("() => window.__lat.ws"))
         out["final_state"] = store.read_status(run).get("state")
         out["changes"] = control.read_changes(run)
         page.wait_for_timeout(4000)  # the page follows the end of the run
@@ -189,6 +195,7 @@ def _where_the_time_went(trace: str) -> None:
     """For each click: what the server ran between the click and the answer on the page."""
     rows = [(float(a), float(b), lab) for a, b, lab in (ln.split(" ", 2) for ln in trace.splitlines() if ln)]
     rows += [(a / 1000, (a + d) / 1000, "browser main thread busy") for a, d in LONG_TASKS]
+    rows += [(t / 1000, t / 1000, f"websocket {way} {n:,} bytes") for t, way, n in WS_MESSAGES]
     rows.sort()
     for line in FRAMES:
         say("  " + line)
@@ -202,7 +209,7 @@ def _where_the_time_went(trace: str) -> None:
 def once(quick: bool, shots: Optional[Path]) -> dict:
     """One fresh server (with its warm worker, as scripts/app.sh starts it) and one walk through steer()."""
     import os
-    CLICKS.clear(); SEEN.clear(); IN_PAGE.clear(); LONG_TASKS.clear(); FRAMES.clear()
+    CLICKS.clear(); SEEN.clear(); IN_PAGE.clear(); LONG_TASKS.clear(); FRAMES.clear(); WS_MESSAGES.clear()
     tmp = Path(tempfile.mkdtemp(prefix="gan-bench-steer-"))
     runs_dir = tmp / "runs"
     runs_dir.mkdir()

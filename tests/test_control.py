@@ -75,13 +75,13 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     control.command(d, "step", what="g")
     st = store.read_status(d)
     assert (st["iteration"], st["d_done"]) == (paused_at + 6, 0)
-    # the on-demand snapshot shows the state after the step
-    assert paused_at + 6 in store.list_snapshots(d)
+    # the on-demand snapshot shows the state after the step (it follows the answer within a moment)
+    assert wait_for(lambda: paused_at + 6 in store.list_snapshots(d), timeout=10)
     assert str(store.load_snapshot(d, paused_at + 6)["g_loss"]) == "nonsaturating"
     ans = control.command(d, "set", changes={"g_loss": "minimax", "lr_d": 2e-4})
     assert "minimax" in ans["message"]
     control.command(d, "step", what="d")  # the on-demand snapshot's arrows follow the new objective
-    assert str(store.load_snapshot(d, paused_at + 6)["g_loss"]) == "minimax"
+    assert wait_for(lambda: str(store.load_snapshot(d, paused_at + 6)["g_loss"]) == "minimax", timeout=10)
     assert store.read_status(d)["settings"]["g_loss"] == "minimax"
     with pytest.raises(RunError, match="larger than the dataset|at least|unknown"):
         control.command(d, "set", changes={"g_loss": "wasserstein"})

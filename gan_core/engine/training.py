@@ -400,10 +400,9 @@ class Trainer(Steering):
                     if self.step_budget:
                         self.step_budget -= 1
                         if not self.step_budget:
-                            self.pause()
                             msg = getattr(self, "step_reply", None)
-                            if msg:
-                                self.inbox.answer(msg, True, f"stepped to iteration {self.it}", iteration=self.it)
+                            self.pause(reply=(msg, f"stepped to iteration {self.it}", {"iteration": self.it})
+                                       if msg else None)
                     elif self.ips:
                         self.slow_down(t_iter)
             except RunGone as e:

@@ -15,6 +15,7 @@ No torch at import time here: the dashboard imports this module to talk to the w
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import subprocess
 import sys
@@ -167,6 +168,11 @@ def serve(root, parent: int) -> None:
     from gan_core import cli
     from gan_core.engine import training  # noqa: F401
     from gan_core.share.export import export_run  # noqa: F401
+    # torch's ~140,000 objects out of the cyclic collector's sight: a full collection in a training process
+    # would walk them all (0.1 s here, more beside the dashboard), holding up its steps and its answers to
+    # Pause or Step; and the forks share these pages with the worker instead of copying them when scanned.
+    gc.collect()
+    gc.freeze()
     for p in d.glob("*.job"):  # jobs nobody took: their senders have started processes themselves
         p.unlink(missing_ok=True)
     children: dict[int, str] = {}
