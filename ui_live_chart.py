@@ -74,6 +74,9 @@ def _place(src: Path, folder: Path = FOLDER) -> Path:
 
 BUNDLE, TRACES = _choose_bundle()
 _component = components.declare_component("gan_live_chart", path=str(_place(BUNDLE)))
+# The same page under a second name: its frame knows from its address, before any message, that it is a
+# page's lead chart, and starts loading plotly.js at once (index.html).
+_lead_component = components.declare_component("gan_live_chart_lead", path=str(_place(BUNDLE)))
 
 
 def drawable(fig) -> bool:
@@ -81,15 +84,17 @@ def drawable(fig) -> bool:
     return TRACES is None or all((t.type or "scatter") in TRACES for t in fig.data)
 
 
-def live_chart(fig, key: str, where=st, config: dict | None = None) -> None:
-    """Draw fig (a plotly Figure) in place of this key's previous figure."""
+def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> None:
+    """Draw fig (a plotly Figure) in place of this key's previous figure. The lead chart of a page is drawn
+    first: the others load plotly.js only once it has drawn (index.html)."""
     cfg = {"displaylogo": False, **(config or {})}
     if not drawable(fig):
         where.plotly_chart(fig, key=key, config=cfg)
         return
-    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), key=key, default=None)
+    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead, key=key, default=None)
+    component = _lead_component if lead else _component
     if where is st:
-        _component(**args)
+        component(**args)
     else:
         with where:
-            _component(**args)
+            component(**args)

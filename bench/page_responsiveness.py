@@ -45,6 +45,18 @@ TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_tabl
            "new_tab_charts_s": 3.0, "generate_s": 0.300}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
+# A click on the page (capture phase: before any handler) and the moment the number of sliders differs from
+# `had`: the answer to a click on the snapshot view's Follow toggle, by the page's clock.
+BUTTON_PROBE = """(had) => {
+  const B = window.__btn = {click: null, seen: null};
+  document.addEventListener('click', () => { if (B.click === null) B.click = Date.now(); }, {capture: true, once: true});
+  const obs = new MutationObserver(() => {
+    if (B.click !== null && document.querySelectorAll('[data-testid="stSlider"]').length !== had) {
+      B.seen = Date.now(); obs.disconnect(); }
+  });
+  obs.observe(document, {subtree: true, childList: true});
+}"""
+
 # Counts WebGL contexts as the page creates them (plotly's Scattergl/heatmapgl make one per figure).
 GL_PROBE = """(() => {
   const made = [];
@@ -116,8 +128,10 @@ def wait_value(page, timeout_s: float = 90.0, polling_ms: int = 25) -> dict:
 
 @dataclass
 class Figures:
-    new_tab_table_s: float = float("nan")
-    new_tab_charts_s: float = float("nan")
+    new_tab_table: list = field(default_factory=list)  # seconds, one per new tab
+    new_tab_charts: list = field(default_factory=list)
+    cold_table_s: float = float("nan")  # a first visit, empty cache
+    cold_charts_s: float = float("nan")
     table_lag_s: list = field(default_factory=list)
     button_s: list = field(default_factory=list)
     stop_s: float = float("nan")
@@ -133,7 +147,9 @@ class Figures:
         med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
         return {"button_s": med(self.button_s), "stop_s": self.stop_s, "table_lag_s": med(self.table_lag_s),
                 "table_lag_max_s": max(self.table_lag_s) if self.table_lag_s else float("nan"),
-                "new_tab_table_s": self.new_tab_table_s, "new_tab_charts_s": self.new_tab_charts_s,
+                "new_tab_table_s": med(self.new_tab_table), "new_tab_charts_s": med(self.new_tab_charts),
+                "new_tab_charts_max_s": max(self.new_tab_charts) if self.new_tab_charts else float("nan"),
+                "first_visit_table_s": self.cold_table_s, "first_visit_charts_s": self.cold_charts_s,
                 "generate_s": med(self.generate_s),
                 "blank_checks": f"{sum(1 for b in self.blank_checks if b)}/{len(self.blank_checks)} drawn",
                 "webgl": self.webgl, "webgl_warnings": self.webgl_warnings,
@@ -227,22 +243,33 @@ def nice_of(pid: int) -> Optional[int]:
 
 # --- the browser -----------------------------------------------------------------------------------------
 
+# Every request to another host is refused by the browser itself (a proxy at a closed port; loopback is never
+# proxied) and counted. Not Playwright's request routing: routing turns the browser's HTTP cache off, so each
+# new tab would fetch Streamlit's ~150 script files and plotly.js again, which no user's browser does.
+BLOCK_OUTSIDE = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=localhost;127.0.0.1;[::1]"]
+
+
+def is_local(url: str) -> bool:
+    if url.startswith(("data:", "blob:", "about:")):
+        return True
+    host = url.split("/")[2] if "://" in url else ""
+    return host.split(":")[0] in LOCAL_HOSTS or host.startswith("[::1]")
+
+
 def open_browser(p, figures: Figures, viewport=(1400, 1000)):
     browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
         "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+        *BLOCK_OUTSIDE])
+    return browser, new_context(browser, figures, viewport)
+
+
+def new_context(browser, figures: Figures, viewport=(1400, 1000)):
+    """A browser profile of its own (an empty HTTP cache), probed and guarded as open_browser's."""
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
     ctx.add_init_script(GL_PROBE)
-
-    def route(r):
-        host = r.request.url.split("/")[2] if "://" in r.request.url else ""
-        if r.request.url.startswith(("data:", "blob:")) or host.split(":")[0] in LOCAL_HOSTS or host.startswith("[::1]"):
-            r.continue_()
-        else:
-            figures.outside_requests.append(r.request.url)
-            r.abort()
-    ctx.route("**/*", route)
-    return browser, ctx
+    ctx.on("request", lambda r: None if is_local(r.url) else figures.outside_requests.append(r.url))
+    return ctx
 
 
 def watch_console(page, figures: Figures) -> None:
@@ -275,7 +302,8 @@ def table_iteration(page, run: str) -> Optional[int]:
 
 
 def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optional[Path] = None,
-            old_paths: bool = False, lag_samples: int = 10, blank_checks: int = 20, seeds: int = 5) -> Figures:
+            old_paths: bool = False, lag_samples: int = 10, blank_checks: int = 20, seeds: int = 5,
+            new_tabs: int = 5) -> Figures:
     from playwright.sync_api import sync_playwright
     paths = {"runs": "/Monitor", "generate": "/Generate"} if old_paths else {"runs": "/runs", "generate": "/generate"}
     shot = (lambda page, name: page.screenshot(path=str(shots / f"{name}.png"))) if shots else (lambda *a: None)
@@ -289,17 +317,30 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
         page.goto(url)  # the server's first session (imports, caches): not what a new tab costs
         page.get_by_text("GAN dashboard").first.wait_for()
 
-        # --- a new tab on the Runs page
-        tab = ctx.new_page()
-        tab.set_default_timeout(90_000)
-        watch_console(tab, figures)
-        t0 = time.perf_counter()
-        tab.goto(url + paths["runs"] + f"?run={live.name}", wait_until="commit")
-        tab.wait_for_function("(run) => [...document.querySelectorAll('[data-testid=\"stDataFrame\"], [data-run-progress]')]"
-                              ".length > 0", arg=live.name)
-        figures.new_tab_table_s = time.perf_counter() - t0
-        wait_value(tab)
-        figures.new_tab_charts_s = time.perf_counter() - t0
+        # --- a new tab on the Runs page (several: one tab is one noisy sample), and a first visit with an
+        # empty cache (a fresh browser profile: every script file and plotly.js fetched and compiled anew)
+        def open_runs(c):
+            t = c.new_page()
+            t.set_default_timeout(90_000)
+            watch_console(t, figures)
+            t0 = time.perf_counter()
+            t.goto(url + paths["runs"] + f"?run={live.name}", wait_until="commit")
+            t.wait_for_function("(run) => [...document.querySelectorAll('[data-testid=\"stDataFrame\"], "
+                                "[data-run-progress]')].length > 0", arg=live.name)
+            table = time.perf_counter() - t0
+            wait_value(t)
+            return t, table, time.perf_counter() - t0
+
+        cold_ctx = new_context(browser, figures)
+        _, figures.cold_table_s, figures.cold_charts_s = open_runs(cold_ctx)
+        cold_ctx.close()
+        for i in range(new_tabs):
+            tab, table_s, charts_s = open_runs(ctx)
+            figures.new_tab_table.append(table_s)
+            figures.new_tab_charts.append(charts_s)
+            if i < new_tabs - 1:
+                tab.close()
+                page.wait_for_timeout(1000)
         shot(tab, "bench_01_runs_new_tab")
         page.close()
 
@@ -320,21 +361,24 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
             tab.wait_for_timeout(1000)
         figures.webgl = tab.evaluate("() => window.__gl ? window.__gl() : null")
 
-        # --- a button: the snapshot view's Follow toggle (its effect: the snapshot slider appears or goes)
+        # --- a button: the snapshot view's Follow toggle (its effect: the snapshot slider appears or goes), timed
+        # by the page's own clock — the click event to the change in the page — as steer_latency.py times its
+        # clicks: Playwright's click() first waits for the element to hold still over two animation frames,
+        # which a user's click does not
         toggle = tab.get_by_text("Follow the latest snapshot", exact=False)
         if toggle.count():
-            from playwright.sync_api import TimeoutError as PlaywrightTimeout
             for _ in range(4):
                 had = tab.locator('[data-testid="stSlider"]').count()
                 toggle.first.scroll_into_view_if_needed()
+                tab.evaluate(BUTTON_PROBE, had)
                 t0 = time.perf_counter()
                 toggle.first.click()
                 try:
-                    tab.wait_for_function("(had) => document.querySelectorAll('[data-testid=\"stSlider\"]').length "
-                                          "!== had", arg=had, timeout=30_000)
-                except PlaywrightTimeout:  # no answer in 30 s: recorded as 30 s (a lower bound)
-                    pass
-                figures.button_s.append(time.perf_counter() - t0)
+                    tab.wait_for_function("() => window.__btn.seen !== null", timeout=30_000, polling=50)
+                    b = tab.evaluate("() => window.__btn")
+                    figures.button_s.append((b["seen"] - b["click"]) / 1000 if b["click"] else time.perf_counter() - t0)
+                except Exception:  # no answer in 30 s: recorded as 30 s (a lower bound)
+                    figures.button_s.append(30.0)
                 tab.wait_for_timeout(500)
         # --- Stop: click → the STOP file on disk
         stop_btn = tab.get_by_role("button", name="Stop", exact=True)
@@ -412,7 +456,7 @@ def main(argv=None) -> float:
         figures.trainer_nice = nice_of(live_proc.pid)
         measure(url, runs_dir, live, figures, shots=Path(args.shots) if args.shots else None,
                 old_paths=args.old_paths, lag_samples=6 if args.quick else 15,
-                blank_checks=20, seeds=3 if args.quick else 8)
+                blank_checks=20, seeds=3 if args.quick else 8, new_tabs=3 if args.quick else 5)
     finally:
         for proc in (live_proc, server):
             stop_process(proc)

@@ -279,7 +279,7 @@ def chart(fig, key: str, where=st) -> None:
     if in_place:
         if live:
             ss["_live_view"] = list(selected)
-        live_chart(fig, key, where)
+        live_chart(fig, key, where, lead=key == "value_fig")  # Ṽ first, the other charts after it
     else:
         where.plotly_chart(fig, key=key, config={"displaylogo": False, "staticPlot": live})
 
@@ -405,6 +405,7 @@ def seed_bands(names) -> dict:
 # or a Step) at the next 1 s tick, so a step shows its new state at once. Between redraws the same figures
 # are re-sent, which costs the browser nothing.
 SNAPSHOT_REDRAW_S = 8.0
+NEW_VIEW_S = 2.0  # a page (a new tab) watching a live run draws its snapshot views after this many seconds
 
 
 @st.fragment(run_every=1.0 if live else None)
@@ -413,6 +414,9 @@ def snapshots_view() -> None:
     st.subheader("Samples and the theory, as training goes")
     if _first_points():  # a run just started: its first points come first (the heat maps are heavy to draw)
         st.caption("The snapshot views appear with the first points.")
+        return
+    if live and time.time() - ss.setdefault("_runs_since", time.time()) < NEW_VIEW_S:
+        st.caption("The snapshot views follow in a moment.")  # a new tab: the charts of the run first
         return
     if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):
         side_by_side(selected[:4])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from bench.page_responsiveness import (CHROMIUM, Figures, in_frames, open_browser, run_now, start_server,
+from bench.page_responsiveness import (CHROMIUM, Figures, in_frames, new_context, open_browser, run_now, start_server,
                                        table_iteration, value_trace, wait_value, watch_console)
 from gan_core.runs import launch
 from gan_core.runs import store
@@ -228,3 +228,38 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
                     load_average=os.getloadavg())
     (SHOTS / "responsiveness.json").write_text(json.dumps(measured, indent=2))
     assert not figures.outside_requests, sorted(set(figures.outside_requests))
+
+
+def _own_address() -> str:
+    """This machine's address on its network (not loopback): another host, as far as the browser knows."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+        return s.getsockname()[0]
+
+
+def test_the_browser_refuses_and_counts_requests_to_other_hosts(browser):
+    """The guard the other browser tests rely on: a request to another host fails and is counted — checked
+    against a server of our own on this machine's network address, which answers when not refused."""
+    import http.server
+    import threading
+    try:
+        addr = _own_address()
+    except OSError:
+        pytest.skip("no network interface besides loopback")
+    if addr.startswith("127."):
+        pytest.skip("no network interface besides loopback")
+    srv = http.server.ThreadingHTTPServer((addr, 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://{addr}:{srv.server_address[1]}/"
+    figures = Figures()  # its own count: the module's browser must stay clean
+    ctx = new_context(browser[0].browser, figures)
+    try:
+        pg = ctx.new_page()
+        pg.set_content("<p>offline</p>")
+        got = pg.evaluate("(u) => fetch(u, {mode: 'no-cors'}).then(() => 'reached', () => 'refused')", url)
+    finally:
+        ctx.close()
+        srv.shutdown()
+    assert got == "refused"
+    assert figures.outside_requests == [url]

@@ -122,7 +122,8 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
         if maps:
             which = maps[i]
             ax, ay = (np.asarray(a, float) for a in snap["grid_axes"][:2])
-            z = np.asarray(snap[which], float).reshape(len(ax), len(ay)).T  # rows of z are y
+            # rows of z are y; float32: half the bytes of every redraw, far finer than the colour scale
+            z = np.asarray(snap[which], np.float32).reshape(len(ax), len(ay)).T
             label = _d_name(snap, "D(x)") if which == "d" else "D*(x)"
             fig.add_trace(go.Heatmap(x=ax, y=ay, z=z, zmin=0, zmax=1, colorscale="PRGn", name=label,
                                      showscale=i == 0, colorbar=dict(title=dict(text="D"), len=0.8),
