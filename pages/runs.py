@@ -311,8 +311,14 @@ def _just_started() -> bool:
     return _started_here(FIRST_POINTS_S)
 
 
+def _paused() -> bool:
+    """A selected run is paused: nothing churns, and its views show its state at once (a Pause or a Step
+    right after a Start must not wait for the first seconds' throttles)."""
+    return live and any(store.read_status(root / n).get("state") == "paused" for n in selected)
+
+
 def _first_points() -> bool:
-    return live and (_just_started() or not any(_has_rows(n) for n in selected))
+    return live and (_just_started() or not any(_has_rows(n) for n in selected)) and not _paused()
 
 
 @st.fragment(run_every=(0.5 if _first_points() else CHARTS_REDRAW_S) if live else None)
@@ -328,7 +334,7 @@ def charts() -> None:
     cache = ss.setdefault("_figs", {})
     old = cache.get("stamp")
     due = not old or [x[0] for x in old] != selected or cache.get("empty") or not live \
-        or time.time() - cache.get("at", 0) >= CHARTS_REDRAW_S - 0.25
+        or time.time() - cache.get("at", 0) >= CHARTS_REDRAW_S - 0.25 or _paused()
     if old != stamp and due:  # rows arrived (or the selection changed): rebuild, else re-send as is
         cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
         cache.clear()
@@ -347,7 +353,8 @@ def charts() -> None:
         cfgs = configs(selected)
         cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
                                               g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
-                                              message=by_name[n].message) for n in selected}
+                                              message=by_name[n].message,
+                                              iterations=int(cfgs[n].get("iterations") or 0)) for n in selected}
     if cache["empty"] and live:
         # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
         # only takes the first points.
@@ -367,7 +374,7 @@ def charts() -> None:
                 box = getattr(st, v.level)
                 box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
                     f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
-        if live and _just_started():
+        if live and _just_started() and not _paused():
             st.caption("The other charts follow in a moment.")
             return
         chart(cache["dynamics"], "dynamics_fig")
@@ -415,7 +422,7 @@ def snapshots_view() -> None:
     if _first_points():  # a run just started: its first points come first (the heat maps are heavy to draw)
         st.caption("The snapshot views appear with the first points.")
         return
-    if live and time.time() - ss.setdefault("_runs_since", time.time()) < NEW_VIEW_S:
+    if live and time.time() - ss.setdefault("_runs_since", time.time()) < NEW_VIEW_S and not _paused():
         st.caption("The snapshot views follow in a moment.")  # a new tab: the charts of the run first
         return
     if len(selected) > 1 and st.toggle("Latest samples of every selected run, side by side", key="side_by_side"):

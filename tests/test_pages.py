@@ -470,3 +470,30 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     assert [c for c in at.get("component_instance") if c.proto.id == ident]
     at = page(MONITOR)  # a finished run opened afresh: interactive plotly charts
     assert not at.get("component_instance") and len(at.get("plotly_chart")) >= 2
+
+
+def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir):
+    """For a few seconds after a Start the Runs page draws Ṽ alone (the first point first). A run paused in
+    those seconds churns nothing: its charts and its snapshot (the state the Pause took) are drawn at once."""
+    d = fake_run(runs_dir, "live", "running", iteration=100)
+    (d / "snapshots").mkdir()
+    np.savez(d / "snapshots" / "it_00000100.npz", iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
+
+    def view(state: str) -> AppTest:
+        store.write_status(d, state=state, pid=os.getpid(), pid_start=store.current_process_start())
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.run()
+        at.session_state["_start_flash"] = ("Run **live** started", time.time())  # as the Train page's Start leaves it
+        at.switch_page(MONITOR).run()
+        assert not at.exception
+        return at
+
+    def drawn(at) -> str:
+        return " ".join([c.proto.spec for c in at.get("plotly_chart")] +
+                        [c.proto.json_args for c in at.get("component_instance")])
+
+    at = view("running")  # training: Ṽ first, the rest in a moment
+    assert "follow in a moment" in texts(at.caption) and "What the discriminator says" not in drawn(at)
+    at = view("paused")
+    assert "follow in a moment" not in texts(at.caption) and "appear with the first points" not in texts(at.caption)
+    assert "What the discriminator says" in drawn(at) and "iteration 100" in drawn(at)

@@ -65,6 +65,9 @@ def test_collapse_to_few_modes_of_ring8(tmp_path):
     stuck = write_metrics(tmp_path / "stuck", n=12, v=lambda i: -0.9, d_real=0.6, d_fake=0.4,
                           extra={"modes_covered": lambda i: 3 - i // 8}, every=4)  # 3, 3, 2
     assert verdict.judge(stuck, dataset="ring8").kind == "collapsed"
+    # the same rows in a run planned for far longer (iteration 120 of 4,500): too young to call collapsed
+    assert verdict.judge(stuck, dataset="ring8", iterations=4500).kind == "learning"
+    assert verdict.judge(stuck, dataset="ring8", iterations=480).kind == "collapsed"  # a quarter of it is done
 
 
 @pytest.mark.parametrize("bad", ["nan", "explode"])

@@ -20,6 +20,8 @@ V_OPTIMUM = -2.0 * math.log(2.0)
 KNOWN_MODES = {"ring8": 8, "grid25": 25}  # the mixtures' mode counts (SPEC: datasets)
 KNOWN_CLASSES = {"digits": 10}
 MIN_ROWS = 5
+COLLAPSE_AFTER = 0.25  # of the planned iterations: before that G is still finding modes (seen: a run paused
+                       # and stepped at iteration 130 of 600 had three snapshots, each with 1 of 8 modes)
 JSD_GOOD, JSD_FAIR = 0.02, 0.1  # nats; JSD lies in [0, log 2 ≈ 0.693]
 KINDS = ("early", "learning", "converging", "d_winning", "collapsed", "diverged")
 
@@ -60,8 +62,9 @@ def _jsd_words(jsd: float) -> str:
 
 
 def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsaturating",
-          state: str = "", message: str = "") -> Verdict:
-    """The verdict for one run's metrics (a metrics.csv frame); dataset names the known mode count."""
+          state: str = "", message: str = "", iterations: int = 0) -> Verdict:
+    """The verdict for one run's metrics (a metrics.csv frame); dataset names the known mode count;
+    iterations (the planned total, when known) keeps a young run from being called collapsed."""
     if state == "failed" and "diverged" in message:
         return Verdict("diverged", "Diverged", message,
                        "Resume from the last checkpoint with smaller learning rates (half of lr_d and lr_g).")
@@ -92,7 +95,9 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
         got = _last(df, col)
         seen = df[col].dropna() if col in df.columns else pd.Series(dtype=float)
         # few modes AND no longer gaining them: early in a run G covers few modes and gains one per snapshot
-        if total and got is not None and got < 0.75 * total and len(seen) >= 3 and got <= seen.iloc[:-1].max():
+        grown = not iterations or it >= COLLAPSE_AFTER * iterations
+        if total and got is not None and got < 0.75 * total and len(seen) >= 3 and got <= seen.iloc[:-1].max() \
+                and grown:
             hq = _last(df, "high_quality_fraction")
             return Verdict("collapsed", "G collapsed to few modes",
                            f"G covers {got:.0f} of {total} {what} at the latest snapshot"
