@@ -447,6 +447,11 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     assert len(_points(trace)) == 10 and np.allclose(_points(trace), 0.5)
     assert not at.get("plotly_chart")  # a new tab: every chart a live one, Ṽ too
     assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
+    # Ṽ is the page's lead chart (its frame loads plotly.js at once, the others after it has drawn)
+    leads = {json.loads(c.proto.json_args)["lead"]: c.proto.component_name for c in at.get("component_instance")}
+    assert leads == {True: "ui_live_chart.gan_live_chart_lead", False: "ui_live_chart.gan_live_chart"}
+    assert all(json.loads(c.proto.json_args)["lead"] == ("Value of the game" in c.proto.json_args)
+               for c in at.get("component_instance"))
     ident = comp.proto.id
 
     store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.0, "d_loss": 1.0, "g_loss": 0.7,
