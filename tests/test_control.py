@@ -285,7 +285,9 @@ def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
 def test_a_paused_trainer_whose_run_is_deleted_ends(tmp_path):
     import shutil
     bg = Background(_cfg(tmp_path, iterations=100_000))
-    control.command(bg.dir, "pause")
+    ans = control.command(bg.dir, "pause")
+    # paused and idle: the Pause's snapshot (written just after the answer) is on disk, nothing is being written
+    assert wait_for(lambda: ans["iteration"] in store.list_snapshots(bg.dir), timeout=10)
     shutil.rmtree(bg.dir)
     st = bg.join(timeout=30)  # it would otherwise wait for a Continue forever
     assert st["state"] == "stopped" and "deleted" in st["message"]
