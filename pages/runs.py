@@ -391,9 +391,10 @@ def charts() -> None:
                 st.caption(CAPTIONS["jsd"])
     if live and not any(store.read_status(root / n).get("state") in store.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
-    elif live and CHARTS_EVERY < CHARTS_REDRAW_S and not _first_points():
+    elif live and CHARTS_EVERY < CHARTS_REDRAW_S and not _first_points() and not _paused():
         # The first points are in: the page once more, so this timer goes back to CHARTS_REDRAW_S (left at
         # 0.5 s, its refreshes took ~6 % more of the browser's main thread for the rest of the run, measured).
+        # Not while paused: a user who paused at once is about to Step, and a page run would be in the way.
         st.rerun()
 
 
