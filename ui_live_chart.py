@@ -73,10 +73,11 @@ def _place(src: Path, folder: Path = FOLDER) -> Path:
 
 
 BUNDLE, TRACES = _choose_bundle()
-_component = components.declare_component("gan_live_chart", path=str(_place(BUNDLE)))
+_FOLDER = str(_place(BUNDLE))
+_component = components.declare_component("gan_live_chart", path=_FOLDER)
 # The same page under a second name: its frame knows from its address, before any message, that it is a
 # page's lead chart, and starts loading plotly.js at once (index.html).
-_lead_component = components.declare_component("gan_live_chart_lead", path=str(_place(BUNDLE)))
+_lead_component = components.declare_component("gan_live_chart_lead", path=_FOLDER)
 
 
 def drawable(fig) -> bool:
