@@ -25,25 +25,22 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from bench import common
+from bench.browser import (CHROMIUM, ROOT, open_browser, new_context, run_now, start_server, stop_process,
+                           table_iteration, value_trace, wait_idle, wait_value, watch_console)
 from bench.common import say
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_table_s": 3.0,
            "new_tab_charts_s": 3.0, "generate_s": 0.300}
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 # A click on the page (capture phase: before any handler) and the moment the number of sliders differs from
 # `had`: the answer to a click on the snapshot view's Follow toggle, by the page's clock.
@@ -56,74 +53,6 @@ BUTTON_PROBE = """(had) => {
   });
   obs.observe(document, {subtree: true, childList: true});
 }"""
-
-# Counts WebGL contexts as the page creates them (plotly's Scattergl/heatmapgl make one per figure).
-GL_PROBE = """(() => {
-  const made = [];
-  const orig = HTMLCanvasElement.prototype.getContext;
-  HTMLCanvasElement.prototype.getContext = function(kind, ...rest) {
-    const ctx = orig.call(this, kind, ...rest);
-    if (ctx && /webgl/.test(String(kind)) && !made.some(m => m.ctx === ctx)) made.push({canvas: this, ctx});
-    return ctx;
-  };
-  window.__gl = () => ({created: made.length,
-                        alive: made.filter(m => m.canvas.isConnected && !m.ctx.isContextLost()).length});
-})();"""
-
-# The Ṽ trace of the value chart: points plotted, and whether its line is drawn (an SVG path, or a gl canvas),
-# looked for in the page and in its same-origin frames (a live chart is a component: an iframe). One call in
-# the page, and waits poll inside the page: a bench polling over CDP every few ms takes CPU from the page.
-VALUE_TRACE = """() => {
-  const docs = [document];
-  for (const f of document.querySelectorAll('iframe')) { try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {} }
-  let best = {n: -1, drawn: false, type: null};
-  for (const doc of docs) for (const p of doc.querySelectorAll('.js-plotly-plot')) {
-    const data = p._fullData || [];
-    const i = data.findIndex(d => (d.name || '').startsWith('Ṽ'));
-    if (i < 0) continue;
-    const t = data[i];
-    const n = (t.x && t.x.length) || 0;
-    let drawn = false;
-    if (t.type === 'scatter') {
-      const paths = p.querySelectorAll('.scatterlayer .trace path.js-line');
-      drawn = [...paths].some(e => (e.getAttribute('d') || '').length > 10);
-    } else {
-      drawn = !!p.querySelector('canvas') && p.getBoundingClientRect().height > 50;
-    }
-    if (n > best.n) best = {n, drawn, type: t.type};
-  }
-  return best;
-}"""
-
-
-def in_frames(page, js: str, arg=None) -> list:
-    """js evaluated in the page and in each of its frames (a live chart is a component: an iframe)."""
-    out = []
-    for f in page.frames:
-        try:
-            out.append(f.evaluate(js, arg))
-        except Exception:  # a frame still loading, or gone
-            continue
-    return out
-
-
-def value_trace(page) -> dict:
-    """VALUE_TRACE wherever the Ṽ chart is (the page, or a live chart's frame)."""
-    try:
-        return page.evaluate(VALUE_TRACE)
-    except Exception:  # the page navigating
-        return {"n": -1, "drawn": False, "type": None}
-
-
-def wait_value(page, timeout_s: float = 90.0, polling_ms: int = 25) -> dict:
-    """Wait until the Ṽ chart shows at least one point (the page polls itself)."""
-    try:
-        page.wait_for_function(f"() => ({VALUE_TRACE})().n > 0", timeout=timeout_s * 1000, polling=polling_ms)
-    except Exception as e:
-        if "Timeout" not in type(e).__name__ and "imeout" not in str(e):
-            raise
-        raise TimeoutError(f"no point on the Ṽ chart within {timeout_s:.0f} s") from None
-    return value_trace(page)
 
 
 @dataclass
@@ -163,45 +92,6 @@ class Figures:
 
 # --- processes ----------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_process(proc) -> None:
-    """SIGTERM (a server, a training run), then SIGKILL if it has not ended within 20 s."""
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def start_server(runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "GAN_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(ROOT)}
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    if os.environ.get("GAN_WARM_WORKER", "1") != "0":  # as scripts/app.sh does: the worker starts with the server
-        from gan_core.runs import worker
-        worker.ensure(runs_dir, ROOT, parent=proc.pid)
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.25)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError("streamlit did not start: " + log_path.read_text()[-2000:])
-
-
 def train_finished(runs_dir: Path, name: str = "done") -> Path:
     """A small finished ring8 run with its generator.onnx (for the Generate page)."""
     run = runs_dir / name
@@ -226,14 +116,6 @@ def start_live(runs_dir: Path, quick: bool, name: str = "live"):
     return proc, Path(cfg.run_dir)
 
 
-def run_now(run_dir: Path) -> tuple[float, float]:
-    """(iteration the run is at now, extrapolated from its status.json; its rate in it/s)."""
-    from gan_core.runs import store
-    st = store.read_status(run_dir)
-    rate = float(st.get("rate") or 0.0)
-    return float(st.get("iteration", 0)) + rate * max(0.0, time.time() - float(st.get("updated_at") or time.time())), rate
-
-
 def nice_of(pid: int) -> Optional[int]:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
@@ -241,64 +123,73 @@ def nice_of(pid: int) -> Optional[int]:
         return None
 
 
-# --- the browser -----------------------------------------------------------------------------------------
-
-# Every request to another host is refused by the browser itself (a proxy at a closed port; loopback is never
-# proxied) and counted. Not Playwright's request routing: routing turns the browser's HTTP cache off, so each
-# new tab would fetch Streamlit's ~150 script files and plotly.js again, which no user's browser does.
-BLOCK_OUTSIDE = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=localhost;127.0.0.1;[::1]"]
-
-
-def is_local(url: str) -> bool:
-    if url.startswith(("data:", "blob:", "about:")):
-        return True
-    host = url.split("/")[2] if "://" in url else ""
-    return host.split(":")[0] in LOCAL_HOSTS or host.startswith("[::1]")
-
-
-def open_browser(p, figures: Figures, viewport=(1400, 1000)):
-    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-        "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-        *BLOCK_OUTSIDE])
-    return browser, new_context(browser, figures, viewport)
+def open_runs(ctx, address: str, run: str, figures: Figures) -> tuple:
+    """A new tab on the Runs page: (the tab, seconds until the run table shows, seconds until Ṽ has a point)."""
+    tab = ctx.new_page()
+    tab.set_default_timeout(90_000)
+    watch_console(tab, figures)
+    t0 = time.perf_counter()
+    tab.goto(address, wait_until="commit")
+    tab.wait_for_function("(run) => [...document.querySelectorAll('[data-testid=\"stDataFrame\"], "
+                          "[data-run-progress]')].length > 0", arg=run)
+    table = time.perf_counter() - t0
+    wait_value(tab)
+    return tab, table, time.perf_counter() - t0
 
 
-def new_context(browser, figures: Figures, viewport=(1400, 1000)):
-    """A browser profile of its own (an empty HTTP cache), probed and guarded as open_browser's."""
-    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
-    ctx.add_init_script(GL_PROBE)
-    ctx.on("request", lambda r: None if is_local(r.url) else figures.outside_requests.append(r.url))
-    return ctx
+def click_follow(tab, figures: Figures, clicks: int = 4) -> None:
+    """A button: the snapshot view's Follow toggle (its effect: the snapshot slider appears or goes), timed by
+    the page's own clock — the click event to the change in the page — as steer_latency.py times its clicks:
+    Playwright's click() first waits for the element to hold still over two animation frames, which a user's
+    click does not."""
+    toggle = tab.get_by_text("Follow the latest snapshot", exact=False)
+    if not toggle.count():
+        return
+    for _ in range(clicks):
+        had = tab.locator('[data-testid="stSlider"]').count()
+        toggle.first.scroll_into_view_if_needed()
+        tab.evaluate(BUTTON_PROBE, had)
+        t0 = time.perf_counter()
+        toggle.first.click()
+        try:
+            tab.wait_for_function("() => window.__btn.seen !== null", timeout=30_000, polling=50)
+            b = tab.evaluate("() => window.__btn")
+            figures.button_s.append((b["seen"] - b["click"]) / 1000 if b["click"] else time.perf_counter() - t0)
+        except Exception:  # no answer in 30 s: recorded as 30 s (a lower bound)
+            figures.button_s.append(30.0)
+        tab.wait_for_timeout(500)
 
 
-def watch_console(page, figures: Figures) -> None:
-    def on(msg):
-        if "Too many active WebGL contexts" in msg.text:
-            figures.webgl_warnings += 1
-    page.on("console", on)
+def click_stop(tab, live: Path) -> float:
+    """Stop: seconds from the click to the STOP file on disk (or the run stopped)."""
+    from gan_core.runs import store
+    stop_btn = tab.get_by_role("button", name="Stop", exact=True)
+    stop_btn.scroll_into_view_if_needed()
+    t0 = time.perf_counter()
+    stop_btn.click()
+    while time.perf_counter() - t0 < 60:
+        if (live / "STOP").exists() or store.read_status(live).get("state") == "stopped":
+            return time.perf_counter() - t0
+        time.sleep(0.005)
+    return float("nan")
 
 
-def wait_idle(page, timeout=60_000) -> None:
-    page.wait_for_timeout(200)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
-def table_iteration(page, run: str) -> Optional[int]:
-    """The iteration the page shows for `run` (its live progress line, or a table cell in the DOM)."""
-    return page.evaluate("""(run) => {
-        for (const e of document.querySelectorAll('[data-run-progress]')) {
-            if (e.getAttribute('data-run-progress') === run) return parseInt(e.getAttribute('data-iteration'));
-        }
-        for (const row of document.querySelectorAll('[data-testid="stDataFrame"] [role="row"]')) {
-            const cells = [...row.querySelectorAll('[role="gridcell"]')].map(c => c.textContent.trim());
-            if (cells.includes(run)) {
-                const it = cells.find(c => /^\\d+\\/\\d+$/.test(c));
-                if (it) return parseInt(it.split('/')[0]);
-            }
-        }
-        return null;
-    }""", run)
+def new_seeds(gen, address: str, figures: Figures, seeds: int) -> None:
+    """Generate: each new seed → seconds until the chart shows its 1,000 points."""
+    gen.goto(address)
+    gen.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
+                          "(p._fullData || []).some(d => d.name === 'generated'))")
+    wait_idle(gen)
+    seed_box = gen.get_by_role("spinbutton", name="Seed", exact=True)
+    for s in range(1, seeds + 1):
+        seed_box.fill(str(100 + s))
+        t0 = time.perf_counter()
+        seed_box.press("Enter")
+        gen.wait_for_function("(s) => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
+                              "((p.layout && p.layout.title && (p.layout.title.text || p.layout.title)) || '')"
+                              ".toString().includes('seed ' + s))", arg=str(100 + s), timeout=60_000)
+        figures.generate_s.append(time.perf_counter() - t0)
+        gen.wait_for_timeout(300)
 
 
 def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optional[Path] = None,
@@ -306,6 +197,7 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
             new_tabs: int = 5) -> Figures:
     from playwright.sync_api import sync_playwright
     paths = {"runs": "/Monitor", "generate": "/Generate"} if old_paths else {"runs": "/runs", "generate": "/generate"}
+    runs_address = url + paths["runs"] + f"?run={live.name}"
     shot = (lambda page, name: page.screenshot(path=str(shots / f"{name}.png"))) if shots else (lambda *a: None)
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
@@ -317,25 +209,13 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
         page.goto(url)  # the server's first session (imports, caches): not what a new tab costs
         page.get_by_text("GAN dashboard").first.wait_for()
 
-        # --- a new tab on the Runs page (several: one tab is one noisy sample), and a first visit with an
-        # empty cache (a fresh browser profile: every script file and plotly.js fetched and compiled anew)
-        def open_runs(c):
-            t = c.new_page()
-            t.set_default_timeout(90_000)
-            watch_console(t, figures)
-            t0 = time.perf_counter()
-            t.goto(url + paths["runs"] + f"?run={live.name}", wait_until="commit")
-            t.wait_for_function("(run) => [...document.querySelectorAll('[data-testid=\"stDataFrame\"], "
-                                "[data-run-progress]')].length > 0", arg=live.name)
-            table = time.perf_counter() - t0
-            wait_value(t)
-            return t, table, time.perf_counter() - t0
-
+        # --- a first visit with an empty cache (a fresh browser profile: every script file and plotly.js
+        # fetched and compiled anew), then new tabs on the Runs page (several: one tab is one noisy sample)
         cold_ctx = new_context(browser, figures)
-        _, figures.cold_table_s, figures.cold_charts_s = open_runs(cold_ctx)
+        _, figures.cold_table_s, figures.cold_charts_s = open_runs(cold_ctx, runs_address, live.name, figures)
         cold_ctx.close()
         for i in range(new_tabs):
-            tab, table_s, charts_s = open_runs(ctx)
+            tab, table_s, charts_s = open_runs(ctx, runs_address, live.name, figures)
             figures.new_tab_table.append(table_s)
             figures.new_tab_charts.append(charts_s)
             if i < new_tabs - 1:
@@ -361,58 +241,15 @@ def measure(url: str, runs_dir: Path, live: Path, figures: Figures, shots: Optio
             tab.wait_for_timeout(1000)
         figures.webgl = tab.evaluate("() => window.__gl ? window.__gl() : null")
 
-        # --- a button: the snapshot view's Follow toggle (its effect: the snapshot slider appears or goes), timed
-        # by the page's own clock — the click event to the change in the page — as steer_latency.py times its
-        # clicks: Playwright's click() first waits for the element to hold still over two animation frames,
-        # which a user's click does not
-        toggle = tab.get_by_text("Follow the latest snapshot", exact=False)
-        if toggle.count():
-            for _ in range(4):
-                had = tab.locator('[data-testid="stSlider"]').count()
-                toggle.first.scroll_into_view_if_needed()
-                tab.evaluate(BUTTON_PROBE, had)
-                t0 = time.perf_counter()
-                toggle.first.click()
-                try:
-                    tab.wait_for_function("() => window.__btn.seen !== null", timeout=30_000, polling=50)
-                    b = tab.evaluate("() => window.__btn")
-                    figures.button_s.append((b["seen"] - b["click"]) / 1000 if b["click"] else time.perf_counter() - t0)
-                except Exception:  # no answer in 30 s: recorded as 30 s (a lower bound)
-                    figures.button_s.append(30.0)
-                tab.wait_for_timeout(500)
-        # --- Stop: click → the STOP file on disk
-        stop_btn = tab.get_by_role("button", name="Stop", exact=True)
-        stop_btn.scroll_into_view_if_needed()
-        t0 = time.perf_counter()
-        stop_btn.click()
-        stop_file = live / "STOP"
-        from gan_core.runs import store
-        while time.perf_counter() - t0 < 60:
-            if stop_file.exists() or store.read_status(live).get("state") == "stopped":
-                figures.stop_s = time.perf_counter() - t0
-                break
-            time.sleep(0.005)
+        click_follow(tab, figures)
+        figures.stop_s = click_stop(tab, live)
         tab.wait_for_timeout(1500)
         shot(tab, "bench_03_runs_stopped")
 
-        # --- Generate: a new seed redraws 1,000 points
         gen = ctx.new_page()
         gen.set_default_timeout(90_000)
         watch_console(gen, figures)
-        gen.goto(url + paths["generate"])
-        gen.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
-                              "(p._fullData || []).some(d => d.name === 'generated'))")
-        wait_idle(gen)
-        seed_box = gen.get_by_role("spinbutton", name="Seed", exact=True)
-        for s in range(1, seeds + 1):
-            seed_box.fill(str(100 + s))
-            t0 = time.perf_counter()
-            seed_box.press("Enter")
-            gen.wait_for_function("(s) => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
-                                  "((p.layout && p.layout.title && (p.layout.title.text || p.layout.title)) || '')"
-                                  ".toString().includes('seed ' + s))", arg=str(100 + s), timeout=60_000)
-            figures.generate_s.append(time.perf_counter() - t0)
-            gen.wait_for_timeout(300)
+        new_seeds(gen, url + paths["generate"], figures, seeds)
         shot(gen, "bench_04_generate")
         browser.close()
     return figures

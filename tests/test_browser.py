@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from bench.page_responsiveness import (CHROMIUM, Figures, in_frames, new_context, open_browser, run_now, start_server,
-                                       table_iteration, value_trace, wait_value, watch_console)
+from bench.browser import (CHROMIUM, in_frames, new_context, open_browser, run_now, start_server, table_iteration,
+                           value_trace, wait_value, watch_console)
+from bench.page_responsiveness import Figures
 from gan_core.runs import launch
 from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig

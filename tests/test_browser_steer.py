@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.page_responsiveness import CHROMIUM, start_server, stop_process
+from bench.browser import CHROMIUM, start_server, stop_process
 from bench.steer_latency import steer
 from conftest import ROOT
 
