@@ -8,9 +8,12 @@ it with Plotly.react: in place, only what changed; a re-sent identical figure co
 new data (the figures set uirevision).
 
 plotly.js: the cartesian bundle from npm (package-lock.json; 1.5 MB: scatter, heatmap, image, …) when its
-version is the one the installed plotly package ships, else that package's full bundle (4.8 MB). It is
-copied beside index.html on first use: the page needs no outside host. A figure with a trace the cartesian
-bundle lacks (Scattergl) is drawn by st.plotly_chart instead.
+version is the one the installed plotly package ships, else that package's full bundle (4.8 MB). Figures of
+lines and bars only (Ṽ, the losses, the quality curves) get npm's basic bundle (1.2 MB: scatter, bar, pie),
+which a frame loads and starts in 0.47 s against the cartesian's 0.74 s (medians of 10, headless Chromium on
+this project's 2-core VM, bench/RESULTS.md): the page's lead chart draws that much sooner. Both are copied
+beside index.html on first use: the page needs no outside host. A figure with a trace the cartesian bundle
+lacks (Scattergl) is drawn by st.plotly_chart instead.
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ HERE = Path(__file__).resolve().parent
 FOLDER = HERE / "ui_components" / "live_chart"
 FULL_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 CARTESIAN_JS = HERE / "node_modules" / "plotly.js-cartesian-dist-min" / "plotly-cartesian.min.js"
+BASIC_JS = HERE / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
+BASIC_TRACES = {"bar", "pie", "scatter"}
+LINES_NAME = "plotly-lines.min.js"   # the basic bundle's name beside index.html (index.html asks for it)
 CARTESIAN_TRACES = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
                     "pie", "scatter", "scatterternary", "violin"}
 
@@ -49,16 +55,30 @@ def _choose_bundle() -> tuple[Path, set | None]:
     return FULL_JS, None
 
 
-def _place(src: Path, folder: Path = FOLDER) -> Path:
-    """The component's folder with plotly.js beside index.html: this project's, or where it cannot be written
-    (a read-only install), a copy in the temporary folder."""
-    dest = folder / "plotly.min.js"
+def _lines_bundle() -> Path | None:
+    """The basic bundle, when it is the installed plotly package's release (else every figure gets BUNDLE)."""
+    v = _version(BASIC_JS)
+    return BASIC_JS if v is not None and v == _version(FULL_JS) else None
+
+
+def _copy(src: Path | None, dest: Path) -> None:
+    """dest becomes a copy of src (kept when it already is one); src None: dest removed (a stale bundle)."""
+    if src is None:
+        dest.unlink(missing_ok=True)
+        return
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size and _version(dest) == _version(src):
+        return
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dest)  # atomic: a second server process never serves half a file
+
+
+def _place(src: Path, folder: Path = FOLDER, lines: Path | None = None) -> Path:
+    """The component's folder with plotly.js (and the lines bundle) beside index.html: this project's, or
+    where it cannot be written (a read-only install), a copy in the temporary folder."""
     try:
-        if dest.is_file() and dest.stat().st_size == src.stat().st_size and _version(dest) == _version(src):
-            return folder
-        tmp = folder / f".plotly.min.js.{os.getpid()}.tmp"
-        shutil.copyfile(src, tmp)
-        tmp.replace(dest)  # atomic: a second server process never serves half a file
+        _copy(src, folder / "plotly.min.js")
+        _copy(lines, folder / LINES_NAME)
         return folder
     except OSError:
         if folder != FOLDER:
@@ -67,13 +87,14 @@ def _place(src: Path, folder: Path = FOLDER) -> Path:
     try:
         spare.mkdir(exist_ok=True)
         shutil.copyfile(FOLDER / "index.html", spare / "index.html")
-        return _place(src, spare)
+        return _place(src, spare, lines)
     except OSError as e:
         raise RuntimeError(f"cannot place plotly.js for the live charts in {FOLDER} or {spare}: {e}") from None
 
 
 BUNDLE, TRACES = _choose_bundle()
-_FOLDER = str(_place(BUNDLE))
+LINES = _lines_bundle()
+_FOLDER = str(_place(BUNDLE, lines=LINES))
 _component = components.declare_component("gan_live_chart", path=_FOLDER)
 # The same page under a second name: its frame knows from its address, before any message, that it is a
 # page's lead chart, and starts loading plotly.js at once (index.html).
@@ -85,6 +106,11 @@ def drawable(fig) -> bool:
     return TRACES is None or all((t.type or "scatter") in TRACES for t in fig.data)
 
 
+def bundle_for(fig) -> str:
+    """Which plotly.js the figure's frame loads: "lines" (the basic bundle) when it draws every trace."""
+    return "lines" if LINES is not None and all((t.type or "scatter") in BASIC_TRACES for t in fig.data) else "full"
+
+
 def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> None:
     """Draw fig (a plotly Figure) in place of this key's previous figure. The lead chart of a page is drawn
     first: the others load plotly.js only once it has drawn (index.html)."""
@@ -92,7 +118,8 @@ def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool =
     if not drawable(fig):
         where.plotly_chart(fig, key=key, config=cfg)
         return
-    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead, key=key, default=None)
+    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead,
+                bundle=bundle_for(fig), key=key, default=None)
     component = _lead_component if lead else _component
     if where is st:
         component(**args)

@@ -453,6 +453,10 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     assert all(json.loads(c.proto.json_args)["lead"] == ("Value of the game" in c.proto.json_args)
                for c in at.get("component_instance"))
     ident = comp.proto.id
+    # line charts load the small plotly.js (npm's basic bundle) when it is installed
+    import ui_live_chart
+    bundle = {json.loads(c.proto.json_args)["bundle"] for c in at.get("component_instance")}
+    assert bundle == {"lines" if ui_live_chart.LINES is not None else "full"}
 
     store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.0, "d_loss": 1.0, "g_loss": 0.7,
                                              "d_real": 0.6, "d_fake": 0.4, "elapsed_s": i / 10} for i in (110, 120)])
