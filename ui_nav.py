@@ -44,6 +44,13 @@ def home() -> None:
         "D*_P = p_data^P / (p_data^P + p_g^P) and V(G, D*_P) = −2 log 2 + 2 JSD(p_data^P ‖ p_g^P) (the `jsd_packed` "
         "column). A G that drops modes is far easier to catch in a pack. With P = 1 it is the original GAN."
     )
+    st.markdown(
+        "**Rejection sampling by D** (Azadi et al. 2019) reads eq. (7) backwards: p_data/p_g = D*/(1 − D*), so "
+        "keeping each of G's samples with probability ∝ D/(1 − D) turns p_g towards p_data. It needs the optimal "
+        "D *of the G being sampled*, so before export a run can **refit D** to its final G (`--refit-d N`: N more "
+        "D steps of eq. (2) with G fixed, Proposition 1; grid25 does by default). `generate --no-rejection` "
+        "gives the plain GAN's samples."
+    )
 
     st.subheader("Pages")
     c1, c2, c3 = st.columns(3)

@@ -2,7 +2,8 @@
 
 For each dataset and several seeds it trains runs as child processes (`python -m gan_core train`):
 **defaults** (no flags), **original** (`--pack 1`: no packing; when the defaults already have pack 1 these are
-the same runs, not trained twice) and **previous** (the defaults before issue 12, for reference), then
+the same runs, not trained twice), **D not refit** (`--refit-d 0`, where the defaults refit D to the final G
+before export: gan_core.engine.final) and **previous** (the defaults before issue 12, for reference), then
 evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.theory.quality), without
 rejection (the plain GAN: `generate --no-rejection`) and with discriminator rejection sampling
 (gan_core.theory.rejection; what `generate` does by default for these datasets). Per row: modes covered and
@@ -48,12 +49,14 @@ VARIANTS = {"defaults": [], "original": ["--pack", "1"]}   # the plain GAN is on
 # (Adam betas (0.5, 0.999): 17.6/25 modes with rejection v1 in bench/RESULTS.md).
 PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"],
             "grid25": ["--iterations", "10000", "--batch-size", "256", "--lr-d", "5e-4", "--lr-g", "1e-3",
-                       "--beta1", "0.5", "--beta2", "0.999", "--pack", "1"]}
+                       "--beta1", "0.5", "--beta2", "0.999", "--pack", "1", "--refit-d", "0"]}
 
 
 def variants(dataset: str) -> dict:
     from gan_core.config import DATASET_DEFAULTS
     v = dict(VARIANTS, previous=PREVIOUS[dataset])
+    if DATASET_DEFAULTS[dataset].get("refit_d", 0) > 0:
+        v["norefit"] = ["--refit-d", "0"]   # the same training; rejection reads the game's last D
     if DATASET_DEFAULTS[dataset].get("pack", 1) == 1:
         v["original"] = None   # `--pack 1` changes nothing: the defaults' runs are the original GAN's
     prev = dict(zip(PREVIOUS[dataset][::2], PREVIOUS[dataset][1::2]))
@@ -193,7 +196,7 @@ def main(argv=None) -> dict:
                 if v == "original" and how == "drs":
                     continue   # the original GAN has no rejection step
                 label = {"defaults": "defaults", "original": "original GAN (--pack 1)",
-                         "previous": "previous defaults"}[v] + (", rejection" if how == "drs" else ", no rejection")
+                         "previous": "previous defaults", "norefit": "defaults, D not refit (--refit-d 0)"}[v] + (", rejection" if how == "drs" else ", no rejection")
                 acc = [e["acceptance"] for e in ev if e["acceptance"]]
                 rows.append([label, f"{mm:.1f} ± {ms:.1f} (min {min(e['modes'] for e in ev)})",
                              f"{hm:.1f} ± {hs:.1f} % (min {min(100 * e['hq'] for e in ev):.1f})",

@@ -29,6 +29,8 @@ HELP = {
     "theory_every": "iterations between JSD / quality measurements (0: at every snapshot)",
     "tensorboard": "also write TensorBoard event files to RUN_DIR/tb/ (tensorboard --logdir runs)",
     "pack": "PacGAN: D judges this many samples at once, all real or all generated (1: the original GAN)",
+    "refit_d": "D steps against the final G before export, for rejection sampling (Proposition 1; 0: the "
+               "game's last D; point data with pack 1)",
 }
 
 

@@ -22,7 +22,7 @@ G_NORMS = ("none", "batch")
 # (measured figures are in README.md). Anything given explicitly wins.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "gaussian1d": dict(iterations=3000, latent_dim=1, batch_size=256, lr_d=1e-3, lr_g=1e-3, hidden=64, depth=2,
-                       lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
+                       lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     # ring8/grid25: BatchNorm in G, a 2-D latent, a deeper G/D and a learning rate decaying linearly to 0
     # (modes settle instead of jittering). ring8: m = 512 made coverage reliable (8/8 on 5 of 5 seeds, 71 CPU-s).
     # grid25: Adam without momentum and a shorter memory of squared gradients (β1 0, β2 0.9): 24.6 of 25 modes
@@ -31,13 +31,13 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     # quality but 23.2 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
     # slowly (bench/RESULTS.md, issue 12).
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                  lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999),
+                  lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9),
+                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9, refit_d=12000),
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                   lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
+                   lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "user": dict(iterations=3000, latent_dim=8, batch_size=128, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
-                 lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999),
+                 lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
 }
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
@@ -52,6 +52,7 @@ GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True),
 MAX_VALUES: dict[str, int] = {
     "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
     "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024, "pack": 64,
+    "refit_d": 1_000_000,
 }
 MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
 MAX_SEED = 2 ** 64 - 1          # torch's generators take 64-bit seeds
@@ -65,7 +66,8 @@ DATASET_PARAMS: dict[str, dict[str, tuple]] = {
 
 # Settings added after runs were already being saved: a config.json without them gets the value that
 # reproduces what those runs did (not today's dataset default), so old runs resume and export unchanged.
-LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none", "pack": 1}
+LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none", "pack": 1,
+                                 "refit_d": 0}
 
 
 def split_setting(item: str, allowed, usage: str, refused: str) -> tuple[str, str]:
@@ -111,6 +113,9 @@ class TrainConfig:
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once, all real or all generated; each step draws
     # m·pack of each. 1 is the original GAN. The same minimax game on p_data^pack and p_g^pack.
     pack: Optional[int] = None
+    # D steps against the final G before export (gan_core.engine.final, Proposition 1): the D that rejection
+    # sampling reads p_data/p_g from. 0: the game's last D. Point data with pack 1 only.
+    refit_d: Optional[int] = None
     momentum: float = 0.9                 # SGD momentum, as in the paper's experiments
     log_every: int = 10
     snapshot_every: int = 0               # 0: about 50 snapshots over the run
@@ -136,6 +141,8 @@ class TrainConfig:
         for name, value in defaults.items():
             if getattr(c, name) is None:
                 setattr(c, name, value)
+        if (c.pack or 1) > 1 and self.refit_d is None:
+            c.refit_d = 0  # the refit is for an unpacked D: a packed run leaves its dataset's default aside
         if c.lr_decay_iterations is None:
             c.lr_decay_iterations = c.iterations  # decay over the run asked for; recorded, so --resume keeps it
         if c.snapshot_every <= 0 and c.iterations and c.iterations > 0:
@@ -198,6 +205,9 @@ class TrainConfig:
                      f"pack {self.pack} × batch size {self.batch_size} = {self.pack * self.batch_size:,} samples per "
                      f"step; at most {MAX_VALUES['batch_size']:,}")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)")
+        if self.refit_d is not None:
+            need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
+            need(self.refit_d == 0 or (self.pack or 1) == 1, f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
         if self.lr_decay is not None:
             need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                  f"lr_decay (final fraction of the learning rate) must lie in [0, 1], got {self.lr_decay!r}")

@@ -97,7 +97,9 @@ def samples_view() -> None:
                            "here and with `python -m gan_core generate`.")
     drs = st.checkbox("Rejection sampling by D", value=model.rejection_default, disabled=model.logit_name is None,
                       key="drs", help="Keep each sample with probability exp(logit − max logit) of the discriminator "
-                      "inside the model (eq. (7): p_data/p_g = D/(1 − D)); models exported without D cannot.")
+                      "inside the model (eq. (7): p_data/p_g = D/(1 − D)); models exported without D cannot."
+                      + (f" This model's D: {model.metadata['final_discriminator']}."
+                         if model.metadata.get("final_discriminator") else ""))
     keep(*KEPT)
     try:
         samples = model.generate(int(n), seed=int(seed), rejection=drs and model.logit_name is not None)

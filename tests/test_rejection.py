@@ -100,7 +100,7 @@ def packed_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_exported_model_carries_d_and_round_trips(packed_run):
-    from gan_core.engine.checkpoint import load_discriminator, load_generator
+    from gan_core.engine.final import final_pair
     from gan_core.engine.models import pointwise_logit
     model = load_model(packed_run / "generator.onnx")
     assert model.logit_name == "logit" and model.output_name == "x"
@@ -109,8 +109,9 @@ def test_exported_model_carries_d_and_round_trips(packed_run):
     assert meta["rejection_logit"] == "packed-diagonal/2" and meta["rejection_default"] in ("true", "false")
     z = sample_latents(40, model.latent_dim, model.prior, 9)
     x, lg = model.run_with_logit(z)
-    G, *_ = load_generator(packed_run)
-    D = load_discriminator(packed_run)
+    G, D, *_, notes = final_pair(packed_run)   # what the export holds: G with its population BatchNorm statistics
+    assert "batchnorm" in notes and "discriminator" not in notes   # a packed D is not refit
+    assert meta["final_batchnorm"] == notes["batchnorm"]
     with torch.no_grad():
         xt = G(torch.from_numpy(z))
         np.testing.assert_allclose(x, xt.numpy(), atol=1e-4)
@@ -149,3 +150,30 @@ def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
         model.generate(10, rejection=True)
     r = run_cli("generate", path, "--n", "10", "--out", tmp_path / "x.csv", "--rejection", timeout=120)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no discriminator" in r.stderr
+
+
+@pytest.mark.slow  # trains and exports twice (dynamo ONNX export: ~10 s each on an idle 2-core machine)
+def test_an_unpacked_run_exports_d_refit_to_its_final_g(tmp_path):
+    from gan_core.engine.checkpoint import load_discriminator
+    from gan_core.engine.final import final_pair
+    from gan_core.engine.models import pointwise_logit
+    from gan_core.share.export import export_run
+    run = tmp_path / "run"
+    r = run_cli("train", "--dataset", "grid25", "--run-dir", run, "--iterations", "40", "--hidden", "16", "--depth", "2",
+                "--batch-size", "32", "--refit-d", "60", "--snapshot-samples", "300", "--quiet", timeout=180)
+    assert r.returncode == 0, r.stderr
+    model = load_model(run / "generator.onnx")
+    assert "refit to the final G for 60 steps" in model.metadata["final_discriminator"]
+    z = sample_latents(50, model.latent_dim, model.prior, 4)
+    G, D, *_ = final_pair(run)
+    with torch.no_grad():
+        xt = G(torch.from_numpy(z))
+        refit, game = pointwise_logit(D, xt).numpy(), pointwise_logit(load_discriminator(run), xt).numpy()
+    x, lg = model.run_with_logit(z)
+    np.testing.assert_allclose(lg, refit, atol=1e-4, rtol=1e-4)
+    assert np.abs(refit - game).max() > 1e-3          # the refit moved D
+    # deterministic (fixed streams): an export again gives the same model — bitwise with the same torch
+    # threads, to float rounding from the trainer's one thread
+    a, b = (load_model(export_run(run, tmp_path / f"{n}.onnx").path).run_with_logit(z)[1] for n in "ab")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, lg, atol=1e-4, rtol=1e-4)

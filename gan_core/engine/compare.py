@@ -236,8 +236,8 @@ class Comparison:
             t.flush(message="saving a checkpoint")
             t.checkpoint()
             if state == "completed" and t.cfg.export_onnx:
-                from gan_core.engine.training import _export
-                t.status(message="saving the generator", eta_s=0)
+                from gan_core.engine.training import _export, saving_message
+                t.status(message=saving_message(t.cfg), eta_s=0)
                 message += _export(t.run_dir, self.log)
         self.final[t.run_dir.name] = t.finish(state, message, **fields)
         self.active.remove(i)
