@@ -29,7 +29,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     # with rejection on 5 seeds (worst 23) against 18.4 (worst 13) with (0.5, 0.999), at ~91 % quality (this
     # session's sweep, bench/RESULTS.md "grid25: Adam's betas"). A faster D (lr_d 2e-3, lr_g 5e-4) gave 98 %
     # quality but 23.2 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
-    # slowly (bench/RESULTS.md, issue 12).
+    # slowly (bench/RESULTS.md, issue 12). grid25's D is refit to the final G before export (refit_d,
+    # gan_core.engine.final): with rejection 24.8 modes (worst 24) and 95.6 % against 24.4 (worst 22) and 92.1 %.
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
@@ -42,8 +43,9 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
 # model's metadata as rejection_default): discriminator rejection sampling (gan_core.theory.rejection) or not.
-# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 72 → 91 %) and the modes covered on
-# grid25 (12.2 → 24.6 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain GAN's samples.
+# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 73 → 96 % with D refit) and the modes
+# covered on grid25 (12.2 → 24.8 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain
+# GAN's samples.
 GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
 
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
