@@ -209,7 +209,8 @@ class TrainConfig:
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)")
         if self.refit_d is not None:
             need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
-            need(self.refit_d == 0 or (self.pack or 1) == 1, f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
+            need(self.refit_d == 0 or (self.pack or 1) == 1,
+                 f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
         if self.lr_decay is not None:
             need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                  f"lr_decay (final fraction of the learning rate) must lie in [0, 1], got {self.lr_decay!r}")

@@ -41,7 +41,8 @@ SETTINGS = {"iterations": ("iterations", int), "k": ("k", int), "batch": ("batch
             "g_loss": ("g_loss", str), "lr_d": ("lr_d", float), "lr_g": ("lr_g", float), "prior": ("prior", str),
             "latent": ("latent_dim", int), "hidden": ("hidden", int), "depth": ("depth", int), "seed": ("seed", int),
             "device": ("device", str), "log_every": ("log_every", int), "snap": ("snapshot_every", int),
-            "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool)}
+            "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool),
+            "refit": ("refit_d", int)}
 SHARED = ("source", "dataset", "image_size", "draw_std", "draw_mode")
 
 
@@ -178,7 +179,7 @@ def k(field: str) -> str:
 defaults = {"iterations": d.iterations, "k": d.k, "batch": batch_default, "g_loss": d.g_loss,
             "lr_d": float(d.lr_d), "lr_g": float(d.lr_g), "prior": d.prior, "latent": d.latent_dim,
             "hidden": d.hidden, "depth": d.depth, "seed": 0, "device": "auto", "log_every": d.log_every,
-            "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False}
+            "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False, "refit": d.refit_d}
 for short, value in defaults.items():
     ss.setdefault(k(short), value)
 if n_examples is not None and ss[k("batch")] > n_examples:  # e.g. a smaller file replaced the upload
@@ -232,6 +233,12 @@ with st.expander("Logging and saving"):
                          help="The generator as one .onnx file, for the Generate page and sharing.")
     tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", key=k("tb"),
                               help=f"For `tensorboard --logdir {root}`: the metrics, sample images and settings.")
+    refit = st.number_input("Refit D to the final G before export (D steps; 0 = none)", 0, 1_000_000, step=1000,
+                            key=k("refit"), disabled=not export,
+                            help="Rejection sampling by D reads p_data/p_g = D/(1 − D) (eq. 7), true for the best D "
+                                 "of the G being sampled: these D steps with G fixed move D there (Proposition 1). "
+                                 "grid25: 12,000 by default (coverage 24.4 → 24.8 of 25 modes, quality 92 → 96 %). "
+                                 "Point data only; 0 skips it.")
 
 # the data and every changed setting go into the address, so a reload or a link brings them back
 changed = {short: ss[k(short)] for short in SETTINGS if ss[k(short)] != defaults[short]}
@@ -248,7 +255,7 @@ def current_config(run_dir: str = "", data: str = "") -> TrainConfig:
         batch_size=int(batch), g_loss=g_loss, prior=prior, latent_dim=int(latent), hidden=int(hidden),
         depth=int(depth), image_size=int(image_size), lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every),
         snapshot_every=int(snapshot_every), checkpoint_every=int(checkpoint_every), export_onnx=bool(export),
-        tensorboard=bool(tensorboard))
+        tensorboard=bool(tensorboard), refit_d=int(refit))
 
 
 # --- how long? -------------------------------------------------------------------------------------
@@ -259,14 +266,17 @@ def rate_guess(cfg: TrainConfig, root_dir: str):
 
 st.subheader("3 · Start")
 cfg_now = current_config()
-speed_key = repr(dict(sorted((f, v) for f, v in vars(cfg_now).items() if f not in ("iterations", "seed"))))
+speed_key = repr(dict(sorted((f, v) for f, v in vars(cfg_now).items()
+                             if f not in ("iterations", "seed", "refit_d"))))  # what the training speed depends on
 measured = ss.setdefault("_measured", {}).get(speed_key)
 est = (measured, "a short measurement on this machine just now") if measured else rate_guess(cfg_now, str(root))
 if est:
     rate, basis = est
-    st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate)}** for "
-                f"{int(iterations):,} iterations at {rate:,.0f} it/s (from {basis}; other work on the machine "
-                "slows it).")
+    refit_s = estimate.refit_seconds(cfg_now)
+    st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate + refit_s)}** for "
+                f"{int(iterations):,} iterations at {rate:,.0f} it/s"
+                + (f" and about {monitor.format_duration(refit_s)} to refit D before export" if refit_s else "")
+                + f" (from {basis}; other work on the machine slows it).")
 else:
     st.caption("No earlier run on this data to estimate the duration from.")
 if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not measured else "Measure again",

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
 from gan_core.runs import estimate
+from gan_core.views import monitor
 from gan_core.runs import launch
 from gan_core.runs import transfer
 from gan_core.runs import store
@@ -506,3 +507,19 @@ def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir
     at = view("paused")
     assert "follow in a moment" not in texts(at.caption) and "appear with the first points" not in texts(at.caption)
     assert "What the discriminator says" in drawn(at) and "iteration 100" in drawn(at)
+
+
+def test_train_page_adds_the_refit_of_d_to_the_estimate_and_passes_it_on(runs_dir):
+    d = fake_run(runs_dir, "grid", "completed", dataset="grid25")
+    store.write_status(d, rate=100.0)
+    at = page(TRAIN)
+    at.selectbox(key="dataset").set_value("grid25").run()
+    refit = at.number_input(key="refit@grid25")
+    assert refit.value == 12000 and not refit.disabled           # grid25's default (gan_core.config)
+    extra = estimate.refit_seconds(TrainConfig(dataset="grid25"))
+    assert 60 < extra < 100                                       # 12,000 steps at ~6.6 ms
+    text = texts(at.markdown)
+    assert "to refit D before export" in text and f"About {monitor.format_duration(10_000 / 100 + extra)}" in text
+    refit.set_value(0).run()
+    assert "to refit D before export" not in texts(at.markdown) and "About 1:40" in texts(at.markdown)
+    assert estimate.refit_seconds(TrainConfig(dataset="grid25", export_onnx=False)) == 0

@@ -25,6 +25,19 @@ def _work(c: dict) -> float:
     return (int(c.get("k") or 1) + 1) * float(c.get("batch_size") or 64) * (h * h * d + 64 * h)
 
 
+# One refit step of D (gan_core.engine.final: m = 512, D of 4 hidden layers of 128) took ~6.6 ms on this project's
+# 2-core VM (12,000 steps in ~80 CPU-s, bench/RESULTS.md "Issue 12: D refit"); other widths scale by h²·d.
+REFIT_STEP_S = 6.6e-3
+
+
+def refit_seconds(cfg: TrainConfig) -> float:
+    """About how long the refit of D before export takes (0 when the run does none)."""
+    c = cfg.resolved()
+    if not c.export_onnx or not c.refit_d or (c.pack or 1) > 1 or c.dataset == "digits":
+        return 0.0
+    return c.refit_d * REFIT_STEP_S * (c.hidden or 128) ** 2 * (c.depth or 3) / (128 ** 2 * 4)
+
+
 def estimate_rate(cfg: TrainConfig, root=None) -> Optional[tuple[float, str]]:
     """(iterations per second, where the figure comes from) for cfg on this machine, from the measured
     rates of earlier runs on the same data (scaled by the work per iteration when their settings differ);
