@@ -233,8 +233,8 @@ with st.expander("Logging and saving"):
                          help="The generator as one .onnx file, for the Generate page and sharing.")
     tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", key=k("tb"),
                               help=f"For `tensorboard --logdir {root}`: the metrics, sample images and settings.")
-    refit = st.number_input("Refit D to the final G before export (D steps; 0 = none)", 0, 1_000_000, step=1000,
-                            key=k("refit"), disabled=not export,
+    refit = st.columns(3)[0].number_input("Refit D to the final G before export (D steps)", 0, 1_000_000,
+                            step=1000, key=k("refit"), disabled=not export,
                             help="Rejection sampling by D reads p_data/p_g = D/(1 − D) (eq. 7), true for the best D "
                                  "of the G being sampled: these D steps with G fixed move D there (Proposition 1). "
                                  "grid25: 12,000 by default (coverage 24.4 → 24.8 of 25 modes, quality 92 → 96 %). "
@@ -278,7 +278,9 @@ if est:
                 + (f" and about {monitor.format_duration(refit_s)} to refit D before export" if refit_s else "")
                 + f" (from {basis}; other work on the machine slows it).")
 else:
-    st.caption("No earlier run on this data to estimate the duration from.")
+    refit_s = estimate.refit_seconds(cfg_now)
+    st.caption("No earlier run on this data to estimate the duration from"
+               + (f"; refitting D before export adds about {monitor.format_duration(refit_s)}." if refit_s else "."))
 if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not measured else "Measure again",
              key="measure", help="Trains these settings for 200 iterations in a temporary folder and times them."):
     try:

@@ -510,8 +510,13 @@ def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir
 
 
 def test_train_page_adds_the_refit_of_d_to_the_estimate_and_passes_it_on(runs_dir):
+    at = page(TRAIN)
+    at.selectbox(key="dataset").set_value("grid25").run()
+    assert "refitting D before export adds about 1:" in texts(at.caption)   # no earlier run: the refit alone
     d = fake_run(runs_dir, "grid", "completed", dataset="grid25")
     store.write_status(d, rate=100.0)
+    import streamlit
+    streamlit.cache_data.clear()   # the page caches its guess for 20 s
     at = page(TRAIN)
     at.selectbox(key="dataset").set_value("grid25").run()
     refit = at.number_input(key="refit@grid25")
