@@ -100,13 +100,27 @@ def free_port() -> int:
 
 
 def stop_process(proc) -> None:
-    """SIGTERM (a server, a training run), then SIGKILL if it has not ended within 20 s."""
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """SIGTERM (a server, a training run), then SIGKILL if it has not ended within 20 s. proc: a Popen, or a
+    training run the warm worker started (gan_core.runs.worker.Job: a pid and poll())."""
+    if proc is None or proc.poll() is not None:
+        return
+    if not hasattr(proc, "send_signal"):
+        deadline = time.monotonic() + 20
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if proc.poll() is not None:
+                return
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def start_server(runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
