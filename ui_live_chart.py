@@ -48,17 +48,22 @@ def _version(js: Path) -> str | None:
         return None
 
 
+def _same_release(js: Path) -> bool:
+    """Whether js is a bundle of the installed plotly package's plotly.js release (the figures' JSON is its)."""
+    v = _version(js)
+    return v is not None and v == _version(FULL_JS)
+
+
 def _choose_bundle() -> tuple[Path, set | None]:
     """(the plotly.js to serve, the trace types it draws; None: all)."""
-    if _version(CARTESIAN_JS) is not None and _version(CARTESIAN_JS) == _version(FULL_JS):
+    if _same_release(CARTESIAN_JS):
         return CARTESIAN_JS, CARTESIAN_TRACES
     return FULL_JS, None
 
 
 def _lines_bundle() -> Path | None:
     """The basic bundle, when it is the installed plotly package's release (else every figure gets BUNDLE)."""
-    v = _version(BASIC_JS)
-    return BASIC_JS if v is not None and v == _version(FULL_JS) else None
+    return BASIC_JS if _same_release(BASIC_JS) else None
 
 
 def _copy(src: Path | None, dest: Path) -> None:
@@ -101,14 +106,18 @@ _component = components.declare_component("gan_live_chart", path=_FOLDER)
 _lead_component = components.declare_component("gan_live_chart_lead", path=_FOLDER)
 
 
+def _trace_types(fig) -> set:
+    return {t.type or "scatter" for t in fig.data}
+
+
 def drawable(fig) -> bool:
     """Whether the served plotly.js bundle draws every trace of fig."""
-    return TRACES is None or all((t.type or "scatter") in TRACES for t in fig.data)
+    return TRACES is None or _trace_types(fig) <= TRACES
 
 
 def bundle_for(fig) -> str:
     """Which plotly.js the figure's frame loads: "lines" (the basic bundle) when it draws every trace."""
-    return "lines" if LINES is not None and all((t.type or "scatter") in BASIC_TRACES for t in fig.data) else "full"
+    return "lines" if LINES is not None and _trace_types(fig) <= BASIC_TRACES else "full"
 
 
 def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> None:

@@ -270,15 +270,14 @@ speed_key = repr(dict(sorted((f, v) for f, v in vars(cfg_now).items()
                              if f not in ("iterations", "seed", "refit_d"))))  # what the training speed depends on
 measured = ss.setdefault("_measured", {}).get(speed_key)
 est = (measured, "a short measurement on this machine just now") if measured else rate_guess(cfg_now, str(root))
+refit_s = estimate.refit_seconds(cfg_now)
 if est:
     rate, basis = est
-    refit_s = estimate.refit_seconds(cfg_now)
     st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate + refit_s)}** for "
                 f"{int(iterations):,} iterations at {rate:,.0f} it/s"
                 + (f" and about {monitor.format_duration(refit_s)} to refit D before export" if refit_s else "")
                 + f" (from {basis}; other work on the machine slows it).")
 else:
-    refit_s = estimate.refit_seconds(cfg_now)
     st.caption("No earlier run on this data to estimate the duration from"
                + (f"; refitting D before export adds about {monitor.format_duration(refit_s)}." if refit_s else "."))
 if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not measured else "Measure again",

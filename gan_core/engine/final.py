@@ -68,7 +68,6 @@ def refit_discriminator(generator: nn.Module, discriminator: nn.Module, dataset,
     opt = torch.optim.Adam(d.parameters(), lr=REFIT_LR, betas=REFIT_BETAS)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    v = None
     for i in range(int(steps)):
         for group in opt.param_groups:
             group["lr"] = REFIT_LR * (1 - i / steps)
@@ -81,8 +80,7 @@ def refit_discriminator(generator: nn.Module, discriminator: nn.Module, dataset,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        v = float(value_estimate(real_logits.detach(), fake_logits.detach()))
-    return d.eval(), v
+    return d.eval(), float(value_estimate(real_logits.detach(), fake_logits.detach()))  # the last minibatch's
 
 
 def final_pair(run_dir) -> tuple:

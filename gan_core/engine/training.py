@@ -471,7 +471,7 @@ def _checkpoint_iteration(run_dir) -> Optional[int]:
 
 
 def saving_message(cfg) -> str:
-    """What the status says while the finished run is exported (a refit of D takes ~40 s on grid25)."""
+    """What the status says while the finished run is exported (a refit of D takes ~80 s on grid25)."""
     steps = int(cfg.refit_d or 0)
     return f"refitting D to the final G ({steps:,} steps), then saving the generator" if steps else "saving the generator"
 
