@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from gan_core.runs import transfer
@@ -265,3 +266,33 @@ def test_change_markers_label_what_changed_where():
     assert sorted(s.x0 for s in lines) == [20, 25]
     texts = {a.x: a.text for a in fig.layout.annotations if a.x in (20, 25)}
     assert texts == {20: "D step", 25: "g_loss → minimax, lr_d → 0.0002"}
+
+
+def test_panels_are_laid_out_as_make_subplots_lays_out_one_row():
+    # the line charts are built as figure JSON (fast); their subplots must sit where make_subplots puts them
+    from plotly.subplots import make_subplots
+    for n in (1, 2, 3):
+        panels = [dict(specs=[("d_real", "D", "solid")], title=f"panel {c}", ytitle=f"y {c}",
+                       hline=(0.5, "half") if c == n - 1 else None) for c in range(n)]
+        ours = monitor._panels({"a": _frame()}, panels, "")
+        ref = make_subplots(rows=1, cols=n, subplot_titles=[p["title"] for p in panels],
+                            horizontal_spacing=0.09 if n > 1 else 0.0).layout
+        for c in range(n):
+            a = "" if c == 0 else str(c + 1)
+            for ax in (f"xaxis{a}", f"yaxis{a}"):
+                assert ours.layout[ax].anchor == ref[ax].anchor
+                assert ours.layout[ax].domain == pytest.approx(ref[ax].domain)
+            assert (ours.data[c].xaxis, ours.data[c].yaxis) == (f"x{a}", f"y{a}")  # each trace on its panel
+        assert [(t.text, round(t.x, 9), t.y) for t in ours.layout.annotations[:n]] == \
+               [(t.text, round(t.x, 9), t.y) for t in ref.annotations]
+        last = "" if n == 1 else str(n)
+        assert [(s.yref, s.y0, s.xref) for s in ours.layout.shapes] == [(f"y{last}", 0.5, f"x{last} domain")]
+
+
+def test_line_charts_look_like_plotly_white_without_its_trace_defaults():
+    fig = monitor.value_figure({"a": _frame()})
+    white = pio.templates["plotly_white"]
+    assert fig.layout.template.layout.plot_bgcolor == white.layout.plot_bgcolor
+    assert fig.layout.template.layout.xaxis.gridcolor == white.layout.xaxis.gridcolor
+    assert not fig.layout.template.data.scatter  # the per-trace half is left out: smaller JSON
+    assert len(fig.to_json()) < len(go.Figure(fig).update_layout(template="plotly_white").to_json()) - 3000

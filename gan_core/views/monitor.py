@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from gan_core.views.series import downsample
@@ -28,13 +29,17 @@ REAL_COLOR, FAKE_COLOR = "#1b7837", "#762a83"  # GAN Lab's green (real) and purp
 GL_POINTS = 5000  # WebGL (one context per figure, browsers keep 8–16) only for clouds larger than this
 
 
+def _scatter_name(n_points: int) -> str:
+    """SVG "scatter" for lines and clouds up to GL_POINTS points; "scattergl" only for bigger clouds."""
+    return "scattergl" if n_points > GL_POINTS else "scatter"
+
+
 def scatter_type(n_points: int):
-    """SVG go.Scatter for lines and clouds up to GL_POINTS points; Scattergl only for bigger clouds."""
-    return go.Scattergl if n_points > GL_POINTS else go.Scatter
+    return go.Scattergl if _scatter_name(n_points) == "scattergl" else go.Scatter
 
 
-def _legend_rows(fig: go.Figure, width_px: int = 560) -> int:
-    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+def _legend_rows(names: list, width_px: int = 560) -> int:
+    """Rows the horizontal legend takes for these trace names (~7 px a character, 40 px a swatch)."""
     if not names:
         return 0
     return max(1, math.ceil(sum(40 + 7 * len(n) for n in names) / width_px))
@@ -43,7 +48,7 @@ def _legend_rows(fig: go.Figure, width_px: int = 560) -> int:
 def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: str = "iteration") -> go.Figure:
     """Title top left; the legend in its own band at the bottom of the figure, below the x-axis title
     (container coordinates, with the bottom margin grown for its rows), so the two never overlap."""
-    rows = _legend_rows(fig)
+    rows = _legend_rows([t.name for t in fig.data if t.name and t.showlegend is not False])
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
                       height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
                       legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
@@ -53,12 +58,22 @@ def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: 
     return fig
 
 
-def _add_series(fig: go.Figure, frames: dict, specs: list[tuple[str, str, str]], x: str = "iteration",
-                max_points: int = 800, first_color: int = 0, **where) -> int:
+# The line charts (Ṽ, D and the losses, quality) and the sample clouds are built as plotly's figure JSON and
+# made a go.Figure once: go.Figure's incremental methods (add_trace, update_layout, add_hline, make_subplots)
+# validate and deep-copy at every step: 23–45 ms a chart on this project's VM, ~0.1 s for a refresh of the
+# three, against 7–11 ms each built once (bench/RESULTS.md) — server time every live refresh, a new tab
+# and a new seed on the Generate page wait for.
+# Their template is plotly_white's layout half: its other half, per-trace defaults for some 40 trace types,
+# changes nothing in these charts but was a third of each one's JSON and a deep copy per figure.
+LEAN_TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout).to_plotly_json()
+
+
+def _series_traces(frames: dict, specs: list[tuple[str, str, str]], x: str = "iteration", max_points: int = 800,
+                   first_color: int = 0, axis: str | None = None) -> list[dict]:
     """One trace per (run, series). One run: a colour per series (from first_color on). Several: a colour
-    per run, dash per series. `where` (row=, col=) places the traces in a subplot. Returns the traces added."""
+    per run, dash per series. axis: a subplot's axes ("" the first, then "2", "3", …), None: not named."""
     multi = len(frames) > 1
-    added = 0
+    out: list[dict] = []
     for i, (run, df) in enumerate(frames.items()):
         if df is None or df.empty or x not in df.columns:
             continue
@@ -69,44 +84,74 @@ def _add_series(fig: go.Figure, frames: dict, specs: list[tuple[str, str, str]],
         for j, (col, label, dash) in enumerate(present):
             sub = d[[x, col]].dropna()
             sparse = len(sub) < 0.5 * len(d)  # e.g. JSD, measured only at snapshots: show its points
-            fig.add_trace(go.Scatter(  # SVG: a few hundred points per line need no WebGL context
-                x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32),
+            out.append(dict(  # SVG scatter: a few hundred points per line need no WebGL context
+                type="scatter", x=sub[x].to_numpy(np.float32), y=sub[col].to_numpy(np.float32),
                 mode="lines+markers" if sparse or len(sub) < 3 else "lines",  # a first point alone is seen
                 name=f"{label} · {run}" if multi else label, legendgroup=str(run),
                 line=dict(color=PALETTE[(i if multi else first_color + j) % len(PALETTE)],
                           dash=dash if multi or sparse else "solid", width=1.6),
-                marker=dict(size=4), hovertemplate="%{x:.0f}: %{y:.4g}"), **where)
-            added += 1
-    return added
+                marker=dict(size=4), hovertemplate="%{x:.0f}: %{y:.4g}",
+                **({"xaxis": f"x{axis}", "yaxis": f"y{axis}"} if axis is not None else {})))
+    return out
+
+
+def _layout_json(traces: list[dict], title: str, height: int = 340) -> dict:
+    """_layout's title, legend band and margins as a layout dict, for figures built as JSON."""
+    rows = _legend_rows([t["name"] for t in traces if t.get("name") and t.get("showlegend") is not False])
+    return dict(title=dict(text=title, x=0.01, font=dict(size=15)), template=LEAN_TEMPLATE,
+                height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
+                legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
+                uirevision="keep", shapes=[], annotations=[])
+
+
+def _hline(layout: dict, y: float, text: str, axis: str = "", color: str = "#444", width: float = 1.2) -> None:
+    """add_hline's dotted line across a subplot, labelled at its bottom left, as layout JSON."""
+    layout["shapes"].append(dict(type="line", x0=0, x1=1, xref=f"x{axis} domain", y0=y, y1=y, yref=f"y{axis}",
+                                 line=dict(color=color, dash="dot", width=width)))
+    layout["annotations"].append(dict(text=text, showarrow=False, x=0, xanchor="left", xref=f"x{axis} domain",
+                                      y=y, yanchor="top", yref=f"y{axis}"))
 
 
 def _series_figure(frames: dict, specs: list[tuple[str, str, str]], title: str, ytitle: str,
-                   x: str = "iteration", max_points: int = 800) -> go.Figure:
-    fig = go.Figure()
-    _add_series(fig, frames, specs, x, max_points)
-    return _layout(fig, title, ytitle)
+                   x: str = "iteration", max_points: int = 800, hline: tuple | None = None,
+                   yrange: list | None = None) -> go.Figure:
+    traces = _series_traces(frames, specs, x, max_points)
+    layout = _layout_json(traces, title)
+    layout.update(xaxis=dict(title=dict(text="iteration", standoff=6)),
+                  yaxis=dict(title=dict(text=ytitle), **({"range": yrange} if yrange else {})))
+    if hline:
+        _hline(layout, *hline)
+    return go.Figure(dict(data=traces, layout=layout))
 
 
 def _panels(frames: dict, panels: list[dict], title: str, max_points: int = 800, height: int = 340) -> go.Figure:
-    """Several metric charts side by side in ONE figure (subplots): the browser draws one plot instead of
-    several, which is most of the cost of a live refresh. A panel: specs, title, ytitle, and optionally
-    yrange and hline=(y, text)."""
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p["title"] for p in panels],
-                        horizontal_spacing=0.09 if len(panels) > 1 else 0.0)
+    """Several metric charts side by side in ONE figure (subplots, laid out as make_subplots lays out one row):
+    the browser draws one plot instead of several, which is most of the cost of a live refresh. A panel:
+    specs, title, ytitle, and optionally yrange and hline=(y, text)."""
+    n = len(panels)
+    gap = 0.09 if n > 1 else 0.0
+    w = (1 - gap * (n - 1)) / n
+    traces, axes, titles = [], {}, []
     color = 0
-    for c, p in enumerate(panels, start=1):
-        added = _add_series(fig, frames, p["specs"], max_points=max_points, first_color=color, row=1, col=c)
-        color += added if len(frames) == 1 else 0  # one run: a colour per series across the panels
+    for c, p in enumerate(panels):
+        a = "" if c == 0 else str(c + 1)
+        added = _series_traces(frames, p["specs"], max_points=max_points, first_color=color, axis=a)
+        traces += added
+        color += len(added) if len(frames) == 1 else 0  # one run: a colour per series across the panels
+        lo = c * (w + gap)
+        axes[f"xaxis{a}"] = dict(anchor=f"y{a}", domain=[lo, min(1.0, lo + w)],
+                                 title=dict(text="iteration", standoff=6))
+        axes[f"yaxis{a}"] = dict(anchor=f"x{a}", domain=[0.0, 1.0], title=dict(text=p["ytitle"]),
+                                 **({"range": p["yrange"]} if p.get("yrange") else {}))
+        titles.append(dict(text=p["title"], font=dict(size=13), showarrow=False, x=lo + w / 2, xanchor="center",
+                           xref="paper", y=1.0, yanchor="bottom", yref="paper"))
+    layout = _layout_json(traces, title, height=height)
+    layout.update(axes)
+    layout["annotations"] += titles  # the subplot titles first, as make_subplots puts them
+    for c, p in enumerate(panels):
         if p.get("hline"):
-            y, text = p["hline"]
-            fig.add_hline(y=y, line=dict(color="#444", dash="dot", width=1.2), annotation_text=text,
-                          annotation_position="bottom left", row=1, col=c)
-    _layout(fig, title, "", height=height)
-    for c, p in enumerate(panels, start=1):
-        fig.update_yaxes(title_text=p["ytitle"], row=1, col=c, **({"range": p["yrange"]} if p.get("yrange") else {}))
-    for a in fig.layout.annotations[:len(panels)]:  # the subplot titles: smaller than the figure's
-        a.font = dict(size=13)
-    return fig
+            _hline(layout, *p["hline"], axis="" if c == 0 else str(c + 1))
+    return go.Figure(dict(data=traces, layout=layout))
 
 
 def dynamics_figure(frames: dict, max_points: int = 800) -> go.Figure:
@@ -134,12 +179,10 @@ def chart_frames(frames: dict, max_points: int = 8000) -> dict:
 
 
 def value_figure(frames: dict, max_points: int = 800) -> go.Figure:
-    fig = _series_figure(frames, [("value_estimate", "Ṽ (minibatch value)", "solid"),
-                                  ("value_at_optimum", "V(G, D*) = −2 log 2 + 2·JSD", "dash")],
-                         "Value of the game V(D, G)", "value", max_points=max_points)
-    fig.add_hline(y=V_OPTIMUM, line=dict(color="#444", dash="dot", width=1.2),
-                  annotation_text="−2 log 2 ≈ −1.386 (optimum: p_g = p_data)", annotation_position="bottom left")
-    return fig
+    return _series_figure(frames, [("value_estimate", "Ṽ (minibatch value)", "solid"),
+                                   ("value_at_optimum", "V(G, D*) = −2 log 2 + 2·JSD", "dash")],
+                          "Value of the game V(D, G)", "value", max_points=max_points,
+                          hline=(V_OPTIMUM, "−2 log 2 ≈ −1.386 (optimum: p_g = p_data)"))
 
 
 def describe_change(ev: dict) -> str:
@@ -152,15 +195,19 @@ def describe_change(ev: dict) -> str:
 def add_change_markers(fig: go.Figure, changes: dict) -> go.Figure:
     """Vertical dotted lines where a run's settings were changed or steps were taken by hand, labelled
     with what changed (changes: run name → control.read_changes(run)). Steps at the same iteration merge."""
-    for i, (name, events) in enumerate(changes.items()):
+    shapes, notes = [], []  # add_vline's line and label, as JSON: one layout update for all (a steered run
+    for i, (name, events) in enumerate(changes.items()):  # has hundreds, each add_vline a validated copy)
         by_it: dict = {}
         for ev in events:
             by_it.setdefault(int(ev["iteration"]), []).append(describe_change(ev))
         for it, what in by_it.items():
             text = "; ".join(dict.fromkeys(what))  # in order, without repeats
-            fig.add_vline(x=it, line=dict(color=PALETTE[i % len(PALETTE)], dash="dot", width=1),
-                          annotation_text=text if len(text) < 40 else text[:38] + "…", annotation_textangle=-90,
-                          annotation_position="top left", annotation_font_size=10)
+            shapes.append(dict(type="line", x0=it, x1=it, xref="x", y0=0, y1=1, yref="y domain",
+                               line=dict(color=PALETTE[i % len(PALETTE)], dash="dot", width=1)))
+            notes.append(dict(text=text if len(text) < 40 else text[:38] + "…", textangle=-90, font=dict(size=10),
+                              showarrow=False, x=it, xanchor="right", xref="x", y=1, yanchor="top", yref="y domain"))
+    if shapes:
+        fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *notes])
     return fig
 
 
@@ -189,12 +236,9 @@ def _rgba(color: str, alpha: float) -> str:
 
 
 def discriminator_figure(frames: dict, max_points: int = 800) -> go.Figure:
-    fig = _series_figure(frames, [("d_real", "mean D(x), real", "solid"),
-                                  ("d_fake", "mean D(G(z)), generated", "dash")], "What the discriminator says", "D", max_points=max_points)
-    fig.add_hline(y=0.5, line=dict(color="#444", dash="dot", width=1.2),
-                  annotation_text="1/2: D* at p_g = p_data", annotation_position="bottom left")
-    fig.update_yaxes(range=[0, 1])
-    return fig
+    return _series_figure(frames, [("d_real", "mean D(x), real", "solid"), ("d_fake", "mean D(G(z)), generated", "dash")],
+                          "What the discriminator says", "D", max_points=max_points,
+                          hline=(0.5, "1/2: D* at p_g = p_data"), yrange=[0, 1])
 
 
 def loss_figure(frames: dict, max_points: int = 800) -> go.Figure:
@@ -220,11 +264,8 @@ def quality_metrics(frames: dict) -> list[str]:
 
 def quality_figure(frames: dict, metric: str, max_points: int = 800) -> go.Figure:
     title, ytitle = QUALITY.get(metric, (metric, metric))
-    fig = _series_figure(frames, [(metric, metric.replace("_", " "), "solid")], title, ytitle, max_points=max_points)
-    if metric == "jsd":
-        fig.add_hline(y=LOG2, line=dict(color="#999", dash="dot", width=1), annotation_text="log 2: disjoint supports",
-                      annotation_position="bottom left")
-    return fig
+    return _series_figure(frames, [(metric, metric.replace("_", " "), "solid")], title, ytitle, max_points=max_points,
+                          hline=(LOG2, "log 2: disjoint supports") if metric == "jsd" else None)
 
 
 # --- snapshot figures -------------------------------------------------------------------------------
@@ -316,26 +357,27 @@ def d_pair_figure(snap: dict, real: Optional[np.ndarray] = None, title: str = ""
 
 def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarray] = None, title: str = "",
                    n_points: int = 2000) -> go.Figure:
-    """Points: overlaid histograms in 1-D, a scatter of the first two dimensions otherwise."""
+    """Points: overlaid histograms in 1-D, a scatter of the first two dimensions otherwise (built as figure
+    JSON, as the line charts: the Generate page redraws it for every new seed)."""
     g, r = _subsample(samples, n_points), _subsample(real, n_points)
     dim = (g if g is not None else r).shape[1] if (g is not None or r is not None) else 2
-    fig = go.Figure()
+    traces = []
     for arr, name, color in ((r, "real", REAL_COLOR), (g, "generated", FAKE_COLOR)):
         if arr is None or len(arr) == 0:
             continue
         if dim == 1:
-            fig.add_trace(go.Histogram(x=arr[:, 0], name=name, histnorm="probability density", nbinsx=80,
-                                       opacity=0.55, marker_color=color))
+            traces.append(dict(type="histogram", x=arr[:, 0], name=name, histnorm="probability density", nbinsx=80,
+                               opacity=0.55, marker=dict(color=color)))
         else:
-            fig.add_trace(scatter_type(len(arr))(x=arr[:, 0].astype(np.float32), y=arr[:, 1].astype(np.float32),
-                                                 mode="markers", name=name, hoverinfo="skip",
-                                                 marker=dict(size=4, color=color, opacity=0.7)))
-    fig.update_layout(barmode="overlay")
-    _layout(fig, title or ("samples" if dim == 1 else "samples (first two dimensions)" if dim > 2 else "samples"),
-            "density" if dim == 1 else "x₂", height=400, xtitle="x" if dim == 1 else "x₁")
-    if dim >= 2:
-        fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
+            traces.append(dict(type=_scatter_name(len(arr)), x=arr[:, 0].astype(np.float32),
+                               y=arr[:, 1].astype(np.float32), mode="markers", name=name, hoverinfo="skip",
+                               marker=dict(size=4, color=color, opacity=0.7)))
+    layout = _layout_json(traces, title or ("samples" if dim == 1 else "samples (first two dimensions)" if dim > 2
+                                            else "samples"), height=400)
+    layout.update(barmode="overlay", xaxis=dict(title=dict(text="x" if dim == 1 else "x₁", standoff=6)),
+                  yaxis=dict(title=dict(text="density" if dim == 1 else "x₂"),
+                             **({"scaleanchor": "x", "scaleratio": 1} if dim >= 2 else {})))
+    return go.Figure(dict(data=traces, layout=layout))
 
 
 def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
