@@ -159,3 +159,20 @@ def test_snapshot_of_user_points_has_d_and_forces_but_no_d_star(tmp_path):
     s, *_ = _snapshot(tmp_path, str(csv), latent_dim=8)
     assert s["grad_g"].shape == (300, 2) and s["manifold"].shape == (MANIFOLD_LINES, MANIFOLD_LINES, 2)
     assert s["d"].shape == (128 * 128,) and s["grid_axes"].shape == (2, 128) and "d_star" not in s
+
+
+def test_d_on_the_grid_in_blocks_is_d_on_the_whole_grid(tmp_path):
+    from gan_core.engine import snapshots
+    from gan_core.engine.models import pointwise_logit
+    s, G, D, cfg = _snapshot(tmp_path, "ring8")
+    D.eval()
+    grid = torch.as_tensor(np.stack(np.meshgrid(*s["grid_axes"], indexing="ij"), -1).reshape(-1, 2), dtype=torch.float32)
+    assert len(grid) > snapshots.GRID_BLOCK  # the snapshot's grid was evaluated in several blocks
+    seen = []
+    blocked = snapshots.in_blocks(lambda g: seen.append(len(g)) or pointwise_logit(D, g), grid)
+    assert max(seen) <= snapshots.GRID_BLOCK and sum(seen) == len(grid)
+    with torch.no_grad():
+        whole = torch.sigmoid(pointwise_logit(D, grid))
+    np.testing.assert_allclose(torch.sigmoid(blocked).detach().numpy(), whole.numpy(), atol=1e-6)
+    # the map the snapshot stored (float16) is that D, point for point in the grid's order
+    np.testing.assert_allclose(s["d"].astype(np.float32).reshape(-1), whole.numpy(), atol=2e-3)

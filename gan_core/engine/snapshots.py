@@ -26,6 +26,17 @@ MANIFOLD_LINES = 21  # latent grid lines per axis of the manifold mesh (odd: one
 # grad_g is kept for the first samples only: the ones the combined figure draws (snapshot_figure),
 # which keeps the extra views under 10 % of a snapshot's time (bench/snapshot_cost.py).
 SHOWN_SAMPLES = 500
+# D sees the grid in blocks of GRID_BLOCK rows on a CPU: one pass over ring8's 16,384 grid points moves 8 MB
+# activations per layer through memory (66 ms on this project's VM); blocks that stay in the cache take 25 ms
+# for the same numbers (bench/RESULTS.md). ~0.4 ms of every ring8 iteration at the default snapshot interval.
+GRID_BLOCK = 2048
+
+
+def in_blocks(fn, x: torch.Tensor, rows: int = GRID_BLOCK) -> torch.Tensor:
+    """fn(x) computed over blocks of rows of x on a CPU (elsewhere whole: a GPU wants the large batch)."""
+    if x.device.type != "cpu" or len(x) <= rows:
+        return fn(x)
+    return torch.cat([fn(x[i:i + rows]) for i in range(0, len(x), rows)])
 
 
 class Snapshotter:
@@ -79,7 +90,8 @@ class Snapshotter:
             xt = DataSpace(G, self.ds.kind)(self.z)
             x = xt.float().cpu().numpy()
             # packed D (P > 1): the single-point D implied by the pack logit on (x, …, x), sigmoid(logit / P)
-            d_grid = torch.sigmoid(pointwise_logit(D, self.grid_t)).float().cpu().numpy() if self.grid is not None else None
+            d_grid = (torch.sigmoid(in_blocks(lambda g: pointwise_logit(D, g), self.grid_t)).float().cpu().numpy()
+                      if self.grid is not None else None)
             if self.forces:
                 shown = xt[:SHOWN_SAMPLES // self.pack * self.pack]  # row i is the push on samples[i] (in its pack)
                 extra["grad_g"] = forces.generator_push(D, shown, g_loss or self.cfg.g_loss).float().cpu().numpy()
