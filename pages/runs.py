@@ -324,6 +324,35 @@ def _first_points() -> bool:
 CHARTS_EVERY = 0.5 if _first_points() else CHARTS_REDRAW_S  # a fragment's timer is set when the page runs
 
 
+def value_place() -> tuple:
+    """(where the Ṽ chart goes, where its verdict goes): one run, its verdict beside the chart; several, the
+    chart full width and their verdicts side by side beneath it (a column of them beside it grew taller than
+    the chart, seen with three seeds)."""
+    if len(selected) == 1:
+        return tuple(st.columns([3, 1]))
+    return st.container(), None
+
+
+def verdicts(judged: dict, beside) -> None:
+    """Each selected run's verdict: beside the chart (one run) or up to four a row beneath it."""
+    def show(n, v):
+        box = getattr(st, v.level)
+        box(f"**{v.title}**" + (f" · {n}" if len(judged) > 1 else "") + f"  \n{v.reason}  \n"
+            f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
+    if beside is not None:
+        with beside:
+            st.markdown("**Verdict**")
+            for n, v in judged.items():
+                show(n, v)
+        return
+    st.markdown("**Verdicts**")
+    items = list(judged.items())
+    for row in range(0, len(items), 4):
+        for col, (n, v) in zip(st.columns(4), items[row:row + 4]):
+            with col:
+                show(n, v)
+
+
 @st.fragment(run_every=CHARTS_EVERY if live else None)
 @timed("charts")
 def charts() -> None:
@@ -359,24 +388,20 @@ def charts() -> None:
                                               message=by_name[n].message,
                                               iterations=int(cfgs[n].get("iterations") or 0)) for n in selected}
     if cache["empty"] and live:
-        # The Ṽ chart is drawn empty at once, in the same columns as below: the same element, which then
+        # The Ṽ chart is drawn empty at once, in the same place as below: the same element, which then
         # only takes the first points.
-        left, right = st.columns([3, 1])
+        left, right = value_place()
         chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left)
         left.caption("Waiting for the first points: they arrive after the first logging interval.")
-        right.markdown("**Verdict**")
+        if right is not None:
+            right.markdown("**Verdict**")
     elif cache["empty"]:
         st.info("No metrics yet: the first row arrives after the first logging interval.")
     else:
-        left, right = st.columns([3, 1])
+        left, right = value_place()
         chart(cache["value"], "value_fig", left)
         left.caption(CAPTIONS["value"])
-        with right:
-            st.markdown("**Verdict**")
-            for n, v in cache["verdicts"].items():
-                box = getattr(st, v.level)
-                box(f"**{v.title}**" + (f" · {n}" if len(selected) > 1 else "") + f"  \n{v.reason}  \n"
-                    f"*Try:* {v.suggestion}", icon=VERDICT_ICON.get(v.kind, ":material/info:"))
+        verdicts(cache["verdicts"], right)
         if live and _just_started() and not _paused():
             st.caption("The other charts follow in a moment.")
             return

@@ -346,6 +346,20 @@ def test_runs_page_verdict_beside_the_charts(runs_dir):
     assert "untrained D says ½" in texts(at.caption)  # why Ṽ starts at −2 log 2
 
 
+def test_several_runs_get_their_verdicts_side_by_side_beneath_the_chart(runs_dir):
+    for n in ("a", "b", "c"):
+        fake_run(runs_dir, n, "completed", iteration=200)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = ["a", "b", "c"]
+    at.run()
+    at.switch_page(MONITOR).run()
+    boxes = [e for kind in (at.success, at.info, at.warning, at.error) for e in kind if "*Try:*" in str(e.value)]
+    assert sorted(str(b.value).split("  \n")[0].rsplit(" · ", 1)[1] for b in boxes) == ["a", "b", "c"]
+    assert "**Verdicts**" in [m.value for m in at.markdown] and "**Verdict**" not in [m.value for m in at.markdown]
+    at.multiselect(key="sel").set_value(["a"]).run()
+    assert "**Verdict**" in [m.value for m in at.markdown]  # one run: beside the chart, as before
+
+
 def test_run_selection_is_in_the_address_and_a_link_reopens_it(runs_dir):
     fake_run(runs_dir, "a", "completed")
     fake_run(runs_dir, "b", "stopped", message="stopped at iteration 100")
