@@ -44,11 +44,16 @@ from bench.common import say
 TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_table_s": 3.0,
            "new_tab_charts_s": 3.0, "generate_s": 0.300}
 
-# A click on the page (capture phase: before any handler) and the moment the number of sliders differs from
-# `had`: the answer to a click on the snapshot view's Follow toggle, by the page's clock.
-BUTTON_PROBE = """(had) => {
+# CLICK_PROBE: the time of the next click on the page (capture phase: before any handler), by the page's
+# clock. BUTTON_PROBE: that, and the moment the number of sliders differs from `had`: the answer to a click
+# on the snapshot view's Follow toggle.
+CLICK_PROBE = """() => {
   const B = window.__btn = {click: null, seen: null};
   document.addEventListener('click', () => { if (B.click === null) B.click = Date.now(); }, {capture: true, once: true});
+}"""
+BUTTON_PROBE = """(had) => {
+  (""" + CLICK_PROBE + """)();
+  const B = window.__btn;
   const obs = new MutationObserver(() => {
     if (B.click !== null && document.querySelectorAll('[data-testid="stSlider"]').length !== had) {
       B.seen = Date.now(); obs.disconnect(); }
@@ -170,7 +175,7 @@ def click_stop(tab, live: Path) -> tuple[float, float]:
     from gan_core.runs import store
     stop_btn = tab.get_by_role("button", name="Stop", exact=True)
     stop_btn.scroll_into_view_if_needed()
-    tab.evaluate(BUTTON_PROBE, -1)  # records the click event's time (window.__btn.click)
+    tab.evaluate(CLICK_PROBE)  # records the click event's time (window.__btn.click)
     t0, w0 = time.perf_counter(), time.time()
     stop_btn.click()
     while time.perf_counter() - t0 < 60:

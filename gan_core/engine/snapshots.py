@@ -28,7 +28,7 @@ MANIFOLD_LINES = 21  # latent grid lines per axis of the manifold mesh (odd: one
 SHOWN_SAMPLES = 500
 # D sees the grid in blocks of GRID_BLOCK rows on a CPU: one pass over ring8's 16,384 grid points moves 8 MB
 # activations per layer through memory (66 ms on this project's VM); blocks that stay in the cache take 25 ms
-# for the same numbers (bench/RESULTS.md). ~0.4 ms of every ring8 iteration at the default snapshot interval.
+# for the same numbers (bench/RESULTS.md): ~0.3 ms of every ring8 iteration at the default snapshot interval.
 GRID_BLOCK = 2048
 
 

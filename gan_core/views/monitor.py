@@ -45,14 +45,21 @@ def _legend_rows(names: list, width_px: int = 560) -> int:
     return max(1, math.ceil(sum(40 + 7 * len(n) for n in names) / width_px))
 
 
-def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: str = "iteration") -> go.Figure:
+def _frame(names: list, title: str, height: int = 340) -> dict:
     """Title top left; the legend in its own band at the bottom of the figure, below the x-axis title
-    (container coordinates, with the bottom margin grown for its rows), so the two never overlap."""
-    rows = _legend_rows([t.name for t in fig.data if t.name and t.showlegend is not False])
-    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
-                      height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
-                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
-                      uirevision="keep")  # a refresh with new rows keeps the user's zoom
+    (container coordinates, with the bottom margin grown for its rows), so the two never overlap.
+    names: the traces' legend entries."""
+    rows = _legend_rows(names)
+    return dict(title=dict(text=title, x=0.01, font=dict(size=15)),
+                height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
+                legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
+                uirevision="keep")  # a refresh with new rows keeps the user's zoom
+
+
+def _layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xtitle: str = "iteration") -> go.Figure:
+    """_frame on a go.Figure, with plotly_white whole (the snapshot figures' heat maps use its trace defaults)."""
+    fig.update_layout(**_frame([t.name for t in fig.data if t.name and t.showlegend is not False], title, height),
+                      template="plotly_white")
     fig.update_xaxes(title_text=xtitle, title_standoff=6)
     fig.update_yaxes(title_text=ytitle)
     return fig
@@ -96,12 +103,9 @@ def _series_traces(frames: dict, specs: list[tuple[str, str, str]], x: str = "it
 
 
 def _layout_json(traces: list[dict], title: str, height: int = 340) -> dict:
-    """_layout's title, legend band and margins as a layout dict, for figures built as JSON."""
-    rows = _legend_rows([t["name"] for t in traces if t.get("name") and t.get("showlegend") is not False])
-    return dict(title=dict(text=title, x=0.01, font=dict(size=15)), template=LEAN_TEMPLATE,
-                height=height + 22 * max(0, rows - 1), margin=dict(l=10, r=10, t=40, b=48 + 22 * rows),
-                legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
-                uirevision="keep", shapes=[], annotations=[])
+    """_frame as a layout dict, for figures built as JSON."""
+    names = [t["name"] for t in traces if t.get("name") and t.get("showlegend") is not False]
+    return dict(_frame(names, title, height), template=LEAN_TEMPLATE, shapes=[], annotations=[])
 
 
 def _hline(layout: dict, y: float, text: str, axis: str = "", color: str = "#444", width: float = 1.2) -> None:
