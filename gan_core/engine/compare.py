@@ -191,6 +191,8 @@ class Comparison:
         from gan_core.engine.training import Trainer
         self.root, self.log = root, log
         self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
+        for t in self.t:  # every core already trains a lane: a snapshot beside the loop would only compete
+            t.later = False
         self.N = len(self.t)
         # One stack (a lane); on a CPU with one torch thread: a comparison's other lanes are processes of their
         # own (_train_in_lanes). Larger k first: a D step that only some members take (j ≥ the others' k)

@@ -237,6 +237,9 @@ class MutedSnapshots:
     def take(self, G, D, iteration: int, **kwargs) -> dict:
         return {}
 
+    def close(self) -> None:
+        pass
+
 
 def setup(device: torch.device) -> Single:
     """The process's place in the run: Single outside torchrun, else this rank (joining the process group

@@ -206,6 +206,9 @@ class Trainer(Steering):
         self._live_snapshot: Optional[int] = None
         self.rows: list[dict] = []
         self.row_extra: dict = {}
+        # scheduled snapshots beside the loop: one process on a CPU (torchrun's ranks keep theirs in step)
+        self.later = dist.world == 1 and dist.main
+        self.pending_snapshot = None         # (future, index of its row in self.rows)
 
     # --- state in and out ---------------------------------------------------------------------------
     def _restore(self, ck: dict) -> None:
@@ -263,13 +266,44 @@ class Trainer(Steering):
             "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
             "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
 
+    def start_snapshot(self, done: int) -> None:
+        """The scheduled snapshot of iteration `done`, taken beside the loop where the snapshotter can
+        (take_later); its metrics join the row of that iteration (the next row logged), collected at the latest
+        when the rows are written."""
+        self.collect_snapshot()
+        if self.later:
+            self.pending_snapshot = (self.snap.take_later(self.G, self.D, done, g_loss=self.cfg.g_loss), len(self.rows))
+        else:
+            self.row_extra.update(self.snap.take(self.G, self.D, done, g_loss=self.cfg.g_loss))
+
+    def collect_snapshot(self) -> None:
+        """Wait for the snapshot being taken, if any, and put its metrics in their row."""
+        if self.pending_snapshot is None:
+            return
+        future, row = self.pending_snapshot
+        self.pending_snapshot = None
+        try:
+            metrics = future.result()
+        except FileNotFoundError:
+            if not self.run_dir.is_dir():
+                raise RunGone(f"{self.run_dir} was deleted") from None
+            raise
+        # rows only grow between flushes, and flush collects first: row is the index the snapshot's row has
+        if row < len(self.rows):
+            self.rows[row].update(metrics)
+        else:
+            self.row_extra.update(metrics)
+
     def flush(self, **fields) -> None:
+        self.collect_snapshot()
         if self.rows and self.dist.main:
             store.append_rows(self.run_dir, self.columns, self.rows)
             if self.tb:
                 self.tb.rows(self.rows)
         self.rows = []
-        self.status(**fields)
+        # the rows' regular flush: status.json as between flushes (no fsync: on this project's VM one stalled
+        # training for up to a second now and then); a change of message or state is written durably
+        self.status(durable=bool(fields), **fields)
         self.last_flush = time.monotonic()
 
     def snapshot_now(self) -> None:
@@ -278,6 +312,7 @@ class Trainer(Steering):
         if not self.dist.main:
             return
         it = self.it
+        self.collect_snapshot()
         try:
             self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
         except FileNotFoundError:
@@ -347,7 +382,7 @@ class Trainer(Steering):
             if row["value_estimate"] is not None:
                 self.last_v = row["value_estimate"]
             if self.snap.due(done):
-                self.row_extra.update(self.snap.take(self.G, self.D, done, g_loss=self.cfg.g_loss))
+                self.start_snapshot(done)
             row.update(self.row_extra)
             self.row_extra = {}
             self.rows.append(row)
@@ -359,7 +394,7 @@ class Trainer(Steering):
             if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
                 self.flush()
         elif self.snap.due(done):
-            self.row_extra.update(self.snap.take(self.G, self.D, done, g_loss=self.cfg.g_loss))
+            self.start_snapshot(done)
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             self.flush()
             self.checkpoint()
@@ -461,7 +496,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
             raise RunError(f"{run_dir} already holds a run; use --resume to continue it or choose another --run-dir")
     distributed.setup(resolve_device(cfg.device)).on_main(check)
     trainer = Trainer(cfg, resume=resume, log=log, replay=replay, extend=dict(extend or {}))
-    return trainer.dist.run(trainer, progress)
+    try:
+        return trainer.dist.run(trainer, progress)
+    finally:
+        trainer.snap.close()
 
 def _checkpoint_iteration(run_dir) -> Optional[int]:
     try:
