@@ -5,7 +5,9 @@ snapshots, checkpoints, and the control channel (pause, step, slow motion, live 
 is gan_core.engine.steering.
 
 The loop never synchronises with the device on an ordinary step: diagnostics are summed on the device
-and read back once per log interval; rows are written to metrics.csv in batches.
+and read back once per log interval; rows are written to metrics.csv in batches; on a CPU, scheduled
+snapshots are taken beside the loop on a worker thread (Snapshotter.take_later), their metrics joining their
+row before it is written.
 """
 from __future__ import annotations
 
