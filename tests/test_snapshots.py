@@ -105,3 +105,19 @@ def test_a_run_deleted_under_a_snapshot_being_taken_ends_the_run(tmp_path):
     with pytest.raises(RunGone):
         t.collect_snapshot()
     t.snap.close()
+
+
+def test_p_data_on_the_grid_is_smoothed_once_a_run_and_is_the_same_each_time(tmp_path, monkeypatch):
+    from gan_core.theory import divergence
+    cfg = _cfg(tmp_path, "run").resolved()
+    ds = load_dataset(cfg)
+    G, D = build_models(cfg, ds)
+    calls = []
+    smooth = divergence.smoothed_mixture_density
+    monkeypatch.setattr(divergence, "smoothed_mixture_density", lambda *a: calls.append(1) or smooth(*a))
+    s = Snapshotter(cfg, ds, torch.device("cpu"), tmp_path / "run")
+    first, second = s.take(G, D, 10), s.take(G, D, 20)
+    assert len(calls) == 1 and first == second  # the same nets: the same JSD from the one p_data
+    h = np.full(2, s.bandwidth)
+    want = smooth(s.grid.points, ds.centers, ds.std, h)
+    np.testing.assert_array_equal(store.load_snapshot(tmp_path / "run", 20)["p_data"], want.astype(np.float32))
