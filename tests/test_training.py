@@ -207,3 +207,26 @@ def test_status_says_the_iteration_between_flushes_without_fsync(tmp_path, monke
     assert not synced and store.read_status(tmp_path / "run")["iteration"] == 41
     store.write_status(tmp_path / "run", iteration=42)
     assert synced
+
+
+def test_a_cpu_run_keeps_numpys_blas_to_its_thread_count(tmp_path):
+    """The snapshots' numpy work (digits' quality scores) runs on as many BLAS threads as training has:
+    a second BLAS thread spun on a shared core (bench/RESULTS.md)."""
+    import threadpoolctl
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    before = threadpoolctl.threadpool_info()
+    try:
+        threadpoolctl.threadpool_limits(2, user_api="blas")
+        if blas_threads() != {2}:
+            pytest.skip("this machine's BLAS gives fewer than 2 threads")
+        training.Trainer(_cfg(tmp_path, iterations=10))
+        assert blas_threads() == {1}
+        training.Trainer(_cfg(tmp_path, "two", iterations=10, threads=2))  # --threads 2: both sides get 2
+        assert blas_threads() == {2}
+    finally:
+        for lib in before:
+            if lib["user_api"] == "blas":
+                threadpoolctl.threadpool_limits(lib["num_threads"], user_api="blas")
