@@ -149,8 +149,8 @@ class Trainer(Steering):
             # arithmetic, and a second process on the same cores (the dashboard, a test) makes two threads
             # collapse to a few percent of one (bench/RESULTS.md). --threads N overrides.
             torch.set_num_threads(cfg.threads or 1)
-            # numpy's BLAS (the snapshots' quality scores) likewise: beside a busy core its second thread spun
-            # (a digits snapshot 40 → 34 CPU-ms, bench/RESULTS.md)
+            # numpy's BLAS (the snapshots' quality scores) likewise: its second thread only spins here (a digits
+            # snapshot ~31 → ~15 CPU-ms; beside a busy core ~30 → ~17 ms wall, bench/RESULTS.md)
             threadpoolctl.threadpool_limits(cfg.threads or 1, user_api="blas")
         torch.manual_seed(cfg.seed)
         self.G, self.D = (m.to(device) for m in build_models(cfg, ds))
