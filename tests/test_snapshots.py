@@ -121,3 +121,15 @@ def test_p_data_on_the_grid_is_smoothed_once_a_run_and_is_the_same_each_time(tmp
     h = np.full(2, s.bandwidth)
     want = smooth(s.grid.points, ds.centers, ds.std, h)
     np.testing.assert_array_equal(store.load_snapshot(tmp_path / "run", 20)["p_data"], want.astype(np.float32))
+
+
+def test_nets_too_large_to_copy_are_snapshot_inline(tmp_path, monkeypatch):
+    import gan_core.engine.snapshots as snapshots
+    cfg = _cfg(tmp_path, "run").resolved()
+    ds = load_dataset(cfg)
+    G, D = build_models(cfg, ds)
+    monkeypatch.setattr(snapshots, "LATER_COPY_BYTES", snapshots._bytes(G) + snapshots._bytes(D) - 1)
+    s = Snapshotter(cfg, ds, torch.device("cpu"), tmp_path / "run")
+    future = s.take_later(G, D, 10)
+    assert future.done() and s._later is None  # taken at once, no copies, no worker
+    assert future.result() == Snapshotter(cfg, ds, torch.device("cpu"), tmp_path / "again").take(G, D, 10)

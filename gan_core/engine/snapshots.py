@@ -34,6 +34,15 @@ SHOWN_SAMPLES = 500
 GRID_BLOCK = 2048
 
 
+# take_later copies G and D; beyond this size (the built-in datasets' nets are 0.1–0.4 MB) it takes the
+# snapshot inline instead, so a very large model does not carry a second copy of its weights
+LATER_COPY_BYTES = 256 * 2 ** 20
+
+
+def _bytes(net: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in net.state_dict().values())
+
+
 def in_blocks(fn, x: torch.Tensor, rows: int = GRID_BLOCK) -> torch.Tensor:
     """fn(x) computed over blocks of rows of x on a CPU (elsewhere whole: a GPU wants the large batch)."""
     if x.device.type != "cpu" or len(x) <= rows:
@@ -90,8 +99,9 @@ class Snapshotter:
         ~50 ms, digits ~20 ms, and an fsync that now and then stalls for a second) would otherwise stop
         training every snapshot_every iterations. The copies keep the worker off the weights the loop goes on
         updating. One at a time: the caller collects a future before asking for the next (the copies are reused).
-        Elsewhere (a GPU, where the snapshot is a few kernels on the same stream) it is take(), done at once."""
-        if self.device.type != "cpu":
+        Elsewhere (a GPU, where the snapshot is a few kernels on the same stream), and for nets larger than
+        LATER_COPY_BYTES (whose copies would add a quarter to the run's memory), it is take(), done at once."""
+        if self.device.type != "cpu" or _bytes(G) + _bytes(D) > LATER_COPY_BYTES:
             done: Future = Future()
             done.set_result(self.take(G, D, iteration, g_loss))
             return done
