@@ -34,6 +34,13 @@ SHOWN_SAMPLES = 500
 GRID_BLOCK = 2048
 
 
+def in_blocks(fn, x: torch.Tensor, rows: int = GRID_BLOCK) -> torch.Tensor:
+    """fn(x) computed over blocks of rows of x on a CPU (elsewhere whole: a GPU wants the large batch)."""
+    if x.device.type != "cpu" or len(x) <= rows:
+        return fn(x)
+    return torch.cat([fn(x[i:i + rows]) for i in range(0, len(x), rows)])
+
+
 # take_later copies G and D; beyond this size (the built-in datasets' nets are 0.1–0.4 MB) it takes the
 # snapshot inline instead, so a very large model does not carry a second copy of its weights
 LATER_COPY_BYTES = 256 * 2 ** 20
@@ -41,13 +48,6 @@ LATER_COPY_BYTES = 256 * 2 ** 20
 
 def _bytes(net: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in net.state_dict().values())
-
-
-def in_blocks(fn, x: torch.Tensor, rows: int = GRID_BLOCK) -> torch.Tensor:
-    """fn(x) computed over blocks of rows of x on a CPU (elsewhere whole: a GPU wants the large batch)."""
-    if x.device.type != "cpu" or len(x) <= rows:
-        return fn(x)
-    return torch.cat([fn(x[i:i + rows]) for i in range(0, len(x), rows)])
 
 
 class Snapshotter:

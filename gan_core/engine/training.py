@@ -86,6 +86,16 @@ class StopFlag:
             signal.signal(sig, h)
 
 
+def _cpu_threads(n: int) -> None:
+    """n threads for torch and for numpy's BLAS. One by default: for these small nets thread start-up and
+    spin-waiting cost more than the arithmetic, and a second process on the same cores (the dashboard, a test)
+    makes two threads collapse to a few percent of one; numpy's BLAS (the snapshots' quality scores) likewise,
+    whose second thread only spun (a digits snapshot ~31 → ~15 CPU-ms; beside a busy core ~30 → ~17 ms wall;
+    bench/RESULTS.md). --threads N overrides."""
+    torch.set_num_threads(n)
+    threadpoolctl.threadpool_limits(n, user_api="blas")
+
+
 def _make_optimizer(cfg: TrainConfig, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, foreach=True)  # the paper's choice
@@ -145,13 +155,7 @@ class Trainer(Steering):
         if (cfg.pack or 1) > 1 and ds.kind != "points":
             raise ConfigError(f"packing (pack {cfg.pack}) is for point data; images train with pack 1")
         if device.type == "cpu":
-            # One thread by default: for these small nets thread start-up and spin-waiting cost more than the
-            # arithmetic, and a second process on the same cores (the dashboard, a test) makes two threads
-            # collapse to a few percent of one (bench/RESULTS.md). --threads N overrides.
-            torch.set_num_threads(cfg.threads or 1)
-            # numpy's BLAS (the snapshots' quality scores) likewise: its second thread only spins here (a digits
-            # snapshot ~31 → ~15 CPU-ms; beside a busy core ~30 → ~17 ms wall, bench/RESULTS.md)
-            threadpoolctl.threadpool_limits(cfg.threads or 1, user_api="blas")
+            _cpu_threads(cfg.threads or 1)
         torch.manual_seed(cfg.seed)
         self.G, self.D = (m.to(device) for m in build_models(cfg, ds))
         self.opt_d = _make_optimizer(cfg, self.D.parameters(), cfg.lr_d, device)
@@ -291,8 +295,7 @@ class Trainer(Steering):
         try:
             metrics = future.result()
         except FileNotFoundError:
-            if not self.run_dir.is_dir():
-                raise RunGone(f"{self.run_dir} was deleted") from None
+            self._raise_if_gone()
             raise
         # rows only grow between flushes, and flush collects first: row is the index the snapshot's row has
         if row < len(self.rows):
@@ -312,6 +315,13 @@ class Trainer(Steering):
         self.status(durable=bool(fields), **fields)
         self.last_flush = time.monotonic()
 
+    def _raise_if_gone(self) -> None:
+        """RunGone if the run directory was deleted under a snapshot's write (else the caller re-raises)."""
+        for _ in range(20):  # a deletion still under way leaves the folder for a moment (seen in CI)
+            if not self.run_dir.is_dir():
+                raise RunGone(f"{self.run_dir} was deleted") from None
+            time.sleep(0.05)
+
     def snapshot_now(self) -> None:
         """A snapshot of the current state outside the schedule (after a pause or a step, in slow motion).
         Only the latest such snapshot is kept, so slow motion does not fill the disk."""
@@ -322,10 +332,7 @@ class Trainer(Steering):
         try:
             self.snap.take(self.G, self.D, it, g_loss=self.cfg.g_loss)
         except FileNotFoundError:
-            for _ in range(20):  # a deletion still under way leaves the folder for a moment (seen in CI)
-                if not self.run_dir.is_dir():
-                    raise RunGone(f"{self.run_dir} was deleted") from None
-                time.sleep(0.05)
+            self._raise_if_gone()
             raise
         old = self._live_snapshot
         if old is not None and old != it and not self.snap.due(old) and old != 0:
