@@ -3,17 +3,19 @@
 st.plotly_chart gives a changed figure a new element (its id hashes the figure), so the browser builds the
 chart anew — twice (two `plotly_afterplot` per refresh, measured) — on every refresh, which kept the
 browser's main thread busy while a run trained and made clicks wait. This component (Streamlit's public
-components API: one iframe per chart, its identity from its key) receives each new figure as JSON and draws
-it with Plotly.react: in place, only what changed; a re-sent identical figure costs nothing; a zoom survives
-new data (the figures set uirevision).
+components v2 API: the chart lives in the app's own page, no frame; its identity from its key) receives each
+new figure as JSON and draws it with Plotly.react: in place, only what changed; a re-sent identical figure
+costs nothing; a zoom survives new data (the figures set uirevision).
 
-plotly.js: the cartesian bundle from npm (package-lock.json; 1.5 MB: scatter, heatmap, image, …) when its
-version is the one the installed plotly package ships, else that package's full bundle (4.8 MB). Figures of
-lines and bars only (Ṽ, the losses, the quality curves) get npm's basic bundle (1.2 MB: scatter, bar, pie),
-which a frame loads and starts in 0.47 s against the cartesian's 0.74 s (medians of 10, headless Chromium on
-this project's 2-core VM, bench/RESULTS.md): the page's lead chart draws that much sooner. Both are copied
-beside index.html on first use: the page needs no outside host. A figure with a trace the cartesian bundle
-lacks (Scattergl) is drawn by st.plotly_chart instead.
+plotly.js is loaded once per page, shared by every live chart (a components-v1 frame per chart ran it once
+per chart, 0.3–0.4 s of the browser's main thread each here, and fetched each frame's page from a server
+busy with the new session). It is served from the app's static files (`server.enableStaticServing`,
+`static/` beside app.py), which the browser caches and revalidates: npm's basic bundle (1.2 MB: scatter, bar,
+pie) for figures of lines and bars (Ṽ, the losses, the quality curves), the cartesian bundle (1.5 MB:
+scatter, heatmap, image, …) for the rest, each only when its version is the one the installed plotly package
+ships (the figures' JSON is that release's), else that package's full bundle (4.8 MB). They are copied into
+`static/` on first use: the page needs no outside host. A figure with a trace the served bundle lacks
+(Scattergl), or a project folder where `static/` cannot be written, is drawn by st.plotly_chart instead.
 """
 from __future__ import annotations
 
@@ -21,20 +23,19 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import plotly
 import streamlit as st
-import streamlit.components.v1 as components
 
 HERE = Path(__file__).resolve().parent
-FOLDER = HERE / "ui_components" / "live_chart"
+STATIC = HERE / "static"          # served at /app/static/ (.streamlit/config.toml: enableStaticServing)
+STATIC_URL = "app/static"         # relative to the page's base (a dashboard served under a path works too)
+JS = HERE / "ui_components" / "live_chart" / "live_chart.js"
 FULL_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 CARTESIAN_JS = HERE / "node_modules" / "plotly.js-cartesian-dist-min" / "plotly-cartesian.min.js"
 BASIC_JS = HERE / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
 BASIC_TRACES = {"bar", "pie", "scatter"}
-LINES_NAME = "plotly-lines.min.js"   # the basic bundle's name beside index.html (index.html asks for it)
 CARTESIAN_TRACES = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
                     "pie", "scatter", "scatterternary", "violin"}
 
@@ -66,44 +67,33 @@ def _lines_bundle() -> Path | None:
     return BASIC_JS if _same_release(BASIC_JS) else None
 
 
-def _copy(src: Path | None, dest: Path) -> None:
-    """dest becomes a copy of src (kept when it already is one); src None: dest removed (a stale bundle)."""
-    if src is None:
-        dest.unlink(missing_ok=True)
-        return
-    if dest.is_file() and dest.stat().st_size == src.stat().st_size and _version(dest) == _version(src):
-        return
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dest)  # atomic: a second server process never serves half a file
+def served_name(src: Path) -> str:
+    """The bundle's file name under static/: kind and release in the name, so that a cached copy of another
+    release is never used for this one's figures."""
+    kind = "lines" if src == BASIC_JS else "cartesian" if src == CARTESIAN_JS else "full"
+    return f"plotly-{kind}-{_version(src)}.min.js"
 
 
-def _place(src: Path, folder: Path = FOLDER, lines: Path | None = None) -> Path:
-    """The component's folder with plotly.js (and the lines bundle) beside index.html: this project's, or
-    where it cannot be written (a read-only install), a copy in the temporary folder."""
+def _place(src: Path, folder: Path = STATIC) -> str | None:
+    """src copied into folder under served_name (kept when it already is a copy); its name, or None where the
+    folder cannot be written (a read-only install: the charts are then plain st.plotly_charts)."""
+    dest = folder / served_name(src)
     try:
-        _copy(src, folder / "plotly.min.js")
-        _copy(lines, folder / LINES_NAME)
-        return folder
+        if dest.is_file() and dest.stat().st_size == src.stat().st_size:
+            return dest.name
+        folder.mkdir(exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)  # atomic: a second server process never serves half a file
+        return dest.name
     except OSError:
-        if folder != FOLDER:
-            raise
-    spare = Path(tempfile.gettempdir()) / f"gan-live-chart-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    try:
-        spare.mkdir(exist_ok=True)
-        shutil.copyfile(FOLDER / "index.html", spare / "index.html")
-        return _place(src, spare, lines)
-    except OSError as e:
-        raise RuntimeError(f"cannot place plotly.js for the live charts in {FOLDER} or {spare}: {e}") from None
+        return None
 
 
 BUNDLE, TRACES = _choose_bundle()
 LINES = _lines_bundle()
-_FOLDER = str(_place(BUNDLE, lines=LINES))
-_component = components.declare_component("gan_live_chart", path=_FOLDER)
-# The same page under a second name: its frame knows from its address, before any message, that it is a
-# page's lead chart, and starts loading plotly.js at once (index.html).
-_lead_component = components.declare_component("gan_live_chart_lead", path=_FOLDER)
+SERVED = {"full": _place(BUNDLE), "lines": _place(LINES) if LINES is not None else None}
+_component = st.components.v2.component("gan_live_chart", js=JS.read_text(encoding="utf-8"), isolate_styles=False)
 
 
 def _trace_types(fig) -> set:
@@ -111,27 +101,27 @@ def _trace_types(fig) -> set:
 
 
 def drawable(fig) -> bool:
-    """Whether the served plotly.js bundle draws every trace of fig."""
-    return TRACES is None or _trace_types(fig) <= TRACES
+    """Whether a served plotly.js bundle draws every trace of fig."""
+    return SERVED["full"] is not None and (TRACES is None or _trace_types(fig) <= TRACES)
 
 
 def bundle_for(fig) -> str:
-    """Which plotly.js the figure's frame loads: "lines" (the basic bundle) when it draws every trace."""
-    return "lines" if LINES is not None and _trace_types(fig) <= BASIC_TRACES else "full"
+    """Which plotly.js the figure is drawn with: "lines" (the basic bundle) when it draws every trace."""
+    return "lines" if SERVED["lines"] is not None and _trace_types(fig) <= BASIC_TRACES else "full"
 
 
 def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> None:
     """Draw fig (a plotly Figure) in place of this key's previous figure. The lead chart of a page is drawn
-    first: the others load plotly.js only once it has drawn (index.html)."""
+    first: the others start only once it has drawn (live_chart.js)."""
     cfg = {"displaylogo": False, **(config or {})}
     if not drawable(fig):
         where.plotly_chart(fig, key=key, config=cfg)
         return
-    args = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead,
-                bundle=bundle_for(fig), key=key, default=None)
-    component = _lead_component if lead else _component
+    data = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead,
+                bundle=bundle_for(fig), url=f"{STATIC_URL}/{SERVED[bundle_for(fig)]}")
     if where is st:
-        component(**args)
+        _component(key=key, data=data)
     else:
         with where:
-            component(**args)
+            _component(key=key, data=data)
+

@@ -269,8 +269,8 @@ def chart(fig, key: str, where=st) -> None:
     # While a run trains, its charts stay mounted and each refresh updates them in place (ui_live_chart:
     # st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's main load).
     # For PLAIN_AFTER_START_S after a Start from the Train page they are plain st.plotly_charts: the Train
-    # page has loaded st.plotly_chart's plotly.js already, while the live charts' frames must each run their
-    # own first (0.3–2 s of the browser's main thread here), which the first point should not wait for and
+    # page has loaded st.plotly_chart's plotly.js already, while the live charts must load and run their
+    # own first (0.3–0.7 s of the browser's main thread here), which the first point should not wait for and
     # which would land just when the user first acts on the new run (Pause, Step). A new tab has neither
     # loaded: there every chart is a live one from the start.
     # Once the run ends, charts that were live stay live charts in this view (interactive all the same): a

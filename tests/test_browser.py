@@ -154,7 +154,7 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     assert all(drawn), f"the Ṽ chart was blank in {drawn.count(False)} of 20 checks"
     assert gl["alive"] <= 8 and figures.webgl_warnings == 0, (gl, figures.webgl_warnings)
     assert lags and sorted(lags)[len(lags) // 2] < 10, lags
-    assert sum(in_frames(tab, LEGEND_CLEAR), []) == []  # no legend over an x-axis title (live charts: frames)
+    assert sum(in_frames(tab, LEGEND_CLEAR), []) == []  # no legend over an x-axis title (live charts: in the page)
 
     # --- wait for the end (the generator is exported), then a button: the snapshot view's Follow toggle
     deadline = time.time() + 600

@@ -433,8 +433,13 @@ def test_speed_measurement_trains_briefly_and_leaves_nothing(runs_dir):
         estimate.measure_rate(TrainConfig(dataset="gaussian1d", k=0), iterations=20, timeout=120)
 
 
+def _live(at) -> list:
+    """The page's live charts (ui_live_chart: components v2 elements) as (element, the data it was sent)."""
+    return [(c, json.loads(c.proto.json)) for c in at.get("bidi_component")]
+
+
 def _figure_of(component) -> dict:
-    return json.loads(json.loads(component.proto.json_args)["spec"])
+    return json.loads(json.loads(component.proto.json)["spec"])
 
 
 def _points(trace: dict, axis: str = "y") -> np.ndarray:
@@ -455,23 +460,25 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     assert not at.exception
 
     def dynamics():
-        c = next(c for c in at.get("component_instance") if "mean D(x), real" in c.proto.json_args)
+        c = next(c for c, data in _live(at) if "mean D(x), real" in data["spec"])
         return c, next(t for t in _figure_of(c)["data"] if t["name"].startswith("mean D(x)"))
+
+    def value_live() -> list:
+        return [c for c, data in _live(at) if "Value of the game" in data["spec"]]
 
     comp, trace = dynamics()
     assert len(_points(trace)) == 10 and np.allclose(_points(trace), 0.5)
     assert not at.get("plotly_chart")  # a new tab: every chart a live one, Ṽ too
-    assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
-    # Ṽ is the page's lead chart (its frame loads plotly.js at once, the others after it has drawn)
-    leads = {json.loads(c.proto.json_args)["lead"]: c.proto.component_name for c in at.get("component_instance")}
-    assert leads == {True: "ui_live_chart.gan_live_chart_lead", False: "ui_live_chart.gan_live_chart"}
-    assert all(json.loads(c.proto.json_args)["lead"] == ("Value of the game" in c.proto.json_args)
-               for c in at.get("component_instance"))
+    assert value_live() and all(c.proto.component_name == "gan_live_chart" for c, _ in _live(at))
+    # Ṽ is the page's lead chart (it loads plotly.js at once, the others start after it has drawn)
+    assert [data["lead"] for c, data in _live(at)].count(True) == 1
+    assert all(data["lead"] == ("Value of the game" in data["spec"]) for c, data in _live(at))
     ident = comp.proto.id
-    # line charts load the small plotly.js (npm's basic bundle) when it is installed
+    # line charts load the small plotly.js (npm's basic bundle) when it is installed, from the static files
     import ui_live_chart
-    bundle = {json.loads(c.proto.json_args)["bundle"] for c in at.get("component_instance")}
-    assert bundle == {"lines" if ui_live_chart.LINES is not None else "full"}
+    bundle = {(data["bundle"], data["url"]) for c, data in _live(at)}
+    kind = "lines" if ui_live_chart.LINES is not None else "full"
+    assert bundle == {(kind, "app/static/" + ui_live_chart.SERVED[kind])}
 
     store.append_rows(d, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.0, "d_loss": 1.0, "g_loss": 0.7,
                                              "d_real": 0.6, "d_fake": 0.4, "elapsed_s": i / 10} for i in (110, 120)])
@@ -484,16 +491,16 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     at.session_state["_start_flash"] = ("Run **live** started", time.time())  # as the Train page's Start leaves it
     at.run()
     assert [c for c in at.get("plotly_chart") if "Value of the game" in c.proto.spec]  # Ṽ: a plain chart
-    assert not [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
+    assert not value_live()
     at.session_state["_start_flash"] = ("Run **live** started", time.time() - 60)  # a minute later: live again
     at.run()
-    assert [c for c in at.get("component_instance") if "Value of the game" in c.proto.json_args]
+    assert value_live()
 
     store.write_status(d, state="completed", pid=None)
     at.run()  # ended while watched: the same live charts (a switch would blank them while it loads)
-    assert [c for c in at.get("component_instance") if c.proto.id == ident]
+    assert [c for c, _ in _live(at) if c.proto.id == ident]
     at = page(MONITOR)  # a finished run opened afresh: interactive plotly charts
-    assert not at.get("component_instance") and len(at.get("plotly_chart")) >= 2
+    assert not _live(at) and len(at.get("plotly_chart")) >= 2
 
 
 def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir):
@@ -514,7 +521,7 @@ def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir
 
     def drawn(at) -> str:
         return " ".join([c.proto.spec for c in at.get("plotly_chart")] +
-                        [c.proto.json_args for c in at.get("component_instance")])
+                        [data["spec"] for c, data in _live(at)])
 
     at = view("running")  # training: Ṽ first, the rest in a moment
     assert "follow in a moment" in texts(at.caption) and "What the discriminator says" not in drawn(at)
