@@ -48,6 +48,9 @@ def app(tmp_path_factory):
         proc, url = start_server(runs_dir, runs_dir.parent / "streamlit.log")  # the benchmark's own start
     except RuntimeError as e:
         pytest.fail(str(e))
+    # the live charts' plotly.js is served from static/ (enableStaticServing): the folder is part of the
+    # project, so a fresh clone's server starts without "no static folder found"
+    assert "static folder" not in (runs_dir.parent / "streamlit.log").read_text()
     yield url, runs_dir
     proc.terminate()
     proc.wait(timeout=20)
