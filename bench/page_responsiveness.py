@@ -299,8 +299,9 @@ def write_results(summary: dict, info: dict, quick: bool) -> None:
              "| figure | measured | target |", "|---|---|---|"]
     for k, v in summary.items():
         t = TARGETS.get(k)
-        val = f"{v * 1000:.0f} ms" if isinstance(v, float) and k.endswith("_s") and v < 1 else (
-            f"{v:.2f} s" if isinstance(v, float) and k.endswith("_s") else str(v))
+        seconds = isinstance(v, float) and k.endswith("_s") and not k.endswith("_it_s")  # a rate is it/s
+        val = f"{v * 1000:.0f} ms" if seconds and v < 1 else f"{v:.2f} s" if seconds else (
+            f"{v:.1f} it/s" if isinstance(v, float) else str(v))
         lines.append(f"| {k} | {val} | {'' if t is None else ('≤ %.0f ms' % (t * 1000) if t < 1 else '≤ %.1f s' % t)} |")
     with open(res, "a") as f:
         f.write("\n".join(lines) + "\n")
