@@ -10,13 +10,14 @@ const g = (window.__ganLive = window.__ganLive || {bundles: {}, queue: Promise.r
 // Scripts load one at a time: each bundle sets window.Plotly as it runs, and the chart keeps the one it got.
 function plotlyFrom(url) {
   if (!g.bundles[url]) {
-    g.bundles[url] = g.queue = g.queue.then(() => new Promise((ok, fail) => {
+    g.bundles[url] = g.queue.then(() => new Promise((ok, fail) => {
       const s = document.createElement("script");
       s.src = url;
       s.onload = () => ok(window.Plotly);
-      s.onerror = () => fail(new Error("plotly.js did not load from " + url));
+      s.onerror = () => { delete g.bundles[url]; fail(new Error("plotly.js did not load from " + url)); };
       document.head.appendChild(s);
     }));
+    g.queue = g.bundles[url].catch(() => {});  // a failed load does not stop the next one
   }
   return g.bundles[url];
 }
@@ -38,10 +39,18 @@ export default function (component) {
     el.className = "gan-live-chart";
     el.style.width = "100%";
     parentElement.appendChild(el);
-    el.__gan = {spec: null, config: null, busy: null, plotly: null, url: null};
+    const st = el.__gan = {spec: null, config: null, busy: null, plotly: null, url: null, lead: false};
+    // Called when Streamlit removes the element (another page, another run): plotly's window listeners go
+    // with the chart, and the next page's charts wait for its own lead. A render superseded before it ran
+    // also calls it, with the chart still in the page: nothing to do then.
+    st.cleanup = () => {
+      if (el.isConnected) return;
+      if (st.plotly && el.data) st.plotly.purge(el);
+      if (st.lead) g.leadDrawn = false;
+    };
   }
   const st = el.__gan;
-  if (data.spec === st.spec && data.config === st.config && data.url === st.want) return;  // re-sent: nothing to draw
+  if (data.spec === st.spec && data.config === st.config && data.url === st.want) return st.cleanup;  // re-sent
   st.spec = data.spec; st.config = data.config; st.want = data.url;
   const fig = JSON.parse(data.spec);
   const layout = Object.assign({}, fig.layout || {}, {autosize: true});
@@ -58,6 +67,7 @@ export default function (component) {
     await st.plotly.react(el, fig.data || [], layout, JSON.parse(data.config));
     el.dataset.drawn = String(Number(el.dataset.drawn || 0) + 1);
     (window.ganDrawn = window.ganDrawn || []).push(performance.timeOrigin + performance.now());  // for tests
-    if (data.lead) g.leadDrawn = true;
+    if (data.lead) g.leadDrawn = st.lead = true;
   }).catch((e) => { el.textContent = "cannot draw this chart: " + e; });
+  return st.cleanup;
 }
