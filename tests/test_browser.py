@@ -159,6 +159,25 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     assert lags and sorted(lags)[len(lags) // 2] < 10, lags
     assert sum(in_frames(tab, LEGEND_CLEAR), []) == []  # no legend over an x-axis title (live charts: in the page)
 
+    # --- to another page and back in the same tab (the app's own navigation): the live charts are removed
+    # with their plotly state, and drawn again on return
+    errors = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    live_before = tab.evaluate("() => document.querySelectorAll('.gan-live-chart').length")
+    tab.get_by_role("link", name="Generate").click()
+    tab.wait_for_url("**/generate**")
+    tab.wait_for_function("() => document.querySelectorAll('.gan-live-chart').length === 0")
+    if live_before:  # the lead chart's cleanup ran: the next page's charts wait for their own lead
+        assert tab.evaluate("() => window.__ganLive.leadDrawn") is False
+    tab.get_by_role("link", name="Runs").click()
+    r = wait_value(tab)
+    for _ in range(40):  # points in the figure: its line follows in the same draw
+        if r["drawn"]:
+            break
+        tab.wait_for_timeout(250)
+        r = value_trace(tab)
+    assert r["n"] > 0 and r["drawn"] and not errors, (r, errors)
+
     # --- wait for the end (the generator is exported), then a button: the snapshot view's Follow toggle
     deadline = time.time() + 600
     while not (run / "generator.onnx").exists() and time.time() < deadline:
