@@ -18,6 +18,7 @@ from gan_core.runs import store
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui_common import keep, query_list, restore, set_query
+from ui_live_chart import live_chart
 from ui_nav import page_setup
 
 page_setup()
@@ -111,8 +112,9 @@ def samples_view() -> None:
                                file_name=f"{model_name}-seed{seed}.png", mime="image/png", on_click="ignore",
                                key="dl_png")
         else:
-            st.plotly_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
-                                                   n_points=len(samples)), key="pts")
+            # redrawn in place for each seed (Plotly.react): st.plotly_chart would build a new chart every time
+            live_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
+                                              n_points=len(samples)), "pts", lead=True)
             st.download_button("Download CSV", lambda s=samples: outputs.points_csv_bytes(s),
                                file_name=f"{model_name}-seed{seed}.csv", mime="text/csv", on_click="ignore",
                                key="dl_csv")
@@ -157,7 +159,7 @@ def walk_view() -> None:
                 x, y = [pts[t, 0]], [pts[t, 1]]
             fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=f"step {t}",
                                      marker=dict(size=16, color="#d62728", symbol="star")))
-            st.plotly_chart(fig, key="walk_fig")
+            live_chart(fig, "walk_fig")  # each step of the slider redraws in place
     except GanError as e:
         st.error(str(e))
 

@@ -192,7 +192,14 @@ def test_generate_page_with_a_run_model_and_a_bad_upload(runs_dir):
     assert "latent size 2 · prior normal" in texts(at.caption)
     assert [d.label for d in at.get("download_button")] == ["Download CSV", "Download model + card (.zip)",
                                                            "Download web page"]
-    assert len(at.get("plotly_chart")) == 2  # samples, the walk
+    # samples and the walk: live charts (redrawn in place for each seed and each step), the samples first
+    charts = {c.proto.id: data for c, data in _live(at)}
+    titles = {json.loads(d["spec"])["layout"]["title"]["text"]: d["lead"] for d in charts.values()}
+    assert titles == {"1000 samples, seed 0": True, "the walk over the samples": False}, titles
+    assert not at.get("plotly_chart")
+    at.number_input(key="seed").set_value(5).run()
+    assert {c.proto.id for c, _ in _live(at)} == set(charts)  # the same charts, new figures
+    assert any("1000 samples, seed 5" in d["spec"] for _, d in _live(at))
     at.number_input(key="n@points").set_value(10).run()
     assert at.slider(key="walk_t").max == 8
 
@@ -211,7 +218,7 @@ def test_generate_page_does_not_import_torch(runs_dir):
     code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
             f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60)\nat.run()\n"
             f"at.switch_page({GENERATE!r}).run()\n"
-            "assert not at.exception and len(at.get('plotly_chart')) == 2, at.exception\n"
+            "assert not at.exception and len(at.get('bidi_component')) == 2, at.exception\n"
             "print('torch' in sys.modules, 'gan_core.share.generation' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "GAN_RUNS_DIR": str(runs_dir)})
