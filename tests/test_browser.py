@@ -163,12 +163,14 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     # with their plotly state, and drawn again on return
     errors = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
-    live_before = tab.evaluate("() => document.querySelectorAll('.gan-live-chart').length")
+    tab.evaluate("() => { window.__runsCharts = [...document.querySelectorAll('.gan-live-chart')]; }")
     tab.get_by_role("link", name="Generate").click()
     tab.wait_for_url("**/generate**")
-    tab.wait_for_function("() => document.querySelectorAll('.gan-live-chart').length === 0")
-    if live_before:  # the lead chart's cleanup ran: the next page's charts wait for their own lead
-        assert tab.evaluate("() => window.__ganLive.leadDrawn") is False
+    tab.wait_for_function("() => [...document.querySelectorAll('.gan-live-chart')].some(e => e.layout && "
+                          "String((e.layout.title && e.layout.title.text) || '').includes('seed'))")
+    # the Runs page's charts left the page purged (Plotly.purge drops a chart's data and layout)
+    assert tab.evaluate("() => window.__runsCharts.length > 0 && window.__runsCharts.every(e => !e.isConnected && "
+                        "!e._fullLayout && !e.data)")
     tab.get_by_role("link", name="Runs").click()
     r = wait_value(tab)
     for _ in range(40):  # points in the figure: its line follows in the same draw
