@@ -166,11 +166,10 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     tab.evaluate("() => { window.__runsCharts = [...document.querySelectorAll('.gan-live-chart')]; }")
     tab.get_by_role("link", name="Generate").click()
     tab.wait_for_url("**/generate**")
-    tab.wait_for_function("() => [...document.querySelectorAll('.gan-live-chart')].some(e => e.layout && "
-                          "String((e.layout.title && e.layout.title.text) || '').includes('seed'))")
+    tab.get_by_role("heading", name="Generate").first.wait_for()  # (its model may not be exported yet)
     # the Runs page's charts left the page purged (Plotly.purge drops a chart's data and layout)
-    assert tab.evaluate("() => window.__runsCharts.length > 0 && window.__runsCharts.every(e => !e.isConnected && "
-                        "!e._fullLayout && !e.data)")
+    tab.wait_for_function("() => window.__runsCharts.length > 0 && window.__runsCharts.every(e => !e.isConnected "
+                          "&& !e._fullLayout && !e.data)", timeout=30_000)
     tab.get_by_role("link", name="Runs").click()
     r = wait_value(tab)
     for _ in range(40):  # points in the figure: its line follows in the same draw
