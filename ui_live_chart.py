@@ -110,13 +110,14 @@ def bundle_for(fig) -> str:
     return "lines" if SERVED["lines"] is not None and _trace_types(fig) <= BASIC_TRACES else "full"
 
 
-def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> None:
-    """Draw fig (a plotly Figure) in place of this key's previous figure. The lead chart of a page is drawn
-    first: the others start only once it has drawn (live_chart.js)."""
+def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool = False) -> bool:
+    """Draw fig (a plotly Figure) in place of this key's previous figure; False where it went to
+    st.plotly_chart instead. The lead chart of a page is drawn first: the others start only once it has drawn
+    (live_chart.js, or after 2.5 s: a page whose lead went to st.plotly_chart should make another the lead)."""
     cfg = {"displaylogo": False, **(config or {})}
     if not drawable(fig):
         where.plotly_chart(fig, key=key, config=cfg)
-        return
+        return False
     data = dict(spec=fig.to_json(), config=json.dumps({"responsive": True, **cfg}), lead=lead,
                 bundle=bundle_for(fig), url=f"{STATIC_URL}/{SERVED[bundle_for(fig)]}")
     if where is st:
@@ -124,4 +125,4 @@ def live_chart(fig, key: str, where=st, config: dict | None = None, lead: bool =
     else:
         with where:
             _component(key=key, data=data)
-
+    return True

@@ -113,8 +113,8 @@ def samples_view() -> None:
                                key="dl_png")
         else:
             # redrawn in place for each seed (Plotly.react): st.plotly_chart would build a new chart every time
-            live_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
-                                              n_points=len(samples)), "pts", lead=True)
+            ss["_pts_live"] = live_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
+                                                                n_points=len(samples)), "pts", lead=True)
             st.download_button("Download CSV", lambda s=samples: outputs.points_csv_bytes(s),
                                file_name=f"{model_name}-seed{seed}.csv", mime="text/csv", on_click="ignore",
                                key="dl_csv")
@@ -159,7 +159,9 @@ def walk_view() -> None:
                 x, y = [pts[t, 0]], [pts[t, 1]]
             fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=f"step {t}",
                                      marker=dict(size=16, color="#d62728", symbol="star")))
-            live_chart(fig, "walk_fig")  # each step of the slider redraws in place
+            # each step of the slider redraws in place; the lead when the samples are not a live chart (a
+            # cloud over monitor.GL_POINTS is WebGL: st.plotly_chart), else it would wait for a lead that never draws
+            live_chart(fig, "walk_fig", lead=not ss.get("_pts_live", False))
     except GanError as e:
         st.error(str(e))
 

@@ -200,6 +200,9 @@ def test_generate_page_with_a_run_model_and_a_bad_upload(runs_dir):
     at.number_input(key="seed").set_value(5).run()
     assert {c.proto.id for c, _ in _live(at)} == set(charts)  # the same charts, new figures
     assert any("1000 samples, seed 5" in d["spec"] for _, d in _live(at))
+    at.number_input(key="n@points").set_value(6000).run()  # a WebGL cloud: st.plotly_chart; the walk leads
+    assert [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")] == \
+        ["6000 samples, seed 5"] and [d["lead"] for _, d in _live(at)] == [True]
     at.number_input(key="n@points").set_value(10).run()
     assert at.slider(key="walk_t").max == 8
 
