@@ -1,7 +1,8 @@
 """Training throughput of gan_core's loop against a minimal plain-PyTorch loop on the same models.
 
     python -m bench.train_throughput [--quick] [--profile] [--iterations N] [--repeats R]
-                                     [--datasets ring8,digits] [--threads T] [--no-compile]
+                                     [--datasets ring8,digits] [--threads T] [--batch-size M]
+                                     [--no-compile]
 
 For each of ring8 (the MLP pair) and digits (the DCGAN pair), on the CPU:
 
@@ -48,6 +49,7 @@ from bench.common import column, fmt_time, median, paired_ratios, ratio, say, sp
 
 DEFAULT_THREADS = torch.get_num_threads()  # what a fresh process gets: captured before anything changes it
 THREADS_OVERRIDE = 0   # --threads: 0 leaves gan_core's choice (TrainConfig.threads = 0) and matches it
+BATCH_OVERRIDE = 0     # --batch-size: 0 keeps each dataset's default m (both sides alike)
 DATASETS = ("ring8", "digits")
 WARMUP_ITERS = 10   # the reference's untimed iterations; gan_core's window starts at its first row (10)
 
@@ -56,7 +58,7 @@ WARMUP_ITERS = 10   # the reference's untimed iterations; gan_core's window star
 
 def _defaults(name: str):
     from gan_core.config import TrainConfig
-    return TrainConfig(dataset=name, device="cpu").resolved()
+    return TrainConfig(dataset=name, device="cpu", batch_size=BATCH_OVERRIDE or None).resolved()
 
 
 def gan_core_config(name: str, iterations: int, mode: str, run_dir: str):
@@ -69,7 +71,7 @@ def gan_core_config(name: str, iterations: int, mode: str, run_dir: str):
     else:
         raise ValueError(mode)
     return TrainConfig(dataset=name, run_dir=run_dir, iterations=iterations, device="cpu", export_onnx=False,
-                       log_every=10, threads=THREADS_OVERRIDE, **kw)
+                       log_every=10, threads=THREADS_OVERRIDE, batch_size=d.batch_size, **kw)
 
 
 class _Marks:
@@ -318,8 +320,8 @@ def main(argv=None) -> float:
     try:
         return _main(argv)
     finally:   # in-process callers (tests) get their thread count and defaults back
-        global THREADS_OVERRIDE
-        THREADS_OVERRIDE = 0
+        global THREADS_OVERRIDE, BATCH_OVERRIDE
+        THREADS_OVERRIDE = BATCH_OVERRIDE = 0
         torch.set_num_threads(threads_before)
 
 
@@ -332,6 +334,8 @@ def _main(argv=None) -> float:
     p.add_argument("--child-loop", default="", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads for every case, gan_core's included (0: gan_core's own choice, matched)")
+    p.add_argument("--batch-size", type=int, default=0,
+                   help="m for every case, the reference's included (0: each dataset's default)")
     args = p.parse_args(argv)
     if args.child_loop:
         from bench.train_profile import _child_loop
@@ -339,8 +343,10 @@ def _main(argv=None) -> float:
         return float("nan")
     if args.threads < 0:
         p.error("--threads must be 0 (gan_core's choice) or more")
-    global THREADS_OVERRIDE
-    THREADS_OVERRIDE = args.threads
+    if args.batch_size < 0:
+        p.error("--batch-size must be 0 (the dataset's default) or more")
+    global THREADS_OVERRIDE, BATCH_OVERRIDE
+    THREADS_OVERRIDE, BATCH_OVERRIDE = args.threads, args.batch_size
     iterations = args.iterations or 400
     if iterations < 2 * WARMUP_ITERS:
         p.error(f"--iterations must be at least {2 * WARMUP_ITERS}")

@@ -86,3 +86,31 @@ def test_fused_falls_back_to_the_optimiser_for_sgd():
 def test_unknown_layers_are_not_fused():
     G = torch.nn.Sequential(torch.nn.Linear(2, 2))
     assert not fused.supports(G, G)
+
+
+@pytest.mark.parametrize("channels,size", [(3, 16), (1, 8)])
+def test_image_side_convolutions_equal_autograd(channels, size):
+    """The image-side convolutions (G's image layer, the gradient D's first layer sends back to its image) run
+    on ATen's own kernel rather than oneDNN's: the same function to float rounding, RGB included."""
+    from gan_core.engine.models import DCDiscriminator, DCGenerator, init_weights
+    torch.manual_seed(3)
+    G, D = DCGenerator(8, channels, size, 8), DCDiscriminator(channels, size, 8)
+    G.apply(init_weights); D.apply(init_weights)
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), fused=True)  # noqa: E731
+    og, od, og2, od2 = adam(G), adam(D), adam(G2), adam(D2)
+    steps = fused.FusedSteps(G2, D2, og2, od2)
+    convs = [layer for layer in steps.g_chain + steps.d_chain if isinstance(layer, fused._Conv)]
+    assert sum(c.image_out for c in convs) == 1 and sum(c.image_in for c in convs) == 1
+    g = torch.Generator().manual_seed(5)
+    for i in range(3):
+        x = torch.rand(16, channels, size, size, generator=g) * 2 - 1
+        z1, z2 = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
+        for s, t in zip(discriminator_step(G, D, od, x, z1), steps.discriminator_step(x, z1)):
+            assert abs(s.item() - t.item()) < 1e-5
+        assert abs(generator_step(G, D, og, z2, "minimax").item() - steps.generator_step(z2, "minimax").item()) < 1e-5
+    for p, q in zip(D.parameters(), D2.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), (p - q).abs().max()
+    z = torch.randn(4, 8, generator=g)
+    G.eval(); G2.eval()
+    assert torch.allclose(G(z), G2(z), atol=1e-4)
