@@ -1,7 +1,13 @@
 """Comparisons as one batch: a comparison of 8 (`python -m gan_core compare`) against the same 8 runs
-started together as separate processes (`python -m gan_core train ...`, as the dashboard starts runs).
+started together as separate processes (`python -m gan_core train ...`).
 
     python -m bench.experiments [--quick] [--repeats R] [--iterations N] [--members 8] [--batch-size M]
+                                [--fresh]
+
+Both sides start the way the dashboard starts runs: each process forked by the runs root's warm worker
+(gan_core.runs.worker: torch already imported, milliseconds a start). --fresh starts each as a new
+interpreter instead, as a terminal does (`python -m gan_core ...`: ~2 s of imports each, 8 times for the
+separate runs, once for the comparison — which favours the comparison).
 
 ring8 with its defaults (the MLP pair, BatchNorm in G; --batch-size M changes the minibatch of every member,
 e.g. 256, the ring8 default when issue 13 set the goal: the smaller the batch, the more of a step is
@@ -12,6 +18,7 @@ ratio comparison / separate processes (median of interleaved rounds). --quick: 1
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -49,24 +56,71 @@ def _common(iterations: int, batch_size: int = 0) -> list[str]:
             *(["--batch-size", str(batch_size)] if batch_size else [])]
 
 
-def run_comparison(tmp: Path, ms: list[dict], iterations: int, batch_size: int = 0) -> float:
-    root = tmp / f"cmp-{time.monotonic_ns()}"
+class Starter:
+    """Starts `python -m gan_core ARGV` processes: forked by a warm worker for tmp (the dashboard's way), or
+    as new interpreters (fresh). cpu() is the CPU seconds of every such process that has ended so far."""
+
+    def __init__(self, tmp: Path, fresh: bool):
+        self.tmp, self.fresh, self.worker_pid = tmp, fresh, None
+        if not fresh:
+            from gan_core.runs import worker
+            worker.ensure(tmp, PROJECT, parent=os.getpid())
+            deadline = time.monotonic() + 120
+            while not worker.alive(tmp) and time.monotonic() < deadline:  # starting: importing torch
+                time.sleep(0.05)
+            if not worker.alive(tmp):
+                raise RuntimeError("the warm worker did not start: " + (tmp / worker.SPOOL / "worker.log").read_text()[-2000:])
+            self.worker_pid = int(json.loads((tmp / worker.SPOOL / "worker.ready").read_text())["pid"])
+
+    def start(self, argv: list[str]):
+        if self.fresh:
+            return subprocess.Popen([sys.executable, "-m", "gan_core", *argv], cwd=PROJECT, stdout=subprocess.DEVNULL)
+        from gan_core.runs import worker
+        job = worker.submit(self.tmp, argv, self.tmp / "jobs.log", timeout=10.0)
+        if job is None:
+            raise RuntimeError("the warm worker did not take the job")
+        return job
+
+    @staticmethod
+    def wait(procs) -> list[int]:
+        while any(p.poll() is None for p in procs):
+            time.sleep(0.02)
+        return [p.poll() for p in procs]
+
+    def close(self) -> None:
+        if self.worker_pid is not None:
+            try:
+                os.kill(self.worker_pid, 15)  # its forks have all ended (each side waits for them)
+            except ProcessLookupError:
+                pass
+
+    def cpu(self) -> float:
+        if self.fresh:
+            c = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return c.ru_utime + c.ru_stime
+        fields = Path(f"/proc/{self.worker_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime: reaped children
+
+
+def run_comparison(starter: Starter, ms: list[dict], iterations: int, batch_size: int = 0) -> float:
+    root = starter.tmp / f"cmp-{time.monotonic_ns()}"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gan_core", "compare", *_common(iterations, batch_size), *_vary_args(ms),
-                    "--root", str(root)], cwd=PROJECT, check=True, stdout=subprocess.DEVNULL)
+    codes = starter.wait([starter.start(["compare", *_common(iterations, batch_size), *_vary_args(ms),
+                                         "--root", str(root)])])
     wall = time.perf_counter() - t0
     shutil.rmtree(root, ignore_errors=True)
+    if any(codes):
+        raise RuntimeError(f"the comparison failed: exit code {codes[0]}")
     return wall
 
 
-def run_separate(tmp: Path, ms: list[dict], iterations: int, batch_size: int = 0) -> float:
-    base = tmp / f"sep-{time.monotonic_ns()}"
+def run_separate(starter: Starter, ms: list[dict], iterations: int, batch_size: int = 0) -> float:
+    base = starter.tmp / f"sep-{time.monotonic_ns()}"
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "gan_core", "train", *_common(iterations, batch_size),
-                               *[a for k, v in m.items() for a in (f"--{k.replace('_', '-')}", str(v))],
-                               "--run-dir", str(base / f"m{i}")], cwd=PROJECT, stdout=subprocess.DEVNULL)
-             for i, m in enumerate(ms)]
-    codes = [p.wait() for p in procs]
+    procs = [starter.start(["train", *_common(iterations, batch_size),
+                            *[a for k, v in m.items() for a in (f"--{k.replace('_', '-')}", str(v))],
+                            "--run-dir", str(base / f"m{i}")]) for i, m in enumerate(ms)]
+    codes = starter.wait(procs)
     wall = time.perf_counter() - t0
     shutil.rmtree(base, ignore_errors=True)
     if any(codes):
@@ -79,6 +133,8 @@ def main(argv=None) -> float:
     p.add_argument("--iterations", type=int, default=0, help="iterations per member (0: 150 with --quick, else 1000)")
     p.add_argument("--members", type=int, default=8, help="members (2, 4 or 8)")
     p.add_argument("--batch-size", type=int, default=0, help="minibatch of every member (0: ring8's default)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start every process as a new interpreter (as a terminal does), not forked by a warm worker")
     args = p.parse_args(argv)
     if args.members not in (2, 4, 8):
         p.error("--members must be 2, 4 or 8")
@@ -88,20 +144,25 @@ def main(argv=None) -> float:
     common.print_header("Comparisons: one command (stacked members, a process per lane) vs separate processes", args, "cpu",
                         {"members": f"{len(ms)} (ring8 defaults; g_loss × k × seed)",
                          "batch size": args.batch_size or "ring8's default", "iterations per member": iterations,
-                         "rounds": repeats})
+                         "rounds": repeats,
+                         "processes started": "as new interpreters (--fresh)" if args.fresh
+                         else "forked by a warm worker, as the dashboard starts runs"})
     tmp = Path(tempfile.mkdtemp(prefix="bench_exp_"))
     walls: dict[str, list] = {"comparison (one command)": [], "separate processes": []}
     cpu: dict[str, list] = {k: [] for k in walls}
+    starter = None
     try:
+        starter = Starter(tmp, args.fresh)
         for r in range(repeats):
             order = list(walls) if r % 2 == 0 else list(walls)[::-1]
             for name in order:
                 fn = run_comparison if name.startswith("comparison") else run_separate
-                c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                walls[name].append(fn(tmp, ms, iterations, args.batch_size))
-                c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu[name].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
+                c0 = starter.cpu()
+                walls[name].append(fn(starter, ms, iterations, args.batch_size))
+                cpu[name].append(starter.cpu() - c0)
     finally:
+        if starter is not None:
+            starter.close()
         shutil.rmtree(tmp, ignore_errors=True)
     total = len(ms) * iterations
     rows = [[k, f"{total / median(v):.0f}", " ".join(f"{w:.1f}" for w in v), f"{total / median(cpu[k]):.0f}"]
