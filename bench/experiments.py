@@ -141,7 +141,7 @@ def main(argv=None) -> float:
     iterations = args.iterations or (150 if args.quick else 1000)
     repeats = args.repeats or (3 if args.quick else 5)
     ms = members(args.members)
-    common.print_header("Comparisons: one command (stacked members, a process per lane) vs separate processes", args, "cpu",
+    common.print_header("Comparisons: one command (a process per lane; members stacked where that pays) vs separate processes", args, "cpu",
                         {"members": f"{len(ms)} (ring8 defaults; g_loss × k × seed)",
                          "batch size": args.batch_size or "ring8's default", "iterations per member": iterations,
                          "rounds": repeats,

@@ -176,3 +176,22 @@ def test_extra_d_steps_compute_only_the_members_that_take_them(tmp_path, monkeyp
     cmp.compare(TrainConfig(iterations=3, **SMALL), tmp_path / "two", {"k": [1, 2]}, seeds=2, threads=2)
     # this process's lane (the other is a process of its own): its two members, then its k = 2 one
     assert sizes == [(2, [0, 1]), (1, [0])] * 3
+
+
+def test_wide_members_train_one_after_another_and_equal_the_runs_alone(tmp_path):
+    """Beyond STACK_MAX_ROWS_X_WIDTH a CPU comparison steps its members one after another, each with its own
+    fused step: then a member is the run trained alone to the bit, metrics and weights."""
+    import torch
+    kw = dict(SMALL, batch_size=2048, snapshot_every=1000)
+    base = TrainConfig(iterations=20, **kw)
+    assert not cmp.stacks(base.resolved()) and cmp.stacks(TrainConfig(**SMALL).resolved())
+    final = cmp.compare(base, tmp_path / "c", {"g_loss": ["minimax", "nonsaturating"]}, threads=1)
+    assert all(st["state"] == "completed" for st in final.values())
+    alone = TrainConfig(iterations=20, run_dir=str(tmp_path / "alone"), g_loss="minimax", **kw)
+    train(alone, progress=False)
+    a, b = _metrics(tmp_path / "alone"), _metrics(tmp_path / "c" / "g_loss-minimax")
+    assert a.equals(b)
+    from gan_core.engine.checkpoint import load_checkpoint
+    ca, cb = load_checkpoint(tmp_path / "alone"), load_checkpoint(tmp_path / "c" / "g_loss-minimax")
+    for part in ("G", "D"):
+        assert all(torch.equal(ca[part][k], cb[part][k]) for k in ca[part])

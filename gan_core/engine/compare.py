@@ -137,7 +137,8 @@ def _lane_process(cfgs: list, root: Path, resume: bool, log, send) -> None:
 
 
 class _Looped:
-    """Members one after another in this process (image pairs: no stacked form yet)."""
+    """Members one after another in this process, each with its own (fused) step: image pairs (no stacked
+    form yet), and MLP members too wide for a stack to pay (STACK_MAX_ROWS_X_WIDTH)."""
 
     def __init__(self, trainers):
         self.t = trainers
@@ -162,15 +163,31 @@ class _Looped:
         return out
 
 
+# Rows × width of one member's layer up to which a stack beats the members one after another (each with its
+# fused step). Beyond it the stack's activations outgrow the core's cache and its copies cost more than the
+# per-operation overhead it saves: ring8 at batch 256 / 512 (width 128) 3.30 / 6.46 ms a member-iteration
+# stacked against 3.09 / 5.34 ms one after another; at 64 / 128, 1.10 / 1.76 against 1.45 / 1.97 ms
+# (4 members, one CPU thread, 2026-11-29, bench/RESULTS.md). A fixed rule, so a comparison always runs the same way.
+STACK_MAX_ROWS_X_WIDTH = 128 * 128
+
+
+def stacks(cfg, device_type: str = "cpu") -> bool:
+    """Whether a comparison of this config's MLP members is trained as a stack (else one after another).
+    On a GPU always: there the members of a stack cost about what one costs."""
+    return device_type != "cpu" or cfg.batch_size * cfg.hidden <= STACK_MAX_ROWS_X_WIDTH
+
+
 class _Lane:
-    """Some of the members as one stack (gan_core.engine.stacked), larger k first, stepped by one thread."""
+    """Some of the members, larger k first, stepped by one thread: as one stack (gan_core.engine.stacked)
+    where that is faster, else one after another."""
 
     def __init__(self, trainers: list, members: list):
         from gan_core.engine import stacked
         self.members = members                      # member indices, in the stack's order
         self.pos = {i: p for p, i in enumerate(members)}
         Gs, Ds = [t.G for t in trainers], [t.D for t in trainers]
-        if stacked.supports(Gs, Ds) and all(stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in trainers):
+        if stacks(trainers[0].cfg, trainers[0].device.type) and stacked.supports(Gs, Ds) and all(
+                stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in trainers):
             self.steps = stacked.StackedSteps(Gs, Ds, [t.opt_g for t in trainers], [t.opt_d for t in trainers])
             self.how = "stacked"
         else:

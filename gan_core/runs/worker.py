@@ -79,9 +79,13 @@ class Job:
             if ans is not None:
                 self.returncode = int(ans.get("rc", 1))
             elif not store.process_alive(self.pid):
-                time.sleep(0.05)  # the worker writes .exit right after reaping
-                ans = store.read_json(spool(self.root) / f"{self.id}.exit") or {"rc": 1}
-                self.returncode = int(ans.get("rc", 1))
+                # The worker writes .exit right after reaping it, durably (an fsync: up to a second on a busy
+                # machine, measured); without a worker, or an answer within 3 s, it counts as failed.
+                deadline = time.monotonic() + 3.0
+                while (ans := store.read_json(spool(self.root) / f"{self.id}.exit")) is None \
+                        and alive(self.root, ready=False) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                self.returncode = int((ans or {"rc": 1}).get("rc", 1))
         return self.returncode
 
 
