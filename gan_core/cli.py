@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--ips", type=float, default=None, help="for slow: at most this many iterations per second (0: full speed)")
     c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the run's answer")
     cp = sub.add_parser("compare", help="train several runs that differ in seed, objective, k, learning rates or "
-                                        "prior by one command, networks stacked (each member an ordinary run under --root; "
+                                        "prior by one command, small networks stacked (each member an ordinary run under --root; "
                                         "on a CPU --threads lanes, a process each, default the cores, at most 2)")
     _add_config_flags(cp)
     cp.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
