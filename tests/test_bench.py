@@ -78,3 +78,20 @@ def test_mode_coverage_reverse_kl():
     assert reverse_kl([5, 5, 5, 5]) == pytest.approx(0.0)
     assert reverse_kl([10, 0, 0, 0]) == pytest.approx(math.log(4))   # all mass on 1 of 4 modes
     assert reverse_kl([0, 0]) == float("inf")
+
+
+def test_defaults_over_seeds_reads_each_runs_final_figures(capsys, tmp_path):
+    from bench import defaults_over_seeds
+    summary = defaults_over_seeds.main(["--seeds", "2", "--root", str(tmp_path),
+                                        "--extra", "--iterations 60 --snapshot-every 30 --snapshot-samples 200"])
+    out = capsys.readouterr().out
+    assert "cores" in out and "date" in out
+    last = [line for line in out.splitlines() if line.strip()][-1]
+    assert re.fullmatch(r"digits FID \d+\.\d\d ± \d+\.\d\d over 2 seeds", last), last
+    # the table's figures are the runs' own last logged values (a seed's FID read back from its metrics.csv)
+    fids = [defaults_over_seeds.final_figures(tmp_path / f"digits-s{s}", ["frechet_distance"])["frechet_distance"]
+            for s in range(2)]
+    m, sd, n = summary[("digits", "frechet_distance")]
+    assert n == 2 and m == pytest.approx(sum(fids) / 2) and sd == pytest.approx(abs(fids[0] - fids[1]) / math.sqrt(2))
+    assert fids[0] != fids[1]  # two seeds really trained two runs
+    assert ("gaussian1d", "jsd") in summary
