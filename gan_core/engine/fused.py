@@ -140,7 +140,7 @@ class _Activation:
     def __init__(self, mod):
         if isinstance(mod, nn.LeakyReLU):
             s = mod.negative_slope
-            self.fwd = lambda h: torch._C._nn.leaky_relu_(h, s)
+            self.fwd = lambda h: nn.functional.leaky_relu_(h, s)
             self.bwd = lambda g, out: aten.leaky_relu_backward.grad_input(g, out, s, True, grad_input=g)
         elif isinstance(mod, nn.ReLU):
             self.fwd = torch.relu_
