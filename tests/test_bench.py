@@ -56,9 +56,13 @@ def test_snapshot_cost(capsys):
 
 
 @pytest.mark.slow
-def test_experiments(capsys):
+@pytest.mark.parametrize("start", [[], ["--fresh"]])  # forked by a warm worker (the dashboard's way), or new interpreters
+def test_experiments(capsys, start):
     from bench import experiments
-    experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2"])
+    experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2", *start])
+    out = capsys.readouterr()
+    assert ("new interpreters" if start else "forked by a warm worker") in out.out
+    print(out.out)
     _last_ratio(capsys)
 
 
