@@ -13,14 +13,13 @@ The last line: `digits FID F.FF ± S.SS over N seeds` (the first dataset's headl
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import tempfile
 from pathlib import Path
 
 from bench.common import print_header, say, table
-from bench.mode_coverage import run_jobs
+from bench.mode_coverage import run_jobs, seeded_args
 
 FIGURES = {  # dataset → (metrics.csv column, label, lower is better)
     "gaussian1d": [("value_estimate", "Ṽ (last row)", None), ("jsd", "JSD (nats)", True),
@@ -48,21 +47,8 @@ def mean_sd(xs) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="2 seeds and short runs (checks the pipeline, not the figures)")
-    p.add_argument("--seeds", type=int, default=0, help="seeds per dataset (default 5; --quick 2)")
-    p.add_argument("--datasets", default="gaussian1d,digits")
-    p.add_argument("--root", default=None, help="keep the runs here (default: a temporary folder)")
-    p.add_argument("--parallel", type=int, default=2, help="trainings at a time (default 2)")
-    p.add_argument("--extra", default="", help="more train flags, e.g. '--iterations 300'")
-    a = p.parse_args(argv)
-    seeds = a.seeds or (2 if a.quick else 5)
-    datasets = [d for d in a.datasets.split(",") if d]
-    for d in datasets:
-        if d not in FIGURES:
-            p.error(f"unknown dataset {d!r}; choose from {', '.join(FIGURES)}")
-    if seeds < 1 or a.parallel < 1:
-        p.error("--seeds and --parallel must be at least 1")
+    a, seeds, datasets = seeded_args(argv, __doc__, tuple(FIGURES),
+                                     "2 seeds and short runs (checks the pipeline, not the figures)")
     extra = a.extra.split() + (["--iterations", "200"] if a.quick else []) + ["--no-export"]
     from gan_core.config import DATASET_DEFAULTS
     print_header("the defaults over seeds: gaussian1d and digits", a,

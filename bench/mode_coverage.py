@@ -143,22 +143,29 @@ def mean_se(xs) -> tuple[float, float]:
     return m, se
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="2 seeds and a short run (checks the pipeline, not the goal)")
-    p.add_argument("--seeds", type=int, default=0, help="seeds per dataset and variant (default 5; --quick 2)")
-    p.add_argument("--datasets", default="ring8,grid25")
+def seeded_args(argv, doc: str, datasets: tuple, quick_help: str) -> tuple:
+    """The command line of a bench that trains each dataset over seeds (run_jobs): (args, seeds, datasets)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--seeds", type=int, default=0, help="seeds per dataset (default 5; --quick 2)")
+    p.add_argument("--datasets", default=",".join(datasets))
     p.add_argument("--root", default=None, help="keep the runs here (default: a temporary folder)")
     p.add_argument("--parallel", type=int, default=2, help="trainings at a time (default 2)")
-    p.add_argument("--extra", default="", help="more train flags for both variants, e.g. '--iterations 300' (quick)")
+    p.add_argument("--extra", default="", help="more train flags for every run, e.g. '--iterations 300'")
     a = p.parse_args(argv)
     seeds = a.seeds or (2 if a.quick else 5)
-    datasets = [d for d in a.datasets.split(",") if d]
-    for d in datasets:
-        if d not in PUBLISHED:
-            p.error(f"unknown dataset {d!r}; choose ring8 or grid25")
+    chosen = [d for d in a.datasets.split(",") if d]
+    for d in chosen:
+        if d not in datasets:
+            p.error(f"unknown dataset {d!r}; choose from {', '.join(datasets)}")
     if seeds < 1 or a.parallel < 1:
         p.error("--seeds and --parallel must be at least 1")
+    return a, seeds, chosen
+
+
+def main(argv=None) -> dict:
+    a, seeds, datasets = seeded_args(argv, __doc__, ("ring8", "grid25"),
+                                     "2 seeds and a short run (checks the pipeline, not the goal)")
     extra = a.extra.split() + (["--iterations", "300", "--hidden", "32", "--depth", "2"] if a.quick else [])
     from gan_core.config import DATASET_DEFAULTS, GENERATION_DEFAULTS
     print_header("mode coverage: ring8 and grid25 beside the published tables", a,
