@@ -52,15 +52,20 @@ class _Linear:
         return torch.mm(g, self.w) if need_input else None
 
 
-def _to_image(h, w, b, m, size):
-    """A transposed convolution of h by w (weights [wide, image, k, k]) to `size` (H, W): ATen's own kernel.
-    For an image side of 1–4 channels — a generator's image layer, and the gradient a discriminator's first
-    layer passes back to its image — oneDNN's kernel is 2–5x slower than this one (349 against 85 µs for
-    digits' 32 → 1 channels; bench/RESULTS.md): the two took 0.8 ms of the digits step's 2.5 ms."""
-    k = list(w.shape[2:])
-    out_pad = [size[i] - ((h.shape[2 + i] - 1) * m.stride[i] - 2 * m.padding[i] + m.dilation[i] * (k[i] - 1) + 1)
-               for i in range(2)]
-    return aten.slow_conv_transpose2d(h, w, k, b, list(m.stride), list(m.padding), out_pad, list(m.dilation))
+def _to_image(h, w, b, m, out_pad):
+    """A transposed convolution of h by w (weights [wide, image, k, k]) with module m's stride, padding and
+    dilation: ATen's own kernel. For an image side of 1–4 channels — a generator's image layer, and the
+    gradient a discriminator's first layer passes back to its image — oneDNN's kernel is 2–5x slower than this
+    one (349 against 85 µs for digits' 32 → 1 channels; bench/RESULTS.md): the two took 0.8 ms of the digits
+    step's 2.5 ms."""
+    return aten.slow_conv_transpose2d(h, w, list(w.shape[2:]), b, list(m.stride), list(m.padding), list(out_pad),
+                                      list(m.dilation))
+
+
+def _out_pad(g, w, m, size) -> list:
+    """The output padding that makes the transposed convolution of g come back to `size` (H, W)."""
+    return [size[i] - ((g.shape[2 + i] - 1) * m.stride[i] - 2 * m.padding[i] + m.dilation[i] * (w.shape[2 + i] - 1)
+                       + 1) for i in range(2)]
 
 
 class _Conv:
@@ -80,9 +85,7 @@ class _Conv:
     def forward(self, h, keep):
         m = self.mod
         if self.image_out:
-            size = [(h.shape[2 + i] - 1) * m.stride[i] - 2 * m.padding[i] + m.dilation[i] * (self.w.shape[2 + i] - 1)
-                    + m.output_padding[i] + 1 for i in range(2)]
-            out = _to_image(h, self.w, self.b, m, size)
+            out = _to_image(h, self.w, self.b, m, m.output_padding)
         else:
             out = self.fwd(h, self.w, self.b, m.stride, m.padding)
         return out, (h if keep else None)
@@ -96,7 +99,7 @@ class _Conv:
             self.transposed, m.output_padding, m.groups,
             [need_input and not direct, want_w, want_w and self.b is not None])
         if direct:
-            gi = _to_image(g, self.w, None, m, list(saved.shape[2:]))
+            gi = _to_image(g, self.w, None, m, _out_pad(g, self.w, m, saved.shape[2:]))
         if want_w:
             grads[self.w] = gw
             if self.b is not None:
