@@ -2,7 +2,7 @@
 
 1. ring8 (defaults: 4×128 MLPs, BatchNorm in G, batch 256, k 1) on one CUDA device: the eager loop
    (gan_core.engine.algorithm, autograd), the fused step (gan_core.engine.fused.FusedSteps), and the whole iteration
-   captured as a CUDA graph (gan_core.engine.graphed.GraphedIteration), in iterations per second; the graph's
+   captured as a CUDA graph (gan_core.engine.fused.GraphedIteration), in iterations per second; the graph's
    results against the fused eager step on the same inputs (must agree to float rounding).
 2. A comparison of 8 (`python -m gan_core compare --device cuda`) against the same 8 runs started together
    as separate processes (`python -m gan_core train --device cuda`), total member-iterations per second.
@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.getcwd())
 import torch  # noqa: E402
 
-from gan_core.engine import fused, graphed  # noqa: E402
+from gan_core.engine import fused  # noqa: E402
 from gan_core.engine.algorithm import discriminator_step, generator_step  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.data.datasets import load_dataset  # noqa: E402
@@ -67,14 +67,14 @@ G, D, og, od = pair()
 st = fused.FusedSteps(G, D, og, od)
 fz = timed(lambda i: (st.discriminator_step(xs[i % 64], zs[i % 64, 0]), st.generator_step(zs[i % 64, 1], "nonsaturating")), N_IT)
 G, D, og, od = pair()
-gi = graphed.GraphedIteration(fused.FusedSteps(G, D, og, od), 1, "nonsaturating", xs[0], zs[0, 0])
+gi = fused.GraphedIteration(fused.FusedSteps(G, D, og, od), 1, "nonsaturating", xs[0], zs[0, 0])
 graphed = timed(lambda i: gi(xs[i % 64].unsqueeze(0), zs[i % 64]), N_IT)
 print(f"ring8 it/s: eager (autograd) {eager:.0f}, fused {fz:.0f} ({fz / eager:.2f}x), CUDA graph {graphed:.0f} "
       f"({graphed / eager:.2f}x of eager)")
 
 # equality: graph replay against the fused eager step, 30 iterations on the same inputs
 G1, D1, og1, od1 = pair(); s1 = fused.FusedSteps(G1, D1, og1, od1)
-G2, D2, og2, od2 = pair(); g2 = graphed.GraphedIteration(fused.FusedSteps(G2, D2, og2, od2), 1, "nonsaturating", xs[0], zs[0, 0])
+G2, D2, og2, od2 = pair(); g2 = fused.GraphedIteration(fused.FusedSteps(G2, D2, og2, od2), 1, "nonsaturating", xs[0], zs[0, 0])
 worst = 0.0
 for i in range(30):
     a = torch.stack(s1.discriminator_step(xs[i], zs[i, 0])); la = s1.generator_step(zs[i, 1], "nonsaturating")

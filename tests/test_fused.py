@@ -117,8 +117,7 @@ def test_image_side_convolutions_equal_autograd(channels, size):
 
 
 def test_the_cuda_graph_iteration_refuses_a_cpu():
-    from gan_core.engine import graphed
     cfg, ds, _, (G, D, og, od) = _pair("ring8", hidden=16, depth=2)
     x, z = torch.zeros(4, 2), torch.zeros(4, cfg.latent_dim)
     with pytest.raises(RuntimeError, match="needs CUDA"):
-        graphed.GraphedIteration(fused.FusedSteps(G, D, og, od), 1, "nonsaturating", x, z)
+        fused.GraphedIteration(fused.FusedSteps(G, D, og, od), 1, "nonsaturating", x, z)
