@@ -15,6 +15,11 @@ per-operation overhead that stacking removes), members varying g_loss (minimax, 
 × k (1, 2) × 2 seeds, ONNX export off. The figure is total member-iterations per second over the whole
 wall time of each side (process start, imports and set-up included, as a user waits for them), and the
 ratio comparison / separate processes (median of interleaved rounds). --quick: 150 iterations, 3 rounds.
+
+The limit beside it, measured in the same rounds: the same runs queued, one per core at a time (the next
+starting as one ends), so that each runs at the speed of a run alone. A comparison whose members step one
+after another (a CPU lane at large batches) can at best equal that queue; only a stack, which shares
+per-operation work between members, can pass it. The bench prints both ratios against the queue.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 from bench import common
 from bench.common import median, paired_ratios, ratio, say, table
@@ -114,14 +120,38 @@ def run_comparison(starter: Starter, ms: list[dict], iterations: int, batch_size
     return wall
 
 
-def run_separate(starter: Starter, ms: list[dict], iterations: int, batch_size: int = 0) -> float:
+def _training_seconds(run_dir: Path) -> float:
+    """A run's own training time: elapsed_s of its last metrics row (the loop with its snapshots; not the
+    process start, the set-up, nor the final checkpoint)."""
+    import csv
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return float(list(csv.DictReader(f))[-1]["elapsed_s"])
+
+
+def run_separate(starter: Starter, ms: list[dict], iterations: int, batch_size: int = 0,
+                 at_once: int = 0, work: Optional[list] = None) -> float:
+    """The members as separate `train` runs: all started together (at_once 0, the dashboard's way), or at most
+    at_once at a time, the next starting as one ends (a queue: one run per core). work: gets the sum of the
+    runs' own training seconds (_training_seconds)."""
     base = starter.tmp / f"sep-{time.monotonic_ns()}"
+    argvs = [["train", *_common(iterations, batch_size),
+              *[a for k, v in m.items() for a in (f"--{k.replace('_', '-')}", str(v))],
+              "--run-dir", str(base / f"m{i}")] for i, m in enumerate(ms)]
     t0 = time.perf_counter()
-    procs = [starter.start(["train", *_common(iterations, batch_size),
-                            *[a for k, v in m.items() for a in (f"--{k.replace('_', '-')}", str(v))],
-                            "--run-dir", str(base / f"m{i}")]) for i, m in enumerate(ms)]
-    codes = starter.wait(procs)
+    if not at_once:
+        codes = starter.wait([starter.start(a) for a in argvs])
+    else:
+        running, codes, todo = [], [], list(argvs)
+        while todo or running:
+            while todo and len(running) < at_once:
+                running.append(starter.start(todo.pop(0)))
+            ended = [p for p in running if p.poll() is not None]
+            codes += [p.poll() for p in ended]
+            running = [p for p in running if p not in ended]
+            time.sleep(0.01)
     wall = time.perf_counter() - t0
+    if work is not None and not any(codes):
+        work.append(sum(_training_seconds(base / f"m{i}") for i in range(len(ms))))
     shutil.rmtree(base, ignore_errors=True)
     if any(codes):
         raise RuntimeError(f"a separate run failed: exit codes {codes}")
@@ -148,17 +178,21 @@ def main(argv=None) -> float:
                          "processes started": "as new interpreters (--fresh)" if args.fresh
                          else "forked by a warm worker, as the dashboard starts runs"})
     tmp = Path(tempfile.mkdtemp(prefix="bench_exp_"))
-    walls: dict[str, list] = {"comparison (one command)": [], "separate processes": []}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cmp_, sep, queue = "comparison (one command)", "separate processes", f"separate, {cores} at a time (queued)"
+    work: list[float] = []  # the queued runs' own training seconds, each run alone on its core
+    sides = {cmp_: run_comparison, sep: run_separate,
+             queue: lambda *a: run_separate(*a, at_once=cores, work=work)}
+    walls: dict[str, list] = {k: [] for k in sides}
     cpu: dict[str, list] = {k: [] for k in walls}
     starter = None
     try:
         starter = Starter(tmp, args.fresh)
         for r in range(repeats):
-            order = list(walls) if r % 2 == 0 else list(walls)[::-1]
+            order = list(walls)[r % 3:] + list(walls)[:r % 3]  # each side first in turn
             for name in order:
-                fn = run_comparison if name.startswith("comparison") else run_separate
                 c0 = starter.cpu()
-                walls[name].append(fn(starter, ms, iterations, args.batch_size))
+                walls[name].append(sides[name](starter, ms, iterations, args.batch_size))
                 cpu[name].append(starter.cpu() - c0)
     finally:
         if starter is not None:
@@ -175,7 +209,17 @@ def main(argv=None) -> float:
         say(f"  load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except OSError:
         pass
-    r = median(paired_ratios(walls["separate processes"], walls["comparison (one command)"]))
+    # The limit: the runs' own training work (each measured alone on its core, in the queue) spread evenly
+    # over the cores, nothing else: no start, no set-up, no final checkpoint, no core ever idle. A comparison
+    # whose members step one after another does that same work, so it cannot pass this; only a stack, which
+    # shares per-operation work between members (small batches), can.
+    floor = median(work) / cores
+    say(f"  limit: the runs' own training work alone on a core ({median(work):.1f} CPU-s, the queued runs' "
+        f"training time) over {cores} cores = {floor:.1f} s, {total / floor:.0f} member-iterations/s: the "
+        f"comparison reaches {median(walls[cmp_]) and floor / median(walls[cmp_]):.0%} of it; at the limit a "
+        f"comparison would be {ratio(median(walls[sep]) / floor)} the separate runs; queued / separate "
+        f"{ratio(median(paired_ratios(walls[sep], walls[queue])))}")
+    r = median(paired_ratios(walls[sep], walls[cmp_]))
     common.final_line(f"comparison of {len(ms)} / the same {len(ms)} runs as separate processes started together, "
                       "total member-iterations per second", r)
     return r

@@ -62,6 +62,11 @@ def test_experiments(capsys, start):
     experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2", *start])
     out = capsys.readouterr()
     assert ("new interpreters" if start else "forked by a warm worker") in out.out
+    # the limit beside the ratio: the queued runs' own training work over the cores
+    limit = re.search(r"limit: the runs' own training work alone on a core \(([\d.]+) CPU-s.* = ([\d.]+) s, (\d+) "
+                      r"member-iterations/s: the comparison reaches (\d+)%", out.out)
+    assert limit, out.out
+    assert float(limit[1]) > 0 and 0 < int(limit[4]) < 1000
     print(out.out)
     _last_ratio(capsys)
 

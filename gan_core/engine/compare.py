@@ -228,6 +228,7 @@ class Comparison:
             t.acc, t.recent = self.acc[i], self.recent[i]
         self.last_v = torch.zeros(self.N, device=dev)
         self.active = list(range(self.N))
+        self._row_cache: dict = {}
 
     # --- the members' lives --------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -335,7 +336,10 @@ class Comparison:
         dev = self.t[0].device
         zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in taking
               else torch.zeros(m, self.t[0].cfg.latent_dim, device=dev) for i in first]
-        return torch.stack(zs), torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
+        key = ("minimax", tuple(first))
+        if key not in self._row_cache:
+            self._row_cache[key] = torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
+        return torch.stack(zs), self._row_cache[key]
 
     def _end_of_iteration(self, members: list) -> list:
         """Close the iteration for these members (one lane's): [(member, Diverged)] for those that diverged."""
@@ -383,7 +387,12 @@ class Comparison:
         return self._end_of_iteration([i for i in lane.members if i in act])
 
     def _rows(self, first: list, taking: list) -> tuple:
-        """(the members' rows, which of them take the step) as tensors."""
+        """(the members' rows, which of them take the step) as tensors; made once for each pair of lists (a
+        lane meets a few: its prefixes and who takes each step), not twice an iteration."""
         import torch
-        dev = self.t[0].device
-        return torch.tensor(first, device=dev), torch.tensor([i in taking for i in first], device=dev)
+        key = (tuple(first), tuple(taking))
+        if key not in self._row_cache:
+            dev = self.t[0].device
+            self._row_cache[key] = (torch.tensor(first, device=dev),
+                                    torch.tensor([i in taking for i in first], device=dev))
+        return self._row_cache[key]

@@ -168,6 +168,7 @@ class _GroupAdam:
     def __init__(self, opts: list, params: list):
         self.opts, self.params = opts, params  # params[j][i]: parameter j of member i (backward order)
         self.ready = [False] * len(opts)
+        self._lists: dict = {}  # members of a group → their (params, exp_avgs, exp_avg_sqs, steps, ones)
 
     def step(self, grads: list, members: list) -> None:
         groups: dict = {}
@@ -183,17 +184,24 @@ class _GroupAdam:
                 continue
             groups.setdefault((g["lr"], *g["betas"], g["eps"]), []).append(i)
         for (lr, b1, b2, eps), idx in groups.items():
-            ps, gs, ea, es, st = [], [], [], [], []
-            for i in idx:
-                state = self.opts[i].state
-                for j, pj in enumerate(self.params):
-                    p = pj[i]
-                    ps.append(p); gs.append(grads[j][i])
-                    s = state[p]
-                    ea.append(s["exp_avg"]); es.append(s["exp_avg_sq"]); st.append(s["step"])
-            torch._foreach_add_(st, 1)
+            ps, ea, es, st, ones = self._state_lists(tuple(idx))
+            gs = [g[i] for i in idx for g in grads]
+            torch._foreach_add_(st, ones)  # a tensor list: no scalar-to-tensor conversion per parameter
             torch._fused_adam_(ps, gs, ea, es, [], st, amsgrad=False, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,
                                eps=eps, maximize=False, grad_scale=None, found_inf=None)
+
+    def _state_lists(self, idx: tuple) -> tuple:
+        """The members' parameters and Adam state as flat lists (member-major), built once per set of members:
+        the state tensors are the optimisers' own, updated in place, and live as long as this stack."""
+        if idx not in self._lists:
+            ps, ea, es, st = [], [], [], []
+            for i in idx:
+                state = self.opts[i].state
+                for pj in self.params:
+                    s = state[pj[i]]
+                    ps.append(pj[i]); ea.append(s["exp_avg"]); es.append(s["exp_avg_sq"]); st.append(s["step"])
+            self._lists[idx] = (ps, ea, es, st, [torch.ones_like(st[0])] * len(st))
+        return self._lists[idx]
 
 
 def fast_adam(opt) -> bool:
