@@ -5,6 +5,7 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from gan_core.engine import compare as cmp
 from gan_core.runs import comparisons
@@ -44,6 +45,14 @@ def test_members_equal_the_same_runs_trained_alone(tmp_path):
         a, b = _metrics(tmp_path / name), _metrics(tmp_path / "c" / name)
         assert len(a) == 20
         _close(a, b)
+    # a member's checkpoint holds its own numbers only, not its lane's whole stack (views are saved cloned)
+    ck = torch.load(tmp_path / "c" / "g_loss-minimax_k-2_seed-1" / "checkpoints" / "last.pt", weights_only=True)
+    for key in ("G", "D"):
+        for name, t in ck[key].items():
+            assert t.untyped_storage().nbytes() == t.numel() * t.element_size(), (key, name)
+    alone_ck = torch.load(tmp_path / "g_loss-minimax_k-2_seed-1" / "checkpoints" / "last.pt", weights_only=True)
+    for key in ("G", "D"):
+        assert ck[key].keys() == alone_ck[key].keys()
     # members really differ (the test could not pass by training one run eight times)
     x = _metrics(tmp_path / "c" / "g_loss-minimax_k-2_seed-1")["value_estimate"]
     y = _metrics(tmp_path / "c" / "g_loss-minimax_k-2_seed-0")["value_estimate"]

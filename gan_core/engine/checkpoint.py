@@ -26,6 +26,10 @@ def plain_state(obj):
     Anything else (a class instance, a function) is a bug in the caller: TypeError, at save time, not
     a checkpoint that cannot be resumed."""
     import numpy as np
+    if isinstance(obj, torch.Tensor) and obj.untyped_storage().nbytes() > obj.numel() * obj.element_size():
+        # a view into a larger storage (a comparison member's weights and buffers are rows of its lane's
+        # stack): torch.save would write the whole storage, every member's numbers, into this run's file
+        return obj.clone()
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype, torch.device)):
         return obj
     if isinstance(obj, np.ndarray):
