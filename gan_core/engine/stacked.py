@@ -62,20 +62,27 @@ class _SLinear:
         self.b = _stack_into(mods, lambda m: m.bias, _param_setter("bias")).unsqueeze(1)  # [N, 1, out]
         self.params = [("weight", mods), ("bias", mods)]
         self.zero_b = None  # where BatchNorm follows: the exact gradient 0 (gan_core.engine.fused._layers)
+        self._views: dict = {}
+
+    def _first(self, n: int) -> tuple:
+        """(w, wᵀ, b, zero_b) of the first n members: views, made once per n (the stack is updated in place)."""
+        if n not in self._views:
+            w = self.w[:n]
+            self._views[n] = (w, w.transpose(1, 2), self.b[:n], None if self.zero_b is None else self.zero_b[:n])
+        return self._views[n]
 
     def forward(self, h, keep):
-        n = h.shape[0]  # the first n members
-        w, b = self.w[:n], self.b[:n]
+        w, wt, b, _ = self._first(h.shape[0])  # the first n members
         if w.shape[1] == 1:  # one output: baddbmm and addmm round differently there; this rounds as fused
             return (h * w).sum(-1, keepdim=True) + b, (h if keep else None)
-        return torch.baddbmm(b, h, w.transpose(1, 2)), (h if keep else None)
+        return torch.baddbmm(b, h, wt), (h if keep else None)
 
     def backward(self, g, saved, grads, need_input):
-        n = g.shape[0]
+        w, _, _, zero_b = self._first(g.shape[0])
         if grads is not None:
             grads.append(torch.bmm(g.transpose(1, 2), saved))
-            grads.append(g.sum(1) if self.zero_b is None else self.zero_b[:n])
-        return torch.bmm(g, self.w[:n]) if need_input else None
+            grads.append(g.sum(1) if zero_b is None else zero_b)
+        return torch.bmm(g, w) if need_input else None
 
 
 class _SBatchNorm:
@@ -89,21 +96,31 @@ class _SBatchNorm:
         self.nbt = _stack_into(mods, lambda m: m.num_batches_tracked, _buffer_setter("num_batches_tracked"))
         self.momentum, self.eps = mods[0].momentum, mods[0].eps
         self.params = [("weight", mods), ("bias", mods)]
+        self._views: dict = {}
+
+    def _first(self, N: int, C: int) -> tuple:
+        """(weight, bias, running mean, running var, batches tracked) of the first N members, as N·C channels:
+        views, made once per N."""
+        if N not in self._views:
+            self._views[N] = (self.w[:N * C], self.b[:N * C], self.rm[:N].view(-1), self.rv[:N].view(-1),
+                              self.nbt[:N])
+        return self._views[N]
 
     def forward(self, h, keep):
         N, m, C = h.shape  # the first N members
-        self.nbt[:N].add_(1)
+        w, b, rm, rv, nbt = self._first(N, C)
+        nbt.add_(1)
         ht = h.transpose(0, 1).reshape(m, N * C)
-        out, mean, invstd = torch.native_batch_norm(ht, self.w[:N * C], self.b[:N * C], self.rm[:N].view(-1),
-                                                    self.rv[:N].view(-1), True, self.momentum, self.eps)
+        out, mean, invstd = torch.native_batch_norm(ht, w, b, rm, rv, True, self.momentum, self.eps)
         return out.view(m, N, C).transpose(0, 1).contiguous(), ((ht, mean, invstd) if keep else None)
 
     def backward(self, g, saved, grads, need_input):
         N, m, C = g.shape
+        w, _, rm, rv, _ = self._first(N, C)
         ht, mean, invstd = saved
         gt = g.transpose(0, 1).reshape(m, N * C)
         gi, gw, gb = aten.native_batch_norm_backward.default(
-            gt, ht, self.w[:N * C], self.rm[:N].view(-1), self.rv[:N].view(-1), mean, invstd, True, self.eps,
+            gt, ht, w, rm, rv, mean, invstd, True, self.eps,
             [need_input, grads is not None, grads is not None])
         if grads is not None:
             grads.append(gw.view(N, C)); grads.append(gb.view(N, C))
