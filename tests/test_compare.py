@@ -76,8 +76,9 @@ def test_stop_and_resume_of_a_comparison_gives_the_same_rows(tmp_path, monkeypat
     final = cmp.compare(base, tmp_path / "resumed", vary)
     monkeypatch.setattr(cmp.Comparison, "_poll", real_poll)
     assert {st["state"] for st in final.values()} == {"stopped"}
-    # lanes are processes of their own: each stops at its own iteration once one has asked
-    assert all(0 < st["iteration"] < 60 for st in final.values()) and max(st["iteration"] for st in final.values()) >= 33
+    # lanes are processes of their own: each stops at its own iteration once one has asked (a lane still
+    # setting up when the first asks stops before its first iteration: 0)
+    assert all(0 <= st["iteration"] < 60 for st in final.values()) and max(st["iteration"] for st in final.values()) >= 33
     final = cmp.compare(TrainConfig(), tmp_path / "resumed", {}, resume=True)
     assert {st["state"] for st in final.values()} == {"completed"}
     for name in ("g_loss-minimax", "g_loss-nonsaturating"):
