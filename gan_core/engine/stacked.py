@@ -202,7 +202,8 @@ class _GroupAdam:
             groups.setdefault((g["lr"], *g["betas"], g["eps"]), []).append(i)
         for (lr, b1, b2, eps), idx in groups.items():
             ps, ea, es, st, ones = self._state_lists(tuple(idx))
-            gs = [g[i] for i in idx for g in grads]
+            per = [g.unbind(0) for g in grads]  # each member's gradient, as views made in one call a tensor
+            gs = [pg[i] for i in idx for pg in per]
             torch._foreach_add_(st, ones)  # a tensor list: no scalar-to-tensor conversion per parameter
             torch._fused_adam_(ps, gs, ea, es, [], st, amsgrad=False, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,
                                eps=eps, maximize=False, grad_scale=None, found_inf=None)
