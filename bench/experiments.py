@@ -216,7 +216,7 @@ def main(argv=None) -> float:
     floor = median(work) / cores
     say(f"  limit: the runs' own training work alone on a core ({median(work):.1f} CPU-s, the queued runs' "
         f"training time) over {cores} cores = {floor:.1f} s, {total / floor:.0f} member-iterations/s: the "
-        f"comparison reaches {median(walls[cmp_]) and floor / median(walls[cmp_]):.0%} of it; at the limit a "
+        f"comparison reaches {floor / median(walls[cmp_]):.0%} of it; at the limit a "
         f"comparison would be {ratio(median(walls[sep]) / floor)} the separate runs; queued / separate "
         f"{ratio(median(paired_ratios(walls[sep], walls[queue])))}")
     r = median(paired_ratios(walls[sep], walls[cmp_]))

@@ -200,9 +200,9 @@ class _GroupAdam:
                 self.ready[i] = True
                 continue
             groups.setdefault((g["lr"], *g["betas"], g["eps"]), []).append(i)
+        per = [g.unbind(0) for g in grads] if groups else []  # each member's gradient: one call a tensor
         for (lr, b1, b2, eps), idx in groups.items():
             ps, ea, es, st, ones = self._state_lists(tuple(idx))
-            per = [g.unbind(0) for g in grads]  # each member's gradient, as views made in one call a tensor
             gs = [pg[i] for i in idx for pg in per]
             torch._foreach_add_(st, ones)  # a tensor list: no scalar-to-tensor conversion per parameter
             torch._fused_adam_(ps, gs, ea, es, [], st, amsgrad=False, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,
