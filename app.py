@@ -1,12 +1,12 @@
 """The GAN dashboard's entry point: `streamlit run app.py` (or `bash scripts/app.sh`).
 
 The pages are pages/train.py (/train), pages/runs.py (/runs) and pages/generate.py (/generate), with the
-Home page in ui_nav.py; the old addresses /Train, /Monitor and /Generate still lead there. A warm worker
+Home page in ui/nav.py; the old addresses /Train, /Monitor and /Generate still lead there. A warm worker
 process is kept ready so that Start reaches the first point in well under a second (gan_core.runs.worker).
 """
 import streamlit as st
 
-import ui_nav
+import ui.nav as ui_nav
 from gan_core.runs import launch
 
 

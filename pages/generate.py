@@ -17,9 +17,9 @@ from gan_core.views import monitor
 from gan_core.runs import store
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
-from ui_common import keep, query_list, restore, set_query
-from ui_live_chart import live_chart
-from ui_nav import page_setup
+from ui.common import keep, query_list, restore, set_query
+from ui.live_chart import live_chart
+from ui.nav import page_setup
 
 page_setup()
 

@@ -31,10 +31,10 @@ from gan_core.views.captions import CAPTIONS
 from gan_core.views.snapshot_views import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
-from ui_common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
-from ui_controls import extend_controls, live_controls
-from ui_live_chart import live_chart
-from ui_nav import page_setup
+from ui.common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
+from ui.controls import extend_controls, live_controls
+from ui.live_chart import live_chart
+from ui.nav import page_setup
 
 page_setup()
 
@@ -191,7 +191,7 @@ for n in selected:
 
 # --- run controls -------------------------------------------------------------------------------------
 # A fragment: a click reruns only these controls (and waits only for the trainer's answer, ~50 ms), never
-# the charts. Pause, step, slow motion and live changes go through gan_core.runs.control (ui_controls.py).
+# the charts. Pause, step, slow motion and live changes go through gan_core.runs.control (ui/controls.py).
 @st.fragment
 @timed("run_controls")
 def run_controls() -> None:

@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-import ui_draw
+import ui.draw as ui_draw
 from gan_core.runs import comparisons
 from gan_core.runs import estimate
 from gan_core.runs import launch
@@ -20,8 +20,8 @@ from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
-from ui_common import RUNS, keep, restore, set_query, traced, PageTrace
-from ui_nav import page_setup
+from ui.common import RUNS, keep, restore, set_query, traced, PageTrace
+from ui.nav import page_setup
 
 page_setup()
 _trace = PageTrace("page train")

@@ -3,7 +3,7 @@ import gc
 import sys
 import types
 
-import ui_heap
+import ui.heap as ui_heap
 
 
 def test_freeze_happens_once_per_batch_of_imports():

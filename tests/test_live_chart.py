@@ -5,7 +5,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-import ui_live_chart as lc
+import ui.live_chart as lc
 
 ROOT = Path(__file__).resolve().parents[1]
 

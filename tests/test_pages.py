@@ -485,7 +485,7 @@ def test_live_charts_stay_mounted_and_take_new_rows(runs_dir):
     assert all(data["lead"] == ("Value of the game" in data["spec"]) for c, data in _live(at))
     ident = comp.proto.id
     # line charts load the small plotly.js (npm's basic bundle) when it is installed, from the static files
-    import ui_live_chart
+    import ui.live_chart as ui_live_chart
     bundle = {(data["bundle"], data["url"]) for c, data in _live(at)}
     kind = "lines" if ui_live_chart.LINES is not None else "full"
     assert bundle == {(kind, "app/static/" + ui_live_chart.SERVED[kind])}
@@ -559,3 +559,14 @@ def test_train_page_adds_the_refit_of_d_to_the_estimate_and_passes_it_on(runs_di
     refit.set_value(0).run()
     assert "to refit D before export" not in texts(at.markdown) and "About 1:40" in texts(at.markdown)
     assert estimate.refit_seconds(TrainConfig(dataset="grid25", export_onnx=False)) == 0
+
+
+def test_home_page_states_the_game_and_packing_as_formulas():
+    """Home is the default page (pages/home.py): eq. (1), eq. (7), the value at D*, and packing's D*_P as
+    LaTeX, not Markdown (where `D*_P` read as emphasis put half the paragraph in italics)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    latex = texts(at.latex)
+    assert r"\min_G \max_D V(D, G)" in latex and r"D^*_P" in latex and r"\mathrm{JSD}(p_{\text{data}}^P" in latex
+    assert "D*_P" not in texts(at.markdown)

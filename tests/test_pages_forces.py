@@ -65,7 +65,7 @@ CANVAS = json.loads((Path(__file__).parent / "fixtures" / "canvas_fabric7.json")
 
 
 def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
-    import ui_draw
+    import ui.draw as ui_draw
     at = page(TRAIN)
     at.radio(key="source").set_value("Draw your own").run()
     assert not at.exception
@@ -98,7 +98,7 @@ def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
 
 
 def test_a_refused_drawn_start_leaves_no_folder(runs_dir, monkeypatch):
-    import ui_draw
+    import ui.draw as ui_draw
     from gan_core.runs import launch
     from gan_core.errors import RunError
 

@@ -1,5 +1,5 @@
 // One plotly figure that stays mounted in the app's own page (Streamlit components v2: no frame), redrawn
-// in place with Plotly.react when a new figure arrives. See ui_live_chart.py.
+// in place with Plotly.react when a new figure arrives. See ui/live_chart.py.
 // plotly.js is loaded once per page, not once per chart: the lines bundle (npm's basic one) for charts of
 // lines and bars, the cartesian one for heat maps, both from the app's static files (cached by the browser).
 // The page's lead chart (Ṽ) loads its bundle at once; the others wait until it has drawn (or WAIT_MS), so

@@ -1,6 +1,6 @@
 """Small Streamlit helpers shared by the pages (gan_core never imports streamlit, so they live here).
 
-The pages are pages/*.py, served by app.py's st.navigation (ui_nav.py). Links name a page by its file path.
+The pages are pages/*.py, served by app.py's st.navigation (ui/nav.py). Links name a page by its file path.
 """
 import contextlib
 import functools
@@ -10,7 +10,7 @@ import time
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from ui_nav import GENERATE, RUNS, TRAIN  # noqa: F401 (re-exported for the pages)
+from ui.nav import GENERATE, RUNS, TRAIN  # noqa: F401 (re-exported for the pages)
 
 
 def link(page: str, label: str, icon: str) -> None:

@@ -29,12 +29,13 @@ import plotly
 import streamlit as st
 
 HERE = Path(__file__).resolve().parent
-STATIC = HERE / "static"          # served at /app/static/ (.streamlit/config.toml: enableStaticServing)
+ROOT = HERE.parent                # the project: static/ and node_modules/ beside app.py
+STATIC = ROOT / "static"          # served at /app/static/ (.streamlit/config.toml: enableStaticServing)
 STATIC_URL = "app/static"         # relative to the page's base (a dashboard served under a path works too)
-JS = HERE / "ui_components" / "live_chart" / "live_chart.js"
+JS = HERE / "components" / "live_chart" / "live_chart.js"
 FULL_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-CARTESIAN_JS = HERE / "node_modules" / "plotly.js-cartesian-dist-min" / "plotly-cartesian.min.js"
-BASIC_JS = HERE / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
+CARTESIAN_JS = ROOT / "node_modules" / "plotly.js-cartesian-dist-min" / "plotly-cartesian.min.js"
+BASIC_JS = ROOT / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
 BASIC_TRACES = {"bar", "pie", "scatter"}
 CARTESIAN_TRACES = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
                     "pie", "scatter", "scatterternary", "violin"}

@@ -14,7 +14,7 @@ from gan_core.runs import store
 from gan_core.engine import schedule
 from gan_core.config import G_LOSSES, TrainConfig
 from gan_core.errors import GanError
-from ui_common import traced
+from ui.common import traced
 
 SPEEDS = {"full speed": 0.0, "50 it/s": 50.0, "20 it/s": 20.0, "10 it/s": 10.0, "5 it/s": 5.0, "2 it/s": 2.0,
           "1 it/s": 1.0}
