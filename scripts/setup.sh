@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the project needs, idempotently: a virtual environment with the pinned packages,
-# Node.js + the pinned onnxruntime-web for `share`, and (with --dev) the test tools plus Debian's
-# Chromium for the browser tests.
+# Set up everything the project needs, idempotently: a virtual environment with the pinned packages and the
+# package itself (the `gan-core` command), Node.js + the pinned onnxruntime-web for `share`, Debian's
+# Fashion-MNIST, and (with --dev) the test tools plus Debian's Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,10 +15,11 @@ fi
 req=requirements.txt
 [ $dev = 1 ] && req=requirements-dev.txt
 # Re-install only when the requirements changed since the last successful install.
-stamp=.venv/.installed-$(cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)-$dev
+stamp=.venv/.installed-$(cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)-$dev
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r "$req"
+  .venv/bin/python -m pip install --quiet --no-deps -e .
   touch "$stamp"
 fi
 
@@ -28,6 +29,8 @@ apt_pkgs=()
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 [ $dev = 1 ] && ! command -v chromium >/dev/null 2>&1 && apt_pkgs+=(chromium)
+# Fashion-MNIST's IDX files (the `fashion` dataset); elsewhere gan_core looks in $GAN_DATA_DIR or downloads them.
+[ -d /usr/share/datasets/fashion-mnist ] || apt_pkgs+=(dataset-fashion-mnist)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing Debian's ${apt_pkgs[*]}"
   SUDO=""
@@ -35,7 +38,7 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         "${apt_pkgs[@]}" </dev/null >/dev/null; }; then
     [ $dev = 1 ] && { echo "could not install ${apt_pkgs[*]}" >&2; exit 1; }
-    echo "warning: could not install ${apt_pkgs[*]}; \`python -m gan_core share\` will say what is missing" >&2
+    echo "warning: could not install ${apt_pkgs[*]}; \`python -m gan_core share\` and the fashion dataset will say what is missing" >&2
   fi
 fi
 
