@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Optional
 
 from bench import common
-from bench.browser import (CHROMIUM, ROOT, open_browser, new_context, run_now, start_server, stop_process,
-                           table_iteration, value_trace, wait_idle, wait_value, watch_console)
 from bench.common import say
+from tests.support.browser import (CHROMIUM, ROOT, open_browser, new_context, run_now, start_server, stop_process,
+                                   table_iteration, value_trace, wait_idle, wait_value, watch_console)
 
 TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_table_s": 3.0,
            "new_tab_charts_s": 3.0, "generate_s": 0.300}

@@ -21,8 +21,8 @@ from typing import Optional
 
 from bench import common
 from bench.common import say
-from bench.browser import CHROMIUM, open_browser, start_server, stop_process, wait_idle, wait_value
 from bench.page_responsiveness import Figures
+from tests.support.browser import CHROMIUM, open_browser, start_server, stop_process, wait_idle, wait_value
 
 ROOT = Path(__file__).resolve().parent.parent
 # In the page: the wall-clock time of every click event and of every main-thread task over 50 ms, and a

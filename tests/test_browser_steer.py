@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, start_server, stop_process
 from bench.steer_latency import steer
+from tests.support.browser import CHROMIUM, start_server, stop_process
 from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "

@@ -3,7 +3,8 @@ own runs folder (and warm worker), headless Chromium (Debian's) that refuses eve
 attempts, and what the page shows — the Ṽ chart in the page or in a live chart's frame, the run table.
 
 `figures` below is any object with `outside_requests` (a list) and `webgl_warnings` (an int), such as
-bench.page_responsiveness.Figures.
+bench.page_responsiveness.Figures. Tests and benches alike import it as tests.support.browser (tests/ is a
+namespace package: it works under pytest and with `python -m bench.NAME` from the repository root).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
