@@ -1,7 +1,8 @@
-"""The benchmarks run end to end at a tiny size and print a ratio on their last line.
+"""The benchmarks' own logic: one smoke run (the cheapest bench, --quick, its last line parsed) and the
+helper functions whose results the benches' figures rest on.
 
-No timing thresholds here: speed claims live in bench/RESULTS.md, measured as ratios in one run.
-Each benchmark runs in-process (its main() with --quick and test-only smaller sizes).
+No timing thresholds here: speed claims live in bench/RESULTS.md, measured as ratios in one run. Each bench
+is run by hand (`python -m bench.NAME --quick`); the GPU figures by `python -m bench.gpu --quick`.
 """
 import math
 import re
@@ -23,25 +24,6 @@ def _last_ratio(capsys) -> float:
     return value
 
 
-def test_train_throughput(capsys):
-    from bench import train_throughput
-    # one thread for both datasets: on a busy 2-core machine two OpenMP threads can be 10x slower
-    train_throughput.main(["--quick", "--iterations", "20", "--repeats", "1", "--threads", "1"])
-    _last_ratio(capsys)
-
-
-def test_generate_latency(capsys):
-    from bench import generate_latency
-    generate_latency.main(["--quick", "--repeats", "1"])
-    _last_ratio(capsys)
-
-
-def test_dashboard_refresh(capsys):
-    from bench import dashboard_refresh
-    dashboard_refresh.main(["--quick", "--sizes", "2000,5000", "--repeats", "1"])
-    _last_ratio(capsys)
-
-
 @pytest.mark.parametrize("argv", [["--iterations", "5"], ["--datasets", "mnist"]])
 def test_train_throughput_refuses_bad_arguments(argv):
     from bench import train_throughput
@@ -49,37 +31,11 @@ def test_train_throughput_refuses_bad_arguments(argv):
         train_throughput.main(argv)
 
 
-def test_snapshot_cost(capsys):
+def test_snapshot_cost_runs_end_to_end_and_ends_with_its_ratio(capsys):
+    """The one smoke run: the cheapest bench, --quick, at a test-only smaller size."""
     from bench import snapshot_cost
     snapshot_cost.main(["--quick", "--repeats", "1", "--samples", "300"])
     _last_ratio(capsys)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("start", [[], ["--fresh"]])  # forked by a warm worker (the dashboard's way), or new interpreters
-def test_experiments(capsys, start):
-    from bench import experiments
-    experiments.main(["--quick", "--iterations", "20", "--repeats", "1", "--members", "2", *start])
-    out = capsys.readouterr()
-    assert ("new interpreters" if start else "forked by a warm worker") in out.out
-    # the limit beside the ratio: the queued runs' own training work over the cores
-    limit = re.search(r"limit: the runs' own training work alone on a core \(([\d.]+) CPU-s.* = ([\d.]+) s, (\d+) "
-                      r"member-iterations/s: the comparison reaches (\d+)%", out.out)
-    assert limit, out.out
-    assert float(limit[1]) > 0 and 0 < int(limit[4]) < 1000
-    print(out.out)
-    _last_ratio(capsys)
-
-
-@pytest.mark.slow  # trains two tiny grid25 runs in child processes and exports them
-def test_mode_coverage_last_line(capsys, tmp_path):
-    from bench import mode_coverage
-    mode_coverage.main(["--quick", "--seeds", "1", "--datasets", "grid25", "--root", str(tmp_path),
-                        "--extra", "--iterations 20 --snapshot-samples 200"])
-    out = capsys.readouterr().out
-    assert "PacGAN4" in out and "original GAN (--pack 1), no rejection" in out and "CPU per run" in out
-    last = [line for line in out.splitlines() if line.strip()][-1]
-    assert re.fullmatch(r"grid25 modes \d+\.\d/25, high quality \d+\.\d%", last), last
 
 
 def test_mode_coverage_reverse_kl():
