@@ -73,7 +73,7 @@ def write_metrics(path: Path, n: int) -> None:
 def naive(path: Path) -> go.Figure:
     """The reference: read the whole file, plot every point (value_figure with no downsampling, so the
     figure's decorations are the same and the difference is the data path alone)."""
-    from gan_core.views import monitor
+    from gan_core.views import curves as monitor
     df = pd.read_csv(path)
     return monitor.value_figure({"run": df}, max_points=len(df) + 1)
 
@@ -93,7 +93,8 @@ def _discard(_result) -> None:
 
 
 def measure_size(n: int, repeats: int, tmp: Path) -> dict:
-    from gan_core.views import monitor, series
+    from gan_core.views import curves as monitor
+    from gan_core.views import series
     path = tmp / f"metrics_{n}.csv"
     t0 = time.perf_counter()
     write_metrics(path, n)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from gan_core.share import generation, model_card, outputs
 from gan_core.runs import launch
-from gan_core.views import monitor
+from gan_core.views.samples import samples_figure
 from gan_core.runs import store
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
@@ -113,8 +113,8 @@ def samples_view() -> None:
                                key="dl_png")
         else:
             # redrawn in place for each seed (Plotly.react): st.plotly_chart would build a new chart every time
-            ss["_pts_live"] = live_chart(monitor.samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
-                                                                n_points=len(samples)), "pts", lead=True)
+            ss["_pts_live"] = live_chart(samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
+                                                        n_points=len(samples)), "pts", lead=True)
             st.download_button("Download CSV", lambda s=samples: outputs.points_csv_bytes(s),
                                file_name=f"{model_name}-seed{seed}.csv", mime="text/csv", on_click="ignore",
                                key="dl_csv")
@@ -152,15 +152,15 @@ def walk_view() -> None:
                 x, y = [t], [pts[t, 0]]
             else:  # the path over a cloud of samples, in the first two dimensions
                 cloud = ss.get("_samples")
-                fig = monitor.samples_figure(cloud if cloud is not None and len(cloud) else None,
-                                             title="the walk over the samples")
+                fig = samples_figure(cloud if cloud is not None and len(cloud) else None,
+                                     title="the walk over the samples")
                 fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines+markers", name="walk A → B",
                                          line=dict(color="#ff7f0e"), marker=dict(size=6)))
                 x, y = [pts[t, 0]], [pts[t, 1]]
             fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=f"step {t}",
                                      marker=dict(size=16, color="#d62728", symbol="star")))
             # each step of the slider redraws in place; the lead when the samples are not a live chart (a
-            # cloud over monitor.GL_POINTS is WebGL: st.plotly_chart), else it would wait for a lead that never draws
+            # cloud over plotting.GL_POINTS is WebGL: st.plotly_chart), else it would wait for a lead that never draws
             live_chart(fig, "walk_fig", lead=not ss.get("_pts_live", False))
     except GanError as e:
         st.error(str(e))

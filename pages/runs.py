@@ -12,7 +12,7 @@ Refresh model (each part does little per refresh, so a click never waits behind 
   browser's cost, measured in bench/page_responsiveness.py and bench/steer_latency.py, sets these intervals;
 - the snapshot fragment ticks every second: a new snapshot is drawn at most every 8 s while the run
   trains, and at once when the run is paused (the snapshot a Pause or a Step takes).
-Lines are SVG (go.Scatter); WebGL only for clouds over monitor.GL_POINTS points (browsers keep 8–16
+Lines are SVG (go.Scatter); WebGL only for clouds over plotting.GL_POINTS points (browsers keep 8–16
 WebGL contexts per page). The selected runs are in the address (?run=a&run=b), so a link reopens them.
 """
 import dataclasses
@@ -23,12 +23,15 @@ import streamlit as st
 from gan_core.runs import comparisons
 from gan_core.runs import control
 from gan_core.runs import launch
-from gan_core.views import monitor, series
+from gan_core.views import curves, series
 from gan_core.runs import store
 from gan_core.runs import transfer
 from gan_core.theory import verdict
 from gan_core.views.captions import CAPTIONS
-from gan_core.views.snapshot_views import LAYERS, LAYERS_ON, snapshot_figures
+from gan_core.views.plotting import PALETTE
+from gan_core.views.run_table import runs_table
+from gan_core.views.samples import image_figure, real_sample, samples_figure
+from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui.common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
@@ -70,7 +73,7 @@ def run_real_points(run_dir):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def real_points(run_dir: str, mtime: float):
-    return monitor.real_sample(run_dir, 1000)
+    return real_sample(run_dir, 1000)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -114,7 +117,7 @@ by_name = {r.name: r for r in infos}
 names = list(by_name)
 
 # --- selection (in the address, so a link reopens the same view) ---------------------------------------
-pending = ss.pop("monitor_selected", None)  # set by the Train page after a start
+pending = ss.pop("runs_selected", None)  # set by the Train page after a start
 asked = query_list("run")
 if pending:
     ss["sel"] = [n for n in pending if n in by_name] or names[:1]
@@ -130,7 +133,7 @@ else:
 def run_table() -> None:
     now, _ = all_runs()
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
-    st.dataframe(monitor.runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
+    st.dataframe(runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                                             format="percent")})
     if signature(now) != ss.get("_sig"):  # a run appeared, ended or vanished: redraw everything
@@ -156,7 +159,7 @@ def comparison_groups() -> None:
             if c2.button("Show all members", key=f"grp_show@{g['name']}", icon=":material/stacked_line_chart:",
                          help="Select every member: they overlay on the charts; seeds of one setting get their "
                               "mean with a band on the Ṽ chart."):
-                ss["monitor_selected"] = sorted(f"{g['name']}/{m.name}" for m in g["members"])
+                ss["runs_selected"] = sorted(f"{g['name']}/{m.name}" for m in g["members"])
                 st.rerun()
             if c3.button("Stop", key=f"grp_stop@{g['name']}", icon=":material/stop:",
                          disabled=g["state"] != "running", help="Every member stops after its current step and "
@@ -353,9 +356,9 @@ def verdicts(judged: dict, beside) -> None:
                 show(n, v)
 
 
-@st.fragment(run_every=CHARTS_EVERY if live else None)
-@timed("charts")
-def charts() -> None:
+def _read_metrics() -> tuple[dict, list]:
+    """Each selected run's rows (its MetricsTail, kept in the session, parses only the new bytes) and a
+    stamp that changes when rows or recorded changes arrive."""
     tails = ss.setdefault("tails", {})
     frames, stamp = {}, []
     for n in selected:
@@ -363,35 +366,39 @@ def charts() -> None:
         frames[n] = tails.setdefault(p, series.MetricsTail(p)).read()  # only the new bytes
         stamp.append((n, len(frames[n]), tails[p].offset, (root / n / control.CHANGES).stat().st_size
                       if (root / n / control.CHANGES).exists() else 0))
-    cache = ss.setdefault("_figs", {})
-    old = cache.get("stamp")
-    due = not old or [x[0] for x in old] != selected or cache.get("empty") or not live \
-        or time.time() - cache.get("at", 0) >= CHARTS_REDRAW_S - 0.25 or _paused()
-    if old != stamp and due:  # rows arrived (or the selection changed): rebuild, else re-send as is
-        cf = monitor.chart_frames(frames)  # one downsampling pass for all charts
-        cache.clear()
-        cache["stamp"], cache["at"] = stamp, time.time()
-        cache["empty"] = all(df.empty for df in frames.values())
-        if not cache["empty"]:
-            cache["value"] = monitor.add_change_markers(  # settings changed live / steps by hand, marked
-                monitor.value_figure(cf), {n: control.read_changes(root / n) for n in selected})
-            for i, (label, dirs) in enumerate(seed_bands(selected).items()):
-                monitor.add_seed_band(cache["value"], comparisons.seed_band(dirs), label,
-                                      monitor.PALETTE[(i + 3) % len(monitor.PALETTE)])
-            cache["dynamics"] = monitor.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
-            metrics = monitor.quality_metrics(cf)
-            cache["quality"] = monitor.quality_panel(cf, metrics) if metrics else None
-            cache["jsd"] = "jsd" in metrics
-        cfgs = configs(selected)
-        cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
-                                              g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
-                                              message=by_name[n].message,
-                                              iterations=int(cfgs[n].get("iterations") or 0)) for n in selected}
+    return frames, stamp
+
+
+def _build_charts(cache: dict, frames: dict, stamp: list) -> None:
+    """The figures and the verdicts for these rows, into cache (emptied first)."""
+    cf = curves.chart_frames(frames)  # one downsampling pass for all charts
+    cache.clear()
+    cache["stamp"], cache["at"] = stamp, time.time()
+    cache["empty"] = all(df.empty for df in frames.values())
+    if not cache["empty"]:
+        cache["value"] = curves.add_change_markers(  # settings changed live / steps by hand, marked
+            curves.value_figure(cf), {n: control.read_changes(root / n) for n in selected})
+        for i, (label, dirs) in enumerate(seed_bands(selected).items()):
+            curves.add_seed_band(cache["value"], comparisons.seed_band(dirs), label,
+                                 PALETTE[(i + 3) % len(PALETTE)])
+        cache["dynamics"] = curves.dynamics_figure(cf)  # D beside the losses: one figure, one redraw
+        metrics = curves.quality_metrics(cf)
+        cache["quality"] = curves.quality_panel(cf, metrics) if metrics else None
+        cache["jsd"] = "jsd" in metrics
+    cfgs = configs(selected)
+    cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
+                                          g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
+                                          message=by_name[n].message,
+                                          iterations=int(cfgs[n].get("iterations") or 0)) for n in selected}
+
+
+def _show_charts(cache: dict, frames: dict) -> bool:
+    """Draw the charts in cache; False when only the Ṽ chart is drawn for now (a run that has just started)."""
     if cache["empty"] and live:
         # The Ṽ chart is drawn empty at once, in the same place as below: the same element, which then
         # only takes the first points.
         left, right = value_place()
-        chart(monitor.value_figure(monitor.chart_frames(frames)), "value_fig", left)
+        chart(curves.value_figure(curves.chart_frames(frames)), "value_fig", left)
         left.caption("Waiting for the first points: they arrive after the first logging interval.")
         if right is not None:
             right.markdown("**Verdict**")
@@ -404,7 +411,7 @@ def charts() -> None:
         verdicts(cache["verdicts"], right)
         if live and _just_started() and not _paused():
             st.caption("The other charts follow in a moment.")
-            return
+            return False
         chart(cache["dynamics"], "dynamics_fig")
         c1, c2 = st.columns(2)
         c1.caption(CAPTIONS["discriminator"])
@@ -414,6 +421,21 @@ def charts() -> None:
             chart(cache["quality"], "quality_fig")
             if cache["jsd"]:
                 st.caption(CAPTIONS["jsd"])
+    return True
+
+
+@st.fragment(run_every=CHARTS_EVERY if live else None)
+@timed("charts")
+def charts() -> None:
+    frames, stamp = _read_metrics()
+    cache = ss.setdefault("_figs", {})
+    old = cache.get("stamp")
+    due = not old or [x[0] for x in old] != selected or cache.get("empty") or not live \
+        or time.time() - cache.get("at", 0) >= CHARTS_REDRAW_S - 0.25 or _paused()
+    if old != stamp and due:  # rows arrived (or the selection changed): rebuild, else re-send as is
+        _build_charts(cache, frames, stamp)
+    if not _show_charts(cache, frames):
+        return
     if live and not any(store.read_status(root / n).get("state") in store.LIVE_STATES for n in selected):
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
     elif live and CHARTS_EVERY < CHARTS_REDRAW_S and not _first_points() and not _paused():
@@ -518,8 +540,8 @@ def side_by_side(names: list) -> None:
                 continue
             title = f"{n} — iteration {its[-1]}"
             samples = snap["samples"]
-            cache[stamp] = monitor.image_figure(samples.astype("float32"), title=title) if samples.ndim == 4 else \
-                monitor.samples_figure(samples, title=title, n_points=500)
+            cache[stamp] = image_figure(samples.astype("float32"), title=title) if samples.ndim == 4 else \
+                samples_figure(samples, title=title, n_points=500)
         chart(cache[stamp], f"side_{n}", col)
     st.caption(CAPTIONS["samples"])
 

@@ -13,7 +13,8 @@ import ui.draw as ui_draw
 from gan_core.runs import comparisons
 from gan_core.runs import estimate
 from gan_core.runs import launch
-from gan_core.views import monitor
+from gan_core.views.run_table import format_duration
+from gan_core.views.samples import dataset_preview_figure, samples_figure
 from gan_core.runs import store
 from gan_core.runs import transfer
 from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
@@ -62,7 +63,7 @@ def device_text() -> str:
 @st.cache_data(show_spinner=False, max_entries=8)
 def preview(name: str):
     ds = builtin(name)
-    return ds.description, ds.size, monitor.dataset_preview_figure(ds)
+    return ds.description, ds.size, dataset_preview_figure(ds)
 
 
 def parse(value: str, typ):
@@ -109,7 +110,7 @@ ss.setdefault("image_size", 32)
 image_size = ss["image_size"]
 if source == SOURCES[0]:
     ss.setdefault("dataset", BUILTIN_DATASETS[0])
-    name = st.selectbox("Dataset", BUILTIN_DATASETS, format_func=DATASET_TEXT.get, key="dataset",
+    name = st.selectbox("Dataset", BUILTIN_DATASETS, format_func=lambda n: DATASET_TEXT.get(n, n), key="dataset",
                         help="The toy mixtures have a known density, so the Runs page can show D* and the JSD.")
     description, n_examples, fig = preview(name)
     st.plotly_chart(fig, key="preview")
@@ -126,7 +127,7 @@ elif source == SOURCES[2]:
                        help="Each mark becomes a Gaussian with this standard deviation; all marks weigh the same.")
     try:
         pts = ui_draw.preview_points(ui_draw.drawing(), std, seed=int(ss.get("seed@drawn", 0)))
-        right.plotly_chart(monitor.samples_figure(pts, title="the data you drew (preview)"), key="draw_preview")
+        right.plotly_chart(samples_figure(pts, title="the data you drew (preview)"), key="draw_preview")
         dataset, ds_key, image_size, n_examples = DRAWN, "drawn", 0, ui_draw.N_POINTS
     except GanError as e:
         right.info(str(e).capitalize())
@@ -158,7 +159,7 @@ else:
         st.success(f"{ds.description} — shape per example {list(ds.sample_shape)}; saved as {u['path']}"
                    + ("" if up is not None else " (the file uploaded earlier, kept while you browse)"))
         st.metric("Examples", f"{ds.size:,}")
-        st.plotly_chart(monitor.dataset_preview_figure(ds), key="upload_preview")
+        st.plotly_chart(dataset_preview_figure(ds), key="upload_preview")
         dataset, ds_key, n_examples = u["path"], "user", ds.size
 
 if dataset is None:
@@ -273,13 +274,13 @@ est = (measured, "a short measurement on this machine just now") if measured els
 refit_s = estimate.refit_seconds(cfg_now)
 if est:
     rate, basis = est
-    st.markdown(f":material/schedule: **About {monitor.format_duration(int(iterations) / rate + refit_s)}** for "
+    st.markdown(f":material/schedule: **About {format_duration(int(iterations) / rate + refit_s)}** for "
                 f"{int(iterations):,} iterations at {rate:,.0f} it/s"
-                + (f" and about {monitor.format_duration(refit_s)} to refit D before export" if refit_s else "")
+                + (f" and about {format_duration(refit_s)} to refit D before export" if refit_s else "")
                 + f" (from {basis}; other work on the machine slows it).")
 else:
     st.caption("No earlier run on this data to estimate the duration from"
-               + (f"; refitting D before export adds about {monitor.format_duration(refit_s)}." if refit_s else "."))
+               + (f"; refitting D before export adds about {format_duration(refit_s)}." if refit_s else "."))
 if st.button("Measure the speed (a 200-iteration trial, about 10 s)" if not measured else "Measure again",
              key="measure", help="Trains these settings for 200 iterations in a temporary folder and times them."):
     try:
@@ -312,7 +313,7 @@ if st.button("Start training", type="primary", key="start"):
         else:
             ss["_start_msg"] = ("success", f"Run **{run_name}** started (process {proc.pid}); it keeps training "
                                            "if you close this page.", run_name)
-            ss["monitor_selected"] = [run_name]  # the Runs page opens on this run
+            ss["runs_selected"] = [run_name]  # the Runs page opens on this run
             del ss[k("run_name")]  # the next run gets a fresh name
             ss["_start_flash"] = (ss["_start_msg"][1], time.time())
             st.switch_page(RUNS, query_params={"run": run_name})  # straight to its first points

@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_core.views import monitor  # noqa: E402
-from gan_core.views.snapshot_figure import snapshot_figure  # noqa: E402
+from gan_core.views import samples as monitor  # noqa: E402
+from gan_core.views.snapshot_layers import snapshot_figure  # noqa: E402
 
 
 def main(argv=None) -> Path:

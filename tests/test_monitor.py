@@ -1,4 +1,5 @@
-"""The Monitor page's data path (gan_core.views.monitor): incremental metrics reading, downsampling, figures."""
+"""The Runs page's data path (gan_core.views): incremental metrics reading, downsampling, the charts, the run
+table and the snapshot figures."""
 import math
 
 import numpy as np
@@ -8,9 +9,11 @@ import plotly.io as pio
 import pytest
 
 from gan_core.runs import transfer
-from gan_core.views import monitor
+from gan_core.views import curves, run_table, samples
 from gan_core.runs import store
+from gan_core.views.density_figures import d_pair_figure, figure1
 from gan_core.views.series import MetricsTail, downsample
+from gan_core.views.snapshot_choice import snapshot_kind
 
 HEADER = "iteration,value_estimate,d_loss,g_loss,d_real,d_fake,elapsed_s,jsd,value_at_optimum\n"
 
@@ -136,7 +139,7 @@ def _hline_ys(fig: go.Figure) -> list:
 
 
 def test_value_figure_shows_optimum_line_and_theory_trace():
-    fig = monitor.value_figure({"a": _frame()})
+    fig = curves.value_figure({"a": _frame()})
     assert any(abs(y - (-2 * math.log(2))) < 1e-12 for y in _hline_ys(fig))
     assert any("2 log 2" in (a.text or "") for a in fig.layout.annotations)
     names = [t.name for t in fig.data]
@@ -145,31 +148,31 @@ def test_value_figure_shows_optimum_line_and_theory_trace():
     opt = next(t for t in fig.data if "V(G, D*)" in t.name)
     assert len(opt.x) == 10 and np.allclose(opt.y, -2 * math.log(2) + 0.4)  # only the measured rows
 
-    plain = monitor.value_figure({"a": _frame(with_optimum=False)})
+    plain = curves.value_figure({"a": _frame(with_optimum=False)})
     assert [t.name for t in plain.data] == ["Ṽ (minibatch value)"]
     assert plain.data[0].mode == "lines"
-    first = monitor.value_figure({"a": _frame(n=1, with_optimum=False)})  # a run's first row: a line of one
+    first = curves.value_figure({"a": _frame(n=1, with_optimum=False)})  # a run's first row: a line of one
     assert len(first.data[0].x) == 1 and "markers" in first.data[0].mode  # point draws nothing, a marker does
     assert any(abs(y + 2 * math.log(2)) < 1e-12 for y in _hline_ys(plain))
 
 
 def test_overlaid_runs_get_one_colour_each():
-    fig = monitor.discriminator_figure({"run-a": _frame(), "run-b": _frame()})
+    fig = curves.discriminator_figure({"run-a": _frame(), "run-b": _frame()})
     assert 0.5 in _hline_ys(fig)
     colours = {t.legendgroup: t.line.color for t in fig.data}
     assert set(colours) == {"run-a", "run-b"} and len(set(colours.values())) == 2
     assert len(fig.data) == 4
-    loss = monitor.loss_figure({"a": _frame()})
+    loss = curves.loss_figure({"a": _frame()})
     assert {t.name for t in loss.data} == {"D loss (−Ṽ)", "G loss"}
 
 
 def test_quality_figures_only_for_present_metrics():
     df = _frame()
     df["modes_covered"] = np.where(df["jsd"].notna(), 8.0, np.nan)
-    assert monitor.quality_metrics({"a": df}) == ["jsd", "modes_covered"]
-    fig = monitor.quality_figure({"a": df}, "modes_covered")
+    assert curves.quality_metrics({"a": df}) == ["jsd", "modes_covered"]
+    fig = curves.quality_figure({"a": df}, "modes_covered")
     assert len(fig.data) == 1 and np.all(np.asarray(fig.data[0].y) == 8.0)
-    assert monitor.quality_metrics({"a": _frame(with_optimum=False)}) == []
+    assert curves.quality_metrics({"a": _frame(with_optimum=False)}) == []
 
 
 def test_snapshot_views():
@@ -177,8 +180,8 @@ def test_snapshot_views():
     p = np.exp(-((x - 4) ** 2) / 0.5)
     snap1 = {"samples": np.ones((10, 1), np.float32), "grid_axes": x[None], "d": np.full(100, 0.6),
              "d_star": np.full(100, 0.5), "p_g": p, "p_data": p}
-    assert monitor.snapshot_kind(snap1) == "figure1"
-    fig = monitor.figure1(snap1)
+    assert snapshot_kind(snap1) == "figure1"
+    fig = figure1(snap1)
     by = {t.name: t for t in fig.data}
     assert by["D(x), learned"].yaxis == "y2" and by["p_data"].yaxis == "y"
     assert by["1/2"].y == (0.5, 0.5)
@@ -187,17 +190,18 @@ def test_snapshot_views():
     d = np.arange(12) / 12.0  # flat in 'ij' order: index i * ny + j is (ax[i], ay[j])
     snap2 = {"samples": np.zeros((5, 2), np.float32), "grid_axes": [ax, ay], "d": d, "d_star": 1 - d,
              "p_g": d, "p_data": d}
-    assert monitor.snapshot_kind(snap2) == "heatmap"
-    hm = monitor.d_heatmap(snap2, "d", real=np.ones((7, 2)))
-    z = np.asarray(hm.data[0].z)
+    assert snapshot_kind(snap2) == "heatmap"
+    pair = d_pair_figure(snap2, real=np.ones((7, 2)))
+    z = np.asarray(pair.data[0].z)
     assert z.shape == (4, 3) and z[3, 2] == np.float32(d[2 * 4 + 3])  # rows are y, columns x (sent as float32)
-    assert [t.name for t in hm.data[1:]] == ["real", "generated"]
+    assert [t.name for t in pair.data[1:3]] == ["real", "generated"]
+    assert pair.data[3].name == "D*(x)" and np.asarray(pair.data[3].z)[3, 2] == np.float32(1 - d[2 * 4 + 3])
 
     imgs = {"samples": np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float16)}
-    assert monitor.snapshot_kind(imgs) == "images"
-    assert monitor.image_figure(imgs["samples"], ncol=3).data[0].source.startswith("data:image/png")
-    assert monitor.snapshot_kind({"samples": np.zeros((5, 5))}) == "points"
-    assert len(monitor.samples_figure(np.zeros((5, 5)), np.ones((5, 5))).data) == 2
+    assert snapshot_kind(imgs) == "images"
+    assert samples.image_figure(imgs["samples"], ncol=3).data[0].source.startswith("data:image/png")
+    assert snapshot_kind({"samples": np.zeros((5, 5))}) == "points"
+    assert len(samples.samples_figure(np.zeros((5, 5)), np.ones((5, 5))).data) == 2
 
 
 def test_run_zip_leaves_out_checkpoints(tmp_path):
@@ -215,15 +219,15 @@ def test_run_zip_leaves_out_checkpoints(tmp_path):
 
 def test_svg_for_lines_and_small_clouds_webgl_only_for_big_ones():
     frames = {"a": _frame(), "b": _frame()}
-    for fig in (monitor.value_figure(frames), monitor.discriminator_figure(frames), monitor.loss_figure(frames)):
+    for fig in (curves.value_figure(frames), curves.discriminator_figure(frames), curves.loss_figure(frames)):
         assert fig.data and not any(isinstance(t, go.Scattergl) for t in fig.data)
-    assert all(isinstance(t, go.Scatter) for t in monitor.samples_figure(np.zeros((1000, 2)), np.ones((1000, 2))).data)
-    assert isinstance(monitor.samples_figure(np.zeros((20000, 2)), n_points=20000).data[0], go.Scattergl)
+    assert all(isinstance(t, go.Scatter) for t in samples.samples_figure(np.zeros((1000, 2)), np.ones((1000, 2))).data)
+    assert isinstance(samples.samples_figure(np.zeros((20000, 2)), n_points=20000).data[0], go.Scattergl)
 
 
 def test_legend_sits_below_the_axis_title_in_its_own_band():
-    one = monitor.value_figure({"a": _frame()})
-    many = monitor.value_figure({f"a-long-run-name-{i}": _frame() for i in range(4)})
+    one = curves.value_figure({"a": _frame()})
+    many = curves.value_figure({f"a-long-run-name-{i}": _frame() for i in range(4)})
     for fig in (one, many):
         assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "bottom"
     assert many.layout.margin.b > one.layout.margin.b  # more legend rows, a taller band
@@ -236,30 +240,30 @@ def test_run_table_shows_the_settings_that_differ():
     cfgs = {"a": {"dataset": "ring8", "k": 1, "lr_d": 5e-4, "seed": 0},
             "b": {"dataset": "ring8", "k": 2, "lr_d": 5e-4, "seed": 0},
             "c": {"dataset": "ring8", "k": 1, "lr_d": 1e-3, "seed": 0}}
-    assert list(monitor.runs_table(infos, cfgs, ["a", "b"]).columns).count("k") == 1
-    t = monitor.runs_table(infos, cfgs, ["a", "b", "c"])
+    assert list(run_table.runs_table(infos, cfgs, ["a", "b"]).columns).count("k") == 1
+    t = run_table.runs_table(infos, cfgs, ["a", "b", "c"])
     assert "k" in t.columns and "lr D" in t.columns and "seed" not in t.columns
     assert list(t["lr D"]) == ["0.0005", "0.0005", "0.001"]
-    assert "k" not in monitor.runs_table(infos, cfgs, ["a"]).columns
+    assert "k" not in run_table.runs_table(infos, cfgs, ["a"]).columns
 
 
 def test_dynamics_and_quality_panels_are_one_figure_each():
     df = _frame()
     df["modes_covered"] = np.where(np.arange(len(df)) % 5 == 0, 8.0, np.nan)
-    fig = monitor.dynamics_figure({"a": df})
+    fig = curves.dynamics_figure({"a": df})
     assert {t.name for t in fig.data} == {"mean D(x), real", "mean D(G(z)), generated", "D loss (−Ṽ)", "G loss"}
     assert len({t.line.color for t in fig.data}) == 4  # one run: a colour per series across both panels
     assert list(fig.layout.yaxis.range) == [0, 1] and fig.layout.yaxis2.title.text == "loss"
-    q = monitor.quality_panel({"a": df}, monitor.quality_metrics({"a": df}))
-    assert [a.text for a in q.layout.annotations][:2] == ["Jensen–Shannon divergence JSD(p_data ‖ p_g)", "Modes covered"]
+    q = curves.quality_panel({"a": df}, curves.quality_metrics({"a": df}))
+    assert [a.text for a in q.layout.annotations][:2] == ["Jensen–Shannon divergence JSD(p_data ‖ p_g)",
+                                                          "Modes covered"]
     assert any(abs(y - math.log(2)) < 1e-12 for y in _hline_ys(q))
     assert all(isinstance(t, go.Scatter) for t in q.data)
 
 
 def test_change_markers_label_what_changed_where():
-    from gan_core.views import monitor
     df = pd.DataFrame({"iteration": [10, 20, 30], "value_estimate": [-1.3, -1.2, -1.25]})
-    fig = monitor.add_change_markers(monitor.value_figure({"a": df}), {"a": [
+    fig = curves.add_change_markers(curves.value_figure({"a": df}), {"a": [
         {"iteration": 20, "d_done": 0, "step": "d"}, {"iteration": 20, "d_done": 1, "step": "d"},
         {"iteration": 25, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}]})
     lines = [s for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1]
@@ -274,7 +278,7 @@ def test_panels_are_laid_out_as_make_subplots_lays_out_one_row():
     for n in (1, 2, 3):
         panels = [dict(specs=[("d_real", "D", "solid")], title=f"panel {c}", ytitle=f"y {c}",
                        hline=(0.5, "half") if c == n - 1 else None) for c in range(n)]
-        ours = monitor._panels({"a": _frame()}, panels, "")
+        ours = curves._panels({"a": _frame()}, panels, "")
         ref = make_subplots(rows=1, cols=n, subplot_titles=[p["title"] for p in panels],
                             horizontal_spacing=0.09 if n > 1 else 0.0).layout
         for c in range(n):
@@ -290,7 +294,7 @@ def test_panels_are_laid_out_as_make_subplots_lays_out_one_row():
 
 
 def test_line_charts_look_like_plotly_white_without_its_trace_defaults():
-    fig = monitor.value_figure({"a": _frame()})
+    fig = curves.value_figure({"a": _frame()})
     white = pio.templates["plotly_white"]
     assert fig.layout.template.layout.plot_bgcolor == white.layout.plot_bgcolor
     assert fig.layout.template.layout.xaxis.gridcolor == white.layout.xaxis.gridcolor

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
 from gan_core.runs import estimate
-from gan_core.views import monitor
+from gan_core.views.run_table import format_duration
 from gan_core.runs import launch
 from gan_core.runs import transfer
 from gan_core.runs import store
@@ -115,7 +115,7 @@ def test_bad_upload_shows_the_error_and_saves_nothing(runs_dir):
     assert "3 points in 2-D" in texts(at.success)
 
 
-def test_start_on_train_page_then_completed_on_monitor(runs_dir):
+def test_start_on_train_page_then_completed_on_runs_page(runs_dir):
     at = page(TRAIN)
     at.number_input(key="iterations@gaussian1d").set_value(40)
     at.number_input(key="log_every@gaussian1d").set_value(10)
@@ -149,7 +149,7 @@ def test_start_on_train_page_then_completed_on_monitor(runs_dir):
     assert "eq. (7)" in texts(mon.caption) and "eqs. (8)–(21)" in texts(mon.caption)
 
 
-def test_monitor_shows_messages_and_deletes_with_confirmation(runs_dir):
+def test_runs_page_shows_messages_and_deletes_with_confirmation(runs_dir):
     fake_run(runs_dir, "broken", "failed", message="training diverged: a loss became NaN at iteration 30")
     fake_run(runs_dir, "paused", "stopped", message="stopped at iteration 100; --resume continues it")
     at = page(MONITOR)
@@ -168,7 +168,7 @@ def test_monitor_shows_messages_and_deletes_with_confirmation(runs_dir):
     assert list(at.dataframe[0].value["run"]) == ["broken"]
 
 
-def test_monitor_extension_states_its_rates_and_refuses_learning_rate_zero(runs_dir):
+def test_runs_page_extension_states_its_rates_and_refuses_learning_rate_zero(runs_dir):
     """ring8's default schedule decays to 0 at the run's end: extending it as it is would train at rate 0.
     The page says so and disables Resume; restarting the schedule states the rates it will train with."""
     fake_run(runs_dir, "done", "completed", iteration=200)
@@ -555,7 +555,7 @@ def test_train_page_adds_the_refit_of_d_to_the_estimate_and_passes_it_on(runs_di
     extra = estimate.refit_seconds(TrainConfig(dataset="grid25"))
     assert 60 < extra < 100                                       # 12,000 steps at ~6.6 ms
     text = texts(at.markdown)
-    assert "to refit D before export" in text and f"About {monitor.format_duration(10_000 / 100 + extra)}" in text
+    assert "to refit D before export" in text and f"About {format_duration(10_000 / 100 + extra)}" in text
     refit.set_value(0).run()
     assert "to refit D before export" not in texts(at.markdown) and "About 1:40" in texts(at.markdown)
     assert estimate.refit_seconds(TrainConfig(dataset="grid25", export_onnx=False)) == 0

@@ -13,7 +13,6 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
-
 # --- reading metrics.csv ---------------------------------------------------------------------------
 
 class MetricsTail:

@@ -1,14 +1,16 @@
-"""Which figures the Runs page draws for one snapshot, with their titles and captions: one combined figure
-with toggled layers for 1-D and 2-D points, Figure 1, the D/D* pair, an image grid or samples otherwise."""
+"""Which figures the Runs page draws for one snapshot, with their titles and captions: for 1-D and 2-D points
+one figure with the chosen layers (gan_core.views.snapshot_layers); otherwise Figure 1 or D beside D*
+(gan_core.views.density_figures), an image grid or a cloud of samples (gan_core.views.samples)."""
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
 
-from gan_core.views import monitor
 from gan_core.views.captions import CAPTIONS
-from gan_core.views.snapshot_figure import snapshot_figure
+from gan_core.views.density_figures import d_pair_figure, figure1
+from gan_core.views.samples import image_figure, samples_figure
+from gan_core.views.snapshot_layers import snapshot_figure
 
 OBJECTIVE = {"minimax": "here minimax, ℓ = log(1 − D(x))", "nonsaturating": "here non-saturating, ℓ = −log D(x)"}
 LAYERS = {"real": "real points", "generated": "generated points", "d": "D heat map", "d_star": "D*",
@@ -16,25 +18,33 @@ LAYERS = {"real": "real points", "generated": "generated points", "d": "D heat m
 LAYERS_ON = ["real", "generated", "d", "arrows", "manifold"]
 
 
+def snapshot_kind(snap: dict) -> str:
+    """'figure1' (1-D known density), 'heatmap' (2-D known density), 'images' or 'points'."""
+    samples = np.asarray(snap.get("samples", np.empty((0, 1))))
+    if "d_star" in snap and "grid_axes" in snap:
+        return "figure1" if len(snap["grid_axes"]) == 1 else "heatmap"
+    return "images" if samples.ndim == 4 else "points"
+
+
 def snapshot_figures(snap: dict, it: int, real_points: Callable, layers=LAYERS_ON) -> list:
     """[(key, figure, caption)] for one snapshot: for 1-D and 2-D points one combined figure with the chosen
     layers (Figure 1 with the arrows beneath it in 1-D, the plane in 2-D); an image grid or samples otherwise.
     real_points() gives the run's real points (called only for the views that draw them)."""
-    kind = monitor.snapshot_kind(snap)
+    kind = snapshot_kind(snap)
     if kind != "images" and np.asarray(snap["samples"]).ndim == 2 and np.asarray(snap["samples"]).shape[1] in (1, 2):
         return [("snap_fig", combined_figure(snap, it, real_points, layers), snapshot_caption(snap, layers))]
     real = None if kind in ("figure1", "images") else real_points()  # only the point views draw real data
     jsd = snap.get("metric_jsd")
     where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
     if kind == "figure1":
-        return [("fig1", monitor.figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
+        return [("fig1", figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
     if kind == "heatmap":
-        return [("d_pair", monitor.d_pair_figure(snap, real, title=f"D beside D* — {where}"),
+        return [("d_pair", d_pair_figure(snap, real, title=f"D beside D* — {where}"),
                  CAPTIONS["d_map"] + " " + CAPTIONS["d_star"])]
     if kind == "images":
-        return [("img_grid", monitor.image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
+        return [("img_grid", image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                  CAPTIONS["samples"])]
-    return [("pts", monitor.samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
+    return [("pts", samples_figure(snap["samples"], real, title=f"samples — {where}", n_points=1000),
              CAPTIONS["samples"])]
 
 

@@ -1,9 +1,9 @@
-"""The combined snapshot figure (gan_core/views/snapshot_figure.py): layers per toggle, arrows, mesh."""
+"""The layered snapshot figure (gan_core/views/snapshot_layers.py): layers per toggle, arrows, mesh."""
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gan_core.views import snapshot_figure as sf
+from gan_core.views import snapshot_layers as sf
 
 NAMES = {"real": "real", "generated": "generated", "arrows": "G's push −∇ₓ loss",
          "manifold": "G's manifold (latent grid)"}

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gan_core.views.monitor import FAKE_COLOR, REAL_COLOR, _layout, _subsample
+from gan_core.views.plotting import FAKE_COLOR, REAL_COLOR, apply_layout, finite_rows
 
 ARROW_COLOR, MESH_COLOR = "#e7298a", "rgba(40, 40, 40, 0.45)"  # GAN Lab's pink arrows; a grey mesh
 SVG_MAX_POINTS = 2000   # beyond this a point trace becomes WebGL (Scattergl)
@@ -113,11 +113,12 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
                n_points, n_arrows, arrow_scale, title) -> go.Figure:
     maps = [k for k, on in (("d", show_d), ("d_star", show_d_star)) if on and k in snap and "grid_axes" in snap]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06,  # same ranges, each panel square
-                        subplot_titles=(_d_name(snap, "learned D(x)"), "D*(x), eq. (7)")) if len(maps) == 2 else go.Figure()
+                        subplot_titles=(_d_name(snap, "learned D(x)"), "D*(x), eq. (7)")) \
+        if len(maps) == 2 else go.Figure()
     cols = range(1, len(maps) + 1) if len(maps) == 2 else [None]
     at = lambda col: dict(row=1, col=col) if col else {}  # noqa: E731
     gen, arrows = shown(snap, n_points)
-    r = _subsample(real, n_points) if show_real and real is not None else None
+    r = finite_rows(real, n_points) if show_real and real is not None else None
     for i, col in enumerate(cols):
         if maps:
             which = maps[i]
@@ -136,7 +137,8 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
                                    line=dict(color=MESH_COLOR, width=1), hoverinfo="skip"), **at(col))
         if r is not None and r.shape[1] >= 2:
             fig.add_trace(_scatter(len(r), x=r[:, 0], y=r[:, 1], mode="markers", name="real", legendgroup="real",
-                                   showlegend=first, marker=dict(size=4, color=REAL_COLOR, line=dict(width=0.5, color="white"))),
+                                   showlegend=first,
+                                   marker=dict(size=4, color=REAL_COLOR, line=dict(width=0.5, color="white"))),
                           **at(col))
         if show_generated and gen.shape[1] >= 2:
             fig.add_trace(_scatter(len(gen), x=gen[:, 0], y=gen[:, 1], mode="markers", name="generated",
@@ -147,7 +149,7 @@ def _figure_2d(snap, real, *, show_real, show_generated, show_d, show_d_star, sh
             start, push = arrows[0][:n_arrows, :2], arrows[1][:n_arrows, :2]
             xs, ys = arrow_segments(start, push, _unit_2d(snap, gen), arrow_scale)
             fig.add_trace(_arrow_trace(xs, ys, push), **at(col))
-    _layout(fig, title or "snapshot", "x₂", height=540)
+    apply_layout(fig, title or "snapshot", "x₂", height=540)
     fig.update_xaxes(title_text="x₁")
     lo, hi = _extent_2d(snap, gen)
     fig.update_xaxes(range=[lo[0], hi[0]])
@@ -180,7 +182,7 @@ def _d_name(snap, plain: str) -> str:
 
 # --- 1-D ----------------------------------------------------------------------------------------------
 
-FIG1 = (("p_data", "p_data", dict(color="black", dash="dot", width=2), False, "real"),  # as monitor.figure1
+FIG1 = (("p_data", "p_data", dict(color="black", dash="dot", width=2), False, "real"),  # as density_figures.figure1
         ("p_g", "p_g (generator)", dict(color="#2ca02c", width=2), False, "generated"),
         ("d", "D(x), learned", dict(color="#1f77b4", dash="dash", width=2), True, "d"),
         ("d_star", "D*(x) = p_data/(p_data+p_g)", dict(color="#ff7f0e", width=1.5), True, "d_star"))
@@ -233,7 +235,7 @@ def _figure_1d(snap, *, show_real, show_generated, show_d, show_d_star, show_arr
         vec = np.stack([push[pick], np.zeros(len(pick))], 1)
         xs, ys = arrow_segments(start, vec, (hi - lo) / ARROW_CELLS, arrow_scale)
         fig.add_trace(_arrow_trace(xs, ys, vec), row=2, col=1)
-    _layout(fig, title or "p_data, p_g, D and D*; G's push beneath", "density", height=520)
+    apply_layout(fig, title or "p_data, p_g, D and D*; G's push beneath", "density", height=520)
     fig.update_xaxes(title_text="", row=1, col=1)
     fig.update_xaxes(title_text="x", range=[lo, hi], row=2, col=1)
     fig.update_yaxes(title_text="D(x)", range=[0, 1.02], tickmode="linear", tick0=0, dtick=0.25, showgrid=False,
