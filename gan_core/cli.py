@@ -12,26 +12,8 @@ import sys
 import typing
 from pathlib import Path
 
-from gan_core.config import TrainConfig
+from gan_core.config import TrainConfig, help_text
 from gan_core.errors import GanError
-
-HELP = {
-    "dataset": "gaussian1d, ring8, grid25, digits, or a path to a .csv / .npy / .zip / folder of images",
-    "run_dir": "the run directory (default: runs/<dataset>-<time>)",
-    "iterations": "training iterations (default depends on the dataset)",
-    "k": "discriminator steps per generator step (Algorithm 1's k)",
-    "batch_size": "minibatch size m",
-    "g_loss": "generator objective: nonsaturating (eq. 3) or minimax (eq. 4)",
-    "prior": "noise prior p_z: normal or uniform on [-1, 1]",
-    "device": "auto (CUDA, then MPS, then CPU), cpu, cuda or mps",
-    "image_size": "user images are resized to this (8, 16, 32 or 64)",
-    "snapshot_every": "iterations between sample snapshots (0: about 50 per run)",
-    "theory_every": "iterations between JSD / quality measurements (0: at every snapshot)",
-    "tensorboard": "also write TensorBoard event files to RUN_DIR/tb/ (tensorboard --logdir runs)",
-    "pack": "PacGAN: D judges this many samples at once, all real or all generated (1: the original GAN)",
-    "refit_d": "D steps against the final G before export, for rejection sampling (Proposition 1; 0: the "
-               "game's last D; point data with pack 1)",
-}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -46,19 +28,25 @@ def _field_type(f: dataclasses.Field):
     return {"int": int, "float": float, "str": str}.get(t if isinstance(t, str) else getattr(t, "__name__", ""), str)
 
 
+def _help(name: str, prefix: str = "") -> str:
+    """A setting's help text (gan_core.config.help_text) as argparse takes it: % is argparse's format sign."""
+    return (prefix + help_text(name)).replace("%", "%%")
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """A flag for every TrainConfig field, with the help text kept with the field."""
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("dataset_params", "export_onnx", "world_size"):  # world_size: torchrun's, recorded
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            p.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=HELP.get(f.name))
+            p.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=_help(f.name))
             continue
-        p.add_argument(flag, dest=f.name, type=_field_type(f), default=argparse.SUPPRESS, help=HELP.get(f.name))
+        p.add_argument(flag, dest=f.name, type=_field_type(f), default=argparse.SUPPRESS, help=_help(f.name))
     p.add_argument("--dataset-param", dest="dataset_param", action="append", default=argparse.SUPPRESS,
-                   metavar="KEY=VALUE", help="override a dataset parameter, e.g. std=0.05 (repeatable)")
+                   metavar="KEY=VALUE", help=_help("dataset_params"))
     p.add_argument("--no-export", dest="export_onnx", action="store_false", default=argparse.SUPPRESS,
-                   help="do not write generator.onnx at the end")
+                   help=_help("export_onnx", prefix="do not "))
 
 
 def build_parser() -> argparse.ArgumentParser:

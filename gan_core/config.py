@@ -84,52 +84,89 @@ def split_setting(item: str, allowed, usage: str, refused: str) -> tuple[str, st
     return key, raw
 
 
+def setting(default=dataclasses.MISSING, text: str = "", **kw):
+    """A TrainConfig field with its help text, which the command line's --help and the Train page's widgets
+    both show (help_text)."""
+    return field(default=default, metadata={"help": text}, **kw)
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = "gaussian1d"           # a built-in name or a path to a CSV / .npy / folder / .zip
-    run_dir: str = ""
-    iterations: Optional[int] = None      # training iterations (each: k D-steps + one G-step)
-    seed: int = 0
-    device: str = "auto"
-    k: int = 1                            # discriminator steps per generator step (Algorithm 1)
-    batch_size: Optional[int] = None      # m in Algorithm 1
-    g_loss: str = "nonsaturating"         # eq. (3) nonsaturating, eq. (4) minimax
-    prior: str = "normal"                 # p_z
-    latent_dim: Optional[int] = None
-    hidden: Optional[int] = None          # MLP width
-    depth: Optional[int] = None           # MLP hidden layers
-    base_channels: int = 32               # DCGAN width
-    image_size: int = 0                   # user images are resized to this (0: 32, digits: 8)
-    optimizer: str = "adam"
-    lr_d: Optional[float] = None
-    lr_g: Optional[float] = None
-    beta1: Optional[float] = None   # Adam's betas, per dataset (DATASET_DEFAULTS): (0, 0.9) for grid25,
-    beta2: Optional[float] = None   # else (0.5, 0.999)
+    dataset: str = setting("gaussian1d", f"a built-in dataset ({', '.join(BUILTIN_DATASETS)}) or a path to a .csv / "
+                           ".npy / .zip / folder of images; the toy mixtures (gaussian1d, ring8, grid25) have a "
+                           "known density, so D* and the JSD can be shown")
+    run_dir: str = setting("", "the run directory (default: runs/DATASET-TIME)")
+    iterations: Optional[int] = setting(None, "training iterations, each k discriminator steps and one generator "
+                                              "step (default depends on the dataset)")
+    seed: int = setting(0, "random seed: the same seed and settings give the same run")
+    device: str = setting("auto", "auto (CUDA, then Apple MPS, then the CPU), cpu, cuda or mps")
+    k: int = setting(1, "discriminator steps per generator step (Algorithm 1's k)")
+    batch_size: Optional[int] = setting(None, "minibatch size m (Algorithm 1): m real examples and m noise vectors "
+                                              "per step")
+    g_loss: str = setting("nonsaturating", "generator objective: nonsaturating (eq. 3) or minimax (eq. 4); minimax "
+                                           "saturates early in training, when D rejects G's samples confidently, "
+                                           "non-saturating gives strong gradients then (same fixed point)")
+    prior: str = setting("normal", "noise prior p_z, the distribution of the noise z that G turns into samples: "
+                                   "normal N(0, I) or uniform on [-1, 1]")
+    latent_dim: Optional[int] = setting(None, "dimension of the noise z: the 2-D mixtures train best with 2, images "
+                                              "need more (e.g. 32)")
+    hidden: Optional[int] = setting(None, "units per hidden layer of both MLPs (point data; images use DCGAN-style "
+                                          "networks)")
+    depth: Optional[int] = setting(None, "hidden layers of both MLPs (point data): deeper networks fit more modes, "
+                                         "train slower")
+    base_channels: int = setting(32, "DCGAN width (image data): channels of the layer nearest the image, doubled "
+                                     "at each halving of the size")
+    image_size: int = setting(0, "side length in pixels that uploaded images are resized to: 8, 16, 32 or 64 "
+                                 "(0: a built-in dataset's own size, 32 for uploads)")
+    optimizer: str = setting("adam", "adam, or sgd (with --momentum)")
+    lr_d: Optional[float] = setting(None, "learning rate (step size) of the discriminator; too large and D wins "
+                                          "outright (D(x) → 1, D(G(z)) → 0): the dataset's default is a good start")
+    lr_g: Optional[float] = setting(None, "learning rate (step size) of the generator; too large and its samples "
+                                          "jump between modes")
+    # Adam's betas are per dataset (DATASET_DEFAULTS)
+    beta1: Optional[float] = setting(None, "Adam's β1 (default 0 for grid25, else 0.5)")
+    beta2: Optional[float] = setting(None, "Adam's β2 (default 0.9 for grid25, else 0.999)")
     # Learning-rate schedule: both rates fall linearly to lr_decay × their initial value over the first
     # lr_decay_iterations iterations, then stay there (1: constant). The horizon is its own setting, not
     # --iterations, so that extending a run with --resume continues the very same schedule.
-    lr_decay: Optional[float] = None
-    lr_decay_iterations: Optional[int] = None
-    lr_decay_start: int = 0               # the decay begins here (moved when an extension restarts it)
-    g_norm: Optional[str] = None          # "batch": BatchNorm in the MLP generator's hidden layers; "none"
+    lr_decay: Optional[float] = setting(None, "both learning rates fall linearly to this fraction of their initial "
+                                              "value over lr_decay_iterations, then stay there (1: constant; 0: "
+                                              "down to 0)")
+    lr_decay_iterations: Optional[int] = setting(None, "iterations over which the learning rates fall (default: "
+                                                       "the run's iterations; a resumed run keeps it)")
+    lr_decay_start: int = setting(0, "the iteration where the learning rates begin to fall (moved when an "
+                                     "extension restarts the schedule)")
+    g_norm: Optional[str] = setting(None, "normalisation in the MLP generator's hidden layers: batch (BatchNorm) "
+                                          "or none")
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once, all real or all generated; each step draws
     # m·pack of each. 1 is the original GAN. The same minimax game on p_data^pack and p_g^pack.
-    pack: Optional[int] = None
+    pack: Optional[int] = setting(None, "PacGAN: D judges this many samples at once, all real or all generated "
+                                        "(1: the original GAN)")
     # D steps against the final G before export (gan_core.engine.final, Proposition 1): the D that rejection
     # sampling reads p_data/p_g from. 0: the game's last D. Point data with pack 1 only.
-    refit_d: Optional[int] = None
-    momentum: float = 0.9                 # SGD momentum, as in the paper's experiments
-    log_every: int = 10
-    snapshot_every: int = 0               # 0: about 50 snapshots over the run
-    checkpoint_every: int = 1000
-    theory_every: int = 0                 # 0: at every snapshot
-    snapshot_samples: int = 2500
-    threads: int = 0                      # CPU threads for torch (0: one, the fastest for these small nets on a shared CPU);
-                                          # a comparison: its lanes, each one thread (0: one per core, at most 2)
-    export_onnx: bool = True
-    tensorboard: bool = False             # also write TensorBoard event files to RUN/tb/
-    world_size: int = 1                   # processes training the run (torchrun); recorded, not a flag
-    dataset_params: dict = field(default_factory=dict)
+    refit_d: Optional[int] = setting(None, "D steps against the final G before export: rejection sampling by D "
+                                           "reads p_data/p_g = D/(1 − D) (eq. 7), true for the best D of the G "
+                                           "being sampled, and these steps with G fixed move D there "
+                                           "(Proposition 1); 0: the game's last D (default 12,000 for grid25, else "
+                                           "0; point data with pack 1)")
+    momentum: float = setting(0.9, "SGD momentum, as in the paper's experiments")
+    log_every: int = setting(10, "iterations between rows of metrics.csv")
+    snapshot_every: int = setting(0, "iterations between snapshots: samples and, for toy data, D, D* and the JSD "
+                                     "(0: about 50 per run)")
+    checkpoint_every: int = setting(1000, "iterations between resumable checkpoints (one is always written at the "
+                                          "end)")
+    theory_every: int = setting(0, "iterations between JSD / quality measurements (0: at every snapshot)")
+    snapshot_samples: int = setting(2500, "samples G makes at each snapshot, from the same fixed latents every "
+                                          "time (the JSD and the quality scores are measured on them)")
+    threads: int = setting(0, "CPU threads for torch (0: one, the fastest for these small networks on a shared "
+                              "CPU); for compare, its lanes, one thread each (0: one per core, at most 2)")
+    export_onnx: bool = setting(True, "write generator.onnx at the end: the generator as one file, for the "
+                                      "Generate page and sharing")
+    tensorboard: bool = setting(False, "also write TensorBoard event files to RUN_DIR/tb/: the metrics, sample "
+                                       "images and settings (tensorboard --logdir on the runs folder)")
+    world_size: int = setting(1, "processes training the run (torchrun sets it); recorded, not a flag")
+    dataset_params: dict = setting(text="override a parameter of a built-in dataset, e.g. std=0.05 (repeatable)",
+                                   default_factory=dict)
 
     # --- derived -------------------------------------------------------------------------
     @property
@@ -276,3 +313,8 @@ class TrainConfig:
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read {path}: {e}") from None
         return cls.from_dict(d)
+
+
+def help_text(name: str) -> str:
+    """The help text of TrainConfig's setting `name` ("" for a setting without one); KeyError for no such setting."""
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}[name].metadata.get("help", "")

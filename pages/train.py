@@ -17,7 +17,7 @@ from gan_core.views.run_table import format_duration
 from gan_core.views.samples import dataset_preview_figure, samples_figure
 from gan_core.runs import store
 from gan_core.runs import transfer
-from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig
+from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig, help_text
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
@@ -111,7 +111,7 @@ image_size = ss["image_size"]
 if source == SOURCES[0]:
     ss.setdefault("dataset", BUILTIN_DATASETS[0])
     name = st.selectbox("Dataset", BUILTIN_DATASETS, format_func=lambda n: DATASET_TEXT.get(n, n), key="dataset",
-                        help="The toy mixtures have a known density, so the Runs page can show D* and the JSD.")
+                        help=help_text("dataset"))
     description, n_examples, fig = preview(name)
     st.plotly_chart(fig, key="preview")
     dataset, ds_key, image_size = name, name, 0
@@ -137,7 +137,7 @@ else:
                           + (" — or another file to replace the one in use" if u and not u["error"] else ""),
                           type=["csv", "npy", "zip"], key="upload")
     image_size = st.select_slider("Image size (image data is resized to this)", [8, 16, 32, 64], key="image_size",
-                                  help="Side length in pixels that every image is resized to (images only).")
+                                  help=help_text("image_size"))
     if up is not None:
         cache_key = (up.file_id, up.name, image_size)
         if (u or {}).get("key") != cache_key:  # parse each upload once, not on every rerun
@@ -190,56 +190,45 @@ st.subheader("2 · Settings")
 c1, c2, c3 = st.columns(3)
 with c1:
     iterations = st.number_input("Iterations", 1, 10_000_000, step=100, key=k("iterations"),
-                                 help="Training iterations; each runs k discriminator steps and one generator step.")
-    kk = st.number_input("k — discriminator steps per iteration", 1, 50, key=k("k"),
-                         help="Algorithm 1's k: D is trained k times for every generator step.")
+                                 help=help_text("iterations"))
+    kk = st.number_input("k — discriminator steps per iteration", 1, 50, key=k("k"), help=help_text("k"))
     batch = st.number_input("Batch size m", 1, 65_536 if n_examples is None else int(n_examples), key=k("batch"),
-                            help="m real examples and m noise vectors per step"
-                                 + ("." if n_examples is None else f"; at most the dataset's {n_examples:,} examples."))
+                            help=help_text("batch_size")
+                                 + ("" if n_examples is None else f"; at most the dataset's {n_examples:,} examples"))
     if n_examples is not None and batch_default < d.batch_size:
         st.caption(f"Batch size set to {batch_default}: the dataset has only {n_examples:,} examples "
                    f"(the usual default is {d.batch_size}).")
     g_loss = st.selectbox("Generator objective", list(G_LOSS_TEXT), format_func=G_LOSS_TEXT.get, key=k("g_loss"),
-                          help="Minimax saturates early in training when D rejects G's samples confidently; "
-                               "non-saturating gives strong gradients then (same fixed point).")
+                          help=help_text("g_loss"))
 with c2:
     lr_d = st.number_input("Learning rate of D", 1e-6, 1.0, step=1e-4, format="%.2e", key=k("lr_d"),
-                           help="Adam step size of the discriminator. Too large and D wins outright "
-                                "(D(x) → 1, D(G(z)) → 0); the dataset's default is a good start.")
+                           help=help_text("lr_d"))
     lr_g = st.number_input("Learning rate of G", 1e-6, 1.0, step=1e-4, format="%.2e", key=k("lr_g"),
-                           help="Adam step size of the generator. Too large and its samples jump between modes.")
+                           help=help_text("lr_g"))
     prior = st.selectbox("Noise prior p_z", ["normal", "uniform"], key=k("prior"),
                          format_func={"normal": "normal N(0, I)", "uniform": "uniform on [−1, 1]"}.get,
-                         help="The distribution of the noise z that G turns into samples.")
-    latent = st.number_input("Latent size (dimension of z)", 1, 1024, key=k("latent"),
-                             help="Dimensions of z. The 2-D mixtures train best with 2; images need more (e.g. 32).")
+                         help=help_text("prior"))
+    latent = st.number_input("Latent size (dimension of z)", 1, 1024, key=k("latent"), help=help_text("latent_dim"))
 with c3:
-    hidden = st.number_input("Hidden width (MLP)", 4, 4096, key=k("hidden"),
-                             help="Units per hidden layer of both MLPs (points data). Images use DCGAN-style nets.")
-    depth = st.number_input("Hidden layers (MLP)", 1, 10, key=k("depth"),
-                            help="Hidden layers of both MLPs (points data): deeper nets fit more modes, train slower.")
-    seed = st.number_input("Seed", 0, 2**31 - 1, key=k("seed"), help="Same seed, same settings: the same run.")
-    device = st.selectbox("Device", DEVICES, key=k("device"), help="auto uses CUDA, then Apple MPS, then the CPU.")
+    hidden = st.number_input("Hidden width (MLP)", 4, 4096, key=k("hidden"), help=help_text("hidden"))
+    depth = st.number_input("Hidden layers (MLP)", 1, 10, key=k("depth"), help=help_text("depth"))
+    seed = st.number_input("Seed", 0, 2**31 - 1, key=k("seed"), help=help_text("seed"))
+    device = st.selectbox("Device", DEVICES, key=k("device"), help=help_text("device"))
     st.caption(f"auto → {device_text()}")
 
 with st.expander("Logging and saving"):
     e1, e2, e3 = st.columns(3)
     log_every = e1.number_input("Log every (iterations)", 1, 100_000, key=k("log_every"),
-                                help="One row of metrics.csv per this many iterations.")
+                                help=help_text("log_every"))
     snapshot_every = e2.number_input("Snapshot every (0 = about 50 per run)", 0, 1_000_000, key=k("snap"),
-                                     help="Sample snapshots, and for toy data D, D* and the JSD.")
+                                     help=help_text("snapshot_every"))
     checkpoint_every = e3.number_input("Checkpoint every", 1, 1_000_000, key=k("ckpt"),
-                                       help="A resumable checkpoint this often (and always at the end).")
-    export = st.checkbox("Export generator.onnx at the end", key=k("export"),
-                         help="The generator as one .onnx file, for the Generate page and sharing.")
+                                       help=help_text("checkpoint_every"))
+    export = st.checkbox("Export generator.onnx at the end", key=k("export"), help=help_text("export_onnx"))
     tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", key=k("tb"),
-                              help=f"For `tensorboard --logdir {root}`: the metrics, sample images and settings.")
+                              help=help_text("tensorboard") + f"; here `tensorboard --logdir {root}`")
     refit = st.columns(3)[0].number_input("Refit D to the final G before export (D steps)", 0, 1_000_000,
-                            step=1000, key=k("refit"), disabled=not export,
-                            help="Rejection sampling by D reads p_data/p_g = D/(1 − D) (eq. 7), true for the best D "
-                                 "of the G being sampled: these D steps with G fixed move D there (Proposition 1). "
-                                 "grid25: 12,000 by default (coverage 24.4 → 24.8 of 25 modes, quality 92 → 96 %). "
-                                 "Point data only; 0 skips it.")
+                                          step=1000, key=k("refit"), disabled=not export, help=help_text("refit_d"))
 
 # the data and every changed setting go into the address, so a reload or a link brings them back
 changed = {short: ss[k(short)] for short in SETTINGS if ss[k(short)] != defaults[short]}

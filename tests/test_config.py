@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run_cli
 from gan_core.cli import build_parser
-from gan_core.config import TrainConfig
+from gan_core.config import TrainConfig, help_text
 from gan_core.errors import ConfigError
 
 
@@ -38,6 +38,37 @@ def test_every_config_field_has_a_flag():
     assert fields - {"dataset_params", "world_size"} <= dests  # world_size: set by torchrun, recorded
 
 
+def _option_entries(help_output: str) -> dict:
+    """`--flag [METAVAR] help…` of each option in an argparse --help, whitespace collapsed, by its flag."""
+    entries, current = {}, None
+    for line in help_output.splitlines():
+        if line.startswith("  -"):
+            current = line.split()[0].rstrip(",")
+            entries[current] = line
+        elif current and line.startswith("   "):
+            entries[current] += " " + line
+        else:
+            current = None
+    return {flag: " ".join(text.split()) for flag, text in entries.items()}
+
+
+def test_train_help_shows_each_settings_help_text(monkeypatch):
+    """Every setting has one help text, kept with its TrainConfig field; `train --help` shows it for the
+    setting's flag (the Train page's widgets show it too: tests/test_pages.py)."""
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert [f for f in fields if not help_text(f)] == []
+    monkeypatch.setenv("COLUMNS", "10000")  # argparse wraps at the terminal's width (and breaks at hyphens)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    entries = _option_entries(train.format_help())
+    flags = {"--" + f.replace("_", "-"): f for f in fields if "--" + f.replace("_", "-") in entries}
+    assert len(flags) >= len(fields) - 3  # all but dataset_params, export_onnx, world_size
+    for flag, name in flags.items():
+        shown = entries[flag].removeprefix(flag).removeprefix(" " + name.upper())  # the metavar, if it takes one
+        assert shown == " " + " ".join(help_text(name).split()), flag
+    assert entries["--dataset-param"] == "--dataset-param KEY=VALUE " + help_text("dataset_params")
+    assert entries["--no-export"] == "--no-export do not " + help_text("export_onnx")
+
+
 @pytest.mark.parametrize("changes, words", [
     (dict(k=0), "k must be at least 1"),
     (dict(batch_size=0), "batch_size"),
@@ -56,7 +87,7 @@ def test_invalid_values_are_refused(changes, words):
     (["--k", "0"], "k must be at least 1"),
     (["--k", "abc"], "invalid int value"),
     (["--lr-d", "0"], "learning rate"),
-    (["--dataset", "mnist"], "unknown dataset"),
+    (["--dataset", "cifar10"], "unknown dataset"),
     (["--device", "tpu"], "unknown device"),
     (["--batch-size", "5000", "--dataset", "digits"], "larger than the dataset"),
 ])

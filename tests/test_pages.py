@@ -21,7 +21,7 @@ from gan_core.runs import launch
 from gan_core.runs import transfer
 from gan_core.runs import store
 from gan_core.cli import build_parser
-from gan_core.config import TrainConfig
+from gan_core.config import TrainConfig, help_text
 from gan_core.errors import ConfigError, RunError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -418,6 +418,30 @@ def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
     assert "About 0:30" in texts(at.markdown)  # 3,000 iterations at 100 it/s
     widgets = [*at.number_input, *at.selectbox, *at.checkbox, *at.text_input]
     assert widgets and all(w.help for w in widgets), [w.label for w in widgets if not w.help]
+
+
+# the Train page's widget keys (before "@dataset") and the TrainConfig setting each one sets
+SETTING_WIDGETS = {"iterations": "iterations", "k": "k", "batch": "batch_size", "g_loss": "g_loss", "lr_d": "lr_d",
+                   "lr_g": "lr_g", "prior": "prior", "latent": "latent_dim", "hidden": "hidden", "depth": "depth",
+                   "seed": "seed", "device": "device", "log_every": "log_every", "snap": "snapshot_every",
+                   "ckpt": "checkpoint_every", "export": "export_onnx", "tb": "tensorboard", "refit": "refit_d"}
+
+
+def test_train_page_widgets_show_the_settings_help_texts(runs_dir):
+    """A setting's widget shows the help text kept with its TrainConfig field (the one `train --help` shows);
+    TensorBoard's adds the command for this runs folder (and the batch size's, for data of a known size, its
+    size)."""
+    at = page(TRAIN)
+    widgets = {w.key: w for w in [*at.number_input, *at.selectbox, *at.checkbox]}
+    assert widgets["dataset"].help == help_text("dataset")
+    for short, name in SETTING_WIDGETS.items():
+        shown = widgets[f"{short}@gaussian1d"].help
+        if short == "tb":
+            assert shown == help_text(name) + f"; here `tensorboard --logdir {runs_dir}`"
+        else:
+            assert shown == help_text(name), short
+    at.radio[0].set_value("Upload your own").run()
+    assert at.select_slider(key="image_size").help == help_text("image_size")
 
 
 def test_latest_samples_of_several_runs_side_by_side(runs_dir):
