@@ -4,7 +4,11 @@
 Then a trained model's export with D round-trips: a second output `logit`, marked in the metadata, used by
 generate(rejection=True) deterministically; the plain path and old readers are unchanged.
 """
+import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +17,11 @@ import torch
 from conftest import run_cli
 from gan_core.theory import rejection
 from gan_core.errors import ConfigError
+from gan_core.share import latent
 from gan_core.share.generation import load_model, sample_latents
+
+SHARE = Path(__file__).resolve().parents[1] / "gan_core" / "share"
+NODE = shutil.which("node") or shutil.which("nodejs")
 
 MU, SD = 0.5, 0.7
 
@@ -70,11 +78,79 @@ def test_rejection_is_deterministic_and_prefix_stable():
 
 
 def test_uniforms_are_their_own_stream():
-    u = rejection.uniforms(0, 50_000, seed=5)
+    u = latent.uniforms(0, 50_000, seed=5)
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
-    np.testing.assert_array_equal(rejection.uniforms(100, 10, 5), u[100:110])
+    np.testing.assert_array_equal(latent.uniforms(100, 10, 5), u[100:110])
     z = sample_latents(50_000, 1, "uniform", 5)[:, 0]   # the latent sampler's own uniforms: a different counter
     assert abs(np.corrcoef(u, (z + 1) / 2)[0, 1]) < 0.02
+
+
+def test_envelope_is_numpys_percentile_to_the_bit():
+    rng = np.random.default_rng(0)
+    for n in [1, 2, 3, 7, 999, 1000, 10_000, 10_001]:
+        for _ in range(5):
+            lg = (rng.standard_normal(n) * rng.uniform(0.1, 50)).astype(np.float32)
+            assert rejection.envelope_logit(lg) == float(np.percentile(lg.astype(np.float64), rejection.QUANTILE))
+
+
+# --- the share page's twin (rejection.js): the same rows kept, to the bit --------------------------------------
+
+# A logit without log or exp, so that JavaScript and numpy compute the same doubles: log p_data/p_g of
+# N(MU, SD²) against N(0, 1) up to a constant.
+LOGIT_JS = "(x) => -0.5 * ((x - 0.5) / 0.7) ** 2 + 0.5 * x * x + 0.25"
+
+
+def algebraic_g(z):
+    x = z[:, :1].astype(np.float64)
+    return x.astype(np.float32), -0.5 * ((x[:, 0] - 0.5) / 0.7) ** 2 + 0.5 * x[:, 0] * x[:, 0] + 0.25
+
+
+def _node(code: str):
+    r = subprocess.run([NODE], input=code, capture_output=True, text=True, timeout=120)   # the script on stdin
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _js_rejection(n, seed, params, logit_js=LOGIT_JS):
+    return _node(f"""
+const R = require({json.dumps(str(SHARE / "rejection.js"))}), f = {logit_js};
+async function run(z, k) {{   // G the identity on the first latent coordinate
+  const x = new Float32Array(k), logit = new Float64Array(k);
+  for (let i = 0; i < k; i++) {{ x[i] = z[i]; logit[i] = f(z[i]); }}
+  return {{ x, logit }};
+}}
+R.rejectionSample(run, {n}, 1, "normal", {seed}, 1, {json.dumps(params)}).then(
+  (r) => console.log(JSON.stringify({{ x: Array.from(r.x), m: r.envelopeLogit, drawn: r.drawn, acc: r.acceptance }})),
+  (e) => console.log(JSON.stringify({{ error: e.message }})));""")
+
+
+@pytest.mark.parametrize("n, seed, burn_in, block", [(500, 3, 1000, 97), (64, 7, rejection.BURN_IN, rejection.BLOCK),
+                                                     (3000, 2**40 + 1, 700, 4096)])
+def test_javascript_rejection_keeps_the_same_rows(n, seed, burn_in, block):
+    params = {**rejection.params(), "burn_in": burn_in, "block": block}
+    js = _js_rejection(n, seed, params)
+    x, rep = rejection.rejection_sample(algebraic_g, n, 1, "normal", seed, block=block, burn_in=burn_in)
+    np.testing.assert_array_equal(np.asarray(js["x"], np.float32), x[:, 0])
+    assert js["m"] == rep["envelope_logit"] and js["drawn"] == rep["drawn"] and js["acc"] == rep["acceptance"]
+    assert 0.3 < rep["acceptance"] < 0.95   # rows were rejected, so the stream and its uniforms mattered
+
+
+def test_javascript_envelope_and_uniforms_equal_pythons():
+    lg = np.random.default_rng(1).standard_normal(10_001).astype(np.float32)
+    got = _node(f"const R = require({json.dumps(str(SHARE / 'rejection.js'))}), "
+                f"S = require({json.dumps(str(SHARE / 'sampler.js'))});"
+                f"console.log(JSON.stringify([R.envelopeLogit(new Float32Array({json.dumps(lg.tolist())}), 99.9),"
+                f" Array.from(S.uniforms(2**32 - 3, 6, 2**53 - 1))]))")
+    assert got[0] == rejection.envelope_logit(lg)
+    assert got[1] == latent.uniforms(2**32 - 3, 6, 2**53 - 1).tolist()   # across the counter's 32-bit carry
+
+
+def test_javascript_rejection_gives_up_as_python_does():
+    params = {**rejection.params(), "burn_in": 500, "quantile": 100.0, "max_draws_per_sample": 20}
+    js = _js_rejection(5, 0, params, "(x) => Math.abs(x) > 2.9 ? 50 : 0")
+    assert js["error"].startswith("rejection sampling kept only") and "generate without rejection" in js["error"]
+    assert _js_rejection(5, 0, {**params, "name": "dr-sampling v9"})["error"] == \
+        "this page does dr-sampling v2, the model asks for dr-sampling v9"
 
 
 def test_rejection_gives_up_in_one_line_when_d_rejects_everything(monkeypatch):

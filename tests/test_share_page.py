@@ -187,31 +187,42 @@ def _share(source, out: Path):
     return out
 
 
-def _click_walk(page):
+def _click_walk(page, steps: int = 32):
     page.fill("#seed-a", "3")
     page.dispatch_event("#seed-a", "change")
     page.wait_for_function("document.getElementById('walk-caption').textContent.includes('seed 3')")
-    page.fill("#walk-t", "20")
+    page.fill("#walk-t", str(steps * 2 // 3))
     page.dispatch_event("#walk-t", "input")
-    assert "step 20 of 31" in page.inner_text("#walk-caption")
+    assert f"step {steps * 2 // 3} of {steps - 1}" in page.inner_text("#walk-caption")
     page.click("#play")
-    page.wait_for_function("document.getElementById('walk-t').value === '31'")
+    page.wait_for_function(f"document.getElementById('walk-t').value === '{steps - 1}'")
     assert page.inner_text("#play").strip() == "▶ Play"   # the walk played to its end and stopped
+
+
+def _cli_csv(model, tmp_path, n, seed, *flags):
+    out = tmp_path / f"cli-{n}-{seed}{''.join(flags)}.csv"
+    r = run_cli("generate", model, "--n", n, "--seed", seed, "--out", out, *flags)
+    assert r.returncode == 0, r.stderr
+    return pd.read_csv(out).to_numpy()
 
 
 def test_points_page_matches_cli(browser, ring8, tmp_path):
     html = _share(ring8, tmp_path / "ring8.html")
     assert html.stat().st_size <= 8e6
-    r = run_cli("generate", ring8 / "generator.onnx", "--n", 64, "--seed", 7, "--out", tmp_path / "f.csv",
-                "--no-rejection")   # the page draws G's samples without rejection by D
-    assert r.returncode == 0, r.stderr
-    cli = pd.read_csv(tmp_path / "f.csv").to_numpy()
+    model = load_model(ring8 / "generator.onnx")
+    assert model.rejection_default   # ring8: `generate` keeps G's samples by D's rejection unless told not to
+    cli = _cli_csv(ring8 / "generator.onnx", tmp_path, 64, 7)
+    plain = _cli_csv(ring8 / "generator.onnx", tmp_path, 64, 7, "--no-rejection")
     p = Offline(browser, html)
     page = p.page
     got = np.asarray(page.evaluate("window.gan.generate(64, 7)"))
     assert got.shape == (64, 2)
-    np.testing.assert_allclose(got, cli, atol=1e-4)
+    np.testing.assert_allclose(got, cli, atol=1e-4)   # the same samples as `generate`, rejection included
+    assert np.abs(plain - cli).max() > 1e-3           # which differ from G's plain samples for this seed
     np.testing.assert_allclose(np.asarray(page.evaluate("window.gan.generate(5, 7)")), got[:5], atol=0)
+    for seed in (0, 123456):
+        np.testing.assert_allclose(np.asarray(page.evaluate(f"window.gan.generate(300, {seed})")),
+                                   _cli_csv(ring8 / "generator.onnx", tmp_path, 300, seed), atol=1e-4)
     assert "ring8" in page.inner_text("header") and "iterations 100" in page.inner_text("#chips")
     assert "Modes covered" in page.inner_text("#facts")
     page.screenshot(path=str(SHOTS / "ring8-first.png"), full_page=True)
@@ -226,8 +237,7 @@ def test_points_page_matches_cli(browser, ring8, tmp_path):
     assert dl.value.suggested_filename == f"ring8-seed{seed}.csv"
     csv = pd.read_csv(dl.value.path())
     assert list(csv.columns) == ["x0", "x1"]
-    np.testing.assert_allclose(csv.to_numpy(), load_model(ring8 / "generator.onnx").generate(1000, seed, rejection=False),
-                               atol=1e-4)
+    np.testing.assert_allclose(csv.to_numpy(), model.generate(1000, seed), atol=1e-4)
     _click_walk(page)
     page.screenshot(path=str(SHOTS / "ring8-after-new-and-walk.png"), full_page=True)
     p.close()
@@ -257,7 +267,7 @@ def test_image_page_matches_generate(browser, digits, tmp_path):
     assert dl.value.suggested_filename.endswith(".png")
     img = Image.open(dl.value.path())
     assert img.size == ((8 * 8 + 9) * 4,) * 2   # 64 tiles of 8 px, 8 a row, 1 px gaps, upscaled 4x
-    _click_walk(page)
+    _click_walk(page, steps=10)
     page.screenshot(path=str(SHOTS / "digits.png"), full_page=True)
     p.close()
 
@@ -279,7 +289,8 @@ def test_page_shows_metadata_as_text(browser, tmp_path):
 
 def _fake_ort(tmp_path: Path, behaviour: str) -> Path:
     """An onnxruntime-web stand-in: `unsupported` rejects the model as the WASM backend does for an op
-    it lacks (the real one runs every op our generators use); `wrong` returns G(z) + 0.01."""
+    it lacks (the real one runs every op our generators use); `wrong` returns G(z) + 0.01; `logit` returns
+    G(z) right but 3 × D's logit (another D: rejection keeps other rows)."""
     d = tmp_path / "fake-ort"
     (d / "dist").mkdir(parents=True)
     for f in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm"):
@@ -295,7 +306,9 @@ module.exports = {{ env: ort.env, Tensor: ort.Tensor, InferenceSession: {{ creat
   const s = await create(m, o);
   return {{ inputNames: s.inputNames, outputNames: s.outputNames, run: async (f) => {{
     const out = await s.run(f);
-    for (const k in out) out[k] = new ort.Tensor("float32", out[k].data.map((v) => v + 0.01), out[k].dims);
+    const wrong = {json.dumps(behaviour)} === "wrong";
+    for (const k in out) out[k] = new ort.Tensor("float32", out[k].data.map((v) => wrong ? v + 0.01 : k === "logit" ? 3 * v : v),
+                                                 out[k].dims);
     return out; }} }};
 }} }} }};
 """)
@@ -345,6 +358,11 @@ def test_refuses_what_the_browser_runtime_cannot_run(tmp_path):
     assert "onnxruntime-web 0.0.0" in err
     _refused(tmp_path, tmp_path / "m.onnx", env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "b", "wrong"))},
              contains=["computes this model differently", "0.01"])
+
+
+def test_refuses_a_page_whose_rejection_differs_from_generate(ring8, tmp_path):
+    _refused(tmp_path, ring8, env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "c", "logit"))},
+             contains=["rejection sampling by D keeps other samples than `generate`", "seed 7"])
 
 
 def test_says_what_is_missing(tmp_path):

@@ -14,9 +14,14 @@ algorithm implemented twice (here, vectorised, and in ``sampler.js`` for the sha
      ``u2 = (hi27(w2)·2^26 + hi26(w3)) / 2^53`` in [0, 1); Box–Muller ``sqrt(−2 ln u1) · cos(2π u2)``
      in float64, rounded to float32.
    - ``uniform``: ``2 · hi24(w0) / 2^24 − 1``, exact in float32, in [−1, 1).
+3. **Acceptance uniforms** (``uniforms``), for rejection sampling by D (gan_core.theory.rejection): row i
+   of the stream gets ``u_i = (hi27(w0)·2^26 + hi26(w1)) / 2^53`` in [0, 1), float64, from the same key with
+   the counter ``(i mod 2^32, i div 2^32, 0, 1)``. The latents always have 0 as the fourth counter word, so
+   u is independent of every latent.
 
 Its name and version go into every exported model's metadata (``latent_sampler``,
-``latent_sampler_version``); change the version whenever a single output value would change.
+``latent_sampler_version``); change the version whenever a single output value would change (of a latent
+or of a uniform: the page draws both).
 """
 from __future__ import annotations
 
@@ -63,6 +68,22 @@ def check_seed(seed) -> int:
     return s
 
 
+def _rows(start: int, n: int) -> np.ndarray:
+    if int(start) < 0 or int(n) < 0 or int(start) + int(n) > MAX_SEED:
+        raise ConfigError(f"stream rows must lie in 0 … {MAX_SEED}, got {n} from row {start}")
+    return np.arange(int(start), int(start) + int(n), dtype=np.uint64)
+
+
+def uniforms(start: int, n: int, seed: int) -> np.ndarray:
+    """u_i in [0, 1), float64, for stream rows start … start + n − 1 (item 3 of the module doc)."""
+    seed = check_seed(seed)
+    rows = _rows(start, n)
+    zero = np.zeros(len(rows), np.uint32)
+    w0, w1, _, _ = philox4x32((rows & _LO).astype(np.uint32), (rows >> _S32).astype(np.uint32), zero, zero + 1,
+                              seed & 0xFFFFFFFF, seed >> 32)
+    return ((w0 >> np.uint32(5)).astype(np.float64) * 2**26 + (w1 >> np.uint32(6))) / 2**53
+
+
 def sample(n: int, latent_dim: int, prior: str = "normal", seed: int = 0, start: int = 0) -> np.ndarray:
     """z of shape [n, latent_dim], float32, from the project's latent sampler (see the module doc):
     rows start … start + n − 1 of the seed's stream (a block of a longer draw, e.g. for rejection sampling)."""
@@ -72,7 +93,7 @@ def sample(n: int, latent_dim: int, prior: str = "normal", seed: int = 0, start:
         raise ConfigError(f"unknown prior {prior!r} (expected normal or uniform)")
     seed = check_seed(seed)
     n, d = int(n), int(latent_dim)
-    rows = np.repeat(np.arange(int(start), int(start) + n, dtype=np.uint64), d)
+    rows = np.repeat(_rows(start, n), d)
     cols = np.tile(np.arange(d, dtype=np.uint32), n)
     w0, w1, w2, w3 = philox4x32((rows & _LO).astype(np.uint32), (rows >> _S32).astype(np.uint32), cols,
                                 np.zeros_like(cols), seed & 0xFFFFFFFF, seed >> 32)

@@ -1,10 +1,12 @@
 """`python -m gan_core share`: one self-contained web page that samples a generator in any browser.
 
 The page holds the ONNX model, onnxruntime-web's JavaScript and its WebAssembly binary (gzip, then
-base64; the browser's DecompressionStream unpacks them), and the project's latent sampler in
-JavaScript. It makes no request to any host. Before a page is written, the same onnxruntime-web
-package runs the model under Node on the page's own latents, and its output must equal Python
-onnxruntime's to 1e-4: a page that would not work is never handed to anyone.
+base64; the browser's DecompressionStream unpacks them), and the project's latent sampler and rejection
+sampling by D in JavaScript (sampler.js, rejection.js: twins of latent.py and theory/rejection.py). It
+makes no request to any host. Before a page is written, the same onnxruntime-web package runs the model
+under Node on the page's own latents, and its output must equal Python onnxruntime's to 1e-4 — and, for a
+model whose samples are rejection-sampled by default, so must the samples the page's rejection keeps:
+the page gives what `python -m gan_core generate` gives, and one that would not is never handed to anyone.
 
 Nothing here imports torch.
 """
@@ -32,6 +34,7 @@ import numpy as np
 from gan_core.errors import GanError, ModelFileError, RunError
 from gan_core.share import latent
 from gan_core.share.facts import latest_quality, model_facts, quality_facts
+from gan_core.theory import rejection
 
 ROOT = Path(__file__).resolve().parents[2]   # the project folder: package.json and node_modules/ live here
 ORT_PACKAGE = "onnxruntime-web"
@@ -89,17 +92,16 @@ def find_runtime() -> Runtime:
     return Runtime(node, ort_dir, version)
 
 
-def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int = CHECK_SEED,
-                  tol: float = TOLERANCE) -> float:
-    """Run the model with onnxruntime-web under Node on the page's latents for (n, seed); return the
-    largest |web − Python| over the outputs, or refuse in one line."""
+def _node_run(data: bytes, model, rt: Runtime, n: int, seed: int, with_rejection: bool) -> tuple[np.ndarray, dict]:
+    """check.js's output (z, G(z), and the kept samples with rejection) and its report line."""
     script = Path(str(resources.files(__package__).joinpath("check.js")))
+    extra = [json.dumps(rejection.params())] if with_rejection else []
     with tempfile.TemporaryDirectory(prefix="gan-share-") as tmp:
         model_path, out_path = Path(tmp) / "model.onnx", Path(tmp) / "out.bin"
         model_path.write_bytes(data)
         try:
             r = subprocess.run([rt.node, str(script), str(rt.ort_dir), str(model_path), str(n), str(seed),
-                                model.prior, str(model.latent_dim), str(out_path)], capture_output=True,
+                                model.prior, str(model.latent_dim), str(out_path), *extra], capture_output=True,
                                text=True, timeout=NODE_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise ShareError(f"{ORT_PACKAGE} did not finish running the model within {NODE_TIMEOUT_S} s") from None
@@ -111,22 +113,45 @@ def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int =
             reason = last[len("error:"):].strip() if last.startswith("error:") else last
             raise ShareError(f"{model.name} does not run in a web browser ({ORT_PACKAGE} {rt.version}, WebAssembly): "
                              f"{_short(reason)}")
-        raw = np.fromfile(out_path, dtype=np.float32)
+        try:
+            report = json.loads(last)
+        except ValueError:
+            report = {}
+        return np.fromfile(out_path, dtype=np.float32), report
+
+
+def _worst(got: np.ndarray, expected: np.ndarray) -> float:
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    return float(diff.max()) if np.isfinite(diff).all() else float("inf")
+
+
+def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int = CHECK_SEED,
+                  tol: float = TOLERANCE) -> float:
+    """Run the model with onnxruntime-web under Node on the page's latents for (n, seed) — and the page's
+    rejection sampling by D where the model's samples are rejection-sampled by default; return the largest
+    |web − Python| over the outputs, or refuse in one line."""
+    with_rejection = model.rejection_default
+    raw, report = _node_run(data, model, rt, n, seed, with_rejection)
     z_py = latent.sample(n, model.latent_dim, model.prior, seed)
     size = int(np.prod(model.output_shape))
-    if raw.size != z_py.size + n * size:
+    if raw.size != z_py.size + n * size * (2 if with_rejection else 1):
         raise ShareError(f"{ORT_PACKAGE} gave {raw.size - z_py.size} output values for {n} samples; "
                          f"expected {n * size} (samples of shape {list(model.output_shape)})")
-    z_js, x_js = raw[: z_py.size].reshape(z_py.shape), raw[z_py.size:].reshape(n, *model.output_shape)
+    z_js, x_js = raw[: z_py.size].reshape(z_py.shape), raw[z_py.size: z_py.size + n * size].reshape(n, *model.output_shape)
     if not np.allclose(z_js, z_py, rtol=0, atol=1e-6):
         raise ShareError("the page's latent sampler (JavaScript) disagrees with Python's by up to "
                          f"{float(np.abs(z_js - z_py).max()):.3g}; this is a bug in gan_core")
-    expected = model.run(z_py)
-    diff = np.abs(x_js.astype(np.float64) - expected.astype(np.float64))
-    worst = float(diff.max()) if np.isfinite(diff).all() else float("inf")
+    worst = _worst(x_js, model.run(z_py))
     if not worst <= tol:
         raise ShareError(f"{ORT_PACKAGE} {rt.version} computes this model differently from onnxruntime: up to "
                          f"{worst:.3g} apart on {n} fixed latents (tolerance {tol:g}); no page written")
+    if with_rejection:
+        kept = _worst(raw[z_py.size + n * size:].reshape(n, *model.output_shape), model.generate(n, seed))
+        if not kept <= tol:
+            raise ShareError(f"the page's rejection sampling by D keeps other samples than `generate` (up to {kept:.3g} "
+                             f"apart on {n} samples of seed {seed}; envelope M {report.get('envelope_logit')} in the "
+                             f"page, {model.last_rejection['envelope_logit']} in Python); no page written")
+        worst = max(worst, kept)
     return worst
 
 
@@ -210,7 +235,13 @@ def _date(text: str) -> str:
         return text or "unknown"
 
 
-def page_facts(meta: dict, ort_version: str) -> dict:
+def rejection_facts(model) -> dict:
+    """What the page's rejection sampling by D needs: whether the model can (a checked `logit` output), whether
+    `generate` does it by default (its metadata says), and the algorithm's constants."""
+    return {"available": model.logit_name is not None, "default": bool(model.rejection_default), **rejection.params()}
+
+
+def page_facts(meta: dict, ort_version: str, rejection_info: dict | None = None) -> dict:
     dataset = meta.get("dataset") or "unknown"
     chips = [("dataset", dataset), ("iterations", meta.get("iterations") or "unknown"),
              ("date", _date(meta.get("created", "")))]
@@ -226,7 +257,8 @@ def page_facts(meta: dict, ort_version: str) -> dict:
             "dataset": dataset, "chips": chips, "facts": model_facts(meta),
             "latent_dim": int(meta["latent_dim"]), "prior": meta["prior"], "output_kind": meta["output_kind"],
             "output_shape": shape, "ort_version": ort_version,
-            "sampler": {"name": latent.NAME, "version": latent.VERSION}}
+            "sampler": {"name": latent.NAME, "version": latent.VERSION},
+            "rejection": rejection_info or {"available": False, "default": False, **rejection.params()}}
 
 
 def _json_for_script(obj) -> str:
@@ -239,9 +271,10 @@ def render(facts: dict, model_data: bytes, wasm_b64: str, ort_b64: str) -> str:
     pkg = resources.files(__package__)
     template = pkg.joinpath("page.html").read_text(encoding="utf-8")
     sampler_js = pkg.joinpath("sampler.js").read_text(encoding="utf-8")
+    rejection_js = pkg.joinpath("rejection.js").read_text(encoding="utf-8")
     parts = {"__GAN_TITLE__": html.escape(facts["title"]), "__GAN_FACTS_JSON__": _json_for_script(facts),
              "__GAN_MODEL_B64__": _pack(model_data), "__GAN_ORT_B64__": ort_b64, "__GAN_WASM_B64__": wasm_b64,
-             "__GAN_SAMPLER_JS__": sampler_js}
+             "__GAN_SAMPLER_JS__": sampler_js, "__GAN_REJECTION_JS__": rejection_js}
     out = template
     for key, value in parts.items():   # each placeholder appears once; values never contain another
         assert out.count(key) == 1, key
@@ -272,7 +305,7 @@ def build_page(source, *, runtime: Runtime | None = None) -> PageReport:
     worst = check_in_node(data, model, rt)
     stamp = (rt.ort_dir / "dist" / "ort-wasm-simd-threaded.wasm").stat().st_mtime
     wasm_b64, ort_b64 = _runtime_assets(str(rt.ort_dir), stamp)
-    text = render(page_facts(meta, rt.version), data, wasm_b64, ort_b64).encode("utf-8")
+    text = render(page_facts(meta, rt.version, rejection_facts(model)), data, wasm_b64, ort_b64).encode("utf-8")
     return PageReport(None, len(text), worst, time.perf_counter() - t0, text)
 
 

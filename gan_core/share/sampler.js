@@ -1,6 +1,7 @@
 // The project's latent sampler in JavaScript (the twin of gan_core/share/latent.py; see its doc):
 // Philox4x32-10 on the counter (row lo, row hi, column, 0) with the key (seed lo, seed hi), then
-// Box–Muller (normal prior) or a 24-bit uniform on [-1, 1) (uniform prior); float32 output.
+// Box–Muller (normal prior) or a 24-bit uniform on [-1, 1) (uniform prior); float32 output. The acceptance
+// uniforms of rejection sampling: the counter (row lo, row hi, 0, 1), 53 bits, float64.
 (function (root) {
   "use strict";
   const NAME = "philox4x32-10", VERSION = "1";
@@ -26,14 +27,23 @@
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
   }
 
-  // z as a Float32Array of n * latentDim values, row after row.
-  function sampleLatents(n, latentDim, prior, seed) {
+  function checkSeed(seed) {
     if (!(Number.isSafeInteger(seed) && seed >= 0)) throw new Error("the seed must be a whole number from 0 to 2^53 - 1");
+  }
+
+  function checkRows(start, n) {
+    if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(start + n)))
+      throw new Error("stream rows must lie in 0 … 2^53 - 1");
+  }
+
+  // z as a Float32Array of n * latentDim values, row after row: rows start … start + n − 1 of the stream.
+  function sampleLatents(n, latentDim, prior, seed, start = 0) {
+    checkSeed(seed); checkRows(start, n);
     if (prior !== "normal" && prior !== "uniform") throw new Error("unknown prior " + prior);
     const z = new Float32Array(n * latentDim), w = new Uint32Array(4);
     const k0 = seed % TWO32 >>> 0, k1 = Math.floor(seed / TWO32) >>> 0;
     for (let i = 0; i < n; i++) {
-      const r0 = i % TWO32 >>> 0, r1 = Math.floor(i / TWO32) >>> 0;
+      const row = start + i, r0 = row % TWO32 >>> 0, r1 = Math.floor(row / TWO32) >>> 0;
       for (let j = 0; j < latentDim; j++) {
         philox(r0, r1, j, 0, k0, k1, w);
         let v;
@@ -48,6 +58,19 @@
       }
     }
     return z;
+  }
+
+  // The acceptance uniforms u_i in [0, 1) of stream rows start … start + n − 1 (latent.uniforms).
+  function uniforms(start, n, seed) {
+    checkSeed(seed); checkRows(start, n);
+    const u = new Float64Array(n), w = new Uint32Array(4);
+    const k0 = seed % TWO32 >>> 0, k1 = Math.floor(seed / TWO32) >>> 0;
+    for (let i = 0; i < n; i++) {
+      const row = start + i;
+      philox(row % TWO32 >>> 0, Math.floor(row / TWO32) >>> 0, 0, 1, k0, k1, w);
+      u[i] = ((w[0] >>> 5) * TWO26 + (w[1] >>> 6)) / TWO53;
+    }
+    return u;
   }
 
   // Latents on the walk from seed a's latent to seed b's (gan_core.share.generation.interpolation_latents):
@@ -74,7 +97,7 @@
     return z;
   }
 
-  const api = { NAME, VERSION, mulhi, philox, sampleLatents, walkLatents };
+  const api = { NAME, VERSION, mulhi, philox, sampleLatents, uniforms, walkLatents };
   if (typeof module === "object" && module.exports) module.exports = api;
   else root.ganSampler = api;
 })(typeof globalThis !== "undefined" ? globalThis : this);

@@ -14,17 +14,20 @@ Kept simple, as documented here (version "dr-sampling v2"):
   99.9th keeps 19.2 modes on average (worst 17) against 17.6 (worst 13), at an acceptance of 2–6 % instead
   of 8–14 %; ring8's five models are unchanged (8/8, 99.6 %). Everything above M is kept alike, so with M at
   the 99th percentile a mode G rarely visits (high logits) gained no more than the top 1 % of the others.
+* M is numpy's default ("linear") percentile written out step by step (envelope_logit), so that the share
+  page's JavaScript twin of this module (gan_core/share/rejection.js) computes the same double.
 * The stream: row i of the latents is row i of the project's latent sampler for the seed
   (gan_core.share.latent, drawn in blocks with ``start``); its acceptance uniform u_i comes from the same
-  Philox4x32-10 key with the counter (i mod 2^32, i div 2^32, 0, 1) — the fourth counter word is 1, which
-  the latent sampler never uses (it always has 0), so u is independent of every latent. Row i is kept iff
-  u_i < exp(logit_i − M); the first n kept rows, in stream order, are the result. Hence the same
-  (model, n, seed) always gives the same samples, and a smaller n gives a prefix of a larger one.
+  sampler (latent.uniforms: the same Philox4x32-10 key with the counter (i mod 2^32, i div 2^32, 0, 1), a
+  stream independent of every latent). Row i is kept iff u_i < exp(logit_i − M); the first n kept rows, in
+  stream order, are the result. Hence the same (model, n, seed) always gives the same samples, a smaller n
+  gives a prefix of a larger one, and the page, drawing the same rows, keeps the same ones.
 A packed D (PacGAN) judges P-tuples; its single-point logit is logit(x, …, x) / P (see
 models.PackedDiscriminator.pointwise), which is what an exported model's `logit` output holds.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -45,15 +48,27 @@ def acceptance(logits: np.ndarray, max_logit: float) -> np.ndarray:
     return np.exp(np.minimum(lg - float(max_logit), 0.0))
 
 
-def uniforms(start: int, n: int, seed: int) -> np.ndarray:
-    """u_i in [0, 1) for stream rows start … start + n − 1 (53 bits; counter word 3 = 1, see the module doc)."""
-    seed = latent.check_seed(seed)
-    rows = np.arange(int(start), int(start) + int(n), dtype=np.uint64)
-    lo = (rows & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    hi = (rows >> np.uint64(32)).astype(np.uint32)
-    zero = np.zeros(len(rows), np.uint32)
-    w0, w1, _, _ = latent.philox4x32(lo, hi, zero, zero + 1, seed & 0xFFFFFFFF, seed >> 32)
-    return ((w0 >> np.uint32(5)).astype(np.float64) * 2**26 + (w1 >> np.uint32(6))) / 2**53
+def envelope_logit(logits) -> float:
+    """M: the QUANTILE-th percentile of the logits, linear between neighbouring order statistics.
+
+    numpy's ``np.percentile(logits, QUANTILE)`` operation by operation (its index (n − 1)·q and its
+    two-sided lerp), so that rejection.js, doing the same double operations, gets the same M."""
+    a = np.sort(np.asarray(logits, np.float64).reshape(-1))
+    if a.size == 0:
+        raise ConfigError("no logits to set the rejection envelope from")
+    h = (a.size - 1) * (QUANTILE / 100)
+    lo = min(int(math.floor(h)), a.size - 1)
+    hi = min(lo + 1, a.size - 1)
+    t = h - lo
+    below, above = float(a[lo]), float(a[hi])
+    diff = above - below
+    return above - diff * (1 - t) if t >= 0.5 else below + diff * t
+
+
+def params() -> dict:
+    """What the share page's rejection.js needs to run this algorithm (its constants, with its name)."""
+    return {"name": NAME, "burn_in": BURN_IN, "quantile": QUANTILE, "block": BLOCK,
+            "max_draws_per_sample": MAX_DRAWS_PER_SAMPLE}
 
 
 def rejection_sample(sample_and_logit: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], n: int,
@@ -71,7 +86,7 @@ def rejection_sample(sample_and_logit: Callable[[np.ndarray], tuple[np.ndarray, 
     burn_logits = np.asarray(burn_logits, np.float64).reshape(-1)
     if not np.isfinite(burn_logits).all():
         raise ConfigError("the model's discriminator gives non-finite logits; rejection sampling is impossible")
-    m = float(np.percentile(burn_logits, QUANTILE))
+    m = envelope_logit(burn_logits)
     kept, count, start, limit = [], 0, 0, n * MAX_DRAWS_PER_SAMPLE + int(burn_in)
     while count < n:
         if start >= limit:
@@ -80,7 +95,7 @@ def rejection_sample(sample_and_logit: Callable[[np.ndarray], tuple[np.ndarray, 
         k = min(int(block), limit - start)
         z = latent.sample(k, latent_dim, prior, seed, start=start)
         x, lg = sample_and_logit(z)
-        keep = uniforms(start, k, seed) < acceptance(np.asarray(lg).reshape(-1), m)
+        keep = latent.uniforms(start, k, seed) < acceptance(np.asarray(lg).reshape(-1), m)
         kept.append(x[keep][: n - count])
         count += int(keep.sum())
         start += k
