@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from gan_core.data.pictures import load_split, picture_set
 from gan_core.errors import DataError
 
 DEFAULT_PARAMS = {
@@ -19,6 +20,8 @@ DEFAULT_PARAMS = {
     "ring8": {"modes": 8, "radius": 2.0, "std": 0.02},
     "grid25": {"side": 5, "spacing": 2.0, "std": 0.05},
     "digits": {},
+    "fashion": {},
+    "mnist": {},
 }
 
 
@@ -32,6 +35,7 @@ class Dataset:
     data: Optional[np.ndarray] = None       # finite datasets
     centers: Optional[np.ndarray] = None    # isotropic Gaussian mixtures (known density)
     std: Optional[float] = None
+    labels: Optional[np.ndarray] = None     # the class of each example of `data`, for scoring only
 
     @property
     def known_density(self) -> bool:
@@ -104,6 +108,10 @@ def builtin(name: str, params: Optional[dict] = None) -> Dataset:
         x = load_digits().images.astype(np.float32) / 16.0
         return Dataset(name, "image", (1, 8, 8), "1,797 handwritten digits, 8×8 grey (scikit-learn)", p,
                        data=x[:, None, :, :])
+    if name in ("fashion", "mnist"):   # native 28×28: the scores' classifier sees what G learns to draw
+        x, y = load_split(name, "train")
+        return Dataset(name, "image", (1, 28, 28), f"{len(x):,} {picture_set(name).title} training images, "
+                       "28×28 grey", p, data=x, labels=y)
     raise DataError(f"unknown dataset {name!r}")
 
 

@@ -1,4 +1,4 @@
-"""User data files (.csv points, .npy arrays, .zip archives or folders of images) read as Datasets.
+"""User data files (.csv points, .npy arrays, IDX files, .zip archives or folders of images) read as Datasets.
 
 A user file is untrusted: a small zip can hold a huge entry, a small PNG a huge picture. Everything is
 checked from headers before it is read or decoded, images are shrunk as they are read, and a file over
@@ -16,24 +16,24 @@ from typing import Optional
 import numpy as np
 
 from gan_core.data.datasets import Dataset
+from gan_core.data.idx import read_idx
+from gan_core.data.limits import (
+    MAX_DATA_BYTES,
+    MAX_ENTRY_BYTES,
+    MAX_FILE_BYTES,
+    MAX_IMAGES,
+    MAX_NAME_CHARS,
+    MAX_PIXELS,
+    MAX_TOTAL_BYTES,
+    MAX_TOTAL_PIXELS,
+    MAX_ZIP_ENTRIES,
+)
+from gan_core.data.limits import mb as _mb
 from gan_core.errors import DataError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
-MAX_FILE_BYTES = 256 << 20        # a .csv or .npy file
-MAX_ZIP_ENTRIES = 100_000         # entries of any kind in one zip
-MAX_IMAGES = 60_000               # image files (MNIST's size); each costs ~0.1 ms of decoding at least
-MAX_ENTRY_BYTES = 64 << 20        # one image file, uncompressed
-MAX_TOTAL_BYTES = 512 << 20       # all image files together, uncompressed
-MAX_PIXELS = 40_000_000           # one image (width × height, from its header)
-MAX_TOTAL_PIXELS = 400_000_000    # all images together, as decoded
-MAX_DATA_BYTES = 512 << 20        # the float32 dataset that training receives
-MAX_NAME_CHARS = 200              # a file name (uploads are saved under it)
 F32_MAX = float(np.finfo(np.float32).max)
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2 ** 20:,.0f} MB" if n >= 2 ** 20 else f"{n:,} bytes"
 
 
 def _check_name(name: str) -> str:
@@ -210,6 +210,18 @@ def load_npy(source, name: str = "data.npy", image_size: int = 32) -> Dataset:
     if x.ndim <= 2:
         return _points(x, name)
     return _to_images(x, name, image_size)
+
+
+def load_idx(source, name: str = "data-ubyte", image_size: int = 32) -> Dataset:
+    """An IDX file (MNIST's format, gzipped or not): 1-D or [n, d] values are points, [n, H, W] images."""
+    name = Path(name).name
+    x = read_idx(source, name, max_file=MAX_FILE_BYTES, max_payload=MAX_TOTAL_BYTES)
+    if x.size == 0:
+        raise DataError(f"{name}: the file holds no values")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise DataError(f"{name}: the array has NaN or Inf (first at index {tuple(int(i) for i in bad)})")
+    return _points(x, name) if x.ndim <= 2 else _to_images(x, name, image_size)
 
 
 class _Images:
@@ -395,4 +407,7 @@ def load_file(source, name: Optional[str] = None, image_size: int = 32) -> Datas
         return load_npy(source, name, image_size)
     if low.endswith(".zip"):
         return load_images(source, name, image_size)
-    raise DataError(f"{Path(name).name}: unsupported file type; use a .csv of points, a .npy array, or a .zip/folder of images")
+    if low.endswith(("-ubyte", "-ubyte.gz")):
+        return load_idx(source, name, image_size)
+    raise DataError(f"{Path(name).name}: unsupported file type; use a .csv of points, a .npy array, an IDX file "
+                    "(*-ubyte, *-ubyte.gz) or a .zip/folder of images")
