@@ -1,4 +1,4 @@
-"""Command line: python -m gan_core train|export|generate|share|runs|stop|control|replay.
+"""Command line: python -m gan_core train|export|generate|share|runs|stop|control|replay|classifier.
 
 Imports are lazy so that `generate` works where torch is not installed. Every user error ends in one
 line on stderr and a non-zero exit, never a traceback.
@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--run-dir", required=True, help="the new run directory")
     rp.add_argument("--iterations", type=int, default=None, help="default: as far as the run got")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    cl = sub.add_parser("classifier", help="train and cache the classifier whose features score fashion / mnist "
+                                           "samples (FID, precision/recall, classes)")
+    cl.add_argument("--dataset", required=True, choices=("fashion", "mnist"))
+    cl.add_argument("--epochs", type=int, default=5, help="passes over the 60,000 training images")
+    cl.add_argument("--seed", type=int, default=0)
+    cl.add_argument("--retrain", action="store_true", help="train again even if a classifier is cached")
+    cl.add_argument("--floor", action="store_true", help="also print the scores of real training images (the "
+                                                         "floor) and their Parzen log-likelihood of the test images")
     return p
 
 
@@ -338,12 +346,36 @@ def cmd_replay(a) -> int:
     return 0 if st["state"] in ("completed", "stopped") else 1
 
 
+def cmd_classifier(a) -> int:
+    from gan_core.scores import classifier as C
+    if a.epochs < 1:
+        raise GanError(f"--epochs must be at least 1, got {a.epochs}")
+    path = C.classifier_path(a.dataset)
+    if a.retrain or not path.exists():
+        clf = C.train_classifier(a.dataset, epochs=a.epochs, seed=a.seed, log=lambda s: print(s, file=sys.stderr))
+    else:
+        clf = C.load_classifier(a.dataset)
+    m = clf.meta
+    print(f"{path}: test accuracy {m['test_accuracy']:.4f} ({m['epochs']} epochs, seed {m['seed']}, "
+          f"trained in {m['train_cpu_s']:.0f} CPU-s)")
+    if a.floor:
+        from gan_core.scores.images import floor, floor_images, parzen_images
+        f = floor(a.dataset, classifier=clf)
+        print(f"floor ({f['n']:,} training images against the test images): FID {f['fid']:.3f}, precision "
+              f"{f['precision']:.3f}, recall {f['recall']:.3f}, classes {f['classes_covered']}/10, "
+              f"class KL {f['class_kl']:.4f}")
+        pz = parzen_images(floor_images(a.dataset), a.dataset)
+        print(f"Parzen log-likelihood of the test images under {f['n']:,} training images: {pz['mean']:.1f} ± "
+              f"{pz['se']:.1f} nats (σ = {pz['sigma']:.3f}, chosen on held-out training images)")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "export": cmd_export, "generate": cmd_generate,
                 "share": cmd_share, "runs": cmd_runs, "stop": cmd_stop, "control": cmd_control,
-                "replay": cmd_replay, "compare": cmd_compare}[args.command](args)
+                "replay": cmd_replay, "compare": cmd_compare, "classifier": cmd_classifier}[args.command](args)
     except GanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -201,3 +201,28 @@ def test_parzen_images_uses_held_out_training_images(tiny_mnist, monkeypatch):
     out = parzen_images(train[:200], "mnist", sigmas=[0.1, 0.3])
     expected = parzen_score(load_split("mnist", "test")[0], train[:200], train[-50:], [0.1, 0.3])
     assert out["mean"] == pytest.approx(expected["mean"]) and out["sigma"] == expected["sigma"]
+
+
+def test_floor_images_never_include_the_held_out_validation_images(tiny_mnist, monkeypatch):
+    from gan_core.data.pictures import load_split
+    from gan_core.scores import images
+    monkeypatch.setattr(images, "VALIDATION", 50)
+    train = load_split("mnist", "train")[0].reshape(400, -1)
+    drawn = floor_images("mnist", 100, seed=3).reshape(100, -1)
+    rows = {r.tobytes(): i for i, r in enumerate(train)}
+    idx = sorted(rows[r.tobytes()] for r in drawn)
+    assert len(set(idx)) == 100 and max(idx) < 350
+
+
+def test_classifier_command_trains_caches_and_prints_the_floor(tiny_mnist):
+    from tests.conftest import run_cli
+    env = {"GAN_DATA_DIR": str(tiny_mnist / "data"), "GAN_CACHE_DIR": str(tiny_mnist / "cache")}
+    r = run_cli("classifier", "--dataset", "mnist", "--epochs", "2", "--floor", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout and "epoch 2/2" in r.stderr
+    assert "floor (400 training images" in r.stdout and "Parzen log-likelihood" in r.stdout
+    assert (tiny_mnist / "cache" / "classifiers" / "mnist.npz").exists()
+    again = run_cli("classifier", "--dataset", "mnist", env=env)   # cached: no training
+    assert again.returncode == 0 and "epoch" not in again.stderr and "(2 epochs" in again.stdout
+    bad = run_cli("classifier", "--dataset", "mnist", "--epochs", "0", env=env)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --epochs must be at least 1, got 0"
