@@ -209,12 +209,14 @@ def run_controls() -> None:
         msg = action(launch.stop_training, path, done=f"Asked **{target}** to stop after its current step.")
     if a3.button("Delete…", disabled=running, key="delete", help="Remove the run directory and everything in it."):
         ss["_confirm_delete"] = target
-    a4.download_button("Download .zip", data=lambda p=path: transfer.run_zip_bytes(p), file_name=f"{target.replace('/', '_')}.zip",
-                       mime="application/zip", on_click="ignore", key="download",
+    a4.download_button("Download .zip", data=lambda p=path: transfer.run_zip_bytes(p),
+                       file_name=f"{target.replace('/', '_')}.zip", mime="application/zip", on_click="ignore",
+                       key="download",
                        help="The run directory without checkpoints, with generator.onnx if exported.")
     if info.state == "completed" and (path / "generator.onnx").is_file():
-        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p), file_name=f"{target.replace('/', '_')}.html",
-                           mime="text/html", on_click="ignore", key="download_page",
+        a5.download_button("Download web page", data=lambda p=path: share_page_bytes(p),
+                           file_name=f"{target.replace('/', '_')}.html", mime="text/html", on_click="ignore",
+                           key="download_page",
                            disabled=bool(share_unavailable()),
                            help=share_unavailable() or "One .html file that samples this run's generator in any "
                                                        "browser, offline.")
@@ -534,7 +536,8 @@ def side_by_side(names: list) -> None:
         stamp = (n, its[-1])
         if stamp not in cache:
             try:
-                snap = snapshot(str(root / n), its[-1], (root / n / "snapshots" / f"it_{its[-1]:08d}.npz").stat().st_mtime)
+                f = root / n / "snapshots" / f"it_{its[-1]:08d}.npz"
+                snap = snapshot(str(root / n), its[-1], f.stat().st_mtime)
             except (GanError, OSError) as e:
                 col.warning(f"{n}: snapshot not readable yet ({e})")
                 continue

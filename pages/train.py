@@ -92,7 +92,7 @@ if not ss.get("_train_url_read"):
         except (GanError, OSError, ValueError):
             pass  # the saved upload is gone: the page asks for a file again
     ds_key = {SOURCES[1]: "user", SOURCES[2]: "drawn"}.get(ss.get("source"), ss.get("dataset", BUILTIN_DATASETS[0]))
-    for short, (field, typ) in SETTINGS.items():
+    for short, (_field, typ) in SETTINGS.items():
         if short in q:
             try:
                 ss[f"{short}@{ds_key}"] = parse(q[short], typ)
@@ -322,7 +322,7 @@ if msg:
                      query_params={"run": msg[2]})
 
 
-# --- Compare…: several runs of these settings by one command (gan_core.runs.comparisons, gan_core.engine.compare) ---------------------------
+# --- Compare…: several runs of these settings by one command (comparisons, gan_core.engine.compare) -----------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
              "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",

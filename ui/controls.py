@@ -90,11 +90,11 @@ def live_controls(run_dir, status: dict, name: str) -> None:
         c1.button("Pause", key=f"pause@{name}", icon=":material/pause:", on_click=_send,
                   args=(run_dir, "pause", key),
                   help="Hold training after the current iteration; the views show that exact state.")
-    what = c2.selectbox("Step", ["iteration", "d", "g"], key=f"step_what@{name}",
-                        format_func={"iteration": "whole iterations", "d": "D steps", "g": "G steps"}.get,
-                        help="While paused: one discriminator step (eq. 2), one generator step (eq. 3/4), or whole "
-                             "iterations of Algorithm 1 (k D-steps, then one G-step).")
-    count = c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
+    c2.selectbox("Step", ["iteration", "d", "g"], key=f"step_what@{name}",  # read by _step, on the click
+                 format_func={"iteration": "whole iterations", "d": "D steps", "g": "G steps"}.get,
+                 help="While paused: one discriminator step (eq. 2), one generator step (eq. 3/4), or whole "
+                      "iterations of Algorithm 1 (k D-steps, then one G-step).")
+    c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
     c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
               help="Pause first; each step is recorded, so replay repeats it.", on_click=_step,
               args=(run_dir, name, key, [int(status.get("iteration") or 0), int(status.get("d_done") or 0)]))
@@ -112,19 +112,19 @@ def live_controls(run_dir, status: dict, name: str) -> None:
         with st.form(f"live@{name}", border=False):
             a, b, c = st.columns(3)
             a.number_input("Learning rate of D", 1e-7, 1.0, float(s.get("lr_d", 2e-4)), format="%.2e",
-                                  key=f"live_lr_d@{name}", help="D's step size from the next iteration on.")
+                           key=f"live_lr_d@{name}", help="D's step size from the next iteration on.")
             b.number_input("Learning rate of G", 1e-7, 1.0, float(s.get("lr_g", 2e-4)), format="%.2e",
-                                  key=f"live_lr_g@{name}", help="G's step size from the next iteration on.")
+                           key=f"live_lr_g@{name}", help="G's step size from the next iteration on.")
             c.number_input("k — D steps per iteration", 1, 50, int(s.get("k", 1)), key=f"live_k@{name}",
-                               help="Algorithm 1's k.")
+                           help="Algorithm 1's k.")
             a.selectbox("Generator objective", list(G_LOSSES),
-                                 index=list(G_LOSSES).index(s.get("g_loss", G_LOSSES[0])), key=f"live_g@{name}",
-                                 help="non-saturating: ascend log D(G(z)) (eq. 3); minimax: descend "
-                                      "log(1 − D(G(z))) (eq. 4).")
+                        index=list(G_LOSSES).index(s.get("g_loss", G_LOSSES[0])), key=f"live_g@{name}",
+                        help="non-saturating: ascend log D(G(z)) (eq. 3); minimax: descend "
+                             "log(1 − D(G(z))) (eq. 4).")
             b.number_input("Batch size m", 1, 65_536, int(s.get("batch_size", 64)), key=f"live_m@{name}",
-                                   help="m real examples and m noise vectors per step.")
+                           help="m real examples and m noise vectors per step.")
             c.number_input("Learning rate falls to (× initial)", 0.0, 1.0, float(s.get("lr_decay", 1.0)),
-                                   key=f"live_decay@{name}", help="1: constant; 0: linearly down to 0.")
+                           key=f"live_decay@{name}", help="1: constant; 0: linearly down to 0.")
             st.form_submit_button("Apply at the next iteration", icon=":material/check:",
                                   on_click=_apply_changes, args=(run_dir, name, key, s))
         st.caption("Each change is recorded in changes.jsonl with the iteration where it took effect (marked on "
@@ -132,15 +132,15 @@ def live_controls(run_dir, status: dict, name: str) -> None:
     _show(key)
 
 
-def extend_controls(run_dir, status: dict, name: str, iterations: int) -> None:
+def extend_controls(run_dir, status: dict, name: str, iterations: int) -> bool:
     """Resume or extend a run that is not training: states the learning rates it will use, lets the user
     set them, and refuses (with the reason) a continuation that would train at learning rate 0."""
     key = f"_ext_msg@{name}"
     done = int(status.get("iteration") or 0)
     s = current_settings(run_dir, status)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    total = c1.number_input("Continue to a total of (iterations)", done + 1, 100_000_000,
-                            max(iterations, done + 1) if status.get("state") != "completed" else max(2 * done, done + 1),
+    start = max(iterations, done + 1) if status.get("state") != "completed" else max(2 * done, done + 1)
+    total = c1.number_input("Continue to a total of (iterations)", done + 1, 100_000_000, start,
                             key=f"ext_total@{name}")
     restart = c2.toggle("Restart the rate schedule", key=f"ext_restart@{name}",
                         help="The learning rates decay again from their values below, over the added iterations.")
