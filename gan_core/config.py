@@ -303,7 +303,7 @@ class TrainConfig:
         return cls(**{**LEGACY_VALUES, **d}).check_types()
 
     def save(self, path: Path) -> None:
-        from gan_core.runs.store import write_json_atomic  # local import: runs imports nothing from here at module level
+        from gan_core.files import write_json_atomic
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod

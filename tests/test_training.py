@@ -186,7 +186,7 @@ def test_status_says_the_iteration_between_flushes_without_fsync(tmp_path, monke
     skip the fsync that state changes keep."""
     synced, writes = [], []
     real_fsync, real_write = os.fsync, store.write_status
-    monkeypatch.setattr(store.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
 
     def write(run_dir, durable=True, **fields):
         writes.append((durable, fields.get("state"), fields.get("iteration")))

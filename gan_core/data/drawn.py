@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from gan_core.errors import DataError
-from gan_core.runs.store import write_bytes_atomic
+from gan_core.files import write_bytes_atomic
 
 DRAWN_CSV = "drawn_data.csv"
 DRAWING_JSON = "drawing.json"

@@ -13,7 +13,8 @@ from typing import Optional
 import torch
 
 from gan_core.errors import RunError
-from gan_core.runs.store import CHECKPOINT, write_bytes_atomic
+from gan_core.files import write_bytes_atomic
+from gan_core.runs.store import CHECKPOINT
 
 
 def checkpoint_path(run_dir) -> Path:

@@ -20,7 +20,7 @@ from gan_core.theory import quality
 from gan_core.theory import divergence
 from gan_core.data.datasets import Dataset
 from gan_core.engine.models import DataSpace, pointwise_logit
-from gan_core.runs.store import write_bytes_atomic
+from gan_core.files import write_bytes_atomic
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)

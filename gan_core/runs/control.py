@@ -19,9 +19,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from gan_core.runs import store
 from gan_core.config import split_setting
 from gan_core.errors import ConfigError, RunError
+from gan_core.files import read_json, write_bytes_atomic, write_json_atomic
+from gan_core.runs import store
 
 CONTROL_DIR = "control"
 CHANGES = "changes.jsonl"
@@ -92,7 +93,7 @@ def send(run_dir, command: str, **args) -> str:
         raise RunError(f"{run_dir.name} is not training (state {st.get('state', 'unknown')}); "
                        "start or resume it first")
     cid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    store.write_json_atomic(run_dir / CONTROL_DIR / f"{cid}.json", {"id": cid, "command": command, **body})
+    write_json_atomic(run_dir / CONTROL_DIR / f"{cid}.json", {"id": cid, "command": command, **body})
     return cid
 
 
@@ -101,7 +102,7 @@ def wait_done(run_dir, cid: str, timeout: float = 5.0) -> Optional[dict]:
     path = Path(run_dir) / CONTROL_DIR / f"{cid}.done"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ans = store.read_json(path)
+        ans = read_json(path)
         if ans is not None:
             try:
                 path.unlink()
@@ -147,7 +148,7 @@ class Inbox:
         out = []
         for n in names:
             p = self.dir / n
-            msg = store.read_json(p)
+            msg = read_json(p)
             p.unlink(missing_ok=True)
             if isinstance(msg, dict) and msg.get("command") in COMMANDS:
                 try:
@@ -160,7 +161,7 @@ class Inbox:
     def answer(self, msg: dict, ok: bool, message: str, **extra) -> None:
         cid = str(msg.get("id", ""))
         if cid and "/" not in cid:
-            store.write_json_atomic(self.dir / f"{cid}.done", {"ok": ok, "message": message, **extra})
+            write_json_atomic(self.dir / f"{cid}.done", {"ok": ok, "message": message, **extra})
 
 
 # --- the record of changes ----------------------------------------------------------------------------
@@ -195,4 +196,4 @@ def keep_changes(run_dir, n: int) -> None:
     """Keep only the first n changes: those the checkpoint being resumed from had applied."""
     events = read_changes(run_dir)
     if len(events) != n and (Path(run_dir) / CHANGES).exists():
-        store.write_bytes_atomic(Path(run_dir) / CHANGES, "".join(json.dumps(e) + "\n" for e in events[:n]).encode())
+        write_bytes_atomic(Path(run_dir) / CHANGES, "".join(json.dumps(e) + "\n" for e in events[:n]).encode())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from gan_core.errors import RunError
+from gan_core.files import remove_orphan_tmp
 
 try:
     import fcntl
@@ -106,7 +107,6 @@ def acquire(run_dir, wait_s: float = 1.0) -> RunLock:
     except OSError:
         pass  # the pid is for messages only
     _HELD.add(_key(run_dir))
-    from gan_core.runs.store import remove_orphan_tmp  # local: runs imports this module
     remove_orphan_tmp(run_dir)  # we are the only writer now: any temporary file left is a dead writer's
     return RunLock(run_dir, fd, created)
 

@@ -1,86 +1,31 @@
 """The run directory: the only meeting point of a training process and everything that watches it.
 
 Files (SPEC.md): config.json, metrics.csv, status.json, checkpoints/, snapshots/, generator.onnx, STOP.
-Every JSON and checkpoint write goes to a temporary file first and is renamed into place, so a reader
-or a killed writer never sees half a file.
+Every JSON and checkpoint write goes to a temporary file first and is renamed into place (gan_core.files),
+so a reader or a killed writer never sees half a file.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from gan_core.errors import RunError
+from gan_core.files import process_alive, read_json, write_bytes_atomic, write_json_atomic
+from gan_core.files import current_process_start  # noqa: F401  (trainers record it in status.json: pid_start)
+from gan_core.runs.paths import DEFAULT_ROOT, snapshot_dir, snapshot_iteration, snapshot_path
+from gan_core.runs.runlock import ensure_free, is_locked
 
 STATES = ("running", "paused", "completed", "stopped", "failed", "interrupted")
 LIVE_STATES = ("running", "paused")  # a process is (or should be) behind these
 BROKEN = "broken"  # what list_runs shows for a folder whose files cannot be read or make no sense
 BASE_COLUMNS = ["iteration", "value_estimate", "d_loss", "g_loss", "d_real", "d_fake", "elapsed_s"]
-DEFAULT_ROOT = "runs"
 CHECKPOINT = "checkpoints/last.pt"  # written by gan_core.engine.checkpoint; named here so torch-free readers can see it
-
-
-def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write path whole or not at all (a temporary file renamed over it). durable=False skips the fsync: for
-    files rewritten every fraction of a second whose loss in a crash costs nothing (progress)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the name tells remove_orphan_tmp whose file it is: .NAME.PID.RANDOM.tmp
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: Path, obj, durable: bool = True) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), durable)
-
-
-def read_json(path: Path) -> Optional[dict]:
-    """The JSON object in path; None if it is missing, unreadable or not an object."""
-    try:
-        obj = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def remove_orphan_tmp(run_dir, min_age_s: float = 3600.0) -> int:
-    """Delete temporary files (.NAME.PID.X.tmp) left in run_dir by writers that died (SIGKILL, full disk).
-
-    Called by the run's writer once it holds the run lock; a file whose pid is alive is kept unless it
-    is older than min_age_s (the pid was reused). Returns how many were removed."""
-    removed = 0
-    for p in Path(run_dir).rglob(".*.tmp"):
-        parts = p.name.split(".")
-        try:
-            pid = int(parts[-3])
-        except (IndexError, ValueError):
-            pid = None
-        try:
-            old = time.time() - p.stat().st_mtime > min_age_s
-            if pid == os.getpid() or (pid is not None and process_alive(pid) and not old):
-                continue
-            p.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -107,47 +52,8 @@ def write_status(run_dir, durable: bool = True, **fields) -> dict:
     return st
 
 
-def process_alive(pid: Optional[int], start_time: Optional[float] = None) -> bool:
-    """Is the process that wrote the status still the one alive under that pid?"""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if start_time is not None and _proc_start(pid) is not None:
-        return abs(_proc_start(pid) - start_time) < 2.0  # pid reused by another process otherwise
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():  # a zombie (killed, not yet reaped) is not alive
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-    return True
-
-
-def _proc_start(pid) -> Optional[float]:
-    """Start time of a Linux process in seconds since the epoch (None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if fields[0] == "Z":
-            return -1.0
-        ticks = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-        boot = next(float(l.split()[1]) for l in Path("/proc/stat").read_text().splitlines() if l.startswith("btime"))
-        return boot + ticks
-    except (OSError, IndexError, ValueError, StopIteration):
-        return None
-
-
-def current_process_start() -> Optional[float]:
-    return _proc_start(os.getpid())
-
-
 def refresh_state(run_dir) -> dict:
     """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
-    from gan_core.runs.runlock import is_locked
     st = read_status(run_dir)
     if is_locked(run_dir):  # a live writer holds the run, whatever status.json says (or lacks)
         return st if st.get("state") in LIVE_STATES else {**st, "state": "running"}
@@ -272,7 +178,6 @@ def delete_run(run_dir) -> None:
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise RunError(f"{run_dir} is not a run directory; refusing to delete it")
-    from gan_core.runs.runlock import ensure_free
     ensure_free(run_dir)
     st = refresh_state(run_dir)
     if st.get("state") == "running":
@@ -335,21 +240,15 @@ def truncate_metrics(run_dir, last_iteration: int) -> int:
 
 def list_snapshots(run_dir) -> list[int]:
     """Iterations that have a snapshot, ascending."""
-    d = Path(run_dir) / "snapshots"
+    d = snapshot_dir(run_dir)
     if not d.is_dir():
         return []
-    its = []
-    for p in d.glob("it_*.npz"):
-        try:
-            its.append(int(p.stem[3:]))
-        except ValueError:
-            pass
-    return sorted(its)
+    return sorted(it for it in map(snapshot_iteration, d.glob("*.npz")) if it is not None)
 
 
 def load_snapshot(run_dir, iteration: int) -> dict:
     import numpy as np
-    p = Path(run_dir) / "snapshots" / f"it_{iteration:08d}.npz"
+    p = snapshot_path(run_dir, iteration)
     try:
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

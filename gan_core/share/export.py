@@ -11,8 +11,6 @@ import csv
 import io
 import json
 import logging
-import os
-import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +23,7 @@ import torch
 from onnx import external_data_helper
 
 from gan_core.errors import GanError
+from gan_core.files import write_bytes_atomic
 from gan_core.share.generation import PRIORS, sample_latents
 from gan_core.theory import rejection
 from gan_core.share import latent
@@ -144,21 +143,6 @@ def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: floa
     return worst
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is atomic; open() rather than mkstemp so the umask decides permissions.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)   # readers see the old file or the new one, never half of one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict, n_check: int = 256,
                      tol: float = 1e-4, seed: int = 0, opset: int = OPSET,
                      discriminator: torch.nn.Module | None = None) -> ExportReport:
@@ -223,7 +207,7 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
         raise GanError(f"the exported ONNX model fails onnx's checker: {_short(exc)}") from None
     data = model.SerializeToString()   # one self-contained protobuf: weights included
     max_diff = _verify(module, data, latents, float(tol), outputs)
-    _write_atomic(path, data)
+    write_bytes_atomic(path, data)   # temp file in the same folder, fsync, rename
     return ExportReport(path, max_diff, int(n_check), len(data), exporter)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from gan_core.errors import GanError
+from gan_core.files import write_bytes_atomic
 from gan_core.share.generation import load_model
 
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
@@ -42,18 +41,8 @@ def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_ti
 
 
 def atomic_write(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is atomic; open() rather than mkstemp so the umask decides permissions.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """A sample file or page written whole or not at all (gan_core.files); no fsync: it is re-made on request."""
+    return write_bytes_atomic(path, data, durable=False)
 
 
 def points_csv_bytes(points: np.ndarray) -> bytes:
