@@ -87,7 +87,7 @@ def profile_python(name: str, iterations: int) -> None:
         "checkpoint (save_checkpoint)": ("checkpoint.py", "save_checkpoint"),
         "metrics rows (store.append_rows)": ("store.py", "append_rows"),
         "status.json (store.write_status)": ("store.py", "write_status"),
-        "data sampling (DataSampler.__call__)": ("training.py", "__call__"),
+        "data sampling (DataSampler.__call__)": ("algorithm.py", "__call__"),
     }
     rows = []
     for label, (fname, func) in wanted.items():

@@ -149,6 +149,28 @@ def test_changes_survive_stop_and_resume_bit_exactly(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_a_stop_between_two_d_steps_takes_effect_there_and_resumes_bit_exactly(tmp_path, monkeypatch):
+    """SIGTERM can come between two of an iteration's k D-steps: the run stops there, its checkpoint holds
+    that position inside the iteration, and the resumed run's rows are those of one uninterrupted run."""
+    from gan_core.engine import training
+    train(_cfg(tmp_path, "straight", iterations=40, k=3))
+    real = training.Trainer.d_step
+
+    def d_step(self):
+        real(self)
+        if (self.it, self.d_done) == (23, 2):
+            self.stop.set = True  # what StopFlag's handler does on SIGTERM
+
+    monkeypatch.setattr(training.Trainer, "d_step", d_step)
+    st = train(_cfg(tmp_path, "resumed", iterations=40, k=3))
+    monkeypatch.setattr(training.Trainer, "d_step", real)
+    assert st["state"] == "stopped" and (st["iteration"], st["d_done"]) == (23, 2), st
+    ck = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)
+    assert (ck["iteration"], ck["d_done"]) == (23, 2)
+    assert train(_cfg(tmp_path, "resumed", iterations=40, k=3), resume=True)["state"] == "completed"
+    pd.testing.assert_frame_equal(rows(tmp_path / "straight"), rows(tmp_path / "resumed"))
+
+
 def test_slow_motion_caps_the_rate_and_snapshots_often(tmp_path):
     bg = Background(_cfg(tmp_path, iterations=100_000))
     d = bg.dir

@@ -1,4 +1,5 @@
-"""The two updates of Algorithm 1 (the paper's, quoted by the seed), each under the equation it follows.
+"""The two updates of Algorithm 1 (the paper's, quoted by the seed), each under the equation it follows, and
+the minibatches of real examples they take (DataSampler; the noise is gan_core.engine.models.sample_prior).
 
 The training loop (gan_core.engine.training) decides when each runs; these functions only do the mathematics.
 Both return detached tensors and never synchronise with the device.
@@ -10,7 +11,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan_core.data.datasets import Dataset
 from gan_core.engine.objective import generator_loss, value_estimate
+
+
+class DataSampler:
+    """Minibatches of m examples on the device: fresh draws from a known mixture, or rows of the data."""
+
+    def __init__(self, ds: Dataset, device: torch.device):
+        self.device = device
+        if ds.data is not None:
+            x = torch.from_numpy(ds.data).to(device)
+            self.data = x * 2 - 1 if ds.kind == "image" else x  # images live in [-1, 1] for tanh
+            self.centers = None
+        else:
+            self.data = None
+            self.centers = torch.as_tensor(ds.centers, dtype=torch.float32, device=device)
+            self.std = float(ds.std)
+
+    def __call__(self, m: int, rng: torch.Generator) -> torch.Tensor:
+        if self.data is not None:
+            return self.data[torch.randint(len(self.data), (m,), generator=rng, device=self.device)]
+        idx = torch.randint(len(self.centers), (m,), generator=rng, device=self.device)
+        noise = torch.randn(m, self.centers.shape[1], generator=rng, device=self.device)
+        return self.centers[idx] + self.std * noise
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,

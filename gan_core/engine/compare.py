@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from gan_core.runs import store
-from gan_core.runs.comparisons import SPEC_NAME, LOG_NAME, plan_members, read_spec
+from gan_core.runs.comparisons import read_spec, write_spec
 from gan_core.config import TrainConfig
 from gan_core.errors import RunError
 
@@ -32,20 +32,8 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
     """Create (or resume) the comparison in root and train it; returns {member name: final status}."""
     from gan_core.runs.runlock import acquire
     root = Path(root)
-    if resume:
-        spec = read_spec(root)
-        names = spec["members"]
-    else:
-        if (root / SPEC_NAME).exists():
-            raise RunError(f"{root} already holds a comparison; use --resume to continue it or choose another --root")
-        if root.exists() and any(p.name not in (".lock", LOG_NAME) for p in root.iterdir()):
-            raise RunError(f"--root {root} already holds other files; choose a new or empty folder")
-        planned = plan_members(base, vary, seeds)
-        names = [n for n, _ in planned]
-        spec = {"kind": "comparison", "dataset": base.dataset, "vary": vary, "seeds": seeds, "members": names,
-                "settings": {n: s for n, s in planned}, "created_at": time.time()}
-        root.mkdir(parents=True, exist_ok=True)
-        store.write_json_atomic(root / SPEC_NAME, spec)
+    spec = read_spec(root) if resume else write_spec(root, base, vary, seeds)  # comparison.json
+    names = spec["members"]
     with contextlib.ExitStack() as locks:
         locks.enter_context(acquire(root))
         cfgs = []
@@ -232,36 +220,16 @@ class Comparison:
 
     # --- the members' lives --------------------------------------------------------------------------
     def _begin(self) -> None:
-        from gan_core.engine.device import device_name
-        from gan_core.engine.training import Progress
-        now = time.monotonic()
+        """Every member starts as a run alone does (Trainer.begin), its status naming the comparison."""
         for t in self.t:
-            t._active, t._since = 0.0, None
-            t.last_poll = t.last_flush = t.last_live_snapshot = now
-            t.status(state="running", iterations=t.cfg.iterations, message=f"training (comparison {self.root.name})",
-                     pid=os.getpid(), pid_start=store.current_process_start(), device=t.device.type, world_size=1,
-                     device_name=device_name(t.device), started_at=time.time(), comparison=str(self.root))
-            t.bar = Progress(t.cfg.iterations - t.start, False)
-            if t.start == 0:
-                t.snap.take(t.G, t.D, 0)
-            t.set_learning_rates()
-            t._clock(True)
+            t.begin(False, f"training (comparison {self.root.name})", world_size=1, comparison=str(self.root))
 
-    def _end(self, i: int, state: str, message: str, **fields) -> None:
-        t = self.t[i]
-        t._clock(False)
-        if state == "failed":
-            t.flush()
-        else:
-            t.flush(message="saving a checkpoint")
-            t.checkpoint()
-            if state == "completed" and t.cfg.export_onnx:
-                from gan_core.engine.training import _export, saving_message
-                t.status(message=saving_message(t.cfg), eta_s=0)
-                message += _export(t.run_dir, self.log)
-        self.final[t.run_dir.name] = t.finish(state, message, **fields)
+    def _end(self, i: int, final: dict) -> None:
+        """Member i has ended as a run alone does (Trainer.end or Trainer.fail: final, its status): the loop
+        leaves it."""
+        self.final[self.t[i].run_dir.name] = final
         self.active.remove(i)
-        self.log(f"{t.run_dir.name}: {state} — {message}")
+        self.log(f"{self.t[i].run_dir.name}: {final['state']} — {final['message']}")
 
     def _poll(self) -> None:
         if time.monotonic() - self.last_poll < 0.05:
@@ -279,11 +247,11 @@ class Comparison:
                     t.inbox.answer(msg, False, "a comparison member can only be stopped; stop the comparison and "
                                                "resume the member alone to steer it")
             if t.stop_file.exists():
-                self._end(i, "stopped", f"stopped at iteration {t.it}; resume the comparison (or this run) to continue")
+                self._end(i, t.end("stopped", f"stopped at iteration {t.it}; resume the comparison (or this run) to continue"))
 
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> dict:
-        from gan_core.engine.training import StopFlag
+        from gan_core.engine.steering import StopFlag
         self.final: dict = {}
         self.last_poll = 0.0
         self._begin()
@@ -297,15 +265,15 @@ class Comparison:
                 act = list(self.active)
                 # one iteration of Algorithm 1 for every active member; then the ends of runs
                 for i, e in self._lane_iteration(self.lane, act, m):
-                    from gan_core.engine.training import _checkpoint_iteration
-                    ck = _checkpoint_iteration(self.t[i].run_dir)
-                    self._end(i, "failed", str(e) + (f" (iteration {ck})" if ck is not None else " (none was written yet)"))
+                    self._end(i, self.t[i].fail(e))
                 for i in list(self.active):
-                    if i in act and self.t[i].it >= self.t[i].cfg.iterations:
-                        self._end(i, "completed", "finished", final_value_estimate=self.t[i].last_v)
+                    t = self.t[i]
+                    if i in act and t.it >= t.cfg.iterations:
+                        self._end(i, t.end("completed", "finished", final_value_estimate=t.last_v))
             self.stopped_all = self.stop.set
             for i in list(self.active):
-                self._end(i, "stopped", f"stopped at iteration {self.t[i].it}; resume the comparison to continue")
+                t = self.t[i]
+                self._end(i, t.end("stopped", f"stopped at iteration {t.it}; resume the comparison to continue"))
         return self.final
 
     def _zero_x(self, m):
@@ -342,49 +310,67 @@ class Comparison:
         return torch.stack(zs), self._row_cache[key]
 
     def _end_of_iteration(self, members: list) -> list:
-        """Close the iteration for these members (one lane's): [(member, Diverged)] for those that diverged."""
+        """The bookkeeping of the iteration for these members (one lane's), each as a run alone does it
+        (Trainer.end_iteration): [(member, Diverged)] for those that diverged."""
         from gan_core.engine.training import Diverged
         failed = []
         for i in members:
             t = self.t[i]
-            t.n_g += 1
-            t.it += 1
-            t.d_done = 0
+            t.n_g += 1  # the lane's G step was theirs
             try:
-                t.end_of_iteration()
+                t.end_iteration()
             except Diverged as e:
                 failed.append((i, e))
-                continue
-            if t.it < t.cfg.iterations:
-                t.set_learning_rates()
         return failed
 
     def _lane_iteration(self, lane, act: list, m: int) -> list:
-        """One iteration for the lane's active members: k D steps (a member with a smaller k sits the extra
-        ones out), one G step, then logging, snapshots and checkpoints. Returns [(member, Diverged)]."""
-        import torch
-        dev = self.t[0].device
+        """One iteration of Algorithm 1 for the lane's active members, as Trainer.iteration: k D steps (a member
+        with a smaller k sits the extra ones out), one G step, then each member's bookkeeping. Returns
+        [(member, Diverged)]."""
+        ############################
+        # for k steps: update each member's D by ascending its stochastic gradient (eq. 2)
+        #   ∇_θd (1/m) Σ_i [log D(x_i) + log(1 − D(G(z_i)))]
+        ############################
         for j in range(max(self.t[i].cfg.k for i in lane.members if i in act)):
-            mem = [i for i in act if self.t[i].cfg.k > j]
-            first, pos = lane.prefix(mem)
-            v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(*self._d_inputs(first, mem, m), pos))
-            idx, sel = self._rows(first, mem)
-            self.acc[idx, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
-            self.acc[idx, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
-            self.last_v[idx] = torch.where(sel, v, self.last_v[idx])
-            for i in first:
-                if i in mem:
-                    self.t[i].n_d += 1
-                    self.t[i].d_done += 1
+            self._lane_d_step(lane, [i for i in act if self.t[i].cfg.k > j], m)
+        ############################
+        # update each member's G by descending its stochastic gradient: minimax (eq. 4)
+        #   ∇_θg (1/m) Σ_i log(1 − D(G(z_i)))
+        # or non-saturating (eq. 3), ascending (1/m) Σ_i log D(G(z_i))
+        ############################
+        self._lane_g_step(lane, act, m)
+        ############################
+        # bookkeeping: each member's row, snapshot and checkpoint due
+        ############################
+        return self._end_of_iteration([i for i in lane.members if i in act])
+
+    def _lane_d_step(self, lane, mem: list, m: int) -> None:
+        """A D step of the members `mem` (the stack's first members computed, those outside mem masked):
+        their diagnostics summed and their positions moved on, as Trainer.d_step does."""
+        import torch
+        first, pos = lane.prefix(mem)
+        v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(*self._d_inputs(first, mem, m), pos))
+        idx, sel = self._rows(first, mem)
+        self.acc[idx, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
+        self.acc[idx, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
+        self.last_v[idx] = torch.where(sel, v, self.last_v[idx])
+        for i in first:
+            if i in mem:
+                self.t[i].n_d += 1
+                self.t[i].d_done += 1
+
+    def _lane_g_step(self, lane, act: list, m: int) -> None:
+        """The G step of the members `act`: G's loss summed and each member's per-iteration loss kept, as
+        Trainer.g_step does."""
+        import torch
         first, pos = lane.prefix(act)
         loss = lane.steps.generator_step(*self._g_inputs(first, act, m), pos)
         loss = (loss[0] if isinstance(loss, tuple) else loss).float()
         idx, sel = self._rows(first, act)
         self.acc[idx, 2] += torch.where(sel, loss, 0.0)
-        rows = torch.tensor([self.t[i].it % self.t[i].cfg.log_every for i in first], device=dev)
+        rows = torch.tensor([self.t[i].it % self.t[i].cfg.log_every for i in first], device=self.t[0].device)
         cur = self.recent[idx, rows]
         self.recent[idx, rows] = torch.where(sel, loss + self.last_v[idx], cur)
-        return self._end_of_iteration([i for i in lane.members if i in act])
 
     def _rows(self, first: list, taking: list) -> tuple:
         """(the members' rows, which of them take the step) as tensors; made once for each pair of lists (a

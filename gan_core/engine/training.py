@@ -1,8 +1,10 @@
 """The training loop around Algorithm 1: k discriminator steps, then one generator step, repeated.
 
-The two steps themselves are in gan_core.engine.algorithm; this loop owns everything around them: logging,
-snapshots, checkpoints, and the control channel (pause, step, slow motion, live changes), whose handling
-is gan_core.engine.steering.
+Trainer.run is the paper's loop: for each iteration, k D steps (d_step, eq. 2), one G step (g_step,
+eq. 3 or 4), then the bookkeeping (end_iteration: logging, snapshots, checkpoints). The updates themselves are
+gan_core.engine.algorithm's (or gan_core.engine.fused's, the same mathematics with hand-written gradients);
+the control channel (pause, step, slow motion, live changes) is a helper the trainer holds,
+gan_core.engine.steering.Steering.
 
 The loop never synchronises with the device on an ordinary step: diagnostics are summed on the device
 and read back once per log interval; rows are written to metrics.csv in batches; on a CPU, scheduled
@@ -14,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -24,66 +25,21 @@ import threadpoolctl
 import torch
 
 from gan_core.config import TrainConfig
-from gan_core.data.datasets import Dataset, load_dataset
+from gan_core.data.datasets import load_dataset
 from gan_core.engine import distributed, fused, tblog
-from gan_core.engine.algorithm import discriminator_step, generator_step
+from gan_core.engine.algorithm import DataSampler, discriminator_step, generator_step
 from gan_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.engine.device import device_name, resolve_device
 from gan_core.engine.models import build_models, sample_prior
 from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
 from gan_core.engine.snapshots import Snapshotter
-from gan_core.engine.steering import RunGone, Steering, _position, live_settings
+from gan_core.engine.steering import RunGone, Steering, StopFlag, live_settings
 from gan_core.errors import ConfigError, RunError
 from gan_core.runs import control, store
 from gan_core.runs.runlock import locked_run
 
 FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
 STATUS_SECONDS = 0.25   # how often status.json says the iteration (the Runs page's table: ≤ 1 s behind the run)
-
-
-class DataSampler:
-    """Minibatches of m examples on the device: fresh draws from a known mixture, or rows of the data."""
-
-    def __init__(self, ds: Dataset, device: torch.device):
-        self.device = device
-        if ds.data is not None:
-            x = torch.from_numpy(ds.data).to(device)
-            self.data = x * 2 - 1 if ds.kind == "image" else x  # images live in [-1, 1] for tanh
-            self.centers = None
-        else:
-            self.data = None
-            self.centers = torch.as_tensor(ds.centers, dtype=torch.float32, device=device)
-            self.std = float(ds.std)
-
-    def __call__(self, m: int, rng: torch.Generator) -> torch.Tensor:
-        if self.data is not None:
-            return self.data[torch.randint(len(self.data), (m,), generator=rng, device=self.device)]
-        idx = torch.randint(len(self.centers), (m,), generator=rng, device=self.device)
-        noise = torch.randn(m, self.centers.shape[1], generator=rng, device=self.device)
-        return self.centers[idx] + self.std * noise
-
-
-class StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop stops after the current step (never mid-write)."""
-
-    def __init__(self):
-        self.set = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. called from a test runner thread)
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        self.set = True
-
-    def __exit__(self, *exc):
-        for sig, h in self._old.items():
-            signal.signal(sig, h)
 
 
 def _cpu_threads(n: int) -> None:
@@ -137,9 +93,10 @@ class Diverged(Exception):
     """A loss became NaN or Inf; the message names the iteration."""
 
 
-class Trainer(Steering):
+class Trainer:
     """One run's training process: the models, their optimisers, the random streams, the position in
-    Algorithm 1 (iteration, D-steps done in it) and the loop that steers, logs and saves them."""
+    Algorithm 1 (iteration, D-steps done in it) and the loop that trains, logs and saves them. Its control
+    channel (pause, step, slow motion, live changes) is handled by self.steer (gan_core.engine.steering)."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = lambda s: None,
                  replay: Optional[list] = None, extend: Optional[dict] = None):
@@ -147,61 +104,78 @@ class Trainer(Steering):
         self.log = log
         cfg = cfg.resolved().validate()
         self.dist = dist = distributed.setup(resolve_device(cfg.device))  # one process, or a rank under torchrun
-        self.device = device = dist.device
+        self.device = dist.device
         cfg.world_size = dist.world
-        self.ds = ds = load_dataset(cfg)
-        if ds.size is not None and cfg.batch_size > ds.size:
-            raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({ds.size} examples)")
-        if (cfg.pack or 1) > 1 and ds.kind != "points":
+        self.ds = load_dataset(cfg)
+        if self.ds.size is not None and cfg.batch_size > self.ds.size:
+            raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({self.ds.size} examples)")
+        if (cfg.pack or 1) > 1 and self.ds.kind != "points":
             raise ConfigError(f"packing (pack {cfg.pack}) is for point data; images train with pack 1")
-        if device.type == "cpu":
+        if self.device.type == "cpu":
             _cpu_threads(cfg.threads or 1)
+        self._build(cfg)
+        self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
+        self._zero_position(cfg)
+        self.steer = Steering(self, replay=None if resume else replay)
+        if dist.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._restore(dist.load_checkpoint(run_dir, self.device))
+        if self.start >= cfg.iterations:
+            raise ConfigError(f"the run is already at iteration {self.start}; give --iterations larger than that "
+                              "to continue")
+        if resume:
+            self._continue(extend)
+        # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/engine/fused.py); one process
+        self.fused = fused.FusedSteps(self.G, self.D, self.opt_g, self.opt_d) \
+            if dist.world == 1 and fused.supports(self.G, self.D) else None
+        self._open_run(dataclasses.replace(cfg, **self.initial) if resume else cfg, cfg)
+
+    def _build(self, cfg: TrainConfig) -> None:
+        """The models, their optimisers, the random streams, the data sampler and the snapshotter."""
+        dist, device = self.dist, self.device
         torch.manual_seed(cfg.seed)
-        self.G, self.D = (m.to(device) for m in build_models(cfg, ds))
+        self.G, self.D = (m.to(device) for m in build_models(cfg, self.ds))
         self.opt_d = _make_optimizer(cfg, self.D.parameters(), cfg.lr_d, device)
         self.opt_g = _make_optimizer(cfg, self.G.parameters(), cfg.lr_g, device)
         self.ddp_G, self.ddp_D = dist.wrap(self.G, self.D)  # what the steps train with (self.G, self.D if one process)
         self.rng = torch.Generator(device=device)
         self.rng.manual_seed(cfg.seed)
-        self.sample_data = DataSampler(ds, device)
-        self.snap = Snapshotter(cfg, ds, device, run_dir)
+        self.sample_data = DataSampler(self.ds, device)
+        self.snap = Snapshotter(cfg, self.ds, device, self.run_dir)
         self.snap.make_run_dir = False  # deleted under us (a paused run removed from the page): end, not recreate
         self.snap = self.snap if dist.main else distributed.MutedSnapshots(self.snap)  # only rank 0 writes the run
         self.columns = store.BASE_COLUMNS + self.snap.columns
-        self.cfg = cfg                       # the live settings; config.json keeps the run's initial ones
+
+    def _zero_position(self, cfg: TrainConfig) -> None:
+        """Iteration 0, no D-steps done, nothing summed yet."""
         # Diagnostics summed on the device: Ṽ, d_loss, g_loss, D(x), D(G(z)).
-        self.acc = torch.zeros(5, device=device)
-        self.recent = torch.zeros(cfg.log_every, device=device)  # per-iteration losses, to name a NaN's iteration
+        self.acc = torch.zeros(5, device=self.device)
+        self.recent = torch.zeros(cfg.log_every, device=self.device)  # per-iteration losses, to name a NaN's iteration
         self.n_d = self.n_g = 0
         self.last_status = 0.0
         self.it = self.d_done = 0            # position: iterations done, D-steps done in the current one
         self.start, self.elapsed_before = 0, 0.0
-        self.events_applied = 0              # changes.jsonl lines applied so far (a prefix of the file)
-        self.pending: list = []              # recorded changes still to apply (replay)
         self.last_v = float("nan")
-        if dist.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self._restore(dist.load_checkpoint(run_dir, device))
-        elif replay:
-            self.pending = sorted(replay, key=_position)  # stable: same-position changes keep their order
-        if self.start >= cfg.iterations:
-            raise ConfigError(f"the run is already at iteration {self.start}; give --iterations larger than that "
-                              "to continue")
-        if resume:
-            plan = extension_plan(live_settings(self.cfg), self.start, cfg.iterations, (extend or {}).pop("set", None),
-                                  bool((extend or {}).get("restart_schedule")))
-            # what was logged or changed after the checkpoint is undone: it will happen again
-            if dist.main:
-                control.keep_changes(run_dir, self.events_applied)
-                store.truncate_metrics(run_dir, self.start)
-            if plan["change"]:
-                self.apply_settings(plan["change"])
-            log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
-        # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/engine/fused.py); one process
-        self.fused = fused.FusedSteps(self.G, self.D, self.opt_g, self.opt_d) \
-            if dist.world == 1 and fused.supports(self.G, self.D) else None
-        cfg_file = dataclasses.replace(cfg, **self.initial) if resume else cfg
+        self.last_v_t: Optional[torch.Tensor] = None  # the last D step's Ṽ, for the per-iteration losses
+
+    def _continue(self, extend: Optional[dict]) -> None:
+        """A resumed run: what was logged or changed after its checkpoint undone (it will happen again), and
+        the settings of the continuation (extend: {'set': {...}, 'restart_schedule': bool}) applied."""
+        cfg, run_dir = self.cfg, self.run_dir
+        plan = extension_plan(live_settings(cfg), self.start, cfg.iterations, (extend or {}).pop("set", None),
+                              bool((extend or {}).get("restart_schedule")))
+        if self.dist.main:
+            control.keep_changes(run_dir, self.steer.events_applied)
+            store.truncate_metrics(run_dir, self.start)
+        if plan["change"]:
+            self.steer.apply_settings(plan["change"])
+        self.log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
+
+    def _open_run(self, cfg_file: TrainConfig, cfg: TrainConfig) -> None:
+        """config.json (cfg_file), the control channel emptied of what was meant for an earlier process,
+        TensorBoard, and the buffers of rows and snapshots."""
+        dist, run_dir = self.dist, self.run_dir
         self.stop_file = run_dir / "STOP"
         if dist.main:
             cfg_file.save(run_dir / "config.json")
@@ -209,10 +183,7 @@ class Trainer(Steering):
         self.inbox = control.Inbox(run_dir) if dist.main else distributed.MutedInbox()
         self.tb = tblog.Board(run_dir, cfg, self.start, self.snap.due) if cfg.tensorboard and dist.main else None
         self.inbox.clear()
-        self.paused = False
-        self.step_budget = 0                 # iterations left of a `step --what iteration --count N`
-        self.ips = 0.0                       # slow motion: iterations per second (0: full speed)
-        self.stop = None
+        self.stop = None                     # the stop flag (SIGINT/SIGTERM, STOP, `stop`) while run() runs
         self._live_snapshot: Optional[int] = None
         self.rows: list[dict] = []
         self.row_extra: dict = {}
@@ -237,7 +208,7 @@ class Trainer(Steering):
                 setattr(self.cfg, k, v)
         elif "sched_g" in ck:  # a checkpoint from before live changes: its schedule ran from iteration 0
             pass
-        self.events_applied = int(ck.get("events_applied", 0))
+        self.steer.events_applied = int(ck.get("events_applied", 0))
 
     def checkpoint(self) -> None:
         acc = self.dist.mean(self.acc)  # every rank: the diagnostics summed so far, as global means
@@ -248,7 +219,7 @@ class Trainer(Steering):
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": acc.detach().cpu(),
             "n_d": self.n_d, "n_g": self.n_g, "iteration": self.it, "d_done": self.d_done,
-            "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg), "events_applied": self.events_applied})
+            "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg), "events_applied": self.steer.events_applied})
 
     def elapsed(self) -> float:
         """Seconds spent training, pauses excluded (what the rate and ETA are about)."""
@@ -274,7 +245,7 @@ class Trainer(Steering):
         self.last_status = time.monotonic()
         return store.write_status(self.run_dir, durable, **{
             "iteration": it, "d_done": self.d_done, "rate": rate, "eta_s": eta, "elapsed_s": self.elapsed(),
-            "settings": live_settings(self.cfg), "ips": self.ips or None, **fields})
+            "settings": live_settings(self.cfg), "ips": self.steer.ips or None, **fields})
 
     def start_snapshot(self, done: int) -> None:
         """The scheduled snapshot of iteration `done`, taken beside the loop where the snapshotter can
@@ -340,7 +311,50 @@ class Trainer(Steering):
         self._live_snapshot = None if self.snap.due(it) or it == 0 else it
         self.last_live_snapshot = time.monotonic()
 
-    # --- Algorithm 1, one update at a time ----------------------------------------------------------
+    # --- Algorithm 1 ----------------------------------------------------------------------------------------
+    def run(self, progress: Optional[bool] = None) -> dict:
+        """Algorithm 1 from the run's position to cfg.iterations, or until it is stopped; the final status."""
+        self.begin(progress, "training", world_size=self.dist.world,
+                   launcher_pid=os.getppid() if self.dist.world > 1 else None)  # torchrun, for the dashboard
+        with self.dist.stop_flag(StopFlag) as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
+            try:
+                while self.it < self.cfg.iterations and not self.stop.set:
+                    if self.steer.ready():  # the control channel, a pause, changes replayed at this position
+                        self.iteration()
+            except RunGone as e:
+                self.log(f"stopping: {e}")
+                return {"state": "stopped", "iteration": self.it, "message": str(e)}
+            except Diverged as e:
+                return self.fail(e)
+            if self.stop.set and self.it < self.cfg.iterations:
+                return self.end("stopped", f"stopped at iteration {self.it}; --resume continues it",
+                                final_value_estimate=self.last_v)
+            return self.end("completed", "finished", final_value_estimate=self.last_v)
+
+    def iteration(self) -> None:
+        """One iteration of Algorithm 1 from where the run stands in it (self.d_done of its k D-steps done:
+        a resumed or stepped run can stand between two of them)."""
+        ############################
+        # for k steps: update D by ascending its stochastic gradient (eq. 2)
+        #   ∇_θd (1/m) Σ_i [log D(x_i) + log(1 − D(G(z_i)))]
+        ############################
+        while self.d_done < self.cfg.k:
+            self.d_step()
+            if self.stop.set or not self.steer.ready():  # between two steps, as between two iterations
+                return
+        t_iter = time.monotonic()
+        ############################
+        # update G by descending its stochastic gradient: minimax (eq. 4)
+        #   ∇_θg (1/m) Σ_i log(1 − D(G(z_i)))
+        # or non-saturating (eq. 3), ascending (1/m) Σ_i log D(G(z_i))
+        ############################
+        self.g_step()
+        ############################
+        # bookkeeping: the row, snapshot and checkpoint due; a step command's end, slow motion
+        ############################
+        self.end_iteration()
+        self.steer.after_iteration(t_iter)
+
     def set_learning_rates(self) -> None:
         f = settings_factor(self.it, live_settings(self.cfg))
         for opt, lr in ((self.opt_d, self.cfg.lr_d), (self.opt_g, self.cfg.lr_g)):
@@ -348,7 +362,8 @@ class Trainer(Steering):
                 group["lr"] = lr * f
 
     def d_step(self) -> None:
-        """One of the iteration's k discriminator steps (eq. 2), on fresh real data and noise."""
+        """One discriminator step on fresh real data x and noise z: D ascends
+            Ṽ = (1/m) Σ log D(x_i) + (1/m) Σ log(1 − D(G(z_i)))                        (eq. 2)"""
         m, cfg = self.cfg.batch_size * (self.cfg.pack or 1), self.cfg  # packing: m packs of P samples each
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
@@ -361,51 +376,26 @@ class Trainer(Steering):
         self.d_done += 1
 
     def g_step(self) -> None:
-        """The iteration's generator step (eq. 3 or 4) on a fresh noise minibatch; ends the iteration."""
+        """The generator step on fresh noise z: G descends (1/m) Σ log(1 − D(G(z_i)))  (eq. 4, minimax),
+        or ascends (1/m) Σ log D(G(z_i))  (eq. 3, non-saturating)."""
         cfg = self.cfg
         m = cfg.batch_size * (cfg.pack or 1)  # packing: G's samples are judged in packs of P, like D's
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
         loss = self.fused.generator_step(z, cfg.g_loss) if self.fused else \
             generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
         self.acc[2] += loss
-        v = getattr(self, "last_v_t", None)
+        v = self.last_v_t
         self.recent[self.it % cfg.log_every] = loss + (v if v is not None else 0.0)
         self.n_g += 1
+
+    def end_iteration(self) -> None:
+        """The bookkeeping after G's step: the position moves to the next iteration; the metrics row, the
+        snapshot and the checkpoint due at it; the learning rates of the next one."""
         self.it += 1
         self.d_done = 0
-        self.end_of_iteration()
-        if self.it < cfg.iterations:
-            self.set_learning_rates()
-
-    def end_of_iteration(self) -> None:
-        """Logging, scheduled snapshots and checkpoints after iteration self.it."""
         done, cfg = self.it, self.cfg
         if done % cfg.log_every == 0 or done == cfg.iterations:
-            vals = self.dist.mean(self.acc).tolist()  # the one host synchronisation per log interval
-            if not all(math.isfinite(a) for a in vals):
-                first = (done - 1) // cfg.log_every * cfg.log_every  # iterations first+1 .. done
-                bad = [first + j + 1 for j, r in enumerate(self.recent.tolist()[: done - first]) if not math.isfinite(r)]
-                raise Diverged(f"training diverged: a loss became NaN or Inf at iteration {bad[0] if bad else done}; "
-                               "the last good checkpoint is kept")
-            n_d, n_g = max(self.n_d, 1), max(self.n_g, 1)
-            row = {"iteration": done, "value_estimate": vals[0] / n_d if self.n_d else None,
-                   "d_loss": vals[1] / n_d if self.n_d else None, "g_loss": vals[2] / n_g,
-                   "d_real": vals[3] / n_d if self.n_d else None, "d_fake": vals[4] / n_d if self.n_d else None,
-                   "elapsed_s": round(self.elapsed(), 3)}
-            if row["value_estimate"] is not None:
-                self.last_v = row["value_estimate"]
-            if self.snap.due(done):
-                self.start_snapshot(done)
-            row.update(self.row_extra)
-            self.row_extra = {}
-            self.rows.append(row)
-            self.acc.zero_()
-            self.n_d = self.n_g = 0
-            rate = (done - self.start) / self.active if self.active > 0 else 0.0
-            self.bar.update(done - self.start, rate, (cfg.iterations - done) / rate if rate else float("inf"), self.last_v)
-            # the first row goes out at once (the page shows a point quickly), later ones in batches
-            if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
-                self.flush()
+            self.log_row(done)
         elif self.snap.due(done):
             self.start_snapshot(done)
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
@@ -413,66 +403,74 @@ class Trainer(Steering):
             self.checkpoint()
         elif time.monotonic() - self.last_status >= STATUS_SECONDS:
             self.status(durable=False)  # between flushes: where the run is now (~4 a second, no fsync)
+        if done < cfg.iterations:
+            self.set_learning_rates()
 
-    # --- the loop ---------------------------------------------------------------------------------------
-    def run(self, progress: Optional[bool] = None) -> dict:
-        cfg, run_dir = self.cfg, self.run_dir
+    def log_row(self, done: int) -> None:
+        """The metrics row of the interval ending at iteration `done`: the diagnostics' means, read from the
+        device (the one host synchronisation per log interval); Diverged if a loss became NaN or Inf."""
+        cfg = self.cfg
+        vals = self.dist.mean(self.acc).tolist()
+        if not all(math.isfinite(a) for a in vals):
+            first = (done - 1) // cfg.log_every * cfg.log_every  # iterations first+1 .. done
+            bad = [first + j + 1 for j, r in enumerate(self.recent.tolist()[: done - first]) if not math.isfinite(r)]
+            raise Diverged(f"training diverged: a loss became NaN or Inf at iteration {bad[0] if bad else done}; "
+                           "the last good checkpoint is kept")
+        n_d, n_g = max(self.n_d, 1), max(self.n_g, 1)
+        row = {"iteration": done, "value_estimate": vals[0] / n_d if self.n_d else None,
+               "d_loss": vals[1] / n_d if self.n_d else None, "g_loss": vals[2] / n_g,
+               "d_real": vals[3] / n_d if self.n_d else None, "d_fake": vals[4] / n_d if self.n_d else None,
+               "elapsed_s": round(self.elapsed(), 3)}
+        if row["value_estimate"] is not None:
+            self.last_v = row["value_estimate"]
+        if self.snap.due(done):
+            self.start_snapshot(done)
+        row.update(self.row_extra)
+        self.row_extra = {}
+        self.rows.append(row)
+        self.acc.zero_()
+        self.n_d = self.n_g = 0
+        rate = (done - self.start) / self.active if self.active > 0 else 0.0
+        self.bar.update(done - self.start, rate, (cfg.iterations - done) / rate if rate else float("inf"), self.last_v)
+        # the first row goes out at once (the page shows a point quickly), later ones in batches
+        if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
+            self.flush()
+
+    # --- the beginning and the end ----------------------------------------------------------------------
+    def begin(self, progress: Optional[bool], message: str, **fields) -> None:
+        """Training starts: status.json says so (message and fields: who trains it), the progress bar, the
+        untrained generator's snapshot, the first learning rates; the clock runs from here."""
         self._active, self._since = 0.0, None
-        self.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
-        self.status(state="running", iterations=cfg.iterations, message="training", pid=os.getpid(),
-                    pid_start=store.current_process_start(), device=self.device.type, world_size=self.dist.world,
-                    launcher_pid=os.getppid() if self.dist.world > 1 else None,  # torchrun, for the dashboard
+        self.steer.last_poll = self.last_flush = self.last_live_snapshot = time.monotonic()
+        self.status(state="running", iterations=self.cfg.iterations, message=message, pid=os.getpid(),
+                    pid_start=store.current_process_start(), device=self.device.type, **fields,
                     device_name=device_name(self.device), started_at=time.time())
-        self.bar = Progress(cfg.iterations - self.start, progress)
+        self.bar = Progress(self.cfg.iterations - self.start, progress)
         if self.start == 0:
             self.snap.take(self.G, self.D, 0)  # the untrained generator, for the snapshot slider (no metrics row)
         self.set_learning_rates()
-        state, message = "completed", "finished"
-        with self.dist.stop_flag(StopFlag) as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
-            self._clock(True)
-            try:
-                while self.it < self.cfg.iterations and not self.stop.set:
-                    if self.d_done == 0:  # commands take effect between iterations (a pause's iteration is exact)
-                        self.poll()
-                    if self.paused and not self.step_budget:
-                        self.wait_paused()
-                        continue
-                    self.apply_due_changes()
-                    if self.it >= self.cfg.iterations:
-                        break
-                    if self.d_done < self.cfg.k:
-                        self.d_step()
-                        continue
-                    t_iter = time.monotonic()
-                    self.g_step()
-                    if self.step_budget:
-                        self.step_budget -= 1
-                        if not self.step_budget:
-                            msg = getattr(self, "step_reply", None)
-                            self.pause(reply=(msg, f"stepped to iteration {self.it}", {"iteration": self.it})
-                                       if msg else None)
-                    elif self.ips:
-                        self.slow_down(t_iter)
-            except RunGone as e:
-                self.log(f"stopping: {e}")
-                return {"state": "stopped", "iteration": self.it, "message": str(e)}
-            except Diverged as e:
-                self._clock(False)
-                self.bar.close()
-                self.flush()
-                ck_it = _checkpoint_iteration(run_dir) if self.dist.main else None
-                message = str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)")
-                return self.finish("failed", message)
-            self._clock(False)
-            self.bar.close()
-            if self.stop.set and self.it < self.cfg.iterations:
-                state, message = "stopped", f"stopped at iteration {self.it}; --resume continues it"
+        self._clock(True)
+
+    def end(self, state: str, message: str, **fields) -> dict:
+        """Training ends (completed, stopped or failed): the rows, a checkpoint (a failed run keeps its last
+        good one), the model of a completed run exported; returns the final status."""
+        self._clock(False)
+        self.bar.close()
+        if state == "failed":
+            self.flush()
+        else:
             self.flush(message="saving a checkpoint")
             self.checkpoint()
-            if state == "completed" and cfg.export_onnx and self.dist.main:
-                self.status(message=saving_message(cfg), eta_s=0)
-                message += _export(run_dir, self.log)
-            return self.finish(state, message, final_value_estimate=self.last_v)
+            if state == "completed" and self.cfg.export_onnx and self.dist.main:
+                self.status(message=saving_message(self.cfg), eta_s=0)
+                message += _export(self.run_dir, self.log)
+        return self.finish(state, message, **fields)
+
+    def fail(self, e: Diverged) -> dict:
+        """The end of a run that diverged, its message naming the checkpoint it can be resumed from."""
+        self._clock(False)
+        ck_it = _checkpoint_iteration(self.run_dir) if self.dist.main else None
+        return self.end("failed", str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)"))
 
     def finish(self, state: str, message: str, **fields) -> dict:
         if not self.dist.main:
