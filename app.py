@@ -2,12 +2,12 @@
 
 The pages are pages/train.py (/train), pages/runs.py (/runs) and pages/generate.py (/generate), with the
 Home page in ui/nav.py; the old addresses /Train, /Monitor and /Generate still lead there. A warm worker
-process is kept ready so that Start reaches the first point in well under a second (gan_core.runs.worker).
+process is kept ready so that Start reaches the first point in well under a second (gan_core.jobs.worker).
 """
 import streamlit as st
 
 import ui.nav as ui_nav
-from gan_core.runs import launch
+from gan_core.jobs import launch
 
 
 @st.cache_resource(show_spinner=False)

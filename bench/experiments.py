@@ -5,7 +5,7 @@ started together as separate processes (`python -m gan_core train ...`).
                                 [--fresh]
 
 Both sides start the way the dashboard starts runs: each process forked by the runs root's warm worker
-(gan_core.runs.worker: torch already imported, milliseconds a start). --fresh starts each as a new
+(gan_core.jobs.worker: torch already imported, milliseconds a start). --fresh starts each as a new
 interpreter instead, as a terminal does (`python -m gan_core ...`: ~2 s of imports each, 8 times for the
 separate runs, once for the comparison — which favours the comparison).
 
@@ -69,7 +69,7 @@ class Starter:
     def __init__(self, tmp: Path, fresh: bool):
         self.tmp, self.fresh, self.worker_pid = tmp, fresh, None
         if not fresh:
-            from gan_core.runs import worker
+            from gan_core.jobs import worker
             worker.ensure(tmp, PROJECT, parent=os.getpid())
             deadline = time.monotonic() + 120
             while not worker.alive(tmp) and time.monotonic() < deadline:  # starting: importing torch
@@ -81,7 +81,7 @@ class Starter:
     def start(self, argv: list[str]):
         if self.fresh:
             return subprocess.Popen([sys.executable, "-m", "gan_core", *argv], cwd=PROJECT, stdout=subprocess.DEVNULL)
-        from gan_core.runs import worker
+        from gan_core.jobs import worker
         job = worker.submit(self.tmp, argv, self.tmp / "jobs.log", timeout=10.0)
         if job is None:
             raise RuntimeError("the warm worker did not take the job")

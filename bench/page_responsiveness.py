@@ -3,7 +3,7 @@
     python -m bench.page_responsiveness [--quick] [--old-paths] [--shots DIR]
 
 A Streamlit server is started on a free port with its own runs folder; a small finished run is trained
-first (for the Generate page), then a ring8 run is started through gan_core.runs.launch (as the Train page
+first (for the Generate page), then a ring8 run is started through gan_core.jobs.launch (as the Train page
 does) and trains throughout. Headless Chromium (Debian's) then measures:
 
 * new tab: time from opening /runs?run=live until the run table shows the run, until the Ṽ chart holds
@@ -128,7 +128,7 @@ def train_finished(runs_dir: Path, name: str = "done") -> Path:
 
 def start_live(runs_dir: Path, quick: bool, name: str = "live"):
     """The ring8 run that trains while the page is measured, started as the Train page starts one."""
-    from gan_core.runs import launch
+    from gan_core.jobs import launch
     from gan_core.config import TrainConfig
     small = dict(hidden=16, depth=2, batch_size=64, snapshot_every=300) if quick else dict(snapshot_every=120)
     # snapshots as often as in the default 6,000-iteration ring8 run (one every 120 iterations)

@@ -220,7 +220,7 @@ def once(quick: bool, shots: Optional[Path]) -> dict:
     os.environ["GAN_UI_TRACE"] = str(trace)  # the page writes where its time goes (ui_common.traced)
     try:
         server, url = start_server(runs_dir, tmp / "streamlit.log")
-        from gan_core.runs import worker
+        from gan_core.jobs import worker
         t = time.time()
         while not worker.alive(runs_dir) and time.time() - t < 60:  # the user opens the page meanwhile
             time.sleep(0.1)

@@ -209,7 +209,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from gan_core.runs.comparisons import parse_vary
     given = {k: v for k, v in vars(a).items()
              if k not in ("command", "resume", "quiet", "dataset_param", "vary", "seeds", "root")}
-    if given.pop("run_dir", ""):  # an empty one is what comparisons.comparison_command passes (config_flags)
+    if given.pop("run_dir", ""):  # an empty one is what gan_core.jobs.launch.comparison_command passes
         raise GanError("compare takes --root (one run directory per member inside it), not --run-dir")
     vary = parse_vary(a.vary)
     if a.resume:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.share import generation, model_card, outputs
-from gan_core.runs import launch
+from gan_core.runs import paths
 from gan_core.views.samples import samples_figure
 from gan_core.runs import store
 from gan_core.errors import GanError
@@ -23,7 +23,7 @@ from ui.nav import page_setup
 
 page_setup()
 
-root = launch.runs_root()
+root = paths.runs_root()
 ss = st.session_state
 KEPT = ("model_source", "run", "seed", "n@points", "n@image", "seed_a", "seed_b", "steps")
 restore(*KEPT)

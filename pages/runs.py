@@ -22,7 +22,8 @@ import streamlit as st
 
 from gan_core.runs import comparisons
 from gan_core.runs import control
-from gan_core.runs import launch
+from gan_core.jobs import launch
+from gan_core.runs import paths
 from gan_core.views import curves, series
 from gan_core.runs import store
 from gan_core.runs import transfer
@@ -42,7 +43,7 @@ from ui.nav import page_setup
 page_setup()
 
 ss = st.session_state
-root = launch.runs_root()
+root = paths.runs_root()
 VERDICT_ICON = {"converging": ":material/check_circle:", "d_winning": ":material/warning:",
                 "collapsed": ":material/warning:", "diverged": ":material/error:"}
 

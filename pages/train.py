@@ -11,8 +11,9 @@ import streamlit as st
 
 import ui.draw as ui_draw
 from gan_core.runs import comparisons
-from gan_core.runs import estimate
-from gan_core.runs import launch
+from gan_core.jobs import estimate
+from gan_core.jobs import launch
+from gan_core.runs import paths
 from gan_core.views.run_table import format_duration
 from gan_core.views.samples import dataset_preview_figure, samples_figure
 from gan_core.runs import store
@@ -28,7 +29,7 @@ page_setup()
 _trace = PageTrace("page train")
 
 ss = st.session_state
-root = launch.runs_root()
+root = paths.runs_root()
 
 DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figure 1",
                 "ring8": "ring8 — 8 Gaussians on a circle", "grid25": "grid25 — 25 Gaussians on a 5×5 grid",
@@ -367,7 +368,7 @@ with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(s
             if n_examples is not None and base.resolved().batch_size > n_examples:
                 raise ConfigError(f"batch size {base.resolved().batch_size} is larger than the dataset "
                                           f"({n_examples} examples)")
-            proc = comparisons.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
+            proc = launch.start_comparison(base, cmp_root, vary, seeds=int(n_seeds))
             members = len(comparisons.plan_members(base, vary, int(n_seeds)))
             ss["_cmp_msg"] = ("success", f"Comparison **{cmp_name}** started: {members} members, one command "
                                          f"(process {proc.pid}).", cmp_name)

@@ -6,6 +6,6 @@ bash scripts/setup.sh
 # The warm worker (torch imported, forks each training run) starts with the server rather than at the first
 # page view, so that even the first Start is fast; it serves until this process (then streamlit) ends.
 if [ "${GAN_WARM_WORKER:-1}" != 0 ]; then
-  .venv/bin/python -m gan_core.runs.worker --for-server $$ || true
+  .venv/bin/python -m gan_core.jobs.worker --for-server $$ || true
 fi
 exec .venv/bin/python -m streamlit run app.py "$@"

@@ -20,7 +20,7 @@ from conftest import ROOT
 from bench.page_responsiveness import Figures
 from tests.support.browser import (CHROMIUM, in_frames, new_context, open_browser, run_now, start_server,
                                    table_iteration, value_trace, wait_value, watch_console)
-from gan_core.runs import launch
+from gan_core.jobs import launch
 from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
 

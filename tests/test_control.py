@@ -230,8 +230,8 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
 def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
     """The dashboard's warm worker: a job becomes a training process in its own session, at a lower
     priority, that writes its status long before a fresh interpreter could have imported torch."""
-    from gan_core.runs import launch
-    from gan_core.runs import worker
+    from gan_core.jobs import launch
+    from gan_core.jobs import worker
     monkeypatch.setenv("GAN_WARM_WORKER", "1")  # conftest turns it off for the AppTests
     root = tmp_path / "runs"
     assert launch.start_worker(root)
@@ -263,14 +263,14 @@ def test_worker_started_with_the_server_serves_even_the_first_start(tmp_path, mo
     ends with the process it serves."""
     import subprocess
     import sys
-    from gan_core.runs import launch
-    from gan_core.runs import worker
+    from gan_core.jobs import launch
+    from gan_core.jobs import worker
     root = tmp_path / "runs"
     monkeypatch.setenv("GAN_WARM_WORKER", "1")
     monkeypatch.setenv("GAN_RUNS_DIR", str(root))
     server = subprocess.Popen(["sleep", "120"])  # stands in for the streamlit server
     try:
-        subprocess.run([sys.executable, "-m", "gan_core.runs.worker", "--for-server", str(server.pid)],
+        subprocess.run([sys.executable, "-m", "gan_core.jobs.worker", "--for-server", str(server.pid)],
                        cwd=launch.PROJECT_ROOT, check=True, timeout=30, env={**os.environ})
         assert wait_for(lambda: worker.alive(root, ready=False), timeout=10)
         assert not worker.alive(root)  # still importing torch: the start below has to wait for it

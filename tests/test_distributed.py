@@ -223,7 +223,7 @@ def test_a_batch_that_does_not_split_evenly_is_refused_in_one_line(tmp_path, mon
 
 
 def test_torchrun_command_line():
-    from gan_core.runs import launch
+    from gan_core.jobs import launch
     cmd = launch.torchrun_command(["train", "--dataset", "ring8"], 4)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert cmd[cmd.index("--nproc-per-node") + 1] == "4" and "--standalone" in cmd

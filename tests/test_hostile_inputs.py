@@ -512,7 +512,7 @@ def test_lock_names_its_holder_and_dies_with_it(tmp_path):
 
 
 def test_readers_see_a_locked_run_as_running_even_without_status(tmp_path):
-    from gan_core.runs import launch
+    from gan_core.jobs import launch
     run = tmp_path / "run"
     run.mkdir()
     TrainConfig(dataset="ring8", run_dir=str(run)).resolved().save(run / "config.json")

@@ -15,9 +15,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
-from gan_core.runs import estimate
+from gan_core.jobs import estimate
 from gan_core.views.run_table import format_duration
-from gan_core.runs import launch
+from gan_core.jobs import launch
 from gan_core.runs import transfer
 from gan_core.runs import store
 from gan_core.cli import build_parser

@@ -99,7 +99,7 @@ def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
 
 def test_a_refused_drawn_start_leaves_no_folder(runs_dir, monkeypatch):
     import ui.draw as ui_draw
-    from gan_core.runs import launch
+    from gan_core.jobs import launch
     from gan_core.errors import RunError
 
     def refuse(cfg, **kw):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gan_core.runs import control
-from gan_core.runs import launch
+from gan_core.jobs import launch
 from gan_core.runs import store
 from gan_core.engine import schedule
 from gan_core.config import G_LOSSES, TrainConfig

@@ -65,7 +65,7 @@ def canvas() -> None:
 
 def discard(run_dir) -> None:
     """Remove the drawn files from a folder that holds no run (a refused start), then the folder if empty."""
-    from gan_core.runs import launch
+    from gan_core.jobs import launch
     from gan_core.runs import store
     run_dir = Path(run_dir)
     if store.is_run_dir(run_dir):

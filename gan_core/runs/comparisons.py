@@ -1,7 +1,7 @@
 """Comparisons as run directories: what one is (the varied settings, its members, comparison.json), and
-what the pages and the command line do with one — start it (one command), stop it, list the comparisons
-under a runs root, the mean ± one standard deviation over the seeds of one setting. Training a comparison
-is gan_core.engine.compare.
+what the pages and the command line do with one — stop it, list the comparisons under a runs root, the
+mean ± one standard deviation over the seeds of one setting. Training a comparison is
+gan_core.engine.compare; starting its process, gan_core.jobs.launch.
 
 A comparison's root holds comparison.json (what varies, the members) and one ordinary run directory per
 member (config.json, metrics.csv, status.json, snapshots, checkpoint, generator.onnx).
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import subprocess
-import sys
+import time
 from pathlib import Path
-from typing import Optional
 
-from gan_core.runs import store
 from gan_core.config import G_LOSSES, PRIORS, TrainConfig, split_setting
 from gan_core.errors import ConfigError, RunError
+from gan_core.files import read_json, write_json_atomic
+from gan_core.runs import store
 
 SPEC_NAME = "comparison.json"
 LOG_NAME = "compare.log"
@@ -82,43 +81,30 @@ def plan_members(base: TrainConfig, vary: dict, seeds: int) -> list[tuple[str, d
 
 
 def read_spec(root) -> dict:
-    spec = store.read_json(Path(root) / SPEC_NAME)
+    spec = read_json(Path(root) / SPEC_NAME)
     if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
         raise RunError(f"{root}: not a comparison (no readable {SPEC_NAME})")
     return spec
 
 
-# --- for the pages ---------------------------------------------------------------------------------------
-
-def comparison_command(base: TrainConfig, root, vary: dict, seeds: int) -> list[str]:
-    """The `python -m gan_core compare ...` arguments for these settings."""
-    from gan_core.runs.launch import config_flags
-    flags = [f for f in config_flags(dataclasses.replace(base, run_dir=""))]
-    out = ["compare", *flags, "--root", str(root), "--seeds", str(seeds)]
-    for k, vals in vary.items():
-        out += ["--vary", f"{k}={','.join(str(v) for v in vals)}"]
-    return out
-
-
-def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> subprocess.Popen:
-    """Start a comparison as one background process (output in ROOT/compare.log). Refuses bad settings
-    (ConfigError) and a root that is in use (RunError) before starting anything."""
-    root = Path(root).resolve()
-    plan_members(base, vary, seeds)
+def write_spec(root, base: TrainConfig, vary: dict, seeds: int) -> dict:
+    """Plan a new comparison in root and write its comparison.json (the members and each one's settings);
+    refuses a root that holds a comparison or other files, and settings that make none (plan_members)."""
+    root = Path(root)
     if (root / SPEC_NAME).exists():
-        raise RunError(f"{root.name} already holds a comparison")
+        raise RunError(f"{root} already holds a comparison; use --resume to continue it or choose another --root")
+    if root.exists() and any(p.name not in (".lock", LOG_NAME) for p in root.iterdir()):
+        raise RunError(f"--root {root} already holds other files; choose a new or empty folder")
+    planned = plan_members(base, vary, seeds)
+    names = [n for n, _ in planned]
+    spec = {"kind": "comparison", "dataset": base.dataset, "vary": vary, "seeds": seeds, "members": names,
+            "settings": {n: s for n, s in planned}, "created_at": time.time()}
     root.mkdir(parents=True, exist_ok=True)
-    from gan_core.runs.launch import PROJECT_ROOT
-    with open(root / LOG_NAME, "ab") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
-                                 "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    return proc
+    write_json_atomic(root / SPEC_NAME, spec)
+    return spec
 
 
-def resume_command(root, iterations: Optional[int] = None) -> list[str]:
-    return ["compare", "--resume", "--root", str(root), *(["--iterations", str(iterations)] if iterations else [])]
-
+# --- for the pages ---------------------------------------------------------------------------------------
 
 def request_stop(root) -> None:
     """Ask a running comparison to stop (every member checkpoints; `compare --resume` continues)."""

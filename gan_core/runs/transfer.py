@@ -7,8 +7,8 @@ import re
 import zipfile
 from pathlib import Path
 
-from gan_core.runs import store
-from gan_core.runs.launch import runs_root
+from gan_core.files import write_bytes_atomic
+from gan_core.runs.paths import runs_root
 
 UPLOADS = "_uploads"
 
@@ -28,7 +28,7 @@ def save_upload(data: bytes, name: str, root=None) -> Path:
         path = folder / f"{path.stem}-{hashlib.sha256(data).hexdigest()[:10]}{path.suffix}"
         if path.exists():
             return path  # same content, saved before
-    store.write_bytes_atomic(path, data)
+    write_bytes_atomic(path, data)
     return path
 
 

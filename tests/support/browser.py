@@ -102,7 +102,7 @@ def free_port() -> int:
 
 def stop_process(proc) -> None:
     """SIGTERM (a server, a training run), then SIGKILL if it has not ended within 20 s. proc: a Popen, or a
-    training run the warm worker started (gan_core.runs.worker.Job: a pid and poll())."""
+    training run the warm worker started (gan_core.jobs.worker.Job: a pid and poll())."""
     if proc is None or proc.poll() is not None:
         return
     if not hasattr(proc, "send_signal"):
@@ -133,7 +133,7 @@ def start_server(runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     if os.environ.get("GAN_WARM_WORKER", "1") != "0":  # as scripts/app.sh does: the worker starts with the server
-        from gan_core.runs import worker
+        from gan_core.jobs import worker
         worker.ensure(runs_dir, ROOT, parent=proc.pid)
     for _ in range(240):
         try:

@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from gan_core.runs import store
+from gan_core.files import process_alive, read_json, write_json_atomic
+from gan_core.runs import paths
 
 SPOOL = "_spool"
 POLL = 0.02
@@ -59,7 +60,7 @@ def ensure(root, project_root: Path, parent: Optional[int] = None) -> bool:
     d = spool(root)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "worker.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "gan_core.runs.worker", str(root), str(parent or os.getpid())],
+        subprocess.Popen([sys.executable, "-m", "gan_core.jobs.worker", str(root), str(parent or os.getpid())],
                          cwd=project_root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
                          start_new_session=True)
@@ -75,14 +76,14 @@ class Job:
 
     def poll(self) -> Optional[int]:
         if self.returncode is None:
-            ans = store.read_json(spool(self.root) / f"{self.id}.exit")
+            ans = read_json(spool(self.root) / f"{self.id}.exit")
             if ans is not None:
                 self.returncode = int(ans.get("rc", 1))
-            elif not store.process_alive(self.pid):
+            elif not process_alive(self.pid):
                 # The worker writes .exit right after reaping it, durably (an fsync: up to a second on a busy
                 # machine, measured); without a worker, or an answer within 3 s, it counts as failed.
                 deadline = time.monotonic() + 3.0
-                while (ans := store.read_json(spool(self.root) / f"{self.id}.exit")) is None \
+                while (ans := read_json(spool(self.root) / f"{self.id}.exit")) is None \
                         and alive(self.root, ready=False) and time.monotonic() < deadline:
                     time.sleep(0.02)
                 self.returncode = int((ans or {"rc": 1}).get("rc", 1))
@@ -107,10 +108,10 @@ def submit(root, argv: list[str], log: Path, timeout: float = 1.0, wait: float =
         return None
     d = spool(root)
     jid = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-    store.write_json_atomic(d / f"{jid}.job", {"argv": argv, "log": str(log)})
+    write_json_atomic(d / f"{jid}.job", {"argv": argv, "log": str(log)})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ans = store.read_json(d / f"{jid}.pid")
+        ans = read_json(d / f"{jid}.pid")
         if ans is not None:
             return Job(root, jid, int(ans["pid"]))
         time.sleep(0.005)
@@ -119,7 +120,7 @@ def submit(root, argv: list[str], log: Path, timeout: float = 1.0, wait: float =
         return None
     except FileNotFoundError:  # taken just now: wait for its pid
         for _ in range(100):
-            ans = store.read_json(d / f"{jid}.pid")
+            ans = read_json(d / f"{jid}.pid")
             if ans is not None:
                 return Job(root, jid, int(ans["pid"]))
             time.sleep(0.01)
@@ -180,14 +181,14 @@ def serve(root, parent: int) -> None:
     for p in d.glob("*.job"):  # jobs nobody took: their senders have started processes themselves
         p.unlink(missing_ok=True)
     children: dict[int, str] = {}
-    store.write_json_atomic(d / "worker.ready", {"pid": os.getpid()})
+    write_json_atomic(d / "worker.ready", {"pid": os.getpid()})
     print(f"worker {os.getpid()} serving {root}", flush=True)
     while True:
-        if not store.process_alive(parent):
+        if not process_alive(parent):
             break
         for p in sorted(d.glob("*.job")):
             jid = p.stem
-            job = store.read_json(p)
+            job = read_json(p)
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -199,14 +200,14 @@ def serve(root, parent: int) -> None:
                 lock.close()
                 _child([str(a) for a in job["argv"]], str(job.get("log") or os.devnull))
             children[pid] = jid
-            store.write_json_atomic(d / f"{jid}.pid", {"pid": pid})
+            write_json_atomic(d / f"{jid}.pid", {"pid": pid})
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             jid = children.pop(pid, None)
             if jid:
-                store.write_json_atomic(d / f"{jid}.exit", {"rc": os.waitstatus_to_exitcode(status)})
+                write_json_atomic(d / f"{jid}.exit", {"rc": os.waitstatus_to_exitcode(status)})
         time.sleep(POLL)
     (d / "worker.ready").unlink(missing_ok=True)
     lock.close()
@@ -214,7 +215,6 @@ def serve(root, parent: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--for-server"]:  # scripts/app.sh: a worker for the dashboard's runs root, at once
-        from gan_core.runs import launch
-        ensure(launch.runs_root(), launch.PROJECT_ROOT, parent=int(sys.argv[2]))
+        ensure(paths.runs_root(), paths.PROJECT_ROOT, parent=int(sys.argv[2]))
     else:
         serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else os.getppid())

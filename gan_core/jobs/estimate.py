@@ -16,8 +16,10 @@ from typing import Optional
 
 from gan_core.config import TrainConfig
 from gan_core.errors import RunError
+from gan_core.files import read_json
+from gan_core.jobs.launch import TRAIN_NICE, config_flags
 from gan_core.runs import store
-from gan_core.runs.launch import PROJECT_ROOT, TRAIN_NICE, config_flags, runs_root
+from gan_core.runs.paths import PROJECT_ROOT, runs_root
 
 def _work(c: dict) -> float:
     """Relative arithmetic per iteration: k + 1 steps of m examples through MLPs of width h and depth d."""
@@ -48,7 +50,7 @@ def estimate_rate(cfg: TrainConfig, root=None) -> Optional[tuple[float, str]]:
     for info in store.list_runs(root):
         if not info.rate or info.rate <= 0:
             continue
-        c = store.read_json(info.path / "config.json") or {}
+        c = read_json(info.path / "config.json") or {}
         if Path(str(c.get("dataset"))).name != Path(str(want["dataset"])).name or \
                 c.get("image_size", want["image_size"]) != want["image_size"]:
             continue
@@ -79,7 +81,7 @@ def measure_rate(cfg: TrainConfig, iterations: int = 200, timeout: float = 90.0)
         out = subprocess.run([sys.executable, "-m", "gan_core", "train", *config_flags(c), "--quiet"],
                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
                              stdin=subprocess.DEVNULL, preexec_fn=lambda: os.nice(TRAIN_NICE))
-        st = store.read_json(store.status_path(c.run_dir)) or {}
+        st = read_json(store.status_path(c.run_dir)) or {}
         if out.returncode != 0 or not st.get("rate"):
             line = (out.stderr.strip().splitlines() or [""])[-1]
             raise RunError(f"could not measure the speed: {line[len('error: '):] if line.startswith('error: ') else line}")

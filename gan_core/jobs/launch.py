@@ -1,8 +1,9 @@
-"""Starting, resuming and stopping training processes for the dashboard.
+"""Starting, resuming and stopping training processes (and comparisons) for the dashboard.
 
 Training always runs as `python -m gan_core train ...` in its own process and session, never inside the
 web server: closing the page, a Streamlit rerun or a server restart must not kill it, and the page must
 never wait on it. The run directory is the only channel between the two (see gan_core.runs.store).
+Where runs are kept is gan_core.runs.paths: a page that only needs a folder does not import this module.
 No streamlit and no torch here.
 """
 from __future__ import annotations
@@ -18,24 +19,20 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from gan_core.runs import store
-from gan_core.runs import worker
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
+from gan_core.files import process_alive, read_json, write_json_atomic
+from gan_core.jobs import worker
+from gan_core.runs import comparisons, control, store
+from gan_core.runs.paths import PROJECT_ROOT, runs_root
+from gan_core.runs.runlock import is_locked
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_NAME = "train.log"
 STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Training runs at a lower CPU priority than the web server: on a 2-core machine the page then wins the
 # core it needs for a click or a refresh (the issue measured a 16 s Stop click at equal priority).
 TRAIN_NICE = worker.NICE  # training yields the CPU to the page on a shared machine
-
-
-def runs_root() -> Path:
-    """Where the dashboard keeps runs: $GAN_RUNS_DIR, else runs/ under the project."""
-    env = os.environ.get("GAN_RUNS_DIR")
-    return Path(env) if env else PROJECT_ROOT / store.DEFAULT_ROOT
 
 
 def run_dir_for(name: str, root=None) -> Path:
@@ -60,11 +57,10 @@ def discard_failed_start(run_dir) -> bool:
         return False
     if any(p.name not in (LOG_NAME, STARTING, ".lock") for p in run_dir.iterdir()):
         return False
-    from gan_core.runs.runlock import is_locked
     if is_locked(run_dir):
         return False
-    started = store.read_json(run_dir / STARTING) or {}
-    if store.process_alive(started.get("pid")):
+    started = read_json(run_dir / STARTING) or {}
+    if process_alive(started.get("pid")):
         return False  # still starting (importing torch, loading data): its folder is not a leftover
     shutil.rmtree(run_dir, ignore_errors=True)
     return not run_dir.exists()
@@ -124,7 +120,7 @@ def _spawn_torchrun(args: list[str], run_dir: Path, processes: int) -> subproces
             torchrun_command(args, processes), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
             preexec_fn=_lower_priority)
-    store.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
+    write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
 
@@ -136,7 +132,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     job = worker.submit(root or run_dir.parent, args, run_dir / LOG_NAME)
     if job is not None:
-        store.write_json_atomic(run_dir / STARTING, {"pid": job.pid})
+        write_json_atomic(run_dir / STARTING, {"pid": job.pid})
         return job
     with open(run_dir / LOG_NAME, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
@@ -144,7 +140,7 @@ def _spawn(args: list[str], run_dir: Path, root=None):
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # its own session: signals to the server (Ctrl-C, reload) don't reach it
             preexec_fn=_lower_priority)
-    store.write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
+    write_json_atomic(run_dir / STARTING, {"pid": proc.pid})
     # Reap the child when it ends, so a finished run leaves no zombie behind in a long-lived server.
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc
@@ -240,9 +236,8 @@ def resume_training(run_dir, iterations: Optional[int] = None, changes: Optional
     args = ["train", "--resume", "--run-dir", str(run_dir), "--quiet"]
     if iterations is not None:
         args += ["--iterations", str(iterations)]
-    from gan_core.runs.control import LIVE_SETTINGS
     for key, value in (changes or {}).items():
-        if key not in LIVE_SETTINGS:
+        if key not in control.LIVE_SETTINGS:
             raise ConfigError(f"{key} cannot be changed when resuming")
         args += ["--" + key.replace("_", "-"), _cli_value(value)]
     if restart_schedule:
@@ -256,7 +251,6 @@ def stop_training(run_dir, wait: float = 5.0) -> bool:
     """Ask a run to stop after its current step, through the control channel (answered within a poll,
     ~50 ms) and the STOP file (for a trainer still starting up). The run ends `stopped` with a checkpoint,
     or `completed` if it was already saving its end. True if a live trainer took the request."""
-    from gan_core.runs import control
     run_dir = Path(run_dir)
     if not store.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} is not a run directory")
@@ -269,6 +263,30 @@ def stop_training(run_dir, wait: float = 5.0) -> bool:
         return True
     except RunError:
         return False  # still starting, or busy with its final export: the STOP file is seen there
+
+
+def comparison_command(base: TrainConfig, root, vary: dict, seeds: int) -> list[str]:
+    """The `python -m gan_core compare ...` arguments for these settings."""
+    flags = config_flags(dataclasses.replace(base, run_dir=""))  # compare takes --root, not --run-dir
+    out = ["compare", *flags, "--root", str(root), "--seeds", str(seeds)]
+    for k, vals in vary.items():
+        out += ["--vary", f"{k}={','.join(str(v) for v in vals)}"]
+    return out
+
+
+def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> subprocess.Popen:
+    """Start a comparison as one background process (output in ROOT/compare.log). Refuses bad settings
+    (ConfigError) and a root that is in use (RunError) before starting anything."""
+    root = Path(root).resolve()
+    comparisons.plan_members(base, vary, seeds)
+    if (root / comparisons.SPEC_NAME).exists():
+        raise RunError(f"{root.name} already holds a comparison")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / comparisons.LOG_NAME, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
+                                 "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return proc
 
 
 def last_log_line(run_dir) -> str:
@@ -288,12 +306,12 @@ def wait_started(proc: subprocess.Popen, run_dir, timeout: float = 10.0) -> Opti
     path = store.status_path(run_dir)
     deadline = time.monotonic() + timeout
     while True:
-        st = store.read_json(path)
+        st = read_json(path)
         if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):  # not an earlier process's status
             return st
         rc = proc.poll()
         if rc is not None:
-            st = store.read_json(path)
+            st = read_json(path)
             if st and proc.pid in (st.get("pid"), st.get("launcher_pid")):
                 return st
             raise RunError(last_log_line(run_dir) or f"the training process ended at once (exit status {rc})")
