@@ -11,12 +11,26 @@ from typing import Any, Optional
 
 from gan_core.errors import ConfigError
 
-BUILTIN_DATASETS = ("gaussian1d", "ring8", "grid25", "digits")
+BUILTIN_DATASETS = ("gaussian1d", "ring8", "grid25", "digits", "fashion", "mnist")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 G_LOSSES = ("nonsaturating", "minimax")
 PRIORS = ("normal", "uniform")
 OPTIMIZERS = ("adam", "sgd")
 G_NORMS = ("none", "batch")
+ARCHS = ("auto", "mlp", "dcgan", "paper")
+IMAGE_ARCHS = ("dcgan", "paper")   # networks for pictures only
+POINT_DATASETS = ("gaussian1d", "ring8", "grid25")
+
+# Settings an architecture brings with it, before the dataset's defaults (anything given explicitly wins).
+# paper: the optimiser of goodfeli/adversarial's mnist.yaml (Goodfellow et al. 2014): SGD, batch 100, learning
+# rate 0.1, momentum 0.5 (rising to 0.7 only after 250 epochs; its decay of 1/1.000004 per step is a few percent
+# over a short run: both left out), 100-D Gaussian noise. The file's D descends half of −Ṽ (the mean of two
+# cross-entropies), so its 0.1 is 0.05 on −Ṽ, which D descends here.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "paper": dict(latent_dim=100, batch_size=100, optimizer="sgd", lr_d=0.05, lr_g=0.1, momentum=0.5, lr_decay=1.0),
+}
+# What every dataset and architecture leaves alone gets these.
+COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9}
 
 # Defaults chosen per dataset so that a run with no flags converges in about a minute on a 2-core CPU
 # (measured figures are in README.md). Anything given explicitly wins.
@@ -37,6 +51,11 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
                    lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9, refit_d=12000),
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
                    lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
+    # fashion/mnist: digits' settings until they are tuned for 28×28 pictures
+    "fashion": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
+                    lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
+    "mnist": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
+                  lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "user": dict(iterations=3000, latent_dim=8, batch_size=128, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
                  lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
 }
@@ -64,12 +83,14 @@ DATASET_PARAMS: dict[str, dict[str, tuple]] = {
     "ring8": {"modes": (int, 1, 1000), "radius": (float, 1e-6, 1e6), "std": (float, 1e-6, 1e6)},
     "grid25": {"side": (int, 1, 100), "spacing": (float, 1e-6, 1e6), "std": (float, 1e-6, 1e6)},
     "digits": {},
+    "fashion": {},
+    "mnist": {},
 }
 
 # Settings added after runs were already being saved: a config.json without them gets the value that
 # reproduces what those runs did (not today's dataset default), so old runs resume and export unchanged.
 LEGACY_VALUES: dict[str, Any] = {"lr_decay": 1.0, "lr_decay_iterations": 1, "g_norm": "none", "pack": 1,
-                                 "refit_d": 0}
+                                 "refit_d": 0, "arch": "auto"}
 
 
 def split_setting(item: str, allowed, usage: str, refused: str) -> tuple[str, str]:
@@ -118,7 +139,10 @@ class TrainConfig:
                                      "at each halving of the size")
     image_size: int = setting(0, "side length in pixels that uploaded images are resized to: 8, 16, 32 or 64 "
                                  "(0: a built-in dataset's own size, 32 for uploads)")
-    optimizer: str = setting("adam", "adam, or sgd (with --momentum)")
+    arch: Optional[str] = setting(None, "the networks: auto (an MLP pair for points, DCGAN for pictures), mlp, "
+                                        "dcgan, or paper: Goodfellow et al. 2014's MNIST pair (rectifier G with a "
+                                        "sigmoid output, maxout D with dropout; SGD with momentum, batch 100)")
+    optimizer: Optional[str] = setting(None, "adam, or sgd (with --momentum); default adam (sgd for --arch paper)")
     lr_d: Optional[float] = setting(None, "learning rate (step size) of the discriminator; too large and D wins "
                                           "outright (D(x) → 1, D(G(z)) → 0): the dataset's default is a good start")
     lr_g: Optional[float] = setting(None, "learning rate (step size) of the generator; too large and its samples "
@@ -149,7 +173,8 @@ class TrainConfig:
                                            "being sampled, and these steps with G fixed move D there "
                                            "(Proposition 1); 0: the game's last D (default 12,000 for grid25, else "
                                            "0; point data with pack 1)")
-    momentum: float = setting(0.9, "SGD momentum, as in the paper's experiments")
+    momentum: Optional[float] = setting(None, "SGD momentum (default 0.9; 0.5 for --arch paper, as the paper's "
+                                              "MNIST run)")
     log_every: int = setting(10, "iterations between rows of metrics.csv")
     snapshot_every: int = setting(0, "iterations between snapshots: samples and, for toy data, D, D* and the JSD "
                                      "(0: about 50 per run)")
@@ -177,9 +202,11 @@ class TrainConfig:
         """A copy with every dataset-dependent default filled in (what config.json records)."""
         c = dataclasses.replace(self, dataset_params=dict(self.dataset_params))
         defaults = DATASET_DEFAULTS[c.dataset if c.is_builtin else "user"]
-        for name, value in defaults.items():
-            if getattr(c, name) is None:
-                setattr(c, name, value)
+        c.arch = c.arch or defaults.get("arch") or COMMON_DEFAULTS["arch"]
+        for source in (ARCH_DEFAULTS.get(c.arch, {}), defaults, COMMON_DEFAULTS):
+            for name, value in source.items():
+                if getattr(c, name) is None:
+                    setattr(c, name, value)
         if (c.pack or 1) > 1 and self.refit_d is None:
             c.refit_d = 0  # the refit is for an unpacked D: a packed run leaves its dataset's default aside
         if c.lr_decay_iterations is None:
@@ -189,7 +216,7 @@ class TrainConfig:
         if c.theory_every <= 0:
             c.theory_every = c.snapshot_every
         if c.image_size == 0:
-            c.image_size = 8 if c.dataset == "digits" else 32
+            c.image_size = {"digits": 8, "fashion": 28, "mnist": 28}.get(c.dataset, 32)
         return c
 
     def check_types(self) -> "TrainConfig":
@@ -236,7 +263,8 @@ class TrainConfig:
                 need(isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
                      f"{name} (learning rate) must be a positive number, got {v!r}")
         if self.pack is not None and self.pack > 1:
-            need(self.dataset != "digits", f"packing (pack {self.pack}) is for point data; images train with pack 1")
+            need(self.dataset not in ("digits", "fashion", "mnist"),
+                 f"packing (pack {self.pack}) is for point data; images train with pack 1")
             if self.batch_size is not None:
                 need(self.pack <= self.batch_size, f"pack {self.pack} is larger than the batch size "
                      f"{self.batch_size}: D judges m packs of {self.pack} samples each, so choose pack ≤ m")
@@ -257,7 +285,7 @@ class TrainConfig:
                  "BatchNorm in the generator (g_norm batch) needs a batch size of at least 2")
         need(isinstance(self.lr_decay_start, int) and self.lr_decay_start >= 0,
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
-        need(0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
+        need(self.momentum is None or 0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
         need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)  # under torchrun each process trains m / world
         need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
@@ -265,8 +293,13 @@ class TrainConfig:
         need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
         need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")
-        need(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
-        need(self.image_size in (0, 8, 16, 32, 64), f"image size must be 8, 16, 32 or 64, got {self.image_size}")
+        need(self.optimizer in (None, *OPTIMIZERS), f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+        need(self.arch in (None, *ARCHS), f"unknown arch {self.arch!r}; choose {', '.join(ARCHS)}")
+        need(not (self.arch in IMAGE_ARCHS and self.dataset in POINT_DATASETS),
+             f"arch {self.arch} is for pictures; {self.dataset} holds points (use mlp or auto)")
+        native28 = self.image_size == 28 and self.dataset in ("fashion", "mnist")
+        need(self.image_size in (0, 8, 16, 32, 64) or native28,
+             f"image size must be 8, 16, 32 or 64, got {self.image_size}")
         if not self.is_builtin:
             need(bool(self.dataset), "no dataset given")
             p = Path(self.dataset)
