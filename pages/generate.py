@@ -14,6 +14,7 @@ import streamlit as st
 from gan_core.share import generation, model_card, outputs
 from gan_core.runs import paths
 from gan_core.views.samples import samples_figure
+from gan_core.views import class_counts, image_grid
 from gan_core.runs import store
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
@@ -76,6 +77,8 @@ if model is None:
     st.stop()
 
 kind = model.output_kind
+if kind == "image":   # st.image scales a grid wider than its column: keep the pixels square and crisp then too
+    st.html("<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>")
 st.caption(f"latent size {model.latent_dim} · prior {model.prior} · makes "
            f"{'images' if kind == 'image' else 'points'} of shape {list(model.output_shape)}")
 with st.expander("Model metadata", expanded=True):
@@ -106,11 +109,13 @@ def samples_view() -> None:
         samples = model.generate(int(n), seed=int(seed), rejection=drs and model.logit_name is not None)
         ss["_samples"] = samples
         if kind == "image":
-            grid = outputs.image_grid(samples)
-            st.image(grid, caption=f"{len(samples)} samples, seed {seed}")
-            st.download_button("Download PNG grid", lambda g=grid: outputs.png_bytes(g),
+            grid = image_grid.grid_image(samples)   # each image ≥ 3× its size, whole pixels; PNG, never JPEG
+            st.image(grid, output_format="PNG", caption=f"{len(samples)} samples, seed {seed} — each drawn "
+                     f"{image_grid.scale_for(*samples.shape[2:])}× its size")
+            st.download_button("Download PNG grid", lambda g=grid: image_grid.png_bytes(g),
                                file_name=f"{model_name}-seed{seed}.png", mime="image/png", on_click="ignore",
                                key="dl_png")
+            show_class_counts(samples)
         else:
             # redrawn in place for each seed (Plotly.react): st.plotly_chart would build a new chart every time
             ss["_pts_live"] = live_chart(samples_figure(samples, title=f"{len(samples)} samples, seed {seed}",
@@ -120,6 +125,16 @@ def samples_view() -> None:
                                key="dl_csv")
     except GanError as e:
         st.error(str(e))
+
+
+def show_class_counts(samples) -> None:
+    """fashion/mnist models: how many samples each class got, by the set's cached classifier (or how to get it)."""
+    dataset = model.metadata.get("dataset")
+    counts = class_counts.class_counts(samples, dataset)
+    if counts is not None:
+        st.plotly_chart(class_counts.counts_figure(*counts), key="class_counts", config={"displaylogo": False})
+    elif class_counts.missing_caption(dataset):
+        st.caption(class_counts.missing_caption(dataset))
 
 
 # --- a walk in latent space ----------------------------------------------------------------------------
@@ -137,11 +152,11 @@ def walk_view() -> None:
     try:
         walk = generation.interpolate(model, int(seed_a), int(seed_b), int(steps))
         t = st.slider("Position along the walk", 0, int(steps) - 1, 0, key="walk_t")
-        if kind == "image":
-            left, right = st.columns([1, 3])
-            left.image(outputs.image_grid(walk[t:t + 1], min_tile=128), caption=f"step {t} of {int(steps) - 1}")
-            right.image(outputs.image_grid(walk, ncol=min(int(steps), 16), min_tile=64),
-                        caption="the whole walk, A → B")
+        if kind == "image":   # the whole walk as a row with the current step framed, that step larger beneath
+            st.image(image_grid.row_image(walk, mark=t), output_format="PNG",
+                     caption=f"the whole walk, A → B: {int(steps)} steps, step {t} framed")
+            st.image(image_grid.grid_image(walk[t:t + 1], scale=2 * image_grid.scale_for(*walk.shape[2:])),
+                     output_format="PNG", caption=f"step {t} of {int(steps) - 1}")
         else:
             pts = walk.reshape(len(walk), -1)
             if pts.shape[1] == 1:  # 1-D: the output along the walk, step by step

@@ -31,7 +31,9 @@ from gan_core.theory import verdict
 from gan_core.views.captions import CAPTIONS
 from gan_core.views.plotting import PALETTE
 from gan_core.views.run_table import runs_table
-from gan_core.views.samples import image_figure, real_sample, samples_figure
+from gan_core.views import class_counts
+from gan_core.views.image_grid import image_figure
+from gan_core.views.samples import real_sample, samples_figure
 from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
 from gan_core.share.page import share_page_bytes, share_unavailable
@@ -524,6 +526,26 @@ def snapshots_view() -> None:
     for col, (key, fig, caption) in zip(cols, figs):
         chart(fig, key, col)
         col.caption(caption)
+    counts_view(run_dir, it, stamp[2])
+
+
+def counts_view(run_dir, it: int, mtime: float) -> None:
+    """fashion/mnist runs: the classes of the snapshot's samples by the set's cached classifier (or how to get it)."""
+    dataset = config_of(str(run_dir), (run_dir / "config.json").stat().st_mtime).get("dataset")
+    if class_counts.picture_set_of(dataset) is None:
+        return
+    cache, key = ss.setdefault("_countfigs", {}), (str(run_dir), it, mtime)
+    if key not in cache:
+        samples = snapshot(str(run_dir), it, mtime)["samples"]
+        counts = class_counts.class_counts(samples, dataset)
+        if counts is None:
+            why = class_counts.missing_caption(dataset)
+            if why:
+                st.caption(why)
+            return
+        cache.clear()
+        cache[key] = class_counts.counts_figure(*counts, title=f"classes of the {len(samples)} samples — iteration {it}")
+    chart(cache[key], "class_counts")
 
 
 def side_by_side(names: list) -> None:
@@ -537,14 +559,15 @@ def side_by_side(names: list) -> None:
         stamp = (n, its[-1])
         if stamp not in cache:
             try:
-                f = root / n / "snapshots" / f"it_{its[-1]:08d}.npz"
+                f = paths.snapshot_path(root / n, its[-1])
                 snap = snapshot(str(root / n), its[-1], f.stat().st_mtime)
             except (GanError, OSError) as e:
                 col.warning(f"{n}: snapshot not readable yet ({e})")
                 continue
             title = f"{n} — iteration {its[-1]}"
             samples = snap["samples"]
-            cache[stamp] = image_figure(samples.astype("float32"), title=title) if samples.ndim == 4 else \
+            cache[stamp] = image_figure(samples, title=title, max_images=16, width_px=1100 // len(names)) \
+                if samples.ndim == 4 else \
                 samples_figure(samples, title=title, n_points=500)
         chart(cache[stamp], f"side_{n}", col)
     st.caption(CAPTIONS["samples"])

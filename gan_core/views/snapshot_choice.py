@@ -9,7 +9,8 @@ import numpy as np
 
 from gan_core.views.captions import CAPTIONS
 from gan_core.views.density_figures import d_pair_figure, figure1
-from gan_core.views.samples import image_figure, samples_figure
+from gan_core.views.image_grid import image_figure
+from gan_core.views.samples import samples_figure
 from gan_core.views.snapshot_layers import snapshot_figure
 
 OBJECTIVE = {"minimax": "here minimax, ℓ = log(1 − D(x))", "nonsaturating": "here non-saturating, ℓ = −log D(x)"}
