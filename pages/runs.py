@@ -502,7 +502,7 @@ def snapshots_view() -> None:
             and time.time() - cache.get("at", 0) < SNAPSHOT_REDRAW_S \
             and store.read_status(run_dir).get("state") == "running":
         it = shown[1]  # training: keep the one drawn until its time is up
-    f = run_dir / "snapshots" / f"it_{it:08d}.npz"
+    f = paths.snapshot_path(run_dir, it)
     restore("snap_layers")
     ss.setdefault("snap_layers", LAYERS_ON)
     layers = st.pills("Show (points data)", list(LAYERS), format_func=LAYERS.get, selection_mode="multi",

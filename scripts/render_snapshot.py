@@ -18,6 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gan_core.runs.paths import snapshot_path  # noqa: E402
+from gan_core.runs.store import list_snapshots  # noqa: E402
 from gan_core.views import samples as monitor  # noqa: E402
 from gan_core.views.snapshot_layers import snapshot_figure  # noqa: E402
 
@@ -33,10 +35,10 @@ def main(argv=None) -> Path:
         p.add_argument(f"--no-{flag}", action="store_true")
     p.add_argument("--width", type=int, default=900)
     a = p.parse_args(argv)
-    snaps = sorted((a.run_dir / "snapshots").glob("it_*.npz"))
-    if not snaps:
+    its = list_snapshots(a.run_dir)
+    if not its:
         p.error(f"{a.run_dir}: no snapshots")
-    path = snaps[-1] if a.iteration is None else a.run_dir / "snapshots" / f"it_{a.iteration:08d}.npz"
+    path = snapshot_path(a.run_dir, its[-1] if a.iteration is None else a.iteration)
     with np.load(path) as z:
         snap = dict(z)
     it = int(snap["iteration"])

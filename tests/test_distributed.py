@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 
 from conftest import ROOT, run_cli
 from gan_core.runs import store
+from gan_core.runs.paths import snapshot_path
 from gan_core.engine.algorithm import discriminator_step, generator_step
 from gan_core.engine.models import MLPDiscriminator, MLPGenerator
 
@@ -119,7 +120,7 @@ def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process
                  "--tensorboard", *TINY)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("completed:") == 1  # rank 0 speaks for the run
-    snaps = {f"snapshots/it_{i:08d}.npz" for i in (0, 50, 100)}
+    snaps = {snapshot_path("", i).as_posix() for i in (0, 50, 100)}
     got = files(two)
     tb = {f for f in got if f.startswith("tb/")}
     assert len(tb) == 1  # one writer: one event file

@@ -10,6 +10,7 @@ from gan_core.data.datasets import load_dataset
 from gan_core.engine.models import MLPDiscriminator, MLPGenerator, build_models
 from gan_core.engine.objective import generator_loss
 from gan_core.engine.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
+from gan_core.runs.paths import snapshot_path
 
 OBJECTIVES = ("minimax", "nonsaturating")
 
@@ -117,7 +118,7 @@ def _snapshot(tmp_path, dataset, g_loss=None, samples=300, **kw):
     G, D = build_models(cfg, ds)
     snap = Snapshotter(cfg, ds, torch.device("cpu"), tmp_path)
     snap.take(G, D, 10, g_loss=g_loss)
-    with np.load(tmp_path / "snapshots" / "it_00000010.npz") as z:
+    with np.load(snapshot_path(tmp_path, 10)) as z:
         return dict(z), G, D, cfg
 
 

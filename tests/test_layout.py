@@ -1,6 +1,7 @@
 """The package's shape (the brief's architecture): gan_core never imports streamlit, its modules import
-each other without circles (module-level imports; an import inside a function is a deliberate lazy one),
-and no package is a flat heap of modules."""
+each other without circles (imports inside functions count too: a lazy import hides a circle, it does not
+end it), process launching (gan_core.jobs) sits above everything else in gan_core, and no package is a
+flat heap of modules."""
 import ast
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_gan_core_never_imports_streamlit():
 
 
 def test_no_import_circles():
-    graph = {m: {i for i in _imports(p, True) if i in MODULES and i != m} for m, p in MODULES.items()}
+    graph = {m: {i for i in _imports(p, False) if i in MODULES and i != m} for m, p in MODULES.items()}
     state: dict = {}
 
     def visit(m, path):
@@ -52,6 +53,21 @@ def test_no_import_circles():
 
     for m in sorted(graph):
         visit(m, [])
+
+
+def test_nothing_below_jobs_imports_it():
+    """gan_core.jobs starts processes that run the command line: it may import all of gan_core, and the
+    command line, engine, runs, share, data, theory and views never import it (not even inside a function)."""
+    assert "gan_core.jobs.worker" in MODULES and "gan_core.jobs.launch" in MODULES
+    bad = {m: sorted(i for i in _imports(p, False) if i == "gan_core.jobs" or i.startswith("gan_core.jobs."))
+           for m, p in MODULES.items() if not (m == "gan_core.jobs" or m.startswith("gan_core.jobs."))}
+    assert {m: i for m, i in bad.items() if i} == {}
+
+
+def test_files_helper_imports_nothing_of_gan_core_but_errors():
+    """gan_core.files (atomic writes, read_json, process_alive) serves every layer: it stands below them all."""
+    ours = {i.split(".")[1] for i in _imports(MODULES["gan_core.files"], False) if i.startswith("gan_core.")}
+    assert ours <= {"errors"}
 
 
 def test_packages_stay_small():

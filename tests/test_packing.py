@@ -18,6 +18,7 @@ from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError
 from gan_core.engine.models import MLPDiscriminator, PackedDiscriminator, build_models, pointwise_logit
 from gan_core.engine.objective import value_estimate
+from gan_core.runs.paths import snapshot_path
 
 MU_D, SD_D, MU_G, SD_G = 0.0, 1.0, 1.0, 1.5   # p_data, p_g
 LOG2 = math.log(2.0)
@@ -147,7 +148,7 @@ def test_packed_run_logs_the_packed_game_honestly(tmp_path, tiny):
     jsd, jsd_p, v = float(last["jsd"]), float(last["jsd_packed"]), float(last["value_at_optimum"])
     assert v == pytest.approx(-2 * LOG2 + 2 * jsd_p, abs=1e-6)   # the packed game's optimum, not the single-point one
     assert jsd_p >= jsd - 0.01                                   # JSD of products is never below the single JSD
-    snap = np.load(run / "snapshots" / "it_00000040.npz")
+    snap = np.load(snapshot_path(run, 40))
     assert "P = 2" in str(snap["d_label"]) and snap["d"].shape == snap["d_star"].shape
     assert snap["grad_g"].shape == (500, 2) and np.isfinite(snap["grad_g"]).all()
     assert TrainConfig.load(run / "config.json").pack == 2

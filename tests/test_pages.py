@@ -20,6 +20,7 @@ from gan_core.views.run_table import format_duration
 from gan_core.jobs import launch
 from gan_core.runs import transfer
 from gan_core.runs import store
+from gan_core.runs.paths import snapshot_path
 from gan_core.cli import build_parser
 from gan_core.config import TrainConfig, help_text
 from gan_core.errors import ConfigError, RunError
@@ -448,7 +449,7 @@ def test_latest_samples_of_several_runs_side_by_side(runs_dir):
     for name in ("a", "b"):
         d = fake_run(runs_dir, name, "completed")
         (d / "snapshots").mkdir()
-        np.savez(d / "snapshots" / "it_00000100.npz", iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
+        np.savez(snapshot_path(d, 100), iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
     at = page(MONITOR)
     at.multiselect(key="sel").set_value(["a", "b"]).run()
     at.toggle(key="side_by_side").set_value(True).run()
@@ -542,7 +543,7 @@ def test_a_paused_run_shows_every_view_at_once_even_right_after_a_start(runs_dir
     those seconds churns nothing: its charts and its snapshot (the state the Pause took) are drawn at once."""
     d = fake_run(runs_dir, "live", "running", iteration=100)
     (d / "snapshots").mkdir()
-    np.savez(d / "snapshots" / "it_00000100.npz", iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
+    np.savez(snapshot_path(d, 100), iteration=100, samples=np.random.default_rng(0).normal(size=(50, 2)))
 
     def view(state: str) -> AppTest:
         store.write_status(d, state=state, pid=os.getpid(), pid_start=store.current_process_start())

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from gan_core.runs import store
+from gan_core.runs.paths import snapshot_path
 from test_pages import MONITOR, TRAIN, fake_run, page, qp, texts
 
 ARROWS, MESH = "G's push −∇ₓ loss", "G's manifold (latent grid)"
@@ -16,7 +17,7 @@ def write_snapshot(run, it=100, g_loss="minimax", seed=0):
     ax = np.linspace(-3, 3, 16)
     u = np.linspace(-2, 2, 5)
     (run / "snapshots").mkdir(exist_ok=True)
-    np.savez(run / "snapshots" / f"it_{it:08d}.npz", iteration=it, samples=rng.normal(size=(60, 2)).astype(np.float32),
+    np.savez(snapshot_path(run, it), iteration=it, samples=rng.normal(size=(60, 2)).astype(np.float32),
              grad_g=rng.normal(size=(60, 2)).astype(np.float32), g_loss=np.array(g_loss),
              manifold=np.stack(np.meshgrid(u, u, indexing="ij"), -1).astype(np.float32),
              grid_axes=np.array([ax, ax]), d=rng.uniform(size=256), d_star=rng.uniform(size=256))

@@ -3,6 +3,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from gan_core.runs.paths import snapshot_path
 from gan_core.views import snapshot_layers as sf
 
 NAMES = {"real": "real", "generated": "generated", "arrows": "G's push −∇ₓ loss",
@@ -140,7 +141,7 @@ def test_figure_from_a_real_snapshot(tmp_path):
     ds = load_dataset(cfg)
     G, D = build_models(cfg, ds)
     Snapshotter(cfg, ds, torch.device("cpu"), tmp_path).take(G, D, 0)
-    with np.load(tmp_path / "snapshots" / "it_00000000.npz") as z:
+    with np.load(snapshot_path(tmp_path, 0)) as z:
         fig = sf.snapshot_figure(dict(z), ds.sample(300), show_d_star=True, n_points=300, n_arrows=100)
     assert len(trace(fig, NAMES["arrows"]).x) == 300
     fig.to_json()  # serialisable as the page will send it

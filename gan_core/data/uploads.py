@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from gan_core.data.datasets import Dataset
+from gan_core.data.dataset import Dataset
 from gan_core.data.idx import read_idx
 from gan_core.data.limits import (
     MAX_DATA_BYTES,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_core.data.datasets import Dataset
+from gan_core.data.dataset import Dataset
 from gan_core.engine.objective import generator_loss, value_estimate
 
 

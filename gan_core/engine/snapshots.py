@@ -18,9 +18,10 @@ import torch
 from gan_core.theory import forces
 from gan_core.theory import quality
 from gan_core.theory import divergence
-from gan_core.data.datasets import Dataset
+from gan_core.data.dataset import Dataset
 from gan_core.engine.models import DataSpace, pointwise_logit
 from gan_core.files import write_bytes_atomic
+from gan_core.runs.paths import snapshot_dir, snapshot_path
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
@@ -54,7 +55,7 @@ class Snapshotter:
     """``forces=False`` leaves out grad_g and manifold (bench/snapshot_cost.py measures what they cost)."""
 
     def __init__(self, cfg, ds: Dataset, device: torch.device, run_dir: Path, forces: bool = True):
-        self.cfg, self.ds, self.device, self.dir = cfg, ds, device, Path(run_dir) / "snapshots"
+        self.cfg, self.ds, self.device, self.dir = cfg, ds, device, snapshot_dir(run_dir)
         self.make_run_dir = True  # a trainer turns it off: a run directory deleted under it is not made again
         self.forces = forces and ds.kind == "points"
         self.pack = int(getattr(cfg, "pack", None) or 1)
@@ -186,5 +187,5 @@ class Snapshotter:
         buf = io.BytesIO()
         np.savez(buf, **out)
         self.dir.mkdir(parents=self.make_run_dir, exist_ok=True)
-        write_bytes_atomic(self.dir / f"it_{iteration:08d}.npz", buf.getvalue())
+        write_bytes_atomic(snapshot_path(self.dir.parent, iteration), buf.getvalue())
         return metrics

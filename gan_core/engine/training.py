@@ -36,6 +36,7 @@ from gan_core.engine.snapshots import Snapshotter
 from gan_core.engine.steering import RunGone, Steering, StopFlag, live_settings
 from gan_core.errors import ConfigError, RunError
 from gan_core.runs import control, store
+from gan_core.runs.paths import snapshot_path
 from gan_core.runs.runlock import locked_run
 
 FLUSH_SECONDS = 1.0     # how often buffered metric rows reach the disk
@@ -307,7 +308,7 @@ class Trainer:
             raise
         old = self._live_snapshot
         if old is not None and old != it and not self.snap.due(old) and old != 0:
-            (self.snap.dir / f"it_{old:08d}.npz").unlink(missing_ok=True)
+            snapshot_path(self.run_dir, old).unlink(missing_ok=True)
         self._live_snapshot = None if self.snap.due(it) or it == 0 else it
         self.last_live_snapshot = time.monotonic()
 
