@@ -8,6 +8,9 @@ import math
 import re
 
 import pytest
+import torch
+
+from conftest import ROOT
 
 RATIO = re.compile(r"(\d+\.\d+)x$")
 
@@ -60,3 +63,41 @@ def test_defaults_over_seeds_reads_each_runs_final_figures(capsys, tmp_path):
     assert n == 2 and m == pytest.approx(sum(fids) / 2) and sd == pytest.approx(abs(fids[0] - fids[1]) / math.sqrt(2))
     assert fids[0] != fids[1]  # two seeds really trained two runs
     assert ("gaussian1d", "jsd") in summary
+
+
+def test_mode_sweep_summary_and_best_per_dataset():
+    from bench import mode_sweep
+    rows = mode_sweep.read_rows(ROOT / "bench" / "data" / "sweep_device_1.jsonl")
+    cands = {c["name"]: c for c in mode_sweep.summary(rows)}
+    assert len(cands) == 22
+    c = cands["grid25/m512lrd1"]   # two seeds: 20/95.12 % and 20/94.88 % with rejection, 131.6 and 113.8 CPU-s
+    assert c["seeds"] == 2 and c["drs_modes"] == 20 and c["drs_hq"] == pytest.approx(0.95) and c["cpu_s"] == 131.6
+    winners = mode_sweep.best(rows)
+    assert list(winners) == ["ring8", "grid25"]   # fewest modes first: the last line is grid25's
+    assert winners["grid25"]["name"] == "grid25/m512lrd1"
+    assert all(w["drs_modes"] >= c["drs_modes"] for w in winners.values() for c in cands.values()
+               if c["name"].split("/")[0] == w["name"].split("/")[0])
+
+
+def test_mode_sweep_candidates_are_dataset_name_flags():
+    from bench.mode_sweep import parse_candidates
+    assert parse_candidates(["grid25/p2:--pack 2 --batch-size 128", "ring8/base:"]) == {
+        "grid25/p2": "--pack 2 --batch-size 128", "ring8/base": ""}
+    for bad in ["grid25/p2", "mnist/x:--pack 2", "ring8:--pack 2"]:
+        with pytest.raises(ValueError, match="DATASET/NAME:FLAGS"):
+            parse_candidates([bad])
+
+
+def test_gpu_bench_window_and_process_counts(tmp_path):
+    from bench import gpu
+    (tmp_path / "metrics.csv").write_text("iteration,value_estimate,elapsed_s\n10,-1.2,0.5\n20,-1.3,0.9\n30,-1.3,1.5\n")
+    assert gpu.window_seconds_per_iteration(tmp_path) == pytest.approx((1.5 - 0.5) / 20)  # set-up before row 10 left out
+    assert gpu.process_counts(2) == [1, 2] and gpu.process_counts(6) == [1, 2, 4] and gpu.process_counts(64)[-1] == 8
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_gpu_bench_refuses_its_gpu_parts_without_cuda(capsys):
+    from bench import gpu
+    with pytest.raises(SystemExit):
+        gpu.main(["--quick"])
+    assert "no CUDA GPU here" in capsys.readouterr().err
