@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("classifier", help="train and cache the classifier whose features score fashion / mnist "
                                            "samples (FID, precision/recall, classes)")
     cl.add_argument("--dataset", required=True, choices=("fashion", "mnist"))
-    cl.add_argument("--epochs", type=int, default=5, help="passes over the 60,000 training images")
+    cl.add_argument("--epochs", type=int, default=None, help="passes over the 60,000 training images (default 8)")
     cl.add_argument("--seed", type=int, default=0)
     cl.add_argument("--retrain", action="store_true", help="train again even if a classifier is cached")
     cl.add_argument("--floor", action="store_true", help="also print the scores of real training images (the "
@@ -348,11 +348,12 @@ def cmd_replay(a) -> int:
 
 def cmd_classifier(a) -> int:
     from gan_core.scores import classifier as C
-    if a.epochs < 1:
+    if a.epochs is not None and a.epochs < 1:
         raise GanError(f"--epochs must be at least 1, got {a.epochs}")
     path = C.classifier_path(a.dataset)
     if a.retrain or not path.exists():
-        clf = C.train_classifier(a.dataset, epochs=a.epochs, seed=a.seed, log=lambda s: print(s, file=sys.stderr))
+        clf = C.train_classifier(a.dataset, epochs=a.epochs or C.EPOCHS, seed=a.seed,
+                                 log=lambda s: print(s, file=sys.stderr))
     else:
         clf = C.load_classifier(a.dataset)
     m = clf.meta

@@ -226,3 +226,13 @@ def test_classifier_command_trains_caches_and_prints_the_floor(tiny_mnist):
     assert again.returncode == 0 and "epoch" not in again.stderr and "(2 epochs" in again.stdout
     bad = run_cli("classifier", "--dataset", "mnist", "--epochs", "0", env=env)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --epochs must be at least 1, got 0"
+
+
+def test_scoring_imports_neither_torch_nor_scipy():
+    import subprocess
+    import sys
+    code = ("import sys, gan_core.scores.images, gan_core.scores.parzen; "
+            "print(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.stdout.strip() == "[]", out.stderr

@@ -29,6 +29,7 @@ SHAPES = {"conv1.weight": (CHANNELS[0], 1, 3, 3), "conv1.bias": (CHANNELS[0],),
           "conv2.weight": (CHANNELS[1], CHANNELS[0], 3, 3), "conv2.bias": (CHANNELS[1],),
           "fc1.weight": (FEATURES, CHANNELS[1] * 7 * 7), "fc1.bias": (FEATURES,),
           "fc2.weight": (N_CLASSES, FEATURES), "fc2.bias": (N_CLASSES,)}
+EPOCHS = 8               # Fashion-MNIST: 5 epochs at a constant rate gave 89.7 % test accuracy
 BATCH = 500              # images per block of the numpy forward pass (~60 MB of im2col at most)
 
 
@@ -182,10 +183,10 @@ def weights_of(net) -> dict:
     return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items() if k in SHAPES}
 
 
-def train_classifier(name: str, epochs: int = 5, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
+def train_classifier(name: str, epochs: int = EPOCHS, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
                      log: Callable[[str], None] = lambda s: None, save: bool = True) -> Classifier:
-    """Train the CNN on the set's 60,000 training images (Adam, CPU), measure its test accuracy with the
-    numpy forward pass, and cache it (save)."""
+    """Train the CNN on the set's 60,000 training images (Adam, the learning rate falling linearly to 0 over
+    the run; CPU), measure its test accuracy with the numpy forward pass, and cache it (save)."""
     import torch
     import torch.nn.functional as F
 
@@ -194,6 +195,8 @@ def train_classifier(name: str, epochs: int = 5, seed: int = 0, batch_size: int 
     torch.manual_seed(seed)
     net = build_torch_net()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps = epochs * -(-len(x) // batch_size)
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / steps)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -207,6 +210,7 @@ def train_classifier(name: str, epochs: int = 5, seed: int = 0, batch_size: int 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            decay.step()
             total += loss.item() * len(idx)
         log(f"epoch {epoch + 1}/{epochs}: training loss {total / len(xt):.4f}")
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
