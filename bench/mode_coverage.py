@@ -3,7 +3,7 @@
 For each dataset and several seeds it trains runs as child processes (`python -m gan_core train`):
 **defaults** (no flags), **original** (`--pack 1`: no packing; when the defaults already have pack 1 these are
 the same runs, not trained twice), **D not refit** (`--refit-d 0`, where the defaults refit D to the final G
-before export: gan_core.engine.final) and **previous** (the defaults before issue 12, for reference), then
+before export: gan_core.engine.refit) and **previous** (the defaults before issue 12, for reference), then
 evaluates 2,500 samples of each exported generator.onnx by SPEC's protocol (gan_core.theory.quality), without
 rejection (the plain GAN: `generate --no-rejection`) and with discriminator rejection sampling
 (gan_core.theory.rejection; what `generate` does by default for these datasets). Per row: modes covered and

@@ -1,4 +1,4 @@
-"""gan_core.engine.final: the exported G with its own BatchNorm statistics, and D refit to it (Proposition 1).
+"""gan_core.engine.refit: the exported G with its own BatchNorm statistics, and D refit to it (Proposition 1).
 
 1-D: G fixed with p_g = N(0, 1) (the identity on a normal latent), p_data = N(0.5, 0.7²). After the refit
 D's logit is close to log p_data/p_g (eq. (7)) and Ṽ close to V(G, D*) = −2 log 2 + 2·JSD (eq. (5)–(6)).
@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from gan_core.config import TrainConfig
 from gan_core.data.datasets import builtin
-from gan_core.engine import final
+from gan_core.engine import refit
 from gan_core.engine.models import MLPDiscriminator, MLPGenerator
 from gan_core.errors import ConfigError
 from gan_core.theory import divergence
@@ -38,7 +38,7 @@ def test_refit_moves_d_to_the_optimal_discriminator_of_the_fixed_g():
     target = log_ratio(x[:, 0].numpy().astype(np.float64))
     with torch.no_grad():
         before = np.abs(d0(x).numpy() - target).mean()
-    d1, v = final.refit_discriminator(Identity(), d0, ds, steps=1500, batch_size=512, latent_dim=1, prior="normal")
+    d1, v = refit.refit_discriminator(Identity(), d0, ds, steps=1500, batch_size=512, latent_dim=1, prior="normal")
     with torch.no_grad():
         after = np.abs(d1(x).numpy() - target).mean()
         assert not torch.equal(d0(x), d1(x))
@@ -55,7 +55,7 @@ def test_refit_moves_d_to_the_optimal_discriminator_of_the_fixed_g():
 
 def test_no_refit_steps_returns_the_game_d():
     d0 = MLPDiscriminator(1, 8, 1)
-    d1, v = final.refit_discriminator(Identity(), d0, builtin("gaussian1d"), 0, 64, 1, "normal")
+    d1, v = refit.refit_discriminator(Identity(), d0, builtin("gaussian1d"), 0, 64, 1, "normal")
     assert v is None and all(torch.equal(a, b) for a, b in zip(d0.state_dict().values(), d1.state_dict().values()))
 
 
@@ -67,7 +67,7 @@ def test_population_batchnorm_gives_g_its_own_statistics_and_keeps_its_weights()
         for _ in range(3):
             g(3 * torch.randn(64, 2))
     g.eval()
-    pop = final.population_batchnorm(g, 2, "normal", batch_size=256, batches=100)
+    pop = refit.population_batchnorm(g, 2, "normal", batch_size=256, batches=100)
     bn = pop.net[1]
     with torch.no_grad():
         h = g.net[0](torch.randn(200_000, 2))   # the first layer's pre-BatchNorm activations, many latents
@@ -79,7 +79,7 @@ def test_population_batchnorm_gives_g_its_own_statistics_and_keeps_its_weights()
     assert not pop.training and not g.training
     z = torch.randn(4096, 2)
     with torch.no_grad():  # eval-mode output now matches what the minibatch-normalised G gives
-        train_mode = final.population_batchnorm(g, 2, "normal", 256, batches=1).train()(z)
+        train_mode = refit.population_batchnorm(g, 2, "normal", 256, batches=1).train()(z)
         assert (pop(z) - train_mode).abs().mean() < 0.5 * (g(z) - train_mode).abs().mean()
 
 

@@ -176,7 +176,7 @@ def packed_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_exported_model_carries_d_and_round_trips(packed_run):
-    from gan_core.engine.final import final_pair
+    from gan_core.engine.refit import final_pair
     from gan_core.engine.models import pointwise_logit
     model = load_model(packed_run / "generator.onnx")
     assert model.logit_name == "logit" and model.output_name == "x"
@@ -231,7 +231,7 @@ def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
 @pytest.mark.slow  # trains and exports twice (dynamo ONNX export: ~10 s each on an idle 2-core machine)
 def test_an_unpacked_run_exports_d_refit_to_its_final_g(tmp_path):
     from gan_core.engine.checkpoint import load_discriminator
-    from gan_core.engine.final import final_pair
+    from gan_core.engine.refit import final_pair
     from gan_core.engine.models import pointwise_logit
     from gan_core.share.export import export_run
     run = tmp_path / "run"

@@ -223,7 +223,7 @@ def _last_value_estimate(run_dir: Path):
 
 def export_run(run_dir, out=None) -> ExportReport:
     """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata."""
-    from gan_core.engine.final import final_pair   # lazy: keeps `import gan_core.share.export` light
+    from gan_core.engine.refit import final_pair   # lazy: keeps `import gan_core.share.export` light
     from gan_core.config import GENERATION_DEFAULTS
     from gan_core.runs.store import read_status
 
@@ -241,7 +241,7 @@ def export_run(run_dir, out=None) -> ExportReport:
             # on by default only for an unpacked D: a packed D's logit on (x, …, x) is an extrapolation
             "rejection_default": (cfg.pack or 1) == 1 and GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
             "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations",
-            # what gan_core.engine.final did between the checkpoint and this file
+            # what gan_core.engine.refit did between the checkpoint and this file
             **{f"final_{k}": v for k, v in notes.items()}}
     return export_generator(generator, Path(out) if out else run_dir / "generator.onnx",
                             latent_dim=cfg.latent_dim, metadata=meta, seed=cfg.seed,
