@@ -218,8 +218,8 @@ def _chain(net: nn.Module) -> list:
     if type(net) is MLPDiscriminator:
         return [_Affine(net.shift, net.scale, True)] + _layers(net.net) + [_Reshape(lambda h: h.shape[:-1])]
     if type(net) is DCGenerator:
-        c0 = net.c0
-        return _layers(net.project) + [_Reshape(lambda h: (-1, c0, 4, 4))] + _layers(net.net)
+        c0, s0 = net.c0, net.s0  # the first feature map: 4×4, or 7×7 for 28×28 pictures
+        return _layers(net.project) + [_Reshape(lambda h: (-1, c0, s0, s0))] + _layers(net.net)
     if type(net) is DCDiscriminator:
         return (_layers(net.net) + [_Reshape(lambda h: (h.shape[0], -1))] + _layers(nn.Sequential(net.head))
                 + [_Reshape(lambda h: h.shape[:-1])])

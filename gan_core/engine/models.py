@@ -1,15 +1,17 @@
-"""Generator and discriminator networks: an MLP pair for vectors, a DCGAN-style pair for images.
+"""Generator and discriminator networks: an MLP pair for vectors, a DCGAN-style pair for images, and the
+paper's own MNIST pair (Goodfellow et al. 2014: rectifier G with a sigmoid output, maxout D with dropout).
 
 The discriminator returns a logit (D(x) = sigmoid(logit)) so that the objective can use log-sigmoid.
-Generators output data space directly for points; image generators output tanh in [-1, 1]
-(`to_data_space` maps to [0, 1] for export and viewing).
+Generators output data space directly for points; image generators output [-1, 1] (tanh, or the paper G's
+sigmoid mapped there) and `DataSpace` maps that to [0, 1] for export and viewing.
 """
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 from torch import nn
+
+from gan_core.errors import ConfigError
 
 
 class MLPGenerator(nn.Module):
@@ -76,22 +78,26 @@ def pointwise_logit(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return D.pointwise(x) if isinstance(D, PackedDiscriminator) else D(x)
 
 
-def _ups(size: int) -> int:
-    n = int(round(math.log2(size / 4)))
-    if size not in (8, 16, 32, 64):
-        raise ValueError(f"image size must be 8, 16, 32 or 64, got {size}")
-    return n
+# image side → (side of the first feature map, doublings): powers of two start at 4×4; MNIST's 28 at 7×7 (7 → 14 → 28)
+DC_PLANS = {8: (4, 1), 16: (4, 2), 32: (4, 3), 64: (4, 4), 28: (7, 2)}
+
+
+def _plan(size: int) -> tuple[int, int]:
+    if size not in DC_PLANS:
+        raise ValueError(f"image size must be one of {', '.join(map(str, sorted(DC_PLANS)))}, got {size}")
+    return DC_PLANS[size]
 
 
 class DCGenerator(nn.Module):
-    """z → 4×4 feature map → (ConvTranspose, BatchNorm, ReLU) doublings → tanh image (as DCGAN)."""
+    """z → 4×4 (7×7 for 28) feature map → (ConvTranspose, BatchNorm, ReLU) doublings → tanh image (as DCGAN)."""
 
     def __init__(self, latent_dim: int, channels: int, size: int, base: int = 32):
         super().__init__()
-        n = _ups(size)
+        s0, n = _plan(size)
         c = base * 2 ** (n - 1)
-        self.c0 = c
-        self.project = nn.Sequential(nn.Linear(latent_dim, c * 16, bias=False), nn.BatchNorm1d(c * 16), nn.ReLU(True))
+        self.c0, self.s0 = c, s0
+        self.project = nn.Sequential(nn.Linear(latent_dim, c * s0 * s0, bias=False), nn.BatchNorm1d(c * s0 * s0),
+                                     nn.ReLU(True))
         blocks = []
         for _ in range(n - 1):
             blocks += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
@@ -100,15 +106,15 @@ class DCGenerator(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.project(z).view(-1, self.c0, 4, 4))
+        return self.net(self.project(z).view(-1, self.c0, self.s0, self.s0))
 
 
 class DCDiscriminator(nn.Module):
-    """Image → (Conv stride 2, BatchNorm, LeakyReLU) halvings → 4×4 → logit."""
+    """Image → (Conv stride 2, BatchNorm, LeakyReLU) halvings → 4×4 (7×7 for 28) → logit."""
 
     def __init__(self, channels: int, size: int, base: int = 32):
         super().__init__()
-        n = _ups(size)
+        s0, n = _plan(size)
         layers, c_in, c = [], channels, base
         for i in range(n):
             layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=(i == 0))]
@@ -117,10 +123,109 @@ class DCDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             c_in, c = c, c * 2
         self.net = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in * 16, 1)
+        self.head = nn.Linear(c_in * s0 * s0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.net(x).flatten(1)).squeeze(-1)
+
+
+class FlatImageGenerator(nn.Module):
+    """An MLP generator for images: z → the MLP's C·H·W outputs → tanh → [C, H, W] in [-1, 1]."""
+
+    def __init__(self, mlp: nn.Module, shape: tuple):
+        super().__init__()
+        self.mlp, self.shape = mlp, tuple(shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mlp(z)).view(-1, *self.shape)
+
+
+class FlatImageDiscriminator(nn.Module):
+    """An MLP discriminator for images: the image as one vector of C·H·W pixels."""
+
+    def __init__(self, mlp: nn.Module):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x.flatten(1))
+
+
+# --- the paper's MNIST networks (Goodfellow et al. 2014, section 5; goodfeli/adversarial, mnist.yaml) ------------
+
+PAPER_G_HIDDEN = (1200, 1200)     # rectifier layers h0, h1
+PAPER_G_RANGE = 0.05              # pylearn2's irange: weights uniform in ±0.05, biases 0
+PAPER_D_UNITS, PAPER_D_PIECES = 240, 5
+PAPER_D_RANGE = 0.005
+PAPER_D_DROPOUT = (0.2, 0.5, 0.5)  # dropped fraction of the inputs of h0, h1 and y (include probabilities .8, .5, .5)
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): `units` outputs, each the largest of `pieces` linear pieces
+    (consecutive groups of the linear layer's outputs, as pylearn2's Maxout). The maximum is taken piece by piece
+    (ONNX's elementwise Max: an exported D stays within the operators a model file may hold, which leave out
+    reductions by maximum)."""
+
+    def __init__(self, d_in: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(d_in, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x).unflatten(-1, (self.units, self.pieces))
+        out = y[..., 0]
+        for i in range(1, self.pieces):
+            out = torch.maximum(out, y[..., i])
+        return out
+
+
+def _uniform_init(net: nn.Module, r: float) -> None:
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -r, r)
+            nn.init.zeros_(m.bias)
+
+
+class PaperGenerator(nn.Module):
+    """z → ReLU 1200 → ReLU 1200 → sigmoid pixels. The sigmoid's bias starts at the logit of each pixel's mean
+    over the training images (pylearn2's init_sigmoid_bias_from_marginals). The output is 2·sigmoid − 1, the same
+    image in the [-1, 1] the training loop uses for images (DataSpace maps it back to the sigmoid's [0, 1])."""
+
+    def __init__(self, latent_dim: int, shape: tuple, marginals=None):
+        super().__init__()
+        self.shape = tuple(shape)
+        dim, layers, d = int(np.prod(shape)), [], latent_dim
+        for h in PAPER_G_HIDDEN:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        layers.append(nn.Linear(d, dim))
+        self.net = nn.Sequential(*layers)
+        _uniform_init(self, PAPER_G_RANGE)
+        if marginals is not None:
+            p = np.clip(np.asarray(marginals, np.float64).reshape(-1), 1e-3, 1 - 1e-3)
+            with torch.no_grad():
+                self.net[-1].bias.copy_(torch.from_numpy(np.log(p / (1 - p))).float())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (torch.sigmoid(self.net(z)) * 2 - 1).view(-1, *self.shape)
+
+
+class PaperDiscriminator(nn.Module):
+    """Pixels in [0, 1] (the [-1, 1] image mapped back) → dropout → maxout 240×5 → dropout → maxout 240×5 →
+    dropout → logit. Dropout is inverted (kept units scaled by 1/keep, as the file's input scales 1.25 and 2), so
+    in eval mode (snapshots, export) D is the full network."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        dim = int(np.prod(shape))
+        p0, p1, p2 = PAPER_D_DROPOUT
+        self.net = nn.Sequential(nn.Dropout(p0), Maxout(dim, PAPER_D_UNITS, PAPER_D_PIECES),
+                                 nn.Dropout(p1), Maxout(PAPER_D_UNITS, PAPER_D_UNITS, PAPER_D_PIECES),
+                                 nn.Dropout(p2), nn.Linear(PAPER_D_UNITS, 1))
+        _uniform_init(self, PAPER_D_RANGE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x.flatten(1) + 1) * 0.5).squeeze(-1)
 
 
 def init_weights(m: nn.Module) -> None:
@@ -132,14 +237,21 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+def resolve_arch(cfg, dataset) -> str:
+    """The architecture a config asks for on this data: "auto" is the MLP pair for points, DCGAN for images."""
+    arch = getattr(cfg, "arch", None) or "auto"
+    if arch == "auto":
+        return "dcgan" if dataset.kind == "image" else "mlp"
+    if dataset.kind != "image" and arch in ("dcgan", "paper"):
+        raise ConfigError(f"arch {arch} is for images; {dataset.name} holds points (use mlp or auto)")
+    return arch
+
+
 def build_models(cfg, dataset) -> tuple[nn.Module, nn.Module]:
     """The pair for a resolved config and its dataset."""
+    arch = resolve_arch(cfg, dataset)
     if dataset.kind == "image":
-        C, H, _ = dataset.sample_shape
-        G, D = DCGenerator(cfg.latent_dim, C, H, cfg.base_channels), DCDiscriminator(C, H, cfg.base_channels)
-        G.apply(init_weights)
-        D.apply(init_weights)
-        return G, D
+        return _image_models(arch, cfg, dataset)
     shift, scale = (torch.from_numpy(a) for a in dataset.normalisation())
     pack = int(getattr(cfg, "pack", None) or 1)
     G = MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale, cfg.g_norm or "none")
@@ -147,6 +259,23 @@ def build_models(cfg, dataset) -> tuple[nn.Module, nn.Module]:
         return G, MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth, shift, scale)
     inner = MLPDiscriminator(dataset.dim * pack, cfg.hidden, cfg.depth, shift.repeat(pack), scale.repeat(pack))
     return G, PackedDiscriminator(inner, pack)
+
+
+def _image_models(arch: str, cfg, dataset) -> tuple[nn.Module, nn.Module]:
+    shape = tuple(dataset.sample_shape)
+    C, H, _ = shape
+    if arch == "paper":
+        marginals = dataset.data.mean(0) if dataset.data is not None else None
+        return PaperGenerator(cfg.latent_dim, shape, marginals), PaperDiscriminator(shape)
+    if arch == "mlp":
+        g = MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, norm=cfg.g_norm or "none")
+        return FlatImageGenerator(g, shape), FlatImageDiscriminator(MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth))
+    if H not in DC_PLANS:
+        raise ConfigError(f"the DCGAN pair takes images of side {', '.join(map(str, sorted(DC_PLANS)))}, not {H}")
+    G, D = DCGenerator(cfg.latent_dim, C, H, cfg.base_channels), DCDiscriminator(C, H, cfg.base_channels)
+    G.apply(init_weights)
+    D.apply(init_weights)
+    return G, D
 
 
 class DataSpace(nn.Module):
