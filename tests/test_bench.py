@@ -9,7 +9,6 @@ import re
 
 import pytest
 import torch
-
 from conftest import ROOT
 
 RATIO = re.compile(r"(\d+\.\d+)x$")
@@ -91,7 +90,8 @@ def test_mode_sweep_candidates_are_dataset_name_flags():
 def test_gpu_bench_window_and_process_counts(tmp_path):
     from bench import gpu
     (tmp_path / "metrics.csv").write_text("iteration,value_estimate,elapsed_s\n10,-1.2,0.5\n20,-1.3,0.9\n30,-1.3,1.5\n")
-    assert gpu.window_seconds_per_iteration(tmp_path) == pytest.approx((1.5 - 0.5) / 20)  # set-up before row 10 left out
+    # the window runs from the first row to the last: the set-up before row 10 is left out
+    assert gpu.window_seconds_per_iteration(tmp_path) == pytest.approx((1.5 - 0.5) / 20)
     assert gpu.process_counts(2) == [1, 2] and gpu.process_counts(6) == [1, 2, 4] and gpu.process_counts(64)[-1] == 8
 
 

@@ -24,8 +24,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from conftest import ROOT, run_cli, wait_for
+
 from gan_core.config import TrainConfig
 from gan_core.data.datasets import load_dataset
 from gan_core.engine import distributed, fused
@@ -234,7 +234,7 @@ def test_syncbatchnorm_two_ranks_with_half_batches_take_the_step_of_one_process(
     x, z, z2 = (b.to(DEVICE) for b in batches)
     discriminator_step(G, D, opt_d, x, z)
     generator_step(G, D, opt_g, z2, "nonsaturating")
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["sync"] and set(r0["sync"]) == {"SyncBatchNorm"}
     init = {k: v.cpu() for k, v in _dc_nets()[1].state_dict().items()}
     moved = 0.0
