@@ -197,3 +197,46 @@ def test_generate_page_shows_pictures_and_class_counts(runs_dir, cache_dir):
     samples = load_model(data).generate(64, 4)
     assert charts[0]["data"][0]["y"] == np.bincount(clf.predict(samples), minlength=10).tolist()
     assert not any("classifier --dataset" in c.value for c in at.caption)
+
+
+# --- the Runs page ------------------------------------------------------------------------------------
+
+def _fashion_run(runs_dir, samples):
+    from gan_core.config import TrainConfig
+    from gan_core.runs import store
+    run = runs_dir / "pictures"
+    (run / "snapshots").mkdir(parents=True)
+    TrainConfig(dataset="fashion", iterations=100, run_dir=str(run)).save(run / "config.json")
+    store.write_status(run, state="completed", iteration=100, iterations=100, message="")
+    store.append_rows(run, store.BASE_COLUMNS, [{"iteration": i, "value_estimate": -1.3, "d_loss": 1.3,
+                                                 "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5, "elapsed_s": i / 10}
+                                                for i in range(10, 101, 10)])
+    np.savez(run / "snapshots" / "it_00000100.npz", iteration=100, samples=samples)
+    return run
+
+
+def _runs_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    at.multiselect(key="sel").set_value(["pictures"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_runs_page_draws_snapshot_pictures_at_3x_with_class_counts(runs_dir, cache_dir):
+    samples = _images(120, 28, seed=2)
+    _fashion_run(runs_dir, samples)
+    at = _runs_page()
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    grid = [f for f in figs if f["data"][0]["type"] == "image"]
+    assert len(grid) == 1 and grid[0]["data"][0]["zsmooth"] is False
+    assert grid[0]["layout"]["height"] >= 8 * 28 * 3   # 64 pictures, 8 a row, each 3x
+    assert not [f for f in figs if f["data"][0]["type"] == "bar"]
+    assert any("python -m gan_core classifier --dataset fashion" in c.value for c in at.caption)
+    clf = _classifier()
+    at = _runs_page()
+    bars = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
+    bars = [b for b in bars if b["type"] == "bar"]
+    assert len(bars) == 1 and bars[0]["x"] == list(FASHION)
+    assert bars[0]["y"] == np.bincount(clf.predict(samples), minlength=10).tolist()   # all 120 snapshot samples
