@@ -223,6 +223,8 @@ def test_points_page_matches_cli(browser, ring8, tmp_path):
     for seed in (0, 123456):
         np.testing.assert_allclose(np.asarray(page.evaluate(f"window.gan.generate(300, {seed})")),
                                    _cli_csv(ring8 / "generator.onnx", tmp_path, 300, seed), atol=1e-4)
+    assert "rejection sampling" in page.inner_text("#samples-caption") and page.is_checked("#rejection")
+    assert page.is_hidden("#walk-step")   # the pictures' canvas of the walk: not on a points page
     assert "ring8" in page.inner_text("header") and "iterations 100" in page.inner_text("#chips")
     assert "Modes covered" in page.inner_text("#facts")
     page.screenshot(path=str(SHOTS / "ring8-first.png"), full_page=True)
@@ -260,6 +262,15 @@ def test_image_page_matches_generate(browser, digits, tmp_path):
     assert got.shape == (64, 64)
     np.testing.assert_allclose(got, model.generate(64, seed=7).reshape(64, -1), atol=1e-4)
     assert "Digit classes covered" in page.inner_text("#facts")
+    # the grid: the images' own pixels, shown at a whole scale >= 3, nearest-neighbour
+    shown = page.evaluate("""() => { const c = document.getElementById('samples');
+        return [c.width, c.height, parseFloat(c.style.width), parseFloat(c.style.height),
+                getComputedStyle(c).imageRendering, Number(c.dataset.scale)]; }""")
+    assert shown[:2] == [8 * 8 + 9] * 2 and shown[4] == "pixelated"
+    assert shown[5] >= 3 and shown[2:4] == [shown[0] * shown[5], shown[1] * shown[5]]
+    assert f"shown {shown[5]}× their size" in page.inner_text("#samples-caption")
+    walk = page.evaluate("[document.getElementById('walk').width, document.getElementById('walk').height]")
+    assert walk == [10 * 9 + 1, 8 + 2]   # the walk: one row of its 10 steps
     page.click("#new")
     page.wait_for_function("window.gan.draws > 1")
     with page.expect_download() as dl:
