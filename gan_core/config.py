@@ -67,6 +67,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 # GAN's samples.
 GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
 
+# Snapshots per quality measurement where the scores cost more than the snapshot itself: a picture set's FID
+# and precision/recall (gan_core.engine.snapshots) at every fifth of a run's ~50 snapshots.
+THEORY_SNAPSHOTS: dict[str, int] = {"fashion": 5, "mnist": 5}
+
 # Upper bounds: beyond these a setting is a typo or an attack (a run would exhaust memory before its
 # first step), not an experiment. Lower bounds are in validate(). Intervals such as checkpoint_every have
 # none: a huge one just means "never" (log_every sizes a buffer, so it has one).
@@ -180,7 +184,8 @@ class TrainConfig:
                                      "(0: about 50 per run)")
     checkpoint_every: int = setting(1000, "iterations between resumable checkpoints (one is always written at the "
                                           "end)")
-    theory_every: int = setting(0, "iterations between JSD / quality measurements (0: at every snapshot)")
+    theory_every: int = setting(0, "iterations between JSD / quality measurements (0: at every snapshot; every "
+                                   "fifth for fashion and mnist, whose picture scores cost more)")
     snapshot_samples: int = setting(2500, "samples G makes at each snapshot, from the same fixed latents every "
                                           "time (the JSD and the quality scores are measured on them)")
     threads: int = setting(0, "CPU threads for torch (0: one, the fastest for these small networks on a shared "
@@ -214,7 +219,7 @@ class TrainConfig:
         if c.snapshot_every <= 0 and c.iterations and c.iterations > 0:
             c.snapshot_every = max(c.log_every, (c.iterations // 50) // c.log_every * c.log_every or c.log_every)
         if c.theory_every <= 0:
-            c.theory_every = c.snapshot_every
+            c.theory_every = c.snapshot_every * THEORY_SNAPSHOTS.get(c.dataset, 1)
         if c.image_size == 0:
             c.image_size = {"digits": 8, "fashion": 28, "mnist": 28}.get(c.dataset, 32)
         return c

@@ -142,3 +142,28 @@ def test_tiny_fashion_run_exports_pictures(tiny_fashion, arch):
     x = model.generate(5, seed=3)
     assert x.shape == (5, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
     assert not (run / "generator.onnx.data").exists()
+
+
+def test_snapshots_score_pictures_when_the_classifier_is_cached(tiny_fashion):
+    import csv
+
+    from gan_core.engine.training import train
+    from gan_core.scores.classifier import train_classifier
+
+    def run(name):
+        cfg = TrainConfig(dataset="fashion", run_dir=str(tiny_fashion / name), iterations=6, batch_size=8,
+                          latent_dim=8, base_channels=4, log_every=3, snapshot_every=3, checkpoint_every=100,
+                          export_onnx=False)
+        assert train(cfg, progress=False)["state"] == "completed"
+        with open(tiny_fashion / name / "metrics.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    assert "fid" not in run("no-classifier")[0]   # none cached: no scores, and none trained behind the user's back
+    train_classifier("fashion", epochs=1)
+    rows = run("with-classifier")
+    assert TrainConfig(dataset="fashion", iterations=6, snapshot_every=3).resolved().theory_every == 15
+    assert [r["iteration"] for r in rows] == ["3", "6"]
+    assert rows[0]["fid"] == ""   # between theory_every's measurements: the snapshot only
+    r = rows[1]                   # the last iteration is always measured
+    assert float(r["fid"]) > 0 and 0 <= float(r["precision"]) <= 1 and 0 <= float(r["recall"]) <= 1
+    assert 0 <= int(float(r["classes_covered"])) <= 10

@@ -19,9 +19,13 @@ from gan_core.theory import forces
 from gan_core.theory import quality
 from gan_core.theory import divergence
 from gan_core.data.dataset import Dataset
+from gan_core.data.pictures import PICTURE_SETS
 from gan_core.engine.models import DataSpace, pointwise_logit
+from gan_core.errors import DataError
 from gan_core.files import write_bytes_atomic
 from gan_core.runs.paths import snapshot_dir, snapshot_path
+from gan_core.scores.classifier import classifier_path, load_classifier
+from gan_core.scores.images import reference, score_images
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
@@ -29,6 +33,11 @@ MANIFOLD_LINES = 21  # latent grid lines per axis of the manifold mesh (odd: one
 # grad_g is kept for the first samples only: the ones the combined figure draws (snapshot_figure),
 # which keeps the extra views under 10 % of a snapshot's time (bench/snapshot_cost.py).
 SHOWN_SAMPLES = 500
+# The picture sets' scores over time (FID, precision/recall, classes) on this many of a snapshot's samples, against
+# the test images' features cached with the classifier (its forward pass and the k-NN distances to the 10,000 test
+# features are most of a picture snapshot's cost, hence theory_every). A FID of 1,000 samples lies above the
+# 10,000-sample figure of bench.images (its bias shrinks with n): a curve over training, not the score.
+PICTURE_SCORE_SAMPLES = 1000
 # D sees the grid in blocks of GRID_BLOCK rows on a CPU: one pass over ring8's 16,384 grid points moves 8 MB
 # activations per layer through memory (66 ms on this project's VM); blocks that stay in the cache take 25 ms
 # for the same numbers (bench/RESULTS.md): ~0.3 ms of every ring8 iteration at the default snapshot interval.
@@ -89,9 +98,18 @@ class Snapshotter:
             self.columns += ["classes_covered", "inception_score", "frechet_distance"]
             self.scorer = quality.DigitsScorer()  # loaded before training, not in its first snapshot
             self.real_fit = self.scorer.gaussian_fit(ds.data)  # the real side never changes
+        self.pictures = picture_scorer(cfg.dataset) if ds.kind == "image" else None
+        if self.pictures is not None:
+            self.columns += ["fid", "precision", "recall", "classes_covered"]
 
     def due(self, iteration: int) -> bool:
         return iteration % self.cfg.snapshot_every == 0 or iteration == self.cfg.iterations
+
+    def _pictures_due(self, iteration: int) -> bool:
+        """Whether this snapshot scores the pictures (at theory_every and at the end; never untrained)."""
+        every = self.cfg.theory_every or self.cfg.snapshot_every
+        return self.pictures is not None and iteration > 0 and (iteration % every == 0 or
+                                                                  iteration == self.cfg.iterations)
 
     def take_later(self, G, D, iteration: int, g_loss: str | None = None) -> Future:
         """take() on a worker thread, from copies of G and D made now; the future's result is take()'s.
@@ -135,7 +153,10 @@ class Snapshotter:
         G.eval(); D.eval()
         extra: dict = {}
         try:
-            xt = DataSpace(G, self.ds.kind)(self.z)
+            # pictures scored only now and then: between, G draws just the images the snapshot keeps
+            z = self.z if self.ds.kind == "points" or self.scorer is not None or self._pictures_due(iteration) \
+                else self.z[:IMAGE_SNAPSHOT]
+            xt = DataSpace(G, self.ds.kind)(z)
             x = xt.float().cpu().numpy()
             # packed D (P > 1): the single-point D implied by the pack logit on (x, …, x), sigmoid(logit / P)
             d_grid = (torch.sigmoid(in_blocks(lambda g: pointwise_logit(D, g), self.grid_t)).float().cpu().numpy()
@@ -178,7 +199,11 @@ class Snapshotter:
         if "modes_covered" in self.columns:
             q = quality.mode_quality(x, self.ds.centers, self.ds.std)
             metrics.update(modes_covered=q.modes_covered, high_quality_fraction=q.high_quality_fraction)
-        if "classes_covered" in self.columns and iteration > 0:
+        if self._pictures_due(iteration):
+            clf, ref = self.pictures
+            sc = score_images(x[:PICTURE_SCORE_SAMPLES], self.cfg.dataset, clf, ref)
+            metrics.update({k: sc[k] for k in ("fid", "precision", "recall", "classes_covered")})
+        if self.scorer is not None and iteration > 0:
             metrics.update(classes_covered=self.scorer.classes_covered(x),
                            inception_score=self.scorer.inception_score(x),
                            frechet_distance=self.scorer.frechet_distance(self.ds.data, x, real_fit=self.real_fit))
@@ -189,3 +214,15 @@ class Snapshotter:
         self.dir.mkdir(parents=self.make_run_dir, exist_ok=True)
         write_bytes_atomic(snapshot_path(self.dir.parent, iteration), buf.getvalue())
         return metrics
+
+
+def picture_scorer(dataset: str):
+    """(classifier, test-set reference) for a built-in picture set whose classifier is cached, else None: a run
+    never trains one (that takes CPU-minutes; `python -m gan_core classifier` does)."""
+    if dataset not in PICTURE_SETS or not classifier_path(dataset).exists():
+        return None
+    try:
+        clf = load_classifier(dataset)
+        return clf, reference(dataset, clf)
+    except DataError:
+        return None
