@@ -178,7 +178,7 @@ def tiny_mnist(no_system_copy):  # noqa: F811
 
 
 def test_trained_classifier_learns_the_tiny_set_and_scores_it(tiny_mnist):
-    clf = C.train_classifier("mnist", epochs=3, seed=0)
+    clf = C.train_classifier("mnist", epochs=4, seed=0, batch_size=32)
     assert clf.meta["test_accuracy"] >= 0.9 and C.classifier_path("mnist").exists()
     from gan_core.data.pictures import load_split
     test = load_split("mnist", "test")[0]
@@ -191,6 +191,14 @@ def test_trained_classifier_learns_the_tiny_set_and_scores_it(tiny_mnist):
     fl = floor("mnist", n=200)
     assert fl == score_images(floor_images("mnist", 200), "mnist") and fl["n"] == 200
     assert fl["classes_covered"] >= 9 and fl["fid"] < noise["fid"] and fl["precision"] > 0.8
+    from gan_core.scores import images
+    saved = next((tiny_mnist / "cache" / "scores").glob("mnist-floor-*-200-0.json"))
+    images._FLOORS.clear()
+    saved.write_text(json.dumps({**fl, "fid": -1.0}))
+    assert floor("mnist", n=200)["fid"] == -1.0          # read from the cache file, not recomputed
+    images._FLOORS.clear()
+    saved.write_text("[1, 2")
+    assert floor("mnist", n=200) == fl                   # a damaged file is recomputed
 
 
 def test_parzen_images_uses_held_out_training_images(tiny_mnist, monkeypatch):

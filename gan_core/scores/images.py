@@ -10,6 +10,7 @@ would reach with as many samples. parzen_images() is the paper's Parzen-window l
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -48,10 +49,10 @@ def _reference_path(name: str, digest: str):
 def reference(name: str, classifier: Optional[Classifier] = None) -> Reference:
     """The test set's Reference for this classifier: in memory, else from the cache file, else computed."""
     clf = classifier or load_classifier(name)
-    key = (name, clf.digest)
+    path = _reference_path(name, clf.digest)
+    key = str(path)
     if key in _REFERENCES:
         return _REFERENCES[key]
-    path = _reference_path(name, clf.digest)
     ref = None
     if path.exists():
         try:
@@ -110,14 +111,32 @@ def floor_images(name: str, n: int = FLOOR_SAMPLES, seed: int = 0) -> np.ndarray
 
 
 _FLOORS: dict = {}
+SCORE_KEYS = ("fid", "precision", "recall", "classes_covered", "class_kl", "class_counts", "n")
+
+
+def _read_scores(path) -> Optional[dict]:
+    """Scores saved as JSON, or None where the file is absent or not such scores (then they are recomputed)."""
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and all(k in d for k in SCORE_KEYS) else None
 
 
 def floor(name: str, n: int = FLOOR_SAMPLES, seed: int = 0, classifier: Optional[Classifier] = None) -> dict:
-    """score_images of n real training images: the best a generator can reach with n samples."""
+    """score_images of n real training images: the best a generator can reach with n samples (kept in memory
+    and in the cache folder, keyed by the classifier's weights)."""
     clf = classifier or load_classifier(name)
-    key = (name, clf.digest, n, seed)
-    if key not in _FLOORS:
+    path = cache_root() / "scores" / f"{name}-floor-{clf.digest}-{n}-{seed}.json"
+    key = str(path)
+    if _FLOORS.get(key) is None:
+        _FLOORS[key] = _read_scores(path)
+    if _FLOORS[key] is None:
         _FLOORS[key] = score_images(floor_images(name, n, seed), name, clf)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_FLOORS[key]))
+        os.replace(tmp, path)
     return dict(_FLOORS[key])
 
 
