@@ -141,12 +141,14 @@ def test_image_grid_layout_and_upscaling():
     imgs = np.zeros((4, 1, 8, 8), np.float32)
     imgs[1] = 1.0
     grid = image_grid(imgs)
-    assert grid.mode == "L" and grid.size == (2 * 32 + 3 * 2, 2 * 32 + 3 * 2)   # 8 px tiles shown at 32 px
+    assert grid.mode == "L" and grid.size == (2 * 64 + 3 * 2, 2 * 64 + 3 * 2)   # 8 px tiles shown at 64 px
     px = np.asarray(grid)
-    assert px[2, 2] == 0 and px[2, 2 + 32 + 2] == 255 and px[2 + 31, 2 + 32 + 2 + 31] == 255
-    assert px[0, 0] == px[1, 40] == round(0.8 * 255)   # the gap
+    assert px[2, 2] == 0 and px[2, 2 + 64 + 2] == 255 and px[2 + 63, 2 + 64 + 2 + 63] == 255
+    assert px[0, 0] == px[1, 72] == round(0.8 * 255)   # the gap
     rgb = image_grid(np.full((3, 3, 16, 16), 0.5, np.float32), ncol=3)
-    assert rgb.mode == "RGB" and rgb.size == (3 * 32 + 4 * 2, 32 + 2 * 2)
+    assert rgb.mode == "RGB" and rgb.size == (3 * 64 + 4 * 2, 64 + 2 * 2)
+    fashion = image_grid(np.zeros((1, 1, 28, 28), np.float32))   # 28×28 pictures at 3×: whole pixels
+    assert fashion.size == (28 * 3 + 4, 28 * 3 + 4)
     with pytest.raises(GanError, match="C = 1 or 3"):
         image_grid(np.zeros((2, 2, 8, 8)))
 
@@ -166,7 +168,7 @@ def test_generate_to_file_csv_and_png(tmp_path, points_file):
     img_file = tmp_path / "img.onnx"
     img_file.write_bytes(image_model())
     res = generate_to_file(img_file, 9, 0, tmp_path / "grid.png")
-    assert res.format == "png" and Image.open(res.path).size == (3 * 32 + 4 * 2,) * 2
+    assert res.format == "png" and Image.open(res.path).size == (3 * 64 + 4 * 2,) * 2   # 8×8 tiles at 8×
     with pytest.raises(GanError, match="makes points"):
         generate_to_file(points_file, 5, 0, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()

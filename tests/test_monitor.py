@@ -199,7 +199,9 @@ def test_snapshot_views():
 
     imgs = {"samples": np.random.default_rng(0).random((6, 1, 8, 8)).astype(np.float16)}
     assert snapshot_kind(imgs) == "images"
-    assert samples.image_figure(imgs["samples"], ncol=3).data[0].source.startswith("data:image/png")
+    from gan_core.data.dataset import Dataset
+    preview = samples.dataset_preview_figure(Dataset("x", "image", (1, 8, 8), "eight", data=imgs["samples"]))
+    assert preview.data[0].source.startswith("data:image/png") and preview.data[0].zsmooth is False
     assert snapshot_kind({"samples": np.zeros((5, 5))}) == "points"
     assert len(samples.samples_figure(np.zeros((5, 5)), np.ones((5, 5))).data) == 2
 

@@ -18,15 +18,17 @@ from gan_core.share.generation import load_model
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
 
 
-def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_tile: int = 32) -> Image.Image:
-    """Tile images [n, C, H, W] in [0, 1] (C = 1 or 3) into one picture, upscaling tiny ones."""
+def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_tile: int = 64,
+               min_scale: int = 3) -> Image.Image:
+    """Tile images [n, C, H, W] in [0, 1] (C = 1 or 3) into one picture, each image repeated a whole number of
+    times (at least min_scale, more for tiny ones up to about min_tile pixels): a person sees every pixel."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4 or x.shape[0] < 1 or x.shape[1] not in (1, 3):
         raise GanError(f"images must have shape [n, C, H, W] with C = 1 or 3, got {list(x.shape)}")
     n, c, h, w = x.shape
-    scale = max(1, math.ceil(min_tile / min(h, w)))   # nearest-neighbour keeps pixels crisp
+    scale = max(min_scale, math.ceil(min_tile / min(h, w)))   # nearest-neighbour keeps pixels crisp
     x = np.nan_to_num(np.clip(x, 0.0, 1.0)).repeat(scale, axis=2).repeat(scale, axis=3)
     h, w = h * scale, w * scale
     ncol = max(1, min(n, int(ncol) if ncol else math.ceil(math.sqrt(n))))

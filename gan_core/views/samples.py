@@ -1,5 +1,5 @@
 """Samples as figures: a cloud of points (histograms in 1-D, a scatter of the first two dimensions
-otherwise), an image grid, a dataset's preview, and the real examples a run's figures draw beside its
+otherwise), a dataset's preview, and the real examples a run's figures draw beside its
 samples. No streamlit, no torch (the Generate page uses it too).
 """
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import plotly.express as px
 import plotly.graph_objects as go
 
+from gan_core.views import image_grid
 from gan_core.views.plotting import FAKE_COLOR, REAL_COLOR, finite_rows, layout_json, scatter_name
 
 
@@ -39,21 +39,10 @@ def samples_figure(samples: Optional[np.ndarray] = None, real: Optional[np.ndarr
     return go.Figure(dict(data=traces, layout=layout))
 
 
-def image_figure(images: np.ndarray, title: str = "", ncol: Optional[int] = None) -> go.Figure:
-    from gan_core.share.outputs import image_grid  # the same tiling as the Generate page and the CLI's PNGs
-    grid = np.asarray(image_grid(np.asarray(images, np.float32), ncol=ncol, min_tile=8))
-    fig = px.imshow(grid, binary_string=True)  # one embedded PNG: cheap to send and to redraw
-    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), margin=dict(l=0, r=0, t=40, b=0),
-                      height=420, template="plotly_white")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig
-
-
 def dataset_preview_figure(ds, n: int = 2000) -> go.Figure:
     """Histogram (1-D), scatter (2-D and more) or image grid (images) of a dataset."""
     if ds.kind == "image":
-        return image_figure(ds.sample(64, seed=0), title=ds.description, ncol=8)
+        return image_grid.image_figure(ds.sample(64, seed=0), title=ds.description, ncol=8)
     return samples_figure(None, ds.sample(n, seed=0), title=ds.description)
 
 
