@@ -77,7 +77,7 @@ THEORY_SNAPSHOTS: dict[str, int] = {"fashion": 5, "mnist": 5}
 MAX_VALUES: dict[str, int] = {
     "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
     "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024, "pack": 64,
-    "refit_d": 1_000_000,
+    "refit_d": 100_000,  # ~11 CPU-minutes on grid25 (whose default is 12,000); the Train page's bound too
 }
 MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
 MAX_SEED = 2 ** 64 - 1          # torch's generators take 64-bit seeds
@@ -346,8 +346,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
+        from gan_core.files import read_regular
         try:
-            d = json.loads(Path(path).read_text())
+            d = json.loads(read_regular(path))  # never blocks on a FIFO, never follows a link
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read {path}: {e}") from None
         return cls.from_dict(d)

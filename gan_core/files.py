@@ -3,16 +3,103 @@
 Every writer puts its bytes in a temporary file in the target's folder (so the rename is atomic) named
 .NAME.PID.RANDOM.tmp, fsyncs it and renames it over the target: a reader or a killed writer never sees
 half a file. The pid in the name lets remove_orphan_tmp tell a dead writer's leftover from a live one's.
-Nothing of gan_core is imported here: every layer may use it.
+
+Every read of a run folder's file goes through open_regular: a run folder may hold anything (a FIFO, a
+device, a folder or a link where a file belongs), and a plain open() of a FIFO blocks forever. Appends and
+the lock open with O_NOFOLLOW, so nothing is ever written through a link.
+Nothing of gan_core is imported here but its errors: every layer may use it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
+
+MAX_READ_BYTES = 64 * 2 ** 20   # a JSON or text file of a run: anything larger is not one of ours
+_O = os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class NotRegularFile(OSError):
+    """A path that is not a regular file where one is expected (a FIFO, a device, a socket, a folder, a link);
+    an OSError, so that every reader's handling of an unreadable file covers it."""
+
+    def __init__(self, path, kind: str):
+        super().__init__(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{Path(self.filename).name} is not a regular file ({self.kind})"
+
+
+def file_kind(mode: int) -> str:
+    """What a file's st_mode says it is, in words."""
+    for test, kind in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a link"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "an unknown kind of file"
+
+
+def open_regular(path, follow_links: bool = False) -> BinaryIO:
+    """path opened for reading, without ever blocking: NotRegularFile unless it is a regular file (and, unless
+    follow_links, not a link itself: a run's files are never links). FileNotFoundError as open() would."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O | (0 if follow_links else O_NOFOLLOW))
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow_links:
+            raise NotRegularFile(path, "a link") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, file_kind(mode))
+        os.set_blocking(fd, True)  # no effect on a regular file's reads; plain semantics for the caller
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path, max_bytes: int = MAX_READ_BYTES, follow_links: bool = False) -> bytes:
+    """The bytes of a regular file (open_regular), refused with an OSError (EFBIG) beyond max_bytes."""
+    with open_regular(path, follow_links) as f:
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(max_bytes + 1) if size <= max_bytes else b""
+        if size > max_bytes or len(data) > max_bytes:
+            raise OSError(errno.EFBIG, f"larger than {max_bytes / 2 ** 20:g} MiB", str(path))
+        return data
+
+
+def read_text(path, max_bytes: int = MAX_READ_BYTES, errors: str = "strict") -> str:
+    """A regular file's text (UTF-8); a UnicodeDecodeError (a ValueError) for bad bytes unless errors says."""
+    return read_regular(path, max_bytes).decode("utf-8", errors)
+
+
+def open_append(path) -> BinaryIO:
+    """path opened to append (created if missing), never through a link and never blocking on a FIFO:
+    NotRegularFile for anything but a regular file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O | O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO):  # ENXIO: a FIFO nobody reads
+            raise NotRegularFile(path, "a link" if e.errno == errno.ELOOP else "a FIFO") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, file_kind(mode))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_bytes_atomic(path, data: bytes, durable: bool = True) -> Path:
@@ -42,7 +129,7 @@ def write_json_atomic(path, obj, durable: bool = True) -> None:
 def read_json(path) -> Optional[dict]:
     """The JSON object in path; None if it is missing, unreadable or not an object."""
     try:
-        obj = json.loads(Path(path).read_text())
+        obj = json.loads(read_regular(path))
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None

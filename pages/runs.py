@@ -36,6 +36,7 @@ from gan_core.views.image_grid import image_figure
 from gan_core.views.samples import real_sample, samples_figure
 from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
+from gan_core.files import open_regular
 from gan_core.share.page import share_page_bytes, share_unavailable
 from ui.common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
 from ui.controls import extend_controls, live_controls
@@ -293,9 +294,9 @@ def chart(fig, key: str, where=st) -> None:
 
 
 def _has_rows(n: str) -> bool:
-    f = root / n / "metrics.csv"
     try:
-        return f.stat().st_size > 0 and f.read_bytes()[:65536].count(b"\n") >= 2  # a header and a row
+        with open_regular(root / n / "metrics.csv") as f:
+            return f.read(65536).count(b"\n") >= 2  # a header and a row
     except OSError:
         return False
 
@@ -433,6 +434,10 @@ def _show_charts(cache: dict, frames: dict) -> bool:
 @timed("charts")
 def charts() -> None:
     frames, stamp = _read_metrics()
+    for n in selected:  # a metrics.csv the trainer did not write as it is (bad bytes, a folder): one line each
+        problem = ss["tails"][str(root / n / "metrics.csv")].problem
+        if problem:
+            st.warning(f"**{n}**: {problem}", icon=":material/warning:")
     cache = ss.setdefault("_figs", {})
     old = cache.get("stamp")
     due = not old or [x[0] for x in old] != selected or cache.get("empty") or not live \

@@ -7,6 +7,7 @@ a limit is refused with one line (time and memory stay within about 20 s and 1 G
 from __future__ import annotations
 
 import io
+import os
 import warnings
 import zipfile
 import zlib
@@ -30,6 +31,7 @@ from gan_core.data.limits import (
 )
 from gan_core.data.limits import mb as _mb
 from gan_core.errors import DataError
+from gan_core.files import open_regular
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -51,10 +53,10 @@ def _read_bytes(source, name: str, limit: Optional[int] = None) -> bytes:
     else:
         path = Path(source)
         try:
-            size = path.stat().st_size
-            if size > limit:
-                raise DataError(f"{Path(name).name}: the file is {_mb(size)}; at most {_mb(limit)} can be loaded")
-            with open(path, "rb") as f:
+            with open_regular(path, follow_links=True) as f:  # a FIFO or a device never blocks the reader
+                size = os.fstat(f.fileno()).st_size
+                if size > limit:
+                    raise DataError(f"{Path(name).name}: the file is {_mb(size)}; at most {_mb(limit)} can be loaded")
                 raw = f.read(limit + 1)
         except OSError as e:
             raise DataError(f"{Path(name).name}: cannot read the file ({e.strerror or e})") from None
@@ -355,7 +357,8 @@ def _folder_images(folder: Path, name: str, reader: _Images) -> int:
         total += size
         if total > MAX_TOTAL_BYTES:
             raise DataError(f"{name}: the images hold more than {_mb(MAX_TOTAL_BYTES)} in all")
-        reader.add(p.read_bytes(), p.name)
+        with open_regular(p, follow_links=True) as f:  # swapped for a FIFO since is_file: never blocks
+            reader.add(f.read(MAX_ENTRY_BYTES + 1), p.name)
     return len(paths)
 
 
@@ -371,7 +374,7 @@ def _read_images(source, reader: _Images) -> int:
     try:
         if Path(source).stat().st_size == 0:
             raise DataError(f"{reader.name}: the file is empty")
-        with open(source, "rb") as f:   # the zip is read entry by entry, never whole
+        with open_regular(source, follow_links=True) as f:   # the zip is read entry by entry, never whole
             return _zip_images(f, reader.name, reader)
     except OSError as e:
         raise DataError(f"{reader.name}: cannot read the file ({e.strerror or e})") from None

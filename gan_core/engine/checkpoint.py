@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 
 from gan_core.errors import RunError
-from gan_core.files import write_bytes_atomic
+from gan_core.files import open_regular, write_bytes_atomic
 from gan_core.runs.store import CHECKPOINT
 
 
@@ -52,10 +52,15 @@ def save_checkpoint(run_dir, state: dict) -> None:
 
 def load_checkpoint(run_dir, map_location="cpu", path: Optional[Path] = None) -> dict:
     p = Path(path) if path else checkpoint_path(run_dir)
-    if not p.exists():
-        raise RunError(f"{Path(run_dir).name}: no checkpoint to resume from yet (none written before it stopped)")
     try:
-        return torch.load(p, map_location=map_location, weights_only=True)
+        f = open_regular(p)  # never blocks on a FIFO, never follows a link
+    except FileNotFoundError:
+        raise RunError(f"{Path(run_dir).name}: no checkpoint to resume from yet (none written before it stopped)") from None
+    except OSError as e:
+        raise RunError(f"{p}: the checkpoint cannot be read ({e.strerror or e})") from None
+    try:
+        with f:
+            return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         raise RunError(f"{p}: the checkpoint holds objects other than tensors and numbers; refused, "
                        "since loading it could run code") from None

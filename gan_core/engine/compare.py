@@ -23,6 +23,7 @@ from gan_core.runs import store
 from gan_core.runs.comparisons import read_spec, write_spec
 from gan_core.config import TrainConfig
 from gan_core.errors import RunError
+from gan_core.files import write_bytes_atomic
 
 
 # --- training ---------------------------------------------------------------------------------------------
@@ -35,7 +36,7 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
     spec = read_spec(root) if resume else write_spec(root, base, vary, seeds)  # comparison.json
     names = spec["members"]
     with contextlib.ExitStack() as locks:
-        locks.enter_context(acquire(root))
+        locks.enter_context(acquire(root, extra=tuple(names)))  # members: folders, never links
         cfgs = []
         for n in names:
             d = root / n
@@ -94,10 +95,10 @@ def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log) -> 
         here = Comparison(groups[0], root, resume=resume, log=log)
         final = here.run()
         if here.stopped_all:  # SIGINT/SIGTERM to this process, or ROOT/STOP: the other lanes stop too
-            (root / "STOP").write_text("")
+            write_bytes_atomic(root / "STOP", b"", durable=False)
     finally:
         if sys.exc_info()[0] is not None:  # this lane failed: the others stop too (they checkpoint)
-            (root / "STOP").write_text("")
+            write_bytes_atomic(root / "STOP", b"", durable=False)
         results = []
         for proc, recv in children:
             try:
@@ -241,7 +242,7 @@ class Comparison:
             t = self.t[i]
             for msg in t.inbox.take():
                 if msg.get("command") == "stop":
-                    t.stop_file.write_text("")
+                    write_bytes_atomic(t.stop_file, b"", durable=False)
                     t.inbox.answer(msg, True, "stopping after the current step")
                 else:
                     t.inbox.answer(msg, False, "a comparison member can only be stopped; stop the comparison and "

@@ -21,11 +21,11 @@ from typing import Optional
 
 from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.files import process_alive, read_json, write_json_atomic
+from gan_core.files import open_append, open_regular, process_alive, read_json, write_json_atomic
 from gan_core.jobs import worker
 from gan_core.runs import comparisons, control, store
 from gan_core.runs.paths import PROJECT_ROOT, runs_root
-from gan_core.runs.runlock import is_locked
+from gan_core.runs.runlock import check_entries, is_locked
 
 LOG_NAME = "train.log"
 STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
@@ -57,7 +57,10 @@ def discard_failed_start(run_dir) -> bool:
         return False
     if any(p.name not in (LOG_NAME, STARTING, ".lock") for p in run_dir.iterdir()):
         return False
-    if is_locked(run_dir):
+    try:
+        if is_locked(run_dir):
+            return False
+    except OSError:  # a .lock that is not a regular file: not a leftover of ours
         return False
     started = read_json(run_dir / STARTING) or {}
     if process_alive(started.get("pid")):
@@ -114,8 +117,9 @@ def torchrun_command(args: list[str], processes: int) -> list[str]:
 def _spawn_torchrun(args: list[str], run_dir: Path, processes: int) -> subprocess.Popen:
     """As _spawn's new-interpreter path, for N processes under torchrun (its workers are forked by torchrun, so
     the warm worker cannot serve them)."""
+    check_entries(run_dir)  # nothing written through a link (train refuses it too, after seconds of imports)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOG_NAME, "ab") as log:
+    with open_append(run_dir / LOG_NAME) as log:
         proc = subprocess.Popen(
             torchrun_command(args, processes), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
@@ -129,12 +133,13 @@ def _spawn(args: list[str], run_dir: Path, root=None):
     """Start `python -m gan_core ARGS` for run_dir: forked by the warm worker when one serves the runs
     root (milliseconds), else as a new interpreter (seconds: it imports torch). Either way in its own
     session, at a lower CPU priority, with its output appended to RUN/train.log."""
+    check_entries(run_dir)  # nothing written through a link (train refuses it too, after seconds of imports)
     run_dir.mkdir(parents=True, exist_ok=True)
     job = worker.submit(root or run_dir.parent, args, run_dir / LOG_NAME)
     if job is not None:
         write_json_atomic(run_dir / STARTING, {"pid": job.pid})
         return job
-    with open(run_dir / LOG_NAME, "ab") as log:  # the child keeps its own copy of the descriptor
+    with open_append(run_dir / LOG_NAME) as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "gan_core", *args], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -292,7 +297,9 @@ def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> sub
 def last_log_line(run_dir) -> str:
     """The last non-empty line of train.log: the CLI's one-line error when a start failed."""
     try:
-        lines = [l.strip() for l in (Path(run_dir) / LOG_NAME).read_text(errors="replace").splitlines() if l.strip()]
+        with open_regular(Path(run_dir) / LOG_NAME) as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))  # the end is enough
+            lines = [l.strip() for l in f.read().decode("utf-8", "replace").splitlines() if l.strip()]
     except OSError:
         return ""
     line = lines[-1] if lines else ""

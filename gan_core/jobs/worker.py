@@ -136,7 +136,7 @@ def _child(argv: list[str], log: str) -> None:
         os.nice(NICE)
     except OSError:
         pass
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)  # no link
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0); os.dup2(fd, 1); os.dup2(fd, 2)
     sys.stdin = open(0, closefd=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gan_core.config import G_LOSSES, PRIORS, TrainConfig, split_setting
 from gan_core.errors import ConfigError, RunError
-from gan_core.files import read_json, write_json_atomic
+from gan_core.files import open_regular, read_json, write_bytes_atomic, write_json_atomic
 from gan_core.runs import store
 
 SPEC_NAME = "comparison.json"
@@ -108,7 +108,7 @@ def write_spec(root, base: TrainConfig, vary: dict, seeds: int) -> dict:
 
 def request_stop(root) -> None:
     """Ask a running comparison to stop (every member checkpoints; `compare --resume` continues)."""
-    (Path(root) / "STOP").write_text("")
+    write_bytes_atomic(Path(root) / "STOP", b"", durable=False)  # replaces a link there, never writes through it
 
 
 def list_groups(root=store.DEFAULT_ROOT) -> list[dict]:
@@ -138,11 +138,14 @@ def seed_band(run_dirs, metric: str = "value_estimate"):
     import pandas as pd
     frames = []
     for d in run_dirs:
-        p = Path(d) / "metrics.csv"
-        if p.exists():
-            f = pd.read_csv(p, usecols=lambda c: c in ("iteration", metric))
-            if metric in f:
-                frames.append(f.dropna().set_index("iteration")[metric])
+        try:
+            with open_regular(Path(d) / "metrics.csv") as fh:
+                f = pd.read_csv(fh, usecols=lambda c: c in ("iteration", metric), encoding_errors="replace")
+            f = f.apply(pd.to_numeric, errors="coerce")
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue  # missing, not a regular file, or not a CSV: the run's own chart says so
+        if metric in f and "iteration" in f:
+            frames.append(f.dropna().drop_duplicates("iteration", keep="last").set_index("iteration")[metric])
     if not frames:
         return pd.DataFrame(columns=["iteration", "mean", "low", "high", "n"])
     table = pd.concat(frames, axis=1)

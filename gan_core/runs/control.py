@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from gan_core.config import split_setting
 from gan_core.errors import ConfigError, RunError
-from gan_core.files import read_json, write_bytes_atomic, write_json_atomic
+from gan_core.files import open_append, read_json, read_text, write_bytes_atomic, write_json_atomic
 from gan_core.runs import store
 
 CONTROL_DIR = "control"
@@ -171,7 +171,7 @@ def read_changes(run_dir) -> list[dict]:
     {'iteration', 'd_done', 'step': 'd' | 'g'}. A torn last line (a killed writer) is ignored."""
     path = Path(run_dir) / CHANGES
     try:
-        lines = path.read_text().splitlines()
+        lines = read_text(path).splitlines()  # a regular file only: a FIFO never blocks a reader
     except (FileNotFoundError, OSError):
         return []
     out = []
@@ -186,8 +186,8 @@ def read_changes(run_dir) -> list[dict]:
 
 
 def append_change(run_dir, event: dict) -> None:
-    with open(Path(run_dir) / CHANGES, "a") as f:
-        f.write(json.dumps(event) + "\n")
+    with open_append(Path(run_dir) / CHANGES) as f:  # never through a link
+        f.write((json.dumps(event) + "\n").encode())
         f.flush()
         os.fsync(f.fileno())
 

@@ -2,13 +2,15 @@
 
 Files (SPEC.md): config.json, metrics.csv, status.json, checkpoints/, snapshots/, generator.onnx, STOP.
 Every JSON and checkpoint write goes to a temporary file first and is renamed into place (gan_core.files),
-so a reader or a killed writer never sees half a file.
+so a reader or a killed writer never sees half a file. Every read goes through gan_core.files.open_regular:
+a FIFO, a device or a folder where a file belongs makes the run 'broken', it never blocks a reader.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from gan_core.errors import RunError
-from gan_core.files import process_alive, read_json, write_bytes_atomic, write_json_atomic
+from gan_core.files import NotRegularFile, open_append, open_regular, process_alive, read_json, read_regular
+from gan_core.files import write_bytes_atomic, write_json_atomic
 from gan_core.files import current_process_start  # noqa: F401  (trainers record it in status.json: pid_start)
 from gan_core.runs.paths import DEFAULT_ROOT, snapshot_dir, snapshot_iteration, snapshot_path
 from gan_core.runs.runlock import ensure_free, is_locked
@@ -113,18 +116,31 @@ def _number(v, kind=float):
     return x if x == x and abs(x) != float("inf") else None
 
 
+def _json_file(path: Path, unreadable: str):
+    """The JSON value in a run's file, None if it is missing; RunError saying why it cannot be read
+    (`unreadable`, formatted with the reason, for a file that is there but is not JSON)."""
+    try:
+        return json.loads(read_regular(path))
+    except FileNotFoundError:
+        return None
+    except NotRegularFile as e:
+        raise RunError(str(e)) from None
+    except (OSError, ValueError) as e:
+        raise RunError(unreadable.format(getattr(e, "strerror", None) or type(e).__name__)) from None
+
+
 def run_info(run_dir) -> RunInfo:
     """A run's summary; raises RunError when its files cannot be read or make no sense."""
     run_dir = Path(run_dir)
-    try:
-        raw = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise RunError(f"config.json is unreadable ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    raw = _json_file(run_dir / "config.json", "config.json is unreadable ({})")
     if not isinstance(raw, dict):
-        raise RunError(f"config.json holds a {type(raw).__name__}, not settings")
-    if read_json(status_path(run_dir)) is None and status_path(run_dir).exists():
+        raise RunError("config.json is missing" if raw is None else f"config.json holds a {type(raw).__name__}, not settings")
+    if not isinstance(_json_file(status_path(run_dir), "status.json is unreadable or not a JSON object") or {}, dict):
         raise RunError("status.json is unreadable or not a JSON object")
-    st = refresh_state(run_dir)
+    try:
+        st = refresh_state(run_dir)
+    except NotRegularFile as e:  # RUN/.lock
+        raise RunError(str(e)) from None
     it, total = _number(st.get("iteration", 0) or 0, int), _number(st.get("iterations") or raw.get("iterations") or 0, int)
     if it is None or total is None:
         raise RunError(f"status.json has a non-numeric iteration ({st.get('iteration')!r} of {st.get('iterations')!r})")
@@ -171,7 +187,7 @@ def list_runs(root=DEFAULT_ROOT) -> list[RunInfo]:
 
 def request_stop(run_dir) -> None:
     """Ask a running process to stop after its current step (it polls for this file)."""
-    (Path(run_dir) / "STOP").write_text("stop requested\n")
+    write_bytes_atomic(Path(run_dir) / "STOP", b"stop requested\n", durable=False)  # replaces a link, never follows it
 
 
 def delete_run(run_dir) -> None:
@@ -199,25 +215,29 @@ def new_run_name(dataset: str, root=DEFAULT_ROOT) -> str:
 
 def append_rows(run_dir, columns: list[str], rows: list[dict]) -> None:
     """Append rows to metrics.csv, writing the header if the file is new. Missing values stay empty."""
-    path = Path(run_dir) / "metrics.csv"
-    new = not path.exists() or path.stat().st_size == 0
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    if new:
-        w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else (f"{v:.7g}" if isinstance(v, float) else v)) for k, v in r.items()})
-    with open(path, "a") as f:
-        f.write(buf.getvalue())
+    with open_append(Path(run_dir) / "metrics.csv") as f:  # never through a link, never into a FIFO
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        if os.fstat(f.fileno()).st_size == 0:
+            w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else (f"{v:.7g}" if isinstance(v, float) else v)) for k, v in r.items()})
+        f.write(buf.getvalue().encode())
         f.flush()
 
 
 def truncate_metrics(run_dir, last_iteration: int) -> int:
-    """Drop rows logged after the checkpoint being resumed from (they will be recomputed)."""
+    """Drop rows logged after the checkpoint being resumed from (they will be recomputed). RunError, before
+    anything is changed, for a metrics.csv that is not a regular file."""
     path = Path(run_dir) / "metrics.csv"
-    if not path.exists():
+    try:
+        with open_regular(path) as f:
+            data = f.read()
+    except FileNotFoundError:
         return 0
-    lines = path.read_text().splitlines(keepends=True)
+    except OSError as e:
+        raise RunError(f"{path.name} cannot be read ({e.strerror or e}); move it away to resume") from None
+    lines = data.decode("utf-8", "replace").splitlines(keepends=True)
     if not lines:
         return 0
     keep = [lines[0]]
@@ -250,7 +270,7 @@ def load_snapshot(run_dir, iteration: int) -> dict:
     import numpy as np
     p = snapshot_path(run_dir, iteration)
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with open_regular(p) as f, np.load(f, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise RunError(f"snapshot {p.name} is unreadable ({e})") from None

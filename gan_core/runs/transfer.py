@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import stat
+import time
 import zipfile
 from pathlib import Path
 
-from gan_core.files import write_bytes_atomic
+from gan_core.files import open_regular, write_bytes_atomic
 from gan_core.runs.paths import runs_root
 
 UPLOADS = "_uploads"
@@ -42,14 +45,32 @@ def load_upload(uploaded, image_size: int = 32, root=None):
     return ds, save_upload(raw, name, root)
 
 
+def _zip_entries(run_dir: Path):
+    """(path, name in the zip) of each regular file under run_dir, links never followed (a link to a file or a
+    folder elsewhere would put that in the download), without checkpoints (large, torch-only), hidden and
+    temporary files, or STOP."""
+    for folder, dirs, files in os.walk(run_dir, followlinks=False):
+        rel = Path(folder).relative_to(run_dir)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel == Path(".") and d == "checkpoints"))
+        for name in sorted(files):
+            p = Path(folder) / name
+            if name.startswith(".") or name == "STOP" or not stat.S_ISREG(os.lstat(p).st_mode):
+                continue
+            yield p, f"{run_dir.name}/{(rel / name).as_posix()}"
+
+
 def run_zip_bytes(run_dir) -> bytes:
-    """The run directory as a zip, without checkpoints (large, torch-only) or temporary files."""
+    """The run directory as a zip: its regular files only (_zip_entries), each read without following a link."""
     run_dir = Path(run_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
-        for p in sorted(run_dir.rglob("*")):
-            rel = p.relative_to(run_dir)
-            if not p.is_file() or rel.parts[0] == "checkpoints" or p.name.startswith(".") or p.name == "STOP":
-                continue
-            zf.write(p, f"{run_dir.name}/{rel.as_posix()}")
+        for p, name in _zip_entries(run_dir):
+            try:
+                with open_regular(p) as f:  # swapped for a link or a FIFO since the walk: refused, never followed
+                    st = os.fstat(f.fileno())
+                    info = zipfile.ZipInfo(name, time.localtime(max(st.st_mtime, 315532800))[:6])  # zip: ≥ 1980
+                    info.external_attr = (st.st_mode & 0xFFFF) << 16
+                    zf.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=3)
+            except OSError:
+                continue  # gone or replaced meanwhile (a live run's snapshot): the zip holds the rest
     return buf.getvalue()

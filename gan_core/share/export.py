@@ -23,7 +23,7 @@ import torch
 from onnx import external_data_helper
 
 from gan_core.errors import GanError
-from gan_core.files import write_bytes_atomic
+from gan_core.files import open_regular, write_bytes_atomic
 from gan_core.share.generation import PRIORS, sample_latents
 from gan_core.theory import rejection
 from gan_core.share import latent
@@ -214,21 +214,22 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
 def _last_value_estimate(run_dir: Path):
     """Ṽ of the last logged row of metrics.csv (status.json gets its copy only after the export)."""
     try:
-        with open(run_dir / "metrics.csv", newline="") as fh:
+        with io.TextIOWrapper(open_regular(run_dir / "metrics.csv"), errors="replace", newline="") as fh:
             rows = list(csv.DictReader(fh))
         return float(rows[-1]["value_estimate"]) if rows else None
     except (OSError, KeyError, ValueError, TypeError):
         return None
 
 
-def export_run(run_dir, out=None) -> ExportReport:
-    """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata."""
+def export_run(run_dir, out=None, should_stop=lambda: False) -> ExportReport:
+    """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata; should_stop:
+    whether a stop was asked (the refit of D then ends early: gan_core.engine.refit.final_pair)."""
     from gan_core.engine.refit import final_pair   # lazy: keeps `import gan_core.share.export` light
     from gan_core.config import GENERATION_DEFAULTS
     from gan_core.runs.store import read_status
 
     run_dir = Path(run_dir)
-    generator, discriminator, cfg, _, iteration, notes = final_pair(run_dir)
+    generator, discriminator, cfg, _, iteration, notes = final_pair(run_dir, should_stop)
     status = read_status(run_dir)
     final_v = status.get("final_value_estimate")
     meta = {"dataset": Path(str(cfg.dataset)).name,   # a file name, never a user's local path

@@ -6,8 +6,11 @@ add the quality figures of its metrics.csv for models exported before they were 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
+
+from gan_core.files import open_regular
 
 # metrics.csv columns worth telling a reader, in the order shown.
 QUALITY_KEYS = ("modes_covered", "high_quality_fraction", "jsd", "classes_covered", "inception_score",
@@ -30,7 +33,7 @@ def latest_quality(run_dir) -> dict:
     (quality is measured every few logged rows, so the last row may not carry it)."""
     out = {}
     try:
-        with open(Path(run_dir) / "metrics.csv", newline="") as fh:
+        with io.TextIOWrapper(open_regular(Path(run_dir) / "metrics.csv"), errors="replace", newline="") as fh:
             for row in csv.DictReader(fh):
                 for key in QUALITY_KEYS:
                     if _number(row.get(key)) is not None:

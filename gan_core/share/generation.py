@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 from gan_core.share import onnx_check
 from gan_core.errors import ConfigError, ModelFileError
+from gan_core.files import open_regular
 from gan_core.share import latent
 
 PRIORS = ("normal", "uniform")
@@ -69,7 +70,7 @@ def _read_source(source) -> tuple[bytes, str]:
         raise ModelFileError(f"model file not found: {path}")
     try:
         _capped(b"", str(path), path.stat().st_size)
-        with open(path, "rb") as fh:
+        with open_regular(path, follow_links=True) as fh:   # a FIFO swapped in never blocks
             return _capped(fh.read(MAX_MODEL_BYTES + 1), str(path))
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {path}: {_first_line(exc)}") from None

@@ -13,6 +13,8 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
+from gan_core.files import NotRegularFile, open_regular
+
 # --- reading metrics.csv ---------------------------------------------------------------------------
 
 class MetricsTail:
@@ -22,6 +24,8 @@ class MetricsTail:
     left for next time) and returns every row so far as a float DataFrame (empty cells → NaN). A file
     that shrank or was replaced (a resumed run rewrites it without the rows after its checkpoint) is
     read again from the start. The returned frame shares memory with the reader: treat it as read-only.
+    A metrics.csv that is not a regular file (a folder, a FIFO: never blocks) is said in ``problem`` (one line,
+    for the page).
     """
 
     def __init__(self, path):
@@ -30,6 +34,8 @@ class MetricsTail:
 
     def _reset(self) -> None:
         self.offset = 0               # bytes consumed (header + complete rows)
+        self.lines = 0                # lines consumed, to name a bad one
+        self.problem: Optional[str] = None
         self.inode: Optional[int] = None
         self.columns: Optional[list[str]] = None
         self._buf = np.empty((0, 0))  # rows × columns, grown by doubling so appends are amortised O(new)
@@ -37,9 +43,13 @@ class MetricsTail:
 
     def read(self) -> pd.DataFrame:
         try:
-            f = open(self.path, "rb")
+            f = open_regular(self.path)
         except FileNotFoundError:
             self._reset()
+            return self.frame()
+        except OSError as e:
+            self._reset()
+            self.problem = str(e) if isinstance(e, NotRegularFile) else f"{self.path.name}: {e.strerror or e}"
             return self.frame()
         with f:
             st = os.fstat(f.fileno())  # of the file we opened, so a replace between stat and open can't fool us
@@ -53,9 +63,12 @@ class MetricsTail:
                 if end >= 0:  # the tail after the last newline is an unfinished row
                     self._parse(data[: end + 1])
                     self.offset += end + 1
+                    self.lines += data.count(b"\n", 0, end + 1)
         return self.frame()
 
     def _parse(self, chunk: bytes) -> None:
+        if not chunk:
+            return
         if self.columns is None:
             nl = chunk.index(b"\n")
             self.columns = [c.strip() for c in chunk[:nl].decode("utf-8", "replace").split(",")]
