@@ -7,6 +7,8 @@ half a file. The pid in the name lets remove_orphan_tmp tell a dead writer's lef
 Every read of a run folder's file goes through open_regular: a run folder may hold anything (a FIFO, a
 device, a folder or a link where a file belongs), and a plain open() of a FIFO blocks forever. Appends and
 the lock open with O_NOFOLLOW, so nothing is ever written through a link.
+A file a user names for output (--out) is written by write_output: through a link to its target, into a
+device or a pipe as it is, never replacing either with a regular file.
 Nothing of gan_core is imported here but its errors: every layer may use it.
 """
 from __future__ import annotations
@@ -15,10 +17,13 @@ import errno
 import json
 import os
 import stat
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Optional
+
+from gan_core.errors import GanError
 
 MAX_READ_BYTES = 64 * 2 ** 20   # a JSON or text file of a run: anything larger is not one of ours
 _O = os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
@@ -120,6 +125,61 @@ def write_bytes_atomic(path, data: bytes, durable: bool = True) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_output(path, data: bytes, durable: bool = False) -> Path:
+    """Write a file a user named (generate's, share's or export's --out); returns path.
+
+    A new name or a regular file: replaced atomically (write_bytes_atomic). A link: its target is written (the
+    same way when it is a regular file or missing) and the link kept. A character device or a FIFO
+    (/dev/stdout, a pipe), and anything under /dev or /proc (/dev/stdout redirected to a file): written into
+    directly, appended to. A folder, a block device, a socket: GanError, one line, nothing written."""
+    path = Path(path)
+    try:
+        st = os.stat(path)  # through links
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise GanError(f"cannot write {path}: {e.strerror or e}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise GanError(f"{path} is a folder; give a file name")
+    if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or _special(path)):
+        _write_into(path, st, data)
+        return path
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise GanError(f"{path} is {file_kind(st.st_mode)}; give a file name")
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    write_bytes_atomic(target, data, durable)
+    return path
+
+
+def _special(path: Path) -> bool:
+    """A path in /dev or /proc (or a link into them): a stream to write into, never a file to replace."""
+    return any(str(p).startswith(("/dev/", "/proc/")) for p in (path.absolute(), Path(os.path.realpath(path))))
+
+
+def _write_into(path: Path, st: os.stat_result, data: bytes) -> None:
+    """data written into a stream: through our own stdout or stderr when path is one of them (so that what the
+    program prints there after it follows it, not overwrites it), else through a descriptor of its own."""
+    for fd in (1, 2):
+        try:
+            if os.path.samestat(os.fstat(fd), st):
+                sys.stdout.flush()
+                sys.stderr.flush()
+                return _write_all(fd, data)
+        except OSError:
+            continue
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # a pipe takes a part at a time
+        view = view[os.write(fd, view):]
 
 
 def write_json_atomic(path, obj, durable: bool = True) -> None:

@@ -11,6 +11,8 @@ import csv
 import io
 import json
 import logging
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +25,7 @@ import torch
 from onnx import external_data_helper
 
 from gan_core.errors import GanError
-from gan_core.files import open_regular, write_bytes_atomic
+from gan_core.files import file_kind, open_regular, write_output
 from gan_core.share.generation import PRIORS, sample_latents
 from gan_core.theory import rejection
 from gan_core.share import latent
@@ -207,7 +209,7 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
         raise GanError(f"the exported ONNX model fails onnx's checker: {_short(exc)}") from None
     data = model.SerializeToString()   # one self-contained protobuf: weights included
     max_diff = _verify(module, data, latents, float(tol), outputs)
-    write_bytes_atomic(path, data)   # temp file in the same folder, fsync, rename
+    write_output(path, data, durable=True)   # temp file in the same folder (a link's target's), fsync, rename
     return ExportReport(path, max_diff, int(n_check), len(data), exporter)
 
 
@@ -221,6 +223,17 @@ def _last_value_estimate(run_dir: Path):
         return None
 
 
+def _check_in_place(path: Path) -> None:
+    """A run's own generator.onnx is replaced in place: refused (one line) when it is a link or not a file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise GanError(f"{path.parent.name}/{path.name} is {file_kind(mode)}, not a file; a run is written in place, "
+                       "never through a link: remove it, or give --out")
+
+
 def export_run(run_dir, out=None, should_stop=lambda: False) -> ExportReport:
     """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata; should_stop:
     whether a stop was asked (the refit of D then ends early: gan_core.engine.refit.final_pair)."""
@@ -229,6 +242,8 @@ def export_run(run_dir, out=None, should_stop=lambda: False) -> ExportReport:
     from gan_core.runs.store import read_status
 
     run_dir = Path(run_dir)
+    if out is None:
+        _check_in_place(run_dir / "generator.onnx")
     generator, discriminator, cfg, _, iteration, notes = final_pair(run_dir, should_stop)
     status = read_status(run_dir)
     final_v = status.get("final_value_estimate")

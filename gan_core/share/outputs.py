@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from gan_core.errors import GanError
-from gan_core.files import write_bytes_atomic
+from gan_core.files import write_output
 from gan_core.share.generation import load_model
 
 MAX_GRID_IMAGES = 10_000   # beyond this one PNG grid is no longer viewable; .npy is the better format
@@ -43,8 +43,9 @@ def image_grid(images: np.ndarray, ncol: int | None = None, gap: int = 2, min_ti
 
 
 def atomic_write(path, data: bytes) -> Path:
-    """A sample file or page written whole or not at all (gan_core.files); no fsync: it is re-made on request."""
-    return write_bytes_atomic(path, data, durable=False)
+    """A sample file or page a user named, written whole or not at all (gan_core.files.write_output: a link's
+    target, /dev/stdout or a pipe as they are); no fsync: it is re-made on request."""
+    return write_output(path, data, durable=False)
 
 
 def points_csv_bytes(points: np.ndarray) -> bytes:
