@@ -320,8 +320,8 @@ def cmd_control(a) -> int:
         args = {"changes": dict(control.parse_setting(s) for s in a.settings)}
     if a.settings and a.action != "set":
         raise GanError(f"KEY=VALUE settings only go with set, not {a.action}")
-    # a step of many iterations is answered when it is done: allow for it
-    timeout = a.timeout + (a.count * 0.05 if a.action == "step" and a.what == "iteration" else 0)
+    # a step of many iterations (or D / G steps) is answered when it is done: allow for it
+    timeout = a.timeout + (a.count * (0.05 if a.what == "iteration" else 0.01) if a.action == "step" else 0)
     ans = control.command(a.run_dir, a.action, timeout=timeout, **args)
     print(ans.get("message", "done"))
     return 0
@@ -338,7 +338,7 @@ def cmd_replay(a) -> int:
     iterations = a.iterations or int(st.get("iteration") or 0) or cfg.iterations
     cfg = dataclasses.replace(cfg, run_dir=a.run_dir, iterations=iterations)
     cfg.resolved().validate()
-    events = control.read_changes(src)
+    events = control.read_changes(src, strict=True)  # a record that is not a change is named, not applied
     from gan_core.engine.training import train
     st = train(cfg, progress=None if not a.quiet else False, log=lambda s: print(s, file=sys.stderr), replay=events)
     print(f"{st['state']}: {cfg.run_dir} replayed {a.run} with {len(events)} recorded change(s) to iteration "

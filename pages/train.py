@@ -18,7 +18,7 @@ from gan_core.views.run_table import format_duration
 from gan_core.views.samples import dataset_preview_figure, samples_figure
 from gan_core.runs import store
 from gan_core.runs import transfer
-from gan_core.config import BUILTIN_DATASETS, DEVICES, TrainConfig, help_text
+from gan_core.config import BUILTIN_DATASETS, DEVICES, MAX_VALUES, TrainConfig, help_text
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
@@ -228,7 +228,7 @@ with st.expander("Logging and saving"):
     export = st.checkbox("Export generator.onnx at the end", key=k("export"), help=help_text("export_onnx"))
     tensorboard = st.checkbox("TensorBoard event files (RUN/tb/)", key=k("tb"),
                               help=help_text("tensorboard") + f"; here `tensorboard --logdir {root}`")
-    refit = st.columns(3)[0].number_input("Refit D to the final G before export (D steps)", 0, 1_000_000,
+    refit = st.columns(3)[0].number_input("Refit D to the final G before export (D steps)", 0, MAX_VALUES["refit_d"],
                                           step=1000, key=k("refit"), disabled=not export, help=help_text("refit_d"))
 
 # the data and every changed setting go into the address, so a reload or a link brings them back

@@ -91,11 +91,11 @@ def test_pause_step_counts_are_exact_and_changes_are_recorded(tmp_path):
     st = bg.join()
     assert st["state"] == "stopped"
     events = control.read_changes(d)
-    assert [e.get("step") for e in events[:3]] == ["d", "d", "g"]
-    assert all(e["iteration"] == paused_at + 5 for e in events[:3])
-    assert [e["d_done"] for e in events[:3]] == [0, 1, 2]
-    assert events[3] == {"iteration": paused_at + 6, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}
-    assert events[4] == {"iteration": paused_at + 6, "d_done": 0, "step": "d"}
+    # a stepping of several D steps is one change with its count, from where it began
+    assert events[0] == {"iteration": paused_at + 5, "d_done": 0, "step": "d", "count": 2}
+    assert events[1] == {"iteration": paused_at + 5, "d_done": 2, "step": "g"}
+    assert events[2] == {"iteration": paused_at + 6, "d_done": 0, "set": {"g_loss": "minimax", "lr_d": 2e-4}}
+    assert events[3] == {"iteration": paused_at + 6, "d_done": 0, "step": "d"}
     assert not list((tmp_path / "run" / "control").glob("*.json"))  # every command consumed
 
 
@@ -122,6 +122,35 @@ def test_replay_reproduces_a_steered_run(tmp_path):
     assert len(common) >= 25
     np.testing.assert_allclose(a.loc[common].to_numpy(float), b.loc[common].to_numpy(float), atol=1e-6, equal_nan=True)
     assert control.read_changes(tmp_path / "copy") == control.read_changes(d)
+
+
+def test_a_long_stepping_is_one_change_split_at_a_checkpoint_and_replays_exactly(tmp_path):
+    """`step --what g --count N` is one recorded change with its count; a checkpoint inside it splits the record
+    there (so a resume from that checkpoint keeps exactly the steps it holds), and replay repeats it."""
+    bg = Background(_cfg(tmp_path, iterations=100_000, checkpoint_every=40))
+    d = bg.dir
+    control.command(d, "pause")
+    at = store.read_status(d)["iteration"]
+    ans = control.command(d, "step", what="g", count=90, timeout=60)
+    assert ans["iteration"] == at + 90
+    control.command(d, "step", what="d", count=7)
+    control.command(d, "continue")
+    assert wait_for(lambda: store.read_status(d)["iteration"] > at + 150)
+    control.command(d, "stop")
+    assert bg.join()["state"] == "stopped"
+    events = control.read_changes(d)
+    g = [e for e in events if e.get("step") == "g"]
+    assert sum(e.get("count", 1) for e in g) == 90 and 2 <= len(g) <= 4, g  # split at each multiple of 40
+    assert all(e["iteration"] % 40 == 0 for e in g[1:]) and g[0]["iteration"] == at
+    assert [e for e in events if e.get("step") == "d"] == [{"iteration": at + 90, "d_done": 0, "step": "d",
+                                                           "count": 7}]
+    r = run_cli("replay", d, "--run-dir", tmp_path / "copy", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert control.read_changes(tmp_path / "copy") == events
+    a, b = rows(d), rows(tmp_path / "copy")
+    common = a.index.intersection(b.index)
+    common = common[common < b.index.max()]
+    np.testing.assert_allclose(a.loc[common].to_numpy(float), b.loc[common].to_numpy(float), atol=1e-6, equal_nan=True)
 
 
 def test_changes_survive_stop_and_resume_bit_exactly(tmp_path):
@@ -292,10 +321,10 @@ def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
     from gan_core.engine import training
     real_export = training._export
 
-    def export_under_fire(run_dir, log):
+    def export_under_fire(run_dir, log, *rest):
         store.request_stop(run_dir)
         os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets a flag while the run is ending
-        return real_export(run_dir, log)
+        return real_export(run_dir, log, *rest)
 
     monkeypatch.setattr(training, "_export", export_under_fire)
     st = train(_cfg(tmp_path, iterations=30, export_onnx=True))

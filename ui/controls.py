@@ -94,7 +94,7 @@ def live_controls(run_dir, status: dict, name: str) -> None:
                  format_func={"iteration": "whole iterations", "d": "D steps", "g": "G steps"}.get,
                  help="While paused: one discriminator step (eq. 2), one generator step (eq. 3/4), or whole "
                       "iterations of Algorithm 1 (k D-steps, then one G-step).")
-    c3.number_input("How many", 1, 100_000, 1, key=f"step_count@{name}")
+    c3.number_input("How many", 1, control.MAX_STEP_COUNT, 1, key=f"step_count@{name}")
     c4.button("Step", key=f"step@{name}", icon=":material/skip_next:", disabled=state != "paused",
               help="Pause first; each step is recorded, so replay repeats it.", on_click=_step,
               args=(run_dir, name, key, [int(status.get("iteration") or 0), int(status.get("d_done") or 0)]))

@@ -20,12 +20,14 @@ game itself.
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from gan_core.engine.models import sample_prior
+from gan_core.errors import GanError
 from gan_core.engine.objective import discriminator_loss, value_estimate
 
 BN_BATCHES = 200          # minibatches of G's population statistics
@@ -33,6 +35,10 @@ REFIT_LR = 3e-4           # Adam, betas (0.5, 0.999); falls linearly to 0 over t
 REFIT_BATCH = 512         # m of each refit step (the measured setting, whatever the run's m)
 REFIT_BETAS = (0.5, 0.999)
 SEED = 20_251_128         # the refit's own streams (latents, data), apart from training's
+
+
+class RefitStopped(GanError):
+    """A stop was asked during the refit (SIGINT/SIGTERM, Stop while a run ends): no model is written."""
 
 
 def population_batchnorm(generator: nn.Module, latent_dim: int, prior: str, batch_size: int,
@@ -58,9 +64,11 @@ def population_batchnorm(generator: nn.Module, latent_dim: int, prior: str, batc
 
 
 def refit_discriminator(generator: nn.Module, discriminator: nn.Module, dataset, steps: int, batch_size: int,
-                        latent_dim: int, prior: str, seed: int = SEED) -> tuple[nn.Module, float | None]:
+                        latent_dim: int, prior: str, seed: int = SEED,
+                        should_stop: Callable[[], bool] = lambda: False) -> tuple[nn.Module, float | None]:
     """A copy of D after `steps` D steps of eq. (2) against the fixed `generator` (used as it is: eval mode
-    for the exported G). Returns the copy (eval mode) and Ṽ of its last minibatch (None for 0 steps)."""
+    for the exported G). Returns the copy (eval mode) and Ṽ of its last minibatch (None for 0 steps).
+    RefitStopped as soon as should_stop() turns true (looked at every step, as the training loop does)."""
     d = copy.deepcopy(discriminator)
     if steps <= 0:
         return d.eval(), None
@@ -69,6 +77,8 @@ def refit_discriminator(generator: nn.Module, discriminator: nn.Module, dataset,
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     for i in range(int(steps)):
+        if should_stop():
+            raise RefitStopped(f"stopped during the refit of D, after {i:,} of its {int(steps):,} steps")
         for group in opt.param_groups:
             group["lr"] = REFIT_LR * (1 - i / steps)
         real = torch.as_tensor(dataset.sample(int(batch_size), seed=int(rng.integers(2 ** 63))), dtype=torch.float32)
@@ -83,10 +93,10 @@ def refit_discriminator(generator: nn.Module, discriminator: nn.Module, dataset,
     return d.eval(), float(value_estimate(real_logits.detach(), fake_logits.detach()))  # the last minibatch's
 
 
-def final_pair(run_dir) -> tuple:
+def final_pair(run_dir, should_stop: Callable[[], bool] = lambda: False) -> tuple:
     """(G in data space, D or None, config, dataset, iteration, notes) as an export holds them: G with its
-    population BatchNorm statistics, D refit to that G for cfg.refit_d steps (point data, pack 1). notes:
-    what was done, for the model's metadata."""
+    population BatchNorm statistics, D refit to that G for cfg.refit_d steps (point data, pack 1; RefitStopped
+    when should_stop() turns true meanwhile). notes: what was done, for the model's metadata."""
     from gan_core.engine.checkpoint import load_discriminator, load_generator
 
     g_space, cfg, ds, iteration = load_generator(run_dir)
@@ -97,6 +107,7 @@ def final_pair(run_dir) -> tuple:
     d = load_discriminator(run_dir)
     steps = int(cfg.refit_d or 0)
     if d is not None and steps > 0 and ds.kind == "points" and (cfg.pack or 1) == 1:
-        d, v = refit_discriminator(g_space, d, ds, steps, REFIT_BATCH, cfg.latent_dim, cfg.prior)
+        d, v = refit_discriminator(g_space, d, ds, steps, REFIT_BATCH, cfg.latent_dim, cfg.prior,
+                                   should_stop=should_stop)
         notes["discriminator"] = f"refit to the final G for {steps} steps (Proposition 1); last Ṽ {v:.4f}"
     return g_space, d, cfg, ds, iteration, notes

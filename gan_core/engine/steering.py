@@ -27,6 +27,10 @@ class RunGone(Exception):
     """The run directory was deleted under the trainer: nothing is left to write to, so it ends."""
 
 
+class ReplayError(GanError):
+    """A recorded change that cannot be applied to the run replaying it: the run fails, naming it."""
+
+
 class StopFlag:
     """SIGINT/SIGTERM set a flag; the loop stops after the current step (never mid-write)."""
 
@@ -71,6 +75,8 @@ class Steering:
         # recorded changes still to apply (replay); stable sort: same-position changes keep their order
         self.pending: list = sorted(replay, key=_position) if replay else []
         self.last_poll = 0.0
+        self.stepping: Optional[dict] = None  # the record of a manual stepping under way, written when it ends
+        self.deferred: list = []             # commands that came during a manual stepping, handled after it
 
     # what distributed.Ranks.poll reads of the one it polls for
     @property
@@ -124,15 +130,56 @@ class Steering:
         if record:
             self._record({"set": changes})
 
-    def manual_step(self, what: str) -> None:
-        """A D or G step asked for by the user, outside the k:1 rhythm; recorded so replay repeats it.
-        A G step ends its iteration, as in the loop."""
-        self._record({"step": what})
-        if what == "d":
-            self.t.d_step()
-        else:
-            self.t.g_step()
-            self.t.end_iteration()
+    def manual_steps(self, what: str, count: int) -> int:
+        """`count` D or G steps asked for by the user, outside the k:1 rhythm (a G step ends its iteration, as
+        in the loop); fewer if the run reaches its end or is asked to stop meanwhile (looked at as often as the
+        loop does). Recorded as one change with its count, so that replay repeats it; a checkpoint inside it
+        splits the record there (the checkpoint's count of changes applied stays exact). Returns the steps taken."""
+        t, done = self.t, 0
+        self.stepping = {"iteration": t.it, "d_done": t.d_done, "step": what, "count": 0}
+        try:
+            while done < count and t.it < t.cfg.iterations and not (done and self.stop_asked(done, count)):
+                self.stepping["count"] += 1  # before the step: a checkpoint inside a G step's bookkeeping counts it
+                done += 1
+                if what == "d":
+                    t.d_step()
+                else:
+                    t.g_step()
+                    t.end_iteration()
+        finally:
+            self.close_stepping()
+        return done
+
+    def close_stepping(self, reopen: bool = False) -> None:
+        """Record the manual stepping under way, if any, with the steps taken so far; reopen: its remaining
+        steps start a record of their own here (a checkpoint is being written inside it)."""
+        s, t = self.stepping, self.t
+        if s is None:
+            return
+        if s["count"]:
+            self._record({k: v for k, v in s.items() if k != "count" or v > 1})  # one step: no count, as ever
+        self.stepping = dict(s, iteration=t.it, d_done=t.d_done, count=0) if reopen else None
+
+    def stop_asked(self, done: int, count: int) -> bool:
+        """Inside a manual stepping: whether a stop was asked (SIGINT/SIGTERM, the STOP file, a `stop` command),
+        looked at every POLL_SECONDS as between the loop's steps; other commands wait until the stepping ends.
+        The status says how far the stepping has got."""
+        t = self.t
+        now = time.monotonic()
+        if t.dist.main and now - self.last_poll >= POLL_SECONDS:
+            self.last_poll = now
+            if t.stop_file.exists():
+                t.stop.set = True
+            if t.dist.world == 1:  # under torchrun the ranks exchange commands only between steps
+                for msg in t.inbox.take():
+                    if msg["command"] == "stop":
+                        self.handle(msg)
+                    else:
+                        self.deferred.append(msg)
+            t.status(durable=False, message=f"stepping: {done:,} of {count:,} steps done")
+        if t.dist.agree(t.stop.set or getattr(t.stop, "asked", False)):  # rank 0 decides for every rank
+            t.stop.set = True
+        return t.stop.set
 
     def _record(self, ev: dict) -> None:
         t = self.t
@@ -145,10 +192,14 @@ class Steering:
         t = self.t
         while self.pending and _position(self.pending[0]) <= (t.it, t.d_done) and t.it < t.cfg.iterations:
             ev = self.pending.pop(0)
-            if "set" in ev:
-                self.apply_settings(ev["set"])
-            elif ev.get("step") in ("d", "g"):
-                self.manual_step(ev["step"])
+            try:
+                if "set" in ev:
+                    self.apply_settings(ev["set"])
+                else:
+                    self.manual_steps(ev["step"], ev.get("count", 1))
+            except ConfigError as e:  # a setting valid alone but not for this run (a batch larger than its data)
+                raise ReplayError(f"{control.CHANGES}: the change recorded at iteration {ev['iteration']} cannot be "
+                                  f"applied: {e}") from None
 
     # --- the control channel ------------------------------------------------------------------------------
     def poll(self, force: bool = False) -> None:
@@ -163,7 +214,8 @@ class Steering:
             raise RunGone(f"{t.run_dir} was deleted")  # e.g. a paused run nobody will continue
         if t.stop_file.exists():
             t.stop.set = True
-        for msg in t.inbox.take():
+        msgs, self.deferred = self.deferred + t.inbox.take(), []
+        for msg in msgs:
             try:
                 self.handle(msg)
             except GanError as e:
@@ -221,12 +273,10 @@ class Steering:
             self.step_reply = msg  # answered when the last of them is done
             return
         t._clock(True)
-        for _ in range(count):
-            if t.it >= t.cfg.iterations:
-                break
-            self.manual_step(what)
+        done = self.manual_steps(what, count)
         t._clock(False)
-        self.after_step(reply=(msg, f"{count} {what.upper()} step(s); at iteration {t.it}",
+        cut = f" of {count:,} asked (stopped)" if done < count and t.stop.set else ""
+        self.after_step(reply=(msg, f"{done:,} {what.upper()} step(s){cut}; at iteration {t.it}",
                                {"iteration": t.it, "d_done": t.d_done}))
 
     def pause(self, message: str = "paused", reply: Optional[tuple] = None) -> None:

@@ -31,9 +31,10 @@ from gan_core.engine.algorithm import DataSampler, discriminator_step, generator
 from gan_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.engine.device import device_name, resolve_device
 from gan_core.engine.models import build_models, sample_prior
+from gan_core.engine.refit import RefitStopped
 from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
 from gan_core.engine.snapshots import Snapshotter
-from gan_core.engine.steering import RunGone, Steering, StopFlag, live_settings
+from gan_core.engine.steering import ReplayError, RunGone, Steering, StopFlag, live_settings
 from gan_core.errors import ConfigError, RunError
 from gan_core.runs import control, store
 from gan_core.runs.paths import snapshot_path
@@ -212,6 +213,7 @@ class Trainer:
         self.steer.events_applied = int(ck.get("events_applied", 0))
 
     def checkpoint(self) -> None:
+        self.steer.close_stepping(reopen=True)  # a manual stepping's steps so far: among the changes it counts
         acc = self.dist.mean(self.acc)  # every rank: the diagnostics summed so far, as global means
         if not self.dist.main:
             return
@@ -327,6 +329,9 @@ class Trainer:
                 return {"state": "stopped", "iteration": self.it, "message": str(e)}
             except Diverged as e:
                 return self.fail(e)
+            except ReplayError as e:
+                self.log(str(e))
+                return self.end("failed", str(e))
             if self.stop.set and self.it < self.cfg.iterations:
                 return self.end("stopped", f"stopped at iteration {self.it}; --resume continues it",
                                 final_value_estimate=self.last_v)
@@ -464,7 +469,7 @@ class Trainer:
             self.checkpoint()
             if state == "completed" and self.cfg.export_onnx and self.dist.main:
                 self.status(message=saving_message(self.cfg), eta_s=0)
-                message += _export(self.run_dir, self.log)
+                message += _export(self.run_dir, self.log, lambda: bool(self.stop and self.stop.set))
         return self.finish(state, message, **fields)
 
     def fail(self, e: Diverged) -> dict:
@@ -526,12 +531,15 @@ def saving_message(cfg) -> str:
     return f"refitting D to the final G ({steps:,} steps), then saving the generator" if steps else "saving the generator"
 
 
-def _export(run_dir: Path, log) -> str:
-    """Export generator.onnx at the end of a run; a failure is reported, it does not fail the run."""
+def _export(run_dir: Path, log, should_stop: Callable[[], bool] = lambda: False) -> str:
+    """Export generator.onnx at the end of a run; a failure is reported, it does not fail the run. A stop
+    asked during the refit of D (should_stop) ends it at once, without a model (`export` writes it later)."""
     try:
         from gan_core.share.export import export_run
-        rep = export_run(run_dir)
+        rep = export_run(run_dir, should_stop=should_stop)
         log(f"exported {rep.path} (largest difference to torch {rep.max_abs_diff:.2e})")
         return "; generator.onnx written"
+    except RefitStopped as e:
+        return f"; generator.onnx not written: {e} (`python -m gan_core export {run_dir}` writes it)"
     except Exception as e:  # the checkpoint is safe; export can be retried with `export`
         return f"; ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
