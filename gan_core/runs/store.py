@@ -228,7 +228,7 @@ def append_rows(run_dir, columns: list[str], rows: list[dict]) -> None:
 
 def truncate_metrics(run_dir, last_iteration: int) -> int:
     """Drop rows logged after the checkpoint being resumed from (they will be recomputed). RunError, before
-    anything is changed, for a metrics.csv that is not a regular file."""
+    anything is changed, for a file that is not the trainer's text (not UTF-8, not a regular file)."""
     path = Path(run_dir) / "metrics.csv"
     try:
         with open_regular(path) as f:
@@ -237,7 +237,12 @@ def truncate_metrics(run_dir, last_iteration: int) -> int:
         return 0
     except OSError as e:
         raise RunError(f"{path.name} cannot be read ({e.strerror or e}); move it away to resume") from None
-    lines = data.decode("utf-8", "replace").splitlines(keepends=True)
+    try:
+        lines = data.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise RunError(f"{path.name} line {line} holds bytes that are not text (0x{data[e.start]:02x}); the trainer "
+                       "wrote none there: remove that line (or the file) to resume") from None
     if not lines:
         return 0
     keep = [lines[0]]

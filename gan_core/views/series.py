@@ -24,8 +24,8 @@ class MetricsTail:
     left for next time) and returns every row so far as a float DataFrame (empty cells → NaN). A file
     that shrank or was replaced (a resumed run rewrites it without the rows after its checkpoint) is
     read again from the start. The returned frame shares memory with the reader: treat it as read-only.
-    A metrics.csv that is not a regular file (a folder, a FIFO: never blocks) is said in ``problem`` (one line,
-    for the page).
+    What the trainer never writes is left out and said in ``problem`` (one line, for the page): rows with bytes
+    that are not text, or a metrics.csv that is not a regular file (a folder, a FIFO: never blocks).
     """
 
     def __init__(self, path):
@@ -61,10 +61,30 @@ class MetricsTail:
                 data = f.read(st.st_size - self.offset)
                 end = data.rfind(b"\n")
                 if end >= 0:  # the tail after the last newline is an unfinished row
-                    self._parse(data[: end + 1])
+                    self._parse(self._text_lines(data[: end + 1]))
                     self.offset += end + 1
                     self.lines += data.count(b"\n", 0, end + 1)
         return self.frame()
+
+    def _text_lines(self, chunk: bytes) -> bytes:
+        """chunk without its lines that are not UTF-8 text (named in self.problem): the trainer writes numbers."""
+        try:
+            chunk.decode("utf-8")
+            return chunk
+        except UnicodeDecodeError:
+            pass
+        kept, first_bad = [], None
+        for i, line in enumerate(line + b"\n" for line in chunk.split(b"\n")[:-1]):  # chunk ends with one
+            try:
+                if self.lines + i > 0:  # the header is kept (its bad bytes replaced): it names the columns
+                    line.decode("utf-8")
+                kept.append(line)
+            except UnicodeDecodeError:
+                first_bad = self.lines + i + 1 if first_bad is None else first_bad
+        if first_bad is None:
+            first_bad = 1
+        self.problem = f"{self.path.name}: line {first_bad} holds bytes that are not text; such lines are left out"
+        return b"".join(kept)
 
     def _parse(self, chunk: bytes) -> None:
         if not chunk:

@@ -1,0 +1,54 @@
+"""What a run folder holds is read without ever blocking and written without following a link; a bad file is
+named in one line; the list of runs parses a run's files only when they change."""
+import os
+import threading
+
+import pytest
+
+from gan_core import files
+from gan_core.runs import store
+from gan_core.views.series import MetricsTail
+
+
+def test_metrics_rows_with_bytes_that_are_not_text_are_left_out_and_named(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_bytes(b"iteration,value_estimate\n1,-1.2\n70,\xff\xfe\n3,-1.3\n")
+    tail = MetricsTail(p)
+    assert list(tail.read()["iteration"]) == [1, 3]
+    assert tail.problem == "metrics.csv: line 3 holds bytes that are not text; such lines are left out"
+    with open(p, "ab") as f:
+        f.write(b"4,-1.4\n")
+    assert list(tail.read()["iteration"]) == [1, 3, 4]
+
+
+@pytest.mark.parametrize("make, kind", [(os.mkdir, "a folder"), (os.mkfifo, "a FIFO")])
+def test_a_metrics_file_that_is_not_a_file_is_named_and_never_blocks(tmp_path, make, kind):
+    make(tmp_path / "metrics.csv")
+    tail = MetricsTail(tmp_path / "metrics.csv")
+    done = []
+    reader = threading.Thread(target=lambda: done.append(tail.read()), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert done and done[0].empty and tail.problem == f"metrics.csv is not a regular file ({kind})"
+
+
+def test_resume_refuses_a_metrics_file_with_bytes_that_are_not_text_and_changes_nothing(tmp_path):
+    p = tmp_path / "metrics.csv"
+    body = b"iteration,value_estimate\n10,-1.2\n20,\xff\n30,-1.3\n"
+    p.write_bytes(body)
+    with pytest.raises(store.RunError, match=r"metrics.csv line 3 holds bytes that are not text \(0xff\)"):
+        store.truncate_metrics(tmp_path, 10)
+    assert p.read_bytes() == body
+
+
+def test_open_regular_refuses_a_fifo_a_folder_and_a_link(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    for name, kind in (("fifo", "a FIFO"), ("dir", "a folder"), ("link", "a link")):
+        with pytest.raises(files.NotRegularFile, match=f"{name} is not a regular file \\({kind}\\)"):
+            files.read_regular(tmp_path / name)
+    assert files.read_regular(tmp_path / "link", follow_links=True) == b"x"
+    with pytest.raises(OSError, match="larger than"):
+        files.read_regular(tmp_path / "file", max_bytes=0)
