@@ -4,7 +4,8 @@
                                      [--datasets ring8,digits] [--threads T] [--batch-size M]
                                      [--no-compile]
 
-For each of ring8 (the MLP pair) and digits (the DCGAN pair), on the CPU:
+For each of ring8 (the MLP pair) and digits (the DCGAN pair), and fashion on request (``--datasets fashion``:
+its default pair on 28×28 pictures), on the CPU:
 
 * gan_core, "as a user runs it": ``gan_core.engine.training.train`` with the dataset's defaults: logging every
   10 iterations, snapshots every ``default iterations // 50`` (what a run with no flags gets, fixed here
@@ -51,6 +52,8 @@ DEFAULT_THREADS = torch.get_num_threads()  # what a fresh process gets: captured
 THREADS_OVERRIDE = 0   # --threads: 0 leaves gan_core's choice (TrainConfig.threads = 0) and matches it
 BATCH_OVERRIDE = 0     # --batch-size: 0 keeps each dataset's default m (both sides alike)
 DATASETS = ("ring8", "digits")
+# also measurable on request: fashion's 28×28 pictures (bench.images prints its ratio)
+MORE_DATASETS = ("fashion",)
 WARMUP_ITERS = 10   # the reference's untimed iterations; gan_core's window starts at its first row (10)
 
 
@@ -328,7 +331,8 @@ def main(argv=None) -> float:
 def _main(argv=None) -> float:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=0, help="iterations per run (0: the mode's default)")
-    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of ring8,digits")
+    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of ring8,digits "
+                   "(default), or fashion")
     p.add_argument("--profile", action="store_true", help="also profile and measure the speed ideas")
     p.add_argument("--no-compile", action="store_true", help="with --profile: skip the torch.compile trial")
     p.add_argument("--child-loop", default="", help=argparse.SUPPRESS)
@@ -353,8 +357,8 @@ def _main(argv=None) -> float:
     repeats = args.repeats or (3 if args.quick else 7)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     for n in names:
-        if n not in DATASETS:
-            p.error(f"unknown dataset {n!r}; choose from {', '.join(DATASETS)}")
+        if n not in DATASETS + MORE_DATASETS:
+            p.error(f"unknown dataset {n!r}; choose from {', '.join(DATASETS + MORE_DATASETS)}")
     # --quick: just long enough that one user-mode snapshot falls inside the measured window
     per_dataset = {n: args.iterations or (_defaults(n).snapshot_every + 10 if args.quick else iterations)
                    for n in names}

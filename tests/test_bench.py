@@ -101,3 +101,21 @@ def test_gpu_bench_refuses_its_gpu_parts_without_cuda(capsys):
     with pytest.raises(SystemExit):
         gpu.main(["--quick"])
     assert "no CUDA GPU here" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # trains tiny fashion runs, a tutorial GAN and a classifier on a tiny IDX set, in child processes
+def test_images_last_line(capsys, tmp_path, monkeypatch):
+    from bench import images
+    from gan_core.scores.classifier import train_classifier
+    from tests.test_pictures import small_set
+    small_set(tmp_path / "data" / "fashion", n_train=200, n_test=60)
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAN_NO_DOWNLOAD", "1")
+    train_classifier("fashion", epochs=1)
+    images.main(["--quick", "--samples", "100", "--extra", "--iterations 6 --base-channels 8"])
+    out = capsys.readouterr().out
+    assert "tutorial MLP GAN" in out and "--arch paper" in out and "Parzen" in out and "cores" in out
+    last = [line for line in out.splitlines() if line.strip()][-1]
+    pattern = r"fashion FID \d+\.\d\d \(tutorial MLP GAN \d+\.\d\d, floor \d+\.\d\d\) in \d+ CPU-s"
+    assert re.fullmatch(pattern, last), last

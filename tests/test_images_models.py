@@ -1,9 +1,6 @@
 """The networks for 28×28 pictures: the paper's MNIST pair (Goodfellow et al. 2014: rectifier G with a sigmoid
 output, maxout D with dropout, as goodfeli/adversarial's mnist.yaml), the DCGAN pair at 28, and a tiny
-fashion-like run (IDX files written here) trained, exported and sampled end to end."""
-import gzip
-import struct
-
+fashion-like run (tests/test_pictures.py's small IDX set) trained, exported and sampled end to end."""
 import numpy as np
 import pytest
 import torch
@@ -11,9 +8,17 @@ import torch
 from gan_core.config import TrainConfig
 from gan_core.data.dataset import Dataset
 from gan_core.engine import fused
-from gan_core.engine.models import (DCDiscriminator, DCGenerator, DataSpace, Maxout, PaperDiscriminator,
-                                    PaperGenerator, build_models)
+from gan_core.engine.models import (
+    DataSpace,
+    DCDiscriminator,
+    DCGenerator,
+    Maxout,
+    PaperDiscriminator,
+    PaperGenerator,
+    build_models,
+)
 from gan_core.errors import ConfigError
+from tests.test_pictures import small_set
 
 SHAPE = (1, 28, 28)
 
@@ -97,26 +102,11 @@ def test_dcgan_refuses_other_sizes():
 
 # --- a tiny fashion-like run, end to end ----------------------------------------------------------------
 
-def _write_idx(path, array: np.ndarray) -> None:
-    head = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(head + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture
 def tiny_fashion(tmp_path, monkeypatch):
-    """$GAN_DATA_DIR/fashion/ with 120 training and 40 test pictures (bars whose position is the class); an
+    """$GAN_DATA_DIR/fashion/ with 120 training and 40 test pictures (tests/test_pictures.py's small set); an
     empty cache (no classifier) and no downloads."""
-    folder = tmp_path / "data" / "fashion"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 120), ("t10k", 40)):
-        labels = np.arange(n) % 10
-        images = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
-        for i, c in enumerate(labels):
-            images[i, :, 2 + 2 * c: 4 + 2 * c] = 250
-        _write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
-        _write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    small_set(tmp_path / "data" / "fashion", n_train=120, n_test=40)
     monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GAN_NO_DOWNLOAD", "1")

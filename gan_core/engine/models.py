@@ -269,7 +269,8 @@ def _image_models(arch: str, cfg, dataset) -> tuple[nn.Module, nn.Module]:
         return PaperGenerator(cfg.latent_dim, shape, marginals), PaperDiscriminator(shape)
     if arch == "mlp":
         g = MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, norm=cfg.g_norm or "none")
-        return FlatImageGenerator(g, shape), FlatImageDiscriminator(MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth))
+        d = MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth)
+        return FlatImageGenerator(g, shape), FlatImageDiscriminator(d)
     if H not in DC_PLANS:
         raise ConfigError(f"the DCGAN pair takes images of side {', '.join(map(str, sorted(DC_PLANS)))}, not {H}")
     G, D = DCGenerator(cfg.latent_dim, C, H, cfg.base_channels), DCDiscriminator(C, H, cfg.base_channels)

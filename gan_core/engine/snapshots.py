@@ -15,9 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_core.theory import forces
-from gan_core.theory import quality
-from gan_core.theory import divergence
 from gan_core.data.dataset import Dataset
 from gan_core.data.pictures import PICTURE_SETS
 from gan_core.engine.models import DataSpace, pointwise_logit
@@ -26,6 +23,7 @@ from gan_core.files import write_bytes_atomic
 from gan_core.runs.paths import snapshot_dir, snapshot_path
 from gan_core.scores.classifier import classifier_path, load_classifier
 from gan_core.scores.images import reference, score_images
+from gan_core.theory import divergence, forces, quality
 
 GRID_CELLS = {1: 600, 2: 128}
 IMAGE_SNAPSHOT = 64  # images kept per snapshot (an 8×8 grid)
