@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 
 from gan_core.config import TrainConfig, help_text
-from gan_core.errors import GanError
+from gan_core.errors import GanError, OutOfMemory, is_out_of_memory
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -176,7 +176,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if Path(given["run_dir"]).is_file():
             raise GanError(f"--run-dir {given['run_dir']} is a file, not a run folder")
         cfg = _on_main(_resume_config, Path(given["run_dir"]))
-        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx", "tensorboard"}
+        allowed = {"iterations", "device", "run_dir", "checkpoint_every", "export_onnx", "tensorboard", "threads"}
         from gan_core.runs.control import LIVE_SETTINGS
         ignored = set(given) - allowed - set(LIVE_SETTINGS)
         if ignored and _rank() == 0:
@@ -256,7 +256,15 @@ def _on_main(fn, *args):
 
 def cmd_export(a) -> int:
     from gan_core.share.export import export_run
-    rep = export_run(a.run_dir, a.out)
+    try:
+        rep = export_run(a.run_dir, a.out)
+    except (GanError, OSError):
+        raise
+    except Exception as e:  # torch or onnx refusing this run's model: one line, as every error here
+        if is_out_of_memory(e):
+            raise
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise GanError(f"cannot export {a.run_dir}: {why}") from None
     print(f"wrote {rep.path} ({rep.size_bytes / 1024:.0f} KiB; largest difference to torch {rep.max_abs_diff:.2e} "
           f"on {rep.n_check} latents)")
     return 0
@@ -384,9 +392,10 @@ def main(argv=None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print("error: out of memory; use smaller settings (batch size, hidden, snapshot samples) or data",
-              file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:  # torch's allocator raises RuntimeError when memory runs out
+        if not is_out_of_memory(e):
+            raise
+        print(f"error: {OutOfMemory()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -76,7 +76,7 @@ THEORY_SNAPSHOTS: dict[str, int] = {"fashion": 5, "mnist": 5}
 # none: a huge one just means "never" (log_every sizes a buffer, so it has one).
 MAX_VALUES: dict[str, int] = {
     "iterations": 1_000_000_000, "k": 100, "batch_size": 65_536, "latent_dim": 4096, "hidden": 8192, "depth": 32,
-    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 1024, "pack": 64,
+    "base_channels": 256, "log_every": 1_000_000, "snapshot_samples": 100_000, "threads": 256, "pack": 64,
     "refit_d": 100_000,  # ~11 CPU-minutes on grid25 (whose default is 12,000); the Train page's bound too
 }
 MAX_MLP_WEIGHTS = 200_000_000   # depth × hidden²: about 0.8 GB of float32 per network
@@ -292,6 +292,9 @@ class TrainConfig:
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
         need(self.momentum is None or 0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
         need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
+        cores = os.cpu_count() or 1  # beyond a few threads a core, each only waits (and a thousand exhaust memory)
+        need(self.threads <= 4 * cores, f"threads must be at most {4 * cores} (4 × this machine's {cores} cores), "
+                                        f"got {self.threads}")
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)  # under torchrun each process trains m / world
         need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
              f"batch size {self.batch_size} does not split evenly across {world} processes; choose a multiple of {world}")

@@ -19,3 +19,21 @@ class ModelFileError(GanError):
 
 class RunError(GanError):
     """A run directory that cannot be used for the requested action."""
+
+
+class OutOfMemory(GanError):
+    """Memory ran out (torch's allocator or Python's): the settings ask for more than the machine has."""
+
+    def __init__(self, where: str = ""):
+        super().__init__(f"out of memory{where}; use smaller settings (batch size, hidden, snapshot samples) "
+                         "or data")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether exc is an allocation failure: MemoryError, or torch's RuntimeError from its allocator
+    ("DefaultCPUAllocator: can't allocate memory", "not enough memory", CUDA's "out of memory")."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        s in text for s in ("can't allocate memory", "not enough memory", "out of memory", "failed to allocate"))

@@ -35,7 +35,7 @@ from gan_core.engine.refit import RefitStopped
 from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
 from gan_core.engine.snapshots import Snapshotter
 from gan_core.engine.steering import ReplayError, RunGone, Steering, StopFlag, live_settings
-from gan_core.errors import ConfigError, RunError
+from gan_core.errors import ConfigError, OutOfMemory, RunError, is_out_of_memory
 from gan_core.runs import control, store
 from gan_core.runs.paths import snapshot_path
 from gan_core.runs.runlock import locked_run
@@ -111,6 +111,10 @@ class Trainer:
         self.ds = load_dataset(cfg)
         if self.ds.size is not None and cfg.batch_size > self.ds.size:
             raise ConfigError(f"batch size {cfg.batch_size} is larger than the dataset ({self.ds.size} examples)")
+        if self.ds.kind == "image" and min(self.ds.size or 2, cfg.batch_size) < 2:
+            # a batch of one picture cannot be normalised (BatchNorm), in training nor in the exported model
+            raise ConfigError(f"image data needs at least 2 pictures and a batch size of at least 2; got "
+                              f"{self.ds.size:,} picture(s) and batch size {cfg.batch_size}")
         if (cfg.pack or 1) > 1 and self.ds.kind != "points":
             raise ConfigError(f"packing (pack {cfg.pack}) is for point data; images train with pack 1")
         if self.device.type == "cpu":
@@ -515,6 +519,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
     trainer = Trainer(cfg, resume=resume, log=log, replay=replay, extend=dict(extend or {}))
     try:
         return trainer.dist.run(trainer, progress)
+    except (MemoryError, RuntimeError) as e:  # a step, a snapshot: torch's allocator raises RuntimeError
+        if not is_out_of_memory(e):
+            raise
+        err = OutOfMemory(f" at iteration {trainer.it}")
+        trainer.pending_snapshot = None
+        ck = _checkpoint_iteration(trainer.run_dir) if trainer.dist.main else None
+        trainer.finish("failed", f"{err}" + (f"; the checkpoint of iteration {ck} is kept" if ck is not None else ""))
+        raise err from None
     finally:
         trainer.snap.close()
 
