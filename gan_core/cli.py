@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("classifier", help="train and cache the classifier whose features score fashion / mnist "
                                            "samples (FID, precision/recall, classes)")
     cl.add_argument("--dataset", required=True, choices=("fashion", "mnist"))
-    cl.add_argument("--epochs", type=int, default=None, help="passes over the 60,000 training images (default 8)")
+    cl.add_argument("--epochs", type=int, default=None, help="passes over the 60,000 training images (default 12)")
     cl.add_argument("--seed", type=int, default=0)
     cl.add_argument("--retrain", action="store_true", help="train again even if a classifier is cached")
     cl.add_argument("--floor", action="store_true", help="also print the scores of real training images (the "
@@ -302,8 +302,15 @@ def cmd_runs(a) -> int:
         return 0
     print(f"{'run':<32} {'dataset':<12} {'state':<12} {'iteration':>15}  message")
     for r in rs:
-        print(f"{r.name:<32} {Path(r.dataset).name[:12]:<12} {r.state:<12} {r.iteration:>7}/{r.iterations:<7}  {r.message}")
+        print(f"{_one_line(r.name):<32} {_one_line(Path(r.dataset).name)[:12]:<12} {r.state:<12} "
+              f"{r.iteration:>7}/{r.iterations:<7}  {_one_line(r.message)}")
     return 0
+
+
+def _one_line(text: str) -> str:
+    """text with its control characters (a newline in a folder's name, an escape sequence) as escapes: one row
+    of the table per run, and nothing a terminal would act on."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def cmd_stop(a) -> int:
