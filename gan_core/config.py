@@ -44,7 +44,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     # session's sweep, bench/RESULTS.md "grid25: Adam's betas"). A faster D (lr_d 2e-3, lr_g 5e-4) gave 98 %
     # quality but 23.2 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
     # slowly (bench/RESULTS.md, issue 12). grid25's D is refit to the final G before export (refit_d,
-    # gan_core.engine.final): with rejection 24.8 modes (worst 24) and 95.6 % against 24.4 (worst 22) and 92.1 %.
+    # gan_core.engine.refit): with rejection 24.8 modes (worst 24) and 95.6 % against 24.4 (worst 22) and 92.1 %.
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
@@ -170,7 +170,7 @@ class TrainConfig:
     # m·pack of each. 1 is the original GAN. The same minimax game on p_data^pack and p_g^pack.
     pack: Optional[int] = setting(None, "PacGAN: D judges this many samples at once, all real or all generated "
                                         "(1: the original GAN)")
-    # D steps against the final G before export (gan_core.engine.final, Proposition 1): the D that rejection
+    # D steps against the final G before export (gan_core.engine.refit, Proposition 1): the D that rejection
     # sampling reads p_data/p_g from. 0: the game's last D. Point data with pack 1 only.
     refit_d: Optional[int] = setting(None, "D steps against the final G before export: rejection sampling by D "
                                            "reads p_data/p_g = D/(1 − D) (eq. 7), true for the best D of the G "

@@ -27,7 +27,7 @@ def _work(c: dict) -> float:
     return (int(c.get("k") or 1) + 1) * float(c.get("batch_size") or 64) * (h * h * d + 64 * h)
 
 
-# One refit step of D (gan_core.engine.final: m = 512, D of 4 hidden layers of 128) took ~6.6 ms on this project's
+# One refit step of D (gan_core.engine.refit: m = 512, D of 4 hidden layers of 128) took ~6.6 ms on this project's
 # 2-core VM (12,000 steps in ~80 CPU-s, bench/RESULTS.md "Issue 12: D refit"); other widths scale by h²·d.
 REFIT_STEP_S = 6.6e-3
 
