@@ -1,4 +1,5 @@
 """User-facing errors: each one's str() is a single clear line, shown without a traceback."""
+import errno
 
 
 class GanError(Exception):
@@ -21,12 +22,14 @@ class RunError(GanError):
     """A run directory that cannot be used for the requested action."""
 
 
+MEMORY_HINT = "use smaller settings (batch size, hidden, snapshot samples) or data"
+
+
 class OutOfMemory(GanError):
     """Memory ran out (torch's allocator or Python's): the settings ask for more than the machine has."""
 
-    def __init__(self, where: str = ""):
-        super().__init__(f"out of memory{where}; use smaller settings (batch size, hidden, snapshot samples) "
-                         "or data")
+    def __init__(self, message: str = f"out of memory; {MEMORY_HINT}"):
+        super().__init__(message)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -37,3 +40,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(
         s in text for s in ("can't allocate memory", "not enough memory", "out of memory", "failed to allocate"))
+
+
+class DiskFull(RunError):
+    """No space left where a run writes (or its quota is used up): the run stops, its last checkpoint kept."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether exc is a write refused for want of space: ENOSPC, or EDQUOT (a quota)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))

@@ -335,7 +335,8 @@ def small_disk(tmp_path):
 def test_a_full_disk_stops_the_run_cleanly_and_it_resumes_once_space_is_freed(small_disk, tmp_path):
     run = small_disk / "run"
     filler = small_disk / "filler.bin"
-    p = start_training(run, "--snapshot-every", 10, "--checkpoint-every", 50)
+    # a run that fits on the disk when it starts (a longer one is refused before it starts), filled meanwhile
+    p = start_training(run, "--snapshot-every", 1000, "--checkpoint-every", 50, "--iterations", 30_000)
     try:
         deadline = time.time() + 30
         while time.time() < deadline and not (run / "checkpoints" / "last.pt").exists():

@@ -35,8 +35,8 @@ from gan_core.engine.refit import RefitStopped
 from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
 from gan_core.engine.snapshots import Snapshotter
 from gan_core.engine.steering import ReplayError, RunGone, Steering, StopFlag, live_settings
-from gan_core.errors import ConfigError, OutOfMemory, RunError, is_out_of_memory
-from gan_core.runs import control, store
+from gan_core.errors import MEMORY_HINT, ConfigError, DiskFull, OutOfMemory, RunError, is_disk_full, is_out_of_memory
+from gan_core.runs import control, disk, store
 from gan_core.runs.paths import snapshot_path
 from gan_core.runs.runlock import locked_run
 
@@ -130,6 +130,8 @@ class Trainer:
         if self.start >= cfg.iterations:
             raise ConfigError(f"the run is already at iteration {self.start}; give --iterations larger than that "
                               "to continue")
+        if dist.main:  # before anything of the run is written: one that cannot fit on the disk is refused
+            disk.check_fits(cfg, self.ds.kind, self.ds.sample_shape, self.start)
         if resume:
             self._continue(extend)
         # Algorithm 1's steps with hand-written gradients where the pair allows (gan_core/engine/fused.py); one process
@@ -482,6 +484,20 @@ class Trainer:
         ck_it = _checkpoint_iteration(self.run_dir) if self.dist.main else None
         return self.end("failed", str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)"))
 
+    def abort(self, why: str, then: str = "") -> str:
+        """The run cannot go on (memory or disk ran out): the status says why and which checkpoint is kept (the
+        atomic writer never replaces it with part of one), then what to do; returns that message. Should even
+        the status not be written, the run shows as interrupted once this process has exited (with its lock)."""
+        self.pending_snapshot = None
+        ck = _checkpoint_iteration(self.run_dir) if self.dist.main else None
+        message = why + (f"; the checkpoint of iteration {ck} is kept" + (f": {then}" if then else "")
+                         if ck is not None else "; no checkpoint was written yet")
+        try:
+            self.finish("failed", message)
+        except OSError:
+            pass
+        return message
+
     def finish(self, state: str, message: str, **fields) -> dict:
         if not self.dist.main:
             return {"state": state, "iteration": self.it, "message": message}
@@ -522,11 +538,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Optional[bool] = Non
     except (MemoryError, RuntimeError) as e:  # a step, a snapshot: torch's allocator raises RuntimeError
         if not is_out_of_memory(e):
             raise
-        err = OutOfMemory(f" at iteration {trainer.it}")
-        trainer.pending_snapshot = None
-        ck = _checkpoint_iteration(trainer.run_dir) if trainer.dist.main else None
-        trainer.finish("failed", f"{err}" + (f"; the checkpoint of iteration {ck} is kept" if ck is not None else ""))
-        raise err from None
+        raise OutOfMemory(trainer.abort(f"out of memory at iteration {trainer.it}; {MEMORY_HINT}")) from None
+    except OSError as e:  # any write (metrics, snapshot, status, checkpoint) on a full disk
+        if not is_disk_full(e):
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        raise DiskFull(trainer.abort(f"no space left on the disk{where} at iteration {trainer.it}",
+                                     "free some space, then resume")) from None
     finally:
         trainer.snap.close()
 

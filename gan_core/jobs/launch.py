@@ -23,7 +23,7 @@ from gan_core.config import TrainConfig
 from gan_core.errors import ConfigError, RunError
 from gan_core.files import open_append, open_regular, process_alive, read_json, write_json_atomic
 from gan_core.jobs import worker
-from gan_core.runs import comparisons, control, store
+from gan_core.runs import comparisons, control, disk, store
 from gan_core.runs.paths import PROJECT_ROOT, runs_root
 from gan_core.runs.runlock import check_entries, is_locked
 
@@ -174,8 +174,9 @@ def start_training(cfg: TrainConfig, root=None, processes: int = 1, dataset_size
     to a fresh name under the runs root.
 
     Refuses (ConfigError / RunError) before starting anything — no folder is made — if a setting is
-    invalid, the batch is larger than the dataset (dataset_size, when the caller knows it), or the run
-    directory already holds a run.
+    invalid, the batch is larger than the dataset (dataset_size, when the caller knows it), the run would not
+    fit on the disk (built-in data; the trainer checks a user's data once loaded), or the run directory already
+    holds a run.
     """
     cfg = dataclasses.replace(cfg, dataset_params=dict(cfg.dataset_params))
     if not cfg.run_dir:
@@ -188,6 +189,8 @@ def start_training(cfg: TrainConfig, root=None, processes: int = 1, dataset_size
     if dataset_size is not None and resolved.batch_size > dataset_size:
         raise ConfigError(f"batch size {resolved.batch_size} is larger than the dataset ({dataset_size} examples); "
                           f"choose at most {dataset_size}")
+    if disk.builtin_shape(resolved):
+        disk.check_fits(resolved, *disk.builtin_shape(resolved))
     run_dir = Path(cfg.run_dir)
     if store.is_run_dir(run_dir):
         raise RunError(f"{run_dir.name} already holds a run; resume it or choose another name")

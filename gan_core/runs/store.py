@@ -12,12 +12,13 @@ import io
 import json
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from gan_core.errors import RunError
+from gan_core.errors import RunError, is_disk_full
 from gan_core.files import NotRegularFile, open_append, open_regular, process_alive, read_json, read_regular
 from gan_core.files import write_bytes_atomic, write_json_atomic
 from gan_core.files import current_process_start  # noqa: F401  (trainers record it in status.json: pid_start)
@@ -47,12 +48,31 @@ def read_status(run_dir) -> dict:
 
 
 def write_status(run_dir, durable: bool = True, **fields) -> dict:
-    """Merge fields into status.json (atomically) and return the new status (durable: see write_bytes_atomic)."""
+    """Merge fields into status.json (atomically) and return the new status (durable: see write_bytes_atomic).
+    On a full disk, where no temporary file can be made, the status is rewritten in its own blocks."""
     st = read_json(status_path(run_dir)) or {}
     st.update(fields)
     st["updated_at"] = time.time()
-    write_json_atomic(status_path(run_dir), st, durable)
+    try:
+        write_json_atomic(status_path(run_dir), st, durable)
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        _overwrite(status_path(run_dir), json.dumps(st).encode())  # compact: it fits where the old one was
     return st
+
+
+def _overwrite(path: Path, data: bytes) -> None:
+    """Rewrite a small regular file in place (never through a link, never into a FIFO); OSError if it cannot."""
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(path, "something else")
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def refresh_state(run_dir) -> dict:
