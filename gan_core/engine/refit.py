@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 
 from gan_core.engine.models import sample_prior
-from gan_core.errors import GanError
 from gan_core.engine.objective import discriminator_loss, value_estimate
+from gan_core.errors import GanError
 
 BN_BATCHES = 200          # minibatches of G's population statistics
 REFIT_LR = 3e-4           # Adam, betas (0.5, 0.999); falls linearly to 0 over the refit
