@@ -117,6 +117,7 @@ if not infos:
     wait_for_runs()
     st.stop()
 ss["_sig"] = signature(infos)
+ss["_listed"] = infos  # the run table's first drawing in this page run uses this listing: one per refresh
 by_name = {r.name: r for r in infos}
 names = list(by_name)
 
@@ -135,9 +136,9 @@ else:
 @st.fragment(run_every=0.5 if any(r.state in store.LIVE_STATES for r in infos) else 10.0)
 @timed("run_table")
 def run_table() -> None:
-    now, _ = all_runs()
+    now = ss.pop("_listed", None) or all_runs()[0]  # listed with the page, or by this fragment's own timer
     sel = [n for n in ss.get("sel", []) if n in {r.name for r in now}]
-    st.dataframe(runs_table(now, configs([r.name for r in now]), sel), hide_index=True, key="runs_table",
+    st.dataframe(runs_table(now, {r.name: r.config for r in now}, sel), hide_index=True, key="runs_table",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                                             format="percent")})
     if signature(now) != ss.get("_sig"):  # a run appeared, ended or vanished: redraw everything

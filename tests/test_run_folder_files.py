@@ -52,3 +52,38 @@ def test_open_regular_refuses_a_fifo_a_folder_and_a_link(tmp_path):
     assert files.read_regular(tmp_path / "link", follow_links=True) == b"x"
     with pytest.raises(OSError, match="larger than"):
         files.read_regular(tmp_path / "file", max_bytes=0)
+
+
+def _fake_run(root, name, **status):
+    d = root / name
+    d.mkdir()
+    (d / "config.json").write_text('{"dataset": "ring8", "iterations": 10}')
+    store.write_status(d, **{"state": "completed", "iteration": 10, "message": "finished", **status})
+    return d
+
+
+def test_the_list_of_runs_reads_a_run_again_only_when_its_files_change(tmp_path, monkeypatch):
+    for name in ("a", "b", "c"):
+        _fake_run(tmp_path, name)
+    _fake_run(tmp_path, "live", state="running", pid=os.getpid(), pid_start=store.current_process_start())
+    read, real = [], store.run_info
+    monkeypatch.setattr(store, "run_info", lambda p: read.append(p.name) or real(p))
+    assert {r.name: r.state for r in store.list_runs(tmp_path)} == \
+        {"a": "completed", "b": "completed", "c": "completed", "live": "running"}
+    assert sorted(read) == ["a", "b", "c", "live"]
+    read.clear()
+    store.list_runs(tmp_path)
+    assert read == ["live"]  # a live run's process may die without a file changing: looked at every time
+    read.clear()
+    store.write_status(tmp_path / "b", state="stopped", message="stopped at iteration 10")
+    (tmp_path / "c" / "config.json").unlink()
+    infos = {r.name: r for r in store.list_runs(tmp_path)}
+    assert sorted(read) == ["b", "live"] and infos["b"].state == "stopped" and "c" not in infos
+    assert infos["a"].config == {"dataset": "ring8", "iterations": 10}
+
+
+def test_a_status_naming_a_live_pid_without_its_start_time_is_interrupted(tmp_path):
+    run = _fake_run(tmp_path, "r", state="running", pid=os.getpid())  # alive, but nothing says it is the trainer
+    assert store.refresh_state(run)["state"] == "interrupted"
+    store.write_status(run, state="running", pid=os.getpid(), pid_start=store.current_process_start() + 100)
+    assert store.refresh_state(run)["state"] == "interrupted"  # the pid was reused by another process

@@ -174,7 +174,7 @@ def acquire(run_dir, wait_s: float = 1.0, extra: tuple = ()) -> RunLock:
 def is_locked(run_dir) -> bool:
     """Is a live process training this run? (Never blocks; False where locks are unavailable.) NotRegularFile
     (an OSError) when RUN/.lock is a link, a FIFO, a folder...: no trainer could hold such a lock."""
-    if fcntl is None or _key(run_dir) in _HELD:
+    if fcntl is None or _HELD and _key(run_dir) in _HELD:
         return False
     try:
         fd = os.open(lock_path(run_dir), os.O_RDONLY | _OPEN)

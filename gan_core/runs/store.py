@@ -14,14 +14,14 @@ import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from gan_core.errors import RunError, is_disk_full
 from gan_core.files import NotRegularFile, open_append, open_regular, process_alive, read_json, read_regular
 from gan_core.files import write_bytes_atomic, write_json_atomic
-from gan_core.files import current_process_start  # noqa: F401  (trainers record it in status.json: pid_start)
+from gan_core.files import current_process_start  # trainers record it in status.json (pid_start)
 from gan_core.runs.paths import DEFAULT_ROOT, snapshot_dir, snapshot_iteration, snapshot_path
 from gan_core.runs.runlock import ensure_free, is_locked
 
@@ -75,18 +75,29 @@ def _overwrite(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def refresh_state(run_dir) -> dict:
-    """Status, with a dead 'running' process recorded as interrupted (the SPEC's contract)."""
-    st = read_status(run_dir)
+def refresh_state(run_dir, status: Optional[dict] = None) -> dict:
+    """Status (read here, or `status` as just read), with a dead 'running' process recorded as interrupted
+    (the SPEC's contract)."""
+    st = read_status(run_dir) if status is None else status
     if is_locked(run_dir):  # a live writer holds the run, whatever status.json says (or lacks)
         return st if st.get("state") in LIVE_STATES else {**st, "state": "running"}
-    if st.get("state") in LIVE_STATES and not process_alive(st.get("pid"), st.get("pid_start")):
+    if st.get("state") in LIVE_STATES and not _trainer_alive(st):
         st = dict(st, state="interrupted", message=_interrupted_message(run_dir, st))
         try:
             st = write_status(run_dir, state="interrupted", message=st["message"])
         except OSError:
             pass  # a read-only folder: report it, record nothing
     return st
+
+
+def _trainer_alive(st: dict) -> bool:
+    """Whether the process status.json names is still the run's trainer: its pid alive with the start time the
+    trainer recorded (pid_start). Where start times can be read (Linux) a status without one is not believed: a
+    bare pid may name any process by now (pid 1 always lives). A live trainer holds the run's lock anyway."""
+    start = _number(st.get("pid_start"))
+    if start is None and current_process_start() is not None:
+        return False
+    return process_alive(st.get("pid"), start)
 
 
 def _interrupted_message(run_dir, st: dict) -> str:
@@ -114,6 +125,7 @@ class RunInfo:
     eta_s: Optional[float]
     message: str
     updated_at: Optional[float]
+    config: dict = field(default_factory=dict, repr=False, compare=False)  # config.json, as parsed for the summary
 
     @property
     def progress(self) -> float:
@@ -155,10 +167,11 @@ def run_info(run_dir) -> RunInfo:
     raw = _json_file(run_dir / "config.json", "config.json is unreadable ({})")
     if not isinstance(raw, dict):
         raise RunError("config.json is missing" if raw is None else f"config.json holds a {type(raw).__name__}, not settings")
-    if not isinstance(_json_file(status_path(run_dir), "status.json is unreadable or not a JSON object") or {}, dict):
+    status = _json_file(status_path(run_dir), "status.json is unreadable or not a JSON object")
+    if status is not None and not isinstance(status, dict):
         raise RunError("status.json is unreadable or not a JSON object")
     try:
-        st = refresh_state(run_dir)
+        st = refresh_state(run_dir, status if status is not None else read_status(run_dir))
     except NotRegularFile as e:  # RUN/.lock
         raise RunError(str(e)) from None
     it, total = _number(st.get("iteration", 0) or 0, int), _number(st.get("iterations") or raw.get("iterations") or 0, int)
@@ -166,7 +179,7 @@ def run_info(run_dir) -> RunInfo:
         raise RunError(f"status.json has a non-numeric iteration ({st.get('iteration')!r} of {st.get('iterations')!r})")
     return RunInfo(run_dir, run_dir.name, str(raw.get("dataset", "?")), str(st.get("state", "unknown")),
                    it, total, _number(st.get("rate")), _number(st.get("eta_s")), str(st.get("message", ""))[:500],
-                   _number(st.get("updated_at")))
+                   _number(st.get("updated_at")), raw)
 
 
 def _broken(run_dir: Path, why: str) -> RunInfo:
@@ -177,32 +190,76 @@ def _broken(run_dir: Path, why: str) -> RunInfo:
     return RunInfo(run_dir, run_dir.name, "?", BROKEN, 0, 0, None, None, why, mtime)
 
 
+# What list_runs found under each root: {root: {name: (files_key, RunInfo)}}. A summary is parsed again only
+# when its run's files change (files_key: a stat of each, no reading), or while its state is live (the
+# process behind it may die without a file changing).
+_LISTED: dict[str, dict[str, tuple]] = {}
+_KEY_FILES = ("config.json", "status.json", ".lock")
+
+
+def files_key(run_dir: Path) -> Optional[tuple]:
+    """(mtime, ctime, size, inode, mode) of a run's config.json, status.json and .lock: what changes when one
+    of them is written; None for a folder without config.json (not a run). OSError if it cannot be looked at."""
+    key = []
+    for name in _KEY_FILES:
+        try:
+            st = os.stat(run_dir / name)
+        except FileNotFoundError:
+            key.append(None)
+            continue
+        key.append((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode))
+    return tuple(key) if key[0] is not None else None
+
+
+def _summary(p: Path) -> Optional[RunInfo]:
+    """The RunInfo of folder p (state 'broken' with the reason when its files cannot be read); None if p
+    holds no run."""
+    try:
+        if not p.is_dir():
+            return None
+        try:
+            next(iter(p.iterdir()), None)  # can it be listed at all
+        except OSError as e:
+            return _broken(p, f"the folder is unreadable ({e.strerror or e})")
+        if not os.path.lexists(p / "config.json"):
+            return None
+        return run_info(p)
+    except RunError as e:
+        return _broken(p, str(e))
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        return _broken(p, f"cannot read it ({type(e).__name__}: {str(e)[:120]})")
+
+
+def _listed(p: Path, cached: Optional[tuple]) -> Optional[tuple]:
+    """(files_key, RunInfo) of folder p, from `cached` when its files are unchanged and its state not live."""
+    try:
+        key = files_key(p)
+        if key is None:
+            return None  # no config.json: not a run
+    except OSError:
+        key = None  # not a folder, or one that cannot be looked into: _summary says which
+    if cached is not None and key is not None and cached[0] == key and cached[1].state not in LIVE_STATES:
+        return cached
+    info = _summary(p)
+    return None if info is None else (key, info)
+
+
 def list_runs(root=DEFAULT_ROOT) -> list[RunInfo]:
     """Every run directory under root, newest first; a folder whose files are unreadable or malformed is
-    listed with state 'broken' and the reason, and never hides the others."""
+    listed with state 'broken' and the reason, and never hides the others. A run whose files are unchanged
+    since the last listing of root is not read again (files_key)."""
     root = Path(root)
     try:
         entries = sorted(root.iterdir()) if root.is_dir() else []
     except OSError:
         return []
-    runs = []
+    before, now = _LISTED.get(str(root), {}), {}
     for p in entries:
-        try:
-            if not p.is_dir():
-                continue
-            try:
-                names = {c.name for c in p.iterdir()}
-            except OSError as e:
-                runs.append(_broken(p, f"the folder is unreadable ({e.strerror or e})"))
-                continue
-            if "config.json" not in names:
-                continue
-            runs.append(run_info(p))
-        except RunError as e:
-            runs.append(_broken(p, str(e)))
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            runs.append(_broken(p, f"cannot read it ({type(e).__name__}: {str(e)[:120]})"))
-    return sorted(runs, key=lambda r: r.updated_at or 0, reverse=True)
+        found = _listed(p, before.get(p.name))
+        if found is not None:
+            now[p.name] = found
+    _LISTED[str(root)] = now  # runs gone from root are forgotten
+    return sorted((info for _, info in now.values()), key=lambda r: r.updated_at or 0, reverse=True)
 
 
 def request_stop(run_dir) -> None:
