@@ -290,7 +290,7 @@ def start_comparison(base: TrainConfig, root, vary: dict, seeds: int = 1) -> sub
     if (root / comparisons.SPEC_NAME).exists():
         raise RunError(f"{root.name} already holds a comparison")
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / comparisons.LOG_NAME, "ab") as fh:
+    with open_append(root / comparisons.LOG_NAME) as fh:  # never through a link
         proc = subprocess.Popen([sys.executable, "-m", "gan_core", *comparison_command(base, root, vary, seeds),
                                  "--quiet"], cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)

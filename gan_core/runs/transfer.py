@@ -10,7 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from gan_core.files import open_regular, write_bytes_atomic
+from gan_core.files import open_regular, read_regular, write_bytes_atomic
 from gan_core.runs.paths import runs_root
 
 UPLOADS = "_uploads"
@@ -25,14 +25,22 @@ def save_upload(data: bytes, name: str, root=None) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "upload").name).lstrip("._") or "upload"
     folder = Path(root or runs_root()) / UPLOADS
     path = folder / safe
-    if path.exists():
-        if path.read_bytes() == data:
+    if os.path.lexists(path):
+        if _holds(path, data):
             return path
         path = folder / f"{path.stem}-{hashlib.sha256(data).hexdigest()[:10]}{path.suffix}"
-        if path.exists():
+        if _holds(path, data):
             return path  # same content, saved before
-    write_bytes_atomic(path, data)
+    write_bytes_atomic(path, data)  # replaces whatever else is there (a link, a FIFO), never writes through it
     return path
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Is path a regular file (not a link) holding exactly data? Never blocks on a FIFO."""
+    try:
+        return read_regular(path, max_bytes=len(data)) == data
+    except OSError:  # missing, larger, or not a regular file
+        return False
 
 
 def load_upload(uploaded, image_size: int = 32, root=None):
