@@ -1,4 +1,5 @@
-"""Datasets: the toy mixtures whose density is known and sklearn's digits (user files: gan_core.data.uploads;
+"""Datasets: the toy mixtures whose density is known, sklearn's digits and the picture sets fashion and mnist
+(their files: gan_core.data.pictures; user files: gan_core.data.uploads;
 the Dataset type they all return: gan_core.data.dataset).
 
 Everything here is numpy: images are float32 in [0, 1], NCHW; points are float32 [n, d] in data units.
