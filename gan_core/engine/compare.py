@@ -5,7 +5,9 @@ once (gan_core.engine.stacked); on a CPU the members are split into lanes, a pro
 Each member is an ordinary run directory under the comparison's root (gan_core.runs.comparisons): it can be
 exported, opened on the Generate page, and resumed alone with `train --resume`. The comparison stops as a
 whole (ROOT/STOP, SIGINT/SIGTERM) and resumes as a whole (`compare --resume`); a member whose RUN/STOP
-appears stops alone; a member that diverges is marked failed and the others go on.
+appears stops alone; a member that diverges is marked failed and the others go on. A lane process that dies
+(SIGKILL, out of memory) leaves its members interrupted as soon as the first lane's process notices it (it
+polls its children as it trains); resuming restarts a member that had no checkpoint yet from iteration 0.
 
 Each member keeps its own random streams (the same draws as trained alone) and its own settings, so it
 equals the same run trained alone up to float rounding (tests/test_compare.py).
@@ -21,6 +23,7 @@ from typing import Callable, Optional
 
 from gan_core.runs import store
 from gan_core.runs.comparisons import read_spec, write_spec
+from gan_core.runs.paths import snapshot_dir
 from gan_core.config import TrainConfig
 from gan_core.errors import RunError
 from gan_core.files import write_bytes_atomic
@@ -37,7 +40,7 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
     names = spec["members"]
     with contextlib.ExitStack() as locks:
         locks.enter_context(acquire(root, extra=tuple(names)))  # members: folders, never links
-        cfgs = []
+        cfgs, held, restart = [], {}, set()
         for n in names:
             d = root / n
             if resume:
@@ -47,18 +50,29 @@ def compare(base: TrainConfig, root, vary: dict, seeds: int = 1, resume: bool = 
                     log(f"{n}: failed earlier, left as it is")
                     continue
                 cfg = dataclasses.replace(cfg, run_dir=str(d), **({"iterations": iterations} if iterations else {}))
-                if store.is_run_dir(d) and st.get("iteration", 0) >= cfg.resolved().iterations:
+                if not (d / store.CHECKPOINT).exists():
+                    restart.add(str(d))  # its lane died before its first checkpoint: again from iteration 0
+                elif st.get("iteration", 0) >= cfg.resolved().iterations:
                     continue  # done
             else:
                 cfg = dataclasses.replace(base, run_dir=str(d), **spec["settings"][n],
                                           **({"iterations": iterations} if iterations else {}))
-            locks.enter_context(acquire(d))
+            held[str(d)] = locks.enter_context(acquire(d))
             cfgs.append(cfg)
         if not cfgs:
             raise RunError(f"{root.name}: every member has finished or failed; give --iterations larger to extend it")
-        final = _train_in_lanes(cfgs, root, resume, threads, log)
+        for d in restart:
+            _forget_progress(Path(d))
+        final = _train_in_lanes(cfgs, root, resume, threads, log, held, frozenset(restart))
     (root / "STOP").unlink(missing_ok=True)  # consumed: every lane has stopped
     return final
+
+
+def _forget_progress(run_dir: Path) -> None:
+    """What a member whose lane died before its first checkpoint had logged: it starts again from iteration 0."""
+    store.truncate_metrics(run_dir, 0)
+    for p in snapshot_dir(run_dir).glob("it_*.npz"):
+        p.unlink(missing_ok=True)
 
 
 def _lane_count(cfgs: list, threads: int) -> int:
@@ -69,45 +83,41 @@ def _lane_count(cfgs: list, threads: int) -> int:
     return max(1, min(threads or min(2, os.cpu_count() or 1), len(cfgs)))
 
 
-def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log) -> dict:
+def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log, held: dict,
+                    restart: frozenset = frozenset()) -> dict:
     """Train the members in lanes: on a CPU each lane is a process of its own (forked before torch computes
     anything) holding a stack of some of the members, larger k first, stepped with one torch thread. Threads
     in one process were measured first: they shared the interpreter's lock and left ~15 % of two cores idle
     (bench/RESULTS.md); the members' run directories and the comparison's STOP file are all the lanes share.
-    This process trains the first lane and waits for the others; the locks it holds cover them all."""
+    This process trains the first lane and watches the others as it goes (a lane that dies leaves its members
+    interrupted at once, their locks released: _Lanes); the locks it holds (held: run dir → lock) cover them all.
+    restart: the run dirs of members resumed from iteration 0."""
     import multiprocessing
     import sys
     lanes = _lane_count(cfgs, threads)
     order = sorted(range(len(cfgs)), key=lambda i: -cfgs[i].k)
     groups = [[cfgs[i] for i in order[w::lanes]] for w in range(lanes)]
     if lanes == 1:
-        return Comparison(groups[0], root, resume=resume, log=log).run()
+        return Comparison(groups[0], root, resume=resume, log=log, restart=restart).run()
     ctx = multiprocessing.get_context("fork")
-    children = []
+    children = _Lanes(held, log)
     sys.stdout.flush(); sys.stderr.flush()
     for g in groups[1:]:
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_lane_process, args=(g, root, resume, log, send), daemon=False)
+        others = [lk.fd for d, lk in held.items() if lk.fd is not None and d not in {c.run_dir for c in g}]
+        proc = ctx.Process(target=_lane_process, args=(g, root, resume, log, send, others, restart), daemon=False)
         proc.start()
         send.close()
-        children.append((proc, recv))
+        children.add(proc, recv, g)
     try:
-        here = Comparison(groups[0], root, resume=resume, log=log)
+        here = Comparison(groups[0], root, resume=resume, log=log, restart=restart, watch=children.poll)
         final = here.run()
         if here.stopped_all:  # SIGINT/SIGTERM to this process, or ROOT/STOP: the other lanes stop too
             write_bytes_atomic(root / "STOP", b"", durable=False)
     finally:
         if sys.exc_info()[0] is not None:  # this lane failed: the others stop too (they checkpoint)
             write_bytes_atomic(root / "STOP", b"", durable=False)
-        results = []
-        for proc, recv in children:
-            try:
-                results.append(recv.recv())
-            except EOFError:
-                results.append(None)  # it ended without a word: killed, say, its members are left `interrupted`
-            proc.join()
-        results = [r or ("error", f"a lane process ended without a result (exit code {proc.exitcode})")
-                   for r, (proc, _) in zip(results, children)]
+        results = children.wait()
     for kind, value in results:
         if kind == "error":
             raise RunError(f"a lane of the comparison failed: {value}")
@@ -115,10 +125,72 @@ def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log) -> 
     return final
 
 
-def _lane_process(cfgs: list, root: Path, resume: bool, log, send) -> None:
-    """A forked lane: train these members, send back their final statuses (or the error, in one line)."""
+class _Lanes:
+    """The lane processes this one forked: their results as they come, and a lane that died without one
+    noticed while this process trains its own (poll, from its loop) or waits (wait)."""
+
+    def __init__(self, held: dict, log):
+        self.held, self.log = held, log
+        self.running: list = []   # (process, pipe end, member configs)
+        self.results: list = []
+
+    def add(self, proc, recv, cfgs) -> None:
+        self.running.append((proc, recv, cfgs))
+
+    def poll(self) -> None:
+        """Collect the lanes that have ended (without blocking): is_alive reaps a dead child."""
+        for lane in list(self.running):
+            if lane[1].poll() or not lane[0].is_alive():
+                self._collect(lane)
+
+    def wait(self) -> list:
+        """Every lane's result, ('ok', {member: final status}) or ('error', text), waiting for them."""
+        for lane in list(self.running):
+            self._collect(lane)
+        return self.results
+
+    def _collect(self, lane) -> None:
+        proc, recv, cfgs = lane
+        self.running.remove(lane)
+        try:
+            result = recv.recv()
+        except EOFError:
+            result = None  # it ended without a word: killed (SIGKILL, out of memory)
+        proc.join()
+        self.results.append(result or ("ok", self._died(cfgs, proc.exitcode)))
+
+    def _died(self, cfgs: list, code) -> dict:
+        """The members of a lane that died: interrupted (unless they had ended), their locks released so that
+        every reader sees it; {member: final status}."""
+        how = f"was killed (signal {-code})" if code is not None and code < 0 else f"ended (exit code {code})"
+        final = {}
+        for c in cfgs:
+            d = Path(c.run_dir)
+            st = store.read_status(d)
+            if st.get("state") in store.LIVE_STATES:
+                then = "its last checkpoint" if (d / store.CHECKPOINT).exists() else "iteration 0"
+                st = store.write_status(d, state="interrupted", message=(
+                    f"its lane of the comparison {how} near iteration {st.get('iteration', 0)}; resuming the "
+                    f"comparison continues it from {then}"))
+            self.log(f"{d.name}: {st.get('state')} — {st.get('message')}")
+            lock = self.held.get(str(d))
+            if lock is not None:
+                lock.release()
+            final[d.name] = st
+        return final
+
+
+def _lane_process(cfgs: list, root: Path, resume: bool, log, send, others: list, restart: frozenset) -> None:
+    """A forked lane: train these members, send back their final statuses (or the error, in one line).
+    others: the inherited descriptors of the other members' locks, closed here, so that those locks go with
+    the processes training those members."""
+    for fd in others:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     try:
-        send.send(("ok", Comparison(cfgs, root, resume=resume, log=log).run()))
+        send.send(("ok", Comparison(cfgs, root, resume=resume, log=log, restart=restart).run()))
     except BaseException as e:  # noqa: BLE001 — reported to the parent, which raises it
         send.send(("error", f"{type(e).__name__}: {e}"))
     finally:
@@ -192,11 +264,12 @@ class Comparison:
     """The members' Trainers (each owns its run directory, its models, optimisers and random streams) and the
     loop that steps them together."""
 
-    def __init__(self, cfgs: list, root: Path, resume: bool, log=lambda s: None):
+    def __init__(self, cfgs: list, root: Path, resume: bool, log=lambda s: None, restart: frozenset = frozenset(),
+                 watch: Callable[[], None] = lambda: None):
         import torch
         from gan_core.engine.training import Trainer
-        self.root, self.log = root, log
-        self.t = [Trainer(c, resume=resume, log=log) for c in cfgs]
+        self.root, self.log, self.watch = root, log, watch  # watch: called at each poll (the other lanes)
+        self.t = [Trainer(c, resume=resume and c.run_dir not in restart, log=log) for c in cfgs]
         for t in self.t:  # every core already trains a lane: a snapshot beside the loop would only compete
             t.later = False
         self.N = len(self.t)
@@ -236,6 +309,7 @@ class Comparison:
         if time.monotonic() - self.last_poll < 0.05:
             return
         self.last_poll = time.monotonic()
+        self.watch()
         if (self.root / "STOP").exists():
             self.stop.set = True
         for i in list(self.active):
