@@ -195,6 +195,8 @@ for n in selected:
         st.warning(f"**{n}** was interrupted: {r.message}")
     elif r.state == "stopped":
         st.info(f"**{n}**: {r.message}")
+    elif r.state == store.BROKEN:
+        st.error(f"**{n}** cannot be read: {r.message}")
 
 
 # --- run controls -------------------------------------------------------------------------------------
@@ -204,7 +206,10 @@ for n in selected:
 @timed("run_controls")
 def run_controls() -> None:
     target = selected[0] if len(selected) == 1 else st.selectbox("Act on", selected, key="target")
-    info = store.run_info(root / target)
+    try:
+        info = store.run_info(root / target)
+    except GanError:
+        info = by_name[target]  # broken: the reason is shown above; it can be downloaded or deleted, not resumed
     status = store.read_status(info.path)
     path, running = info.path, info.state in store.LIVE_STATES
     a1, a3, a4, a5 = st.columns([1, 1, 1.2, 1.4], vertical_alignment="bottom")
@@ -229,7 +234,7 @@ def run_controls() -> None:
         st.caption(f"Trained by {status['world_size']} processes under torchrun.")
     if running:
         live_controls(path, status, target)
-    else:
+    elif info.state != store.BROKEN:
         with st.expander("Resume or extend this run", icon=":material/play_arrow:",
                          expanded=info.state in ("stopped", "interrupted")):
             if extend_controls(path, status, target, info.iterations):

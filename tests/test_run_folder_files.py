@@ -87,3 +87,25 @@ def test_a_status_naming_a_live_pid_without_its_start_time_is_interrupted(tmp_pa
     assert store.refresh_state(run)["state"] == "interrupted"
     store.write_status(run, state="running", pid=os.getpid(), pid_start=store.current_process_start() + 100)
     assert store.refresh_state(run)["state"] == "interrupted"  # the pid was reused by another process
+
+
+@pytest.mark.parametrize("name", ["status.json", "config.json", ".lock"])
+def test_the_runs_page_names_a_run_with_a_fifo_and_can_delete_it(tmp_path, monkeypatch, name):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+    _fake_run(tmp_path, "good")
+    bad = _fake_run(tmp_path, "bad")
+    (bad / name).unlink(missing_ok=True)
+    os.mkfifo(bad / name)
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.query_params["run"] = ["bad"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"**bad** cannot be read: {name} is not a regular file (a FIFO)" in [e.value for e in at.error]
+    at.button(key="delete").click().run()
+    at.button(key="confirm_delete").click().run()
+    assert not at.exception and not bad.exists() and (tmp_path / "good").exists()

@@ -272,7 +272,10 @@ def delete_run(run_dir) -> None:
     if not is_run_dir(run_dir):
         raise RunError(f"{run_dir} is not a run directory; refusing to delete it")
     ensure_free(run_dir)
-    st = refresh_state(run_dir)
+    try:
+        st = refresh_state(run_dir)
+    except NotRegularFile:  # a .lock no trainer can hold: nothing runs it
+        st = read_status(run_dir)
     if st.get("state") == "running":
         raise RunError(f"{run_dir.name} is still running; stop it before deleting it")
     shutil.rmtree(run_dir)
