@@ -134,9 +134,10 @@ elif source == SOURCES[2]:
         right.info(str(e).capitalize())
 else:
     u = ss.get("_upload")
-    up = st.file_uploader("A .csv of points (one row per point), a .npy array, or a .zip of images"
+    up = st.file_uploader("A .csv of points (one row per point), a .npy array, a .zip of images, or an IDX "
+                          "file of pictures (MNIST's format: *-ubyte.gz)"
                           + (" — or another file to replace the one in use" if u and not u["error"] else ""),
-                          type=["csv", "npy", "zip"], key="upload")
+                          type=["csv", "npy", "zip", "gz", "ubyte"], key="upload")
     image_size = st.select_slider("Image size (image data is resized to this)", [8, 16, 32, 64], key="image_size",
                                   help=help_text("image_size"))
     if up is not None:

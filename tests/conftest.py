@@ -11,6 +11,8 @@ sys.path.insert(0, str(ROOT))
 # AppTests run app.py, which keeps a warm worker per runs root: one per test's tmp root would pile up.
 # Tests of the worker (test_control.py) and the browser tests ask for one explicitly.
 os.environ.setdefault("GAN_WARM_WORKER", "0")
+# Tests never download: a picture set missing here is an error, not a fetch (CI runs on a closed network too).
+os.environ["GAN_NO_DOWNLOAD"] = "1"
 
 
 def run_cli(*args, timeout=300, cwd=None, env=None):
