@@ -55,7 +55,8 @@ def load_checkpoint(run_dir, map_location="cpu", path: Optional[Path] = None) ->
     try:
         f = open_regular(p)  # never blocks on a FIFO, never follows a link
     except FileNotFoundError:
-        raise RunError(f"{Path(run_dir).name}: no checkpoint to resume from yet (none written before it stopped)") from None
+        raise RunError(f"{Path(run_dir).name}: no checkpoint to resume from yet "
+                       "(none written before it stopped)") from None
     except OSError as e:
         raise RunError(f"{p}: the checkpoint cannot be read ({e.strerror or e})") from None
     try:

@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Optional
 
 from gan_core.errors import RunError, is_disk_full
-from gan_core.files import NotRegularFile, open_append, open_regular, process_alive, read_json, read_regular
-from gan_core.files import write_bytes_atomic, write_json_atomic
-from gan_core.files import current_process_start  # trainers record it in status.json (pid_start)
+from gan_core.files import (
+    NotRegularFile,
+    current_process_start,  # trainers record it in status.json (pid_start)
+    open_append,
+    open_regular,
+    process_alive,
+    read_json,
+    read_regular,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from gan_core.runs.paths import DEFAULT_ROOT, snapshot_dir, snapshot_iteration, snapshot_path
 from gan_core.runs.runlock import ensure_free, is_locked
 
@@ -166,7 +174,8 @@ def run_info(run_dir) -> RunInfo:
     run_dir = Path(run_dir)
     raw = _json_file(run_dir / "config.json", "config.json is unreadable ({})")
     if not isinstance(raw, dict):
-        raise RunError("config.json is missing" if raw is None else f"config.json holds a {type(raw).__name__}, not settings")
+        raise RunError("config.json is missing" if raw is None else
+                       f"config.json holds a {type(raw).__name__}, not settings")
     status = _json_file(status_path(run_dir), "status.json is unreadable or not a JSON object")
     if status is not None and not isinstance(status, dict):
         raise RunError("status.json is unreadable or not a JSON object")
