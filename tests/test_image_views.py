@@ -240,3 +240,23 @@ def test_runs_page_draws_snapshot_pictures_at_3x_with_class_counts(runs_dir, cac
     bars = [b for b in bars if b["type"] == "bar"]
     assert len(bars) == 1 and bars[0]["x"] == list(FASHION)
     assert bars[0]["y"] == np.bincount(clf.predict(samples), minlength=10).tolist()   # all 120 snapshot samples
+
+
+def test_picture_scores_are_charted_and_told_in_the_model_facts(tmp_path):
+    """A fashion run's metrics.csv carries fid, precision, recall and classes_covered at its scored rows: the
+    Runs page charts each beside Ṽ, and the model card / share page facts state the last measured values."""
+    import pandas as pd
+
+    from gan_core.share.facts import latest_quality, quality_facts
+    from gan_core.views import curves
+    (tmp_path / "metrics.csv").write_text(
+        "iteration,value_estimate,fid,precision,recall,classes_covered\n"
+        "10,-1.2,40.5,0.41,0.12,7\n20,-1.3,,,,\n30,-1.35,12.25,0.72,0.33,10\n")
+    frames = {"run": pd.read_csv(tmp_path / "metrics.csv")}
+    assert {"fid", "precision", "recall", "classes_covered"} <= set(curves.quality_metrics(frames))
+    assert "FID" in curves.QUALITY["fid"][0]
+    q = latest_quality(tmp_path)
+    assert q["fid"] == "12.25" and q["quality_iteration"] == "30"
+    facts = dict(quality_facts({**q, "dataset": "fashion"}))
+    assert facts["FID to the test pictures"].startswith("12.2") and facts["Classes covered"] == "10 of 10"
+    assert facts["Precision / recall"].startswith("0.72 / 0.33")

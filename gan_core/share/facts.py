@@ -13,8 +13,8 @@ from pathlib import Path
 from gan_core.files import open_regular
 
 # metrics.csv columns worth telling a reader, in the order shown.
-QUALITY_KEYS = ("modes_covered", "high_quality_fraction", "jsd", "classes_covered", "inception_score",
-                "frechet_distance")
+QUALITY_KEYS = ("modes_covered", "high_quality_fraction", "jsd", "fid", "precision", "recall", "classes_covered",
+                "inception_score", "frechet_distance")
 N_MODES = {"ring8": 8, "grid25": 25}
 G_LOSS_TEXT = {"nonsaturating": "non-saturating, maximise log D(G(z)) (eq. 3)",
                "minimax": "minimax, minimise log(1 − D(G(z))) (eq. 4)"}
@@ -60,8 +60,13 @@ def quality_facts(meta: dict) -> list[tuple[str, str]]:
         rows.append(("High-quality samples", f"{100 * float(m['high_quality_fraction']):.1f} %"))
     if _number(m.get("jsd")) is not None:
         rows.append(("JSD(p_data ‖ p_g)", f"{_fmt(m['jsd'])} (0 is a perfect match, log 2 ≈ 0.693 none)"))
+    if _number(m.get("fid")) is not None:
+        rows.append(("FID to the test pictures", f"{_fmt(m['fid'], 3)} (lower is better; real pictures score "
+                                                  "near 0)"))
+    if _number(m.get("precision")) is not None and _number(m.get("recall")) is not None:
+        rows.append(("Precision / recall", f"{_fmt(m['precision'], 3)} / {_fmt(m['recall'], 3)} (1 is best)"))
     if _number(m.get("classes_covered")) is not None:
-        rows.append(("Digit classes covered", f"{int(float(m['classes_covered']))} of 10"))
+        rows.append(("Classes covered", f"{int(float(m['classes_covered']))} of 10"))
     if _number(m.get("inception_score")) is not None:
         rows.append(("Digits score (inception score, 1 … 10)", _fmt(m["inception_score"], 3)))
     if _number(m.get("frechet_distance")) is not None:

@@ -16,7 +16,10 @@ QUALITY = {  # column: (title, y-axis label)
     "jsd": ("Jensen–Shannon divergence JSD(p_data ‖ p_g)", "nats (0 … log 2)"),
     "modes_covered": ("Modes covered", "modes"),
     "high_quality_fraction": ("High-quality samples (within 3 std of a centre)", "fraction"),
-    "classes_covered": ("Digit classes covered", "classes"),
+    "fid": ("FID to the test pictures (the project's classifier's features)", "FID (lower is better)"),
+    "precision": ("Precision: samples that look real (k-NN manifold, k = 3)", "fraction"),
+    "recall": ("Recall: real pictures the samples reach (k-NN manifold, k = 3)", "fraction"),
+    "classes_covered": ("Classes covered", "classes"),
     "inception_score": ("Inception score (small digits classifier)", "score (1 … 10)"),
     "frechet_distance": ("Fréchet distance to the real digits", "distance (lower is better)"),
 }
