@@ -234,6 +234,12 @@ def test_commands_to_a_run_that_is_not_training_are_refused(tmp_path):
         assert r.returncode != 0 and r.stderr.count("\n") == 1, (bad, r.stderr)
     with pytest.raises(ConfigError):
         control.check_command("step", {"what": "x"})
+    # one bound for a stepping and one for the refit of D, the page's and the command line's alike
+    assert control.check_command("step", {"count": 100_000})["count"] == control.MAX_STEP_COUNT == 100_000
+    with pytest.raises(ConfigError, match="100,000"):
+        control.check_command("step", {"count": 100_001})
+    with pytest.raises(ConfigError, match="refit_d"):
+        TrainConfig(dataset="ring8", refit_d=100_001).resolved().validate()
 
 
 def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
