@@ -176,7 +176,9 @@ class Steering:
                         self.handle(msg)
                     else:
                         self.deferred.append(msg)
-            t.status(durable=False, message=f"stepping: {done:,} of {count:,} steps done")
+            # a user's stepping (the run is paused) says how far it has got; a replayed one is part of the run
+            progress = {"message": f"stepping: {done:,} of {count:,} steps done"} if self.paused else {}
+            t.status(durable=False, **progress)
         if t.dist.agree(t.stop.set or getattr(t.stop, "asked", False)):  # rank 0 decides for every rank
             t.stop.set = True
         return t.stop.set
