@@ -285,7 +285,7 @@ def chart(fig, key: str, where=st) -> None:
     # st.plotly_chart builds a changed chart anew, twice, on every refresh — the browser's main load).
     # For PLAIN_AFTER_START_S after a Start from the Train page they are plain st.plotly_charts: the Train
     # page has loaded st.plotly_chart's plotly.js already, while the live charts must load and run their
-    # own first (0.3–0.7 s of the browser's main thread here), which the first point should not wait for and
+    # own first (a noticeable share of the browser's main thread), which the first point should not wait for and
     # which would land just when the user first acts on the new run (Pause, Step). A new tab has neither
     # loaded: there every chart is a live one from the start.
     # Once the run ends, charts that were live stay live charts in this view (interactive all the same): a
@@ -456,7 +456,7 @@ def charts() -> None:
         st.rerun()  # the run ended: a full rerun stops this timer and refreshes the actions
     elif live and CHARTS_EVERY < CHARTS_REDRAW_S and not _first_points() and not _paused():
         # The first points are in: the page once more, so this timer goes back to CHARTS_REDRAW_S (left at
-        # 0.5 s, its refreshes took ~6 % more of the browser's main thread for the rest of the run, measured).
+        # 0.5 s, its refreshes would keep the browser's main thread busier for the rest of the run).
         # Not while paused: a user who paused at once is about to Step, and a page run would be in the way.
         st.rerun()
 

@@ -337,8 +337,8 @@ def vary_changed() -> None:
 
 with st.expander("Compare…", icon=":material/compare_arrows:", expanded=bool(ss.get("_cmp_msg"))):
     st.caption("Train several runs of the settings above by ONE command (on a CPU one process per core, at most 2; "
-               "small networks stacked into batched matmuls; on a 2-core CPU about 1.1x the speed of the same "
-               "runs started separately): one setting takes each of the values you give, and/or "
+               "small networks stacked into batched matmuls; somewhat faster than the same runs started "
+               "separately): one setting takes each of the values you give, and/or "
                "several seeds. Each member is an ordinary run; the Runs page groups them, overlays them and shows "
                "the seeds' mean with a band.")
     restore("cmp_key", "cmp_values", "cmp_seeds")

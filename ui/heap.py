@@ -1,8 +1,8 @@
 """Keep Python's cyclic garbage collector from pausing the dashboard's server.
 
 The server's heap is mostly modules: streamlit, plotly, pandas, gan_core, and torch once the Train page has
-asked about GPUs — about 255,000 objects. A full collection walks all of them: 0.1 s on an idle core here,
-0.13–0.48 s beside a training run and a browser on this 2-core machine, and the figures a live page builds
+asked about GPUs — a quarter of a million objects. A full collection walks all of them: a tenth of a second
+on an idle core, several beside a training run and a browser on a 2-core machine, and the figures a live page builds
 create enough objects to set one off every few seconds. Each one stops every thread of the server, so a
 click waited behind it (measured with a gc trace beside `python -m bench.steer_latency`). Objects alive at
 that moment — modules, their functions and tables — live as long as the process, so they are moved out of

@@ -8,7 +8,7 @@ new figure as JSON and draws it with Plotly.react: in place, only what changed; 
 costs nothing; a zoom survives new data (the figures set uirevision).
 
 plotly.js is loaded once per page, shared by every live chart (a components-v1 frame per chart ran it once
-per chart, 0.3–0.4 s of the browser's main thread each here, and fetched each frame's page from a server
+per chart, each time a share of the browser's main thread, and fetched each frame's page from a server
 busy with the new session). It is served from the app's static files (`server.enableStaticServing`,
 `static/` beside app.py), which the browser caches and revalidates: npm's basic bundle (1.2 MB: scatter, bar,
 pie) for figures of lines and bars (Ṽ, the losses, the quality curves), the cartesian bundle (1.5 MB:

@@ -86,9 +86,9 @@ def _lane_count(cfgs: list, threads: int) -> int:
 def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log, held: dict,
                     restart: frozenset = frozenset()) -> dict:
     """Train the members in lanes: on a CPU each lane is a process of its own (forked before torch computes
-    anything) holding a stack of some of the members, larger k first, stepped with one torch thread. Threads
-    in one process were measured first: they shared the interpreter's lock and left ~15 % of two cores idle
-    (bench/RESULTS.md); the members' run directories and the comparison's STOP file are all the lanes share.
+    anything) holding a stack of some of the members, larger k first, stepped with one torch thread (threads of
+    one process would share the interpreter's lock and leave cores idle); the members' run directories and the
+    comparison's STOP file are all the lanes share.
     This process trains the first lane and watches the others as it goes (a lane that dies leaves its members
     interrupted at once, their locks released: _Lanes); the locks it holds (held: run dir → lock) cover them all.
     restart: the run dirs of members resumed from iteration 0."""
@@ -226,9 +226,8 @@ class _Looped:
 
 # Rows × width of one member's layer up to which a stack beats the members one after another (each with its
 # fused step). Beyond it the stack's activations outgrow the core's cache and its copies cost more than the
-# per-operation overhead it saves: ring8 at batch 256 / 512 (width 128) 3.30 / 6.46 ms a member-iteration
-# stacked against 3.09 / 5.34 ms one after another; at 64 / 128, 1.10 / 1.76 against 1.45 / 1.97 ms
-# (4 members, one CPU thread, 2026-11-29, bench/RESULTS.md). A fixed rule, so a comparison always runs the same way.
+# per-operation overhead it saves (bench.experiments --batch-size M compares the two). A fixed rule, so a
+# comparison always runs the same way.
 STACK_MAX_ROWS_X_WIDTH = 128 * 128
 
 

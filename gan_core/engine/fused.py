@@ -57,9 +57,8 @@ class _Linear:
 def _to_image(h, w, b, m, out_pad):
     """A transposed convolution of h by w (weights [wide, image, k, k]) with module m's stride, padding and
     dilation: ATen's own kernel. For an image side of 1–4 channels — a generator's image layer, and the
-    gradient a discriminator's first layer passes back to its image — oneDNN's kernel is 2–5x slower than this
-    one (349 against 85 µs for digits' 32 → 1 channels; bench/RESULTS.md): the two took 0.8 ms of the digits
-    step's 2.5 ms."""
+    gradient a discriminator's first layer passes back to its image — oneDNN's kernel is several times slower
+    than this one (bench.train_profile shows where a step's time goes)."""
     return aten.slow_conv_transpose2d(h, w, list(w.shape[2:]), b, list(m.stride), list(m.padding), list(out_pad),
                                       list(m.dilation))
 
@@ -139,7 +138,7 @@ class _Activation:
 
     Both directions work in place: the input is the fresh output of the layer before (which keeps its own
     input, never its output), and the incoming gradient is the fresh result of the layer after. No new
-    tensor, no second pass over memory: ring8's step 4 % faster, digits' 2 % (bench/RESULTS.md, same bits)."""
+    tensor, no second pass over memory (the same bits)."""
     params: list = []
 
     def __init__(self, mod):

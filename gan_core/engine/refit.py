@@ -11,9 +11,8 @@ the optimal D *of the G being sampled*. Two things stand between the game's last
   D*_G = p_data / (p_data + p_g). `refit_discriminator` takes `steps` more D steps of eq. (2) (the D step of
   Algorithm 1, G frozen) from the game's last D towards it, the learning rate falling linearly to 0.
 
-Measured on grid25's five default seeds (`python -m bench.mode_coverage --seeds 5`, bench/RESULTS.md): with
-rejection, 24.8 modes (worst seed 24) and 95.6 % high quality against 24.4 (worst 22) and 92.1 % with the
-game's D, for ~80 CPU-s of 12,000 refit steps. Deterministic: fixed seeds, so the same run always exports the
+What it buys is measured by `python -m bench.mode_coverage` (grid25 with and without `--refit-d 0`).
+Deterministic: fixed seeds, so the same run always exports the
 same model (bitwise at the same torch threads). The checkpoint is not changed: a resumed run continues the
 game itself.
 """

@@ -37,8 +37,8 @@ SHOWN_SAMPLES = 500
 # 10,000-sample figure of bench.images (its bias shrinks with n): a curve over training, not the score.
 PICTURE_SCORE_SAMPLES = 1000
 # D sees the grid in blocks of GRID_BLOCK rows on a CPU: one pass over ring8's 16,384 grid points moves 8 MB
-# activations per layer through memory (66 ms on this project's VM); blocks that stay in the cache take 25 ms
-# for the same numbers (bench/RESULTS.md): ~0.3 ms of every ring8 iteration at the default snapshot interval.
+# activations per layer through memory; blocks that stay in the cache compute the same numbers at a fraction of
+# the cost (bench.snapshot_cost).
 GRID_BLOCK = 2048
 
 
@@ -112,8 +112,8 @@ class Snapshotter:
     def take_later(self, G, D, iteration: int, g_loss: str | None = None) -> Future:
         """take() on a worker thread, from copies of G and D made now; the future's result is take()'s.
 
-        Why: on a CPU the loop trains on one torch thread, so the second core is idle, and a snapshot (ring8
-        ~50 ms, digits ~20 ms, and an fsync that now and then stalls for a second) would otherwise stop
+        Why: on a CPU the loop trains on one torch thread, so the second core is idle, and a snapshot (tens of
+        milliseconds, and an fsync that now and then stalls) would otherwise stop
         training every snapshot_every iterations. The copies keep the worker off the weights the loop goes on
         updating. One at a time: the caller collects a future before asking for the next (the copies are reused).
         Elsewhere (a GPU, where the snapshot is a few kernels on the same stream), and for nets larger than
@@ -180,7 +180,7 @@ class Snapshotter:
                 out["d_label"] = np.array(f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
         if "jsd" in self.columns:
             g, ds = self.grid, self.ds
-            if self.p_data is None:  # the kernel is fixed, so p_data smoothed by it is too: once a run (~4 ms)
+            if self.p_data is None:  # the kernel is fixed, so p_data smoothed by it is too: once a run
                 self.p_data = divergence.smoothed_mixture_density(
                     g.points, ds.centers, ds.std, np.broadcast_to(np.asarray(self.bandwidth, float), (g.dim,)))
             snap = divergence.theory_snapshot(x, g, self.p_data, bandwidth=self.bandwidth)

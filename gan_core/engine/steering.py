@@ -293,7 +293,7 @@ class Steering:
     def after_step(self, message: str = "paused", reply: Optional[tuple] = None) -> None:
         """The page shows the new state at once: rows and status on disk at the exact iteration, then the
         answer (reply: the command, its text, its fields), then a fresh snapshot of that state — the answer
-        does not wait for the snapshot's arithmetic (~0.1 s for the heat maps), as a Pause does not."""
+        does not wait for the snapshot's arithmetic (the heat maps), as a Pause does not."""
         t = self.t
         t.flush(state="paused", message=self._paused_message(message))
         if reply is not None:

@@ -48,8 +48,7 @@ def _cpu_threads(n: int) -> None:
     """n threads for torch and for numpy's BLAS. One by default: for these small nets thread start-up and
     spin-waiting cost more than the arithmetic, and a second process on the same cores (the dashboard, a test)
     makes two threads collapse to a few percent of one; numpy's BLAS (the snapshots' quality scores) likewise,
-    whose second thread only spun (a digits snapshot ~31 → ~15 CPU-ms; beside a busy core ~30 → ~17 ms wall;
-    bench/RESULTS.md). --threads N overrides."""
+    whose second thread only spins. --threads N overrides."""
     torch.set_num_threads(n)
     threadpoolctl.threadpool_limits(n, user_api="blas")
 
@@ -57,7 +56,7 @@ def _cpu_threads(n: int) -> None:
 def _make_optimizer(cfg: TrainConfig, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, foreach=True)  # the paper's choice
-    # fused: one kernel for the whole update instead of several per parameter (bench: 1.06–1.14x)
+    # fused: one kernel for the whole update instead of several per parameter
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2),
                             fused=True if device.type in ("cpu", "cuda") else None)
 
@@ -290,8 +289,8 @@ class Trainer:
             if self.tb:
                 self.tb.rows(self.rows)
         self.rows = []
-        # the rows' regular flush: status.json as between flushes (no fsync: on this project's VM one stalled
-        # training for up to a second now and then); a change of message or state is written durably
+        # the rows' regular flush: status.json as between flushes (no fsync: one can stall training on a busy
+        # disk); a change of message or state is written durably
         self.status(durable=bool(fields), **fields)
         self.last_flush = time.monotonic()
 
@@ -556,7 +555,7 @@ def _checkpoint_iteration(run_dir) -> Optional[int]:
 
 
 def saving_message(cfg) -> str:
-    """What the status says while the finished run is exported (a refit of D takes ~80 s on grid25)."""
+    """What the status says while the finished run is exported (a refit of D can take a minute or more)."""
     steps = int(cfg.refit_d or 0)
     return f"refitting D to the final G ({steps:,} steps), then saving the generator" if steps else "saving the generator"
 

@@ -27,8 +27,8 @@ def _work(c: dict) -> float:
     return (int(c.get("k") or 1) + 1) * float(c.get("batch_size") or 64) * (h * h * d + 64 * h)
 
 
-# One refit step of D (gan_core.engine.refit: m = 512, D of 4 hidden layers of 128) took ~6.6 ms on this project's
-# 2-core VM (12,000 steps in ~80 CPU-s, bench/RESULTS.md "Issue 12: D refit"); other widths scale by h²·d.
+# Seconds of one refit step of D (gan_core.engine.refit: m = 512, D of 4 hidden layers of 128) on a 2-core CPU,
+# a prior for the estimate until a run has been timed here; other widths scale by h²·d.
 REFIT_STEP_S = 6.6e-3
 
 

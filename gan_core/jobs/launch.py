@@ -31,7 +31,7 @@ LOG_NAME = "train.log"
 STARTING = ".starting"  # {"pid": ...} of the process started for a new run folder, until it writes its run
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Training runs at a lower CPU priority than the web server: on a 2-core machine the page then wins the
-# core it needs for a click or a refresh (the issue measured a 16 s Stop click at equal priority).
+# core it needs for a click or a refresh (at equal priority a click can wait for seconds).
 TRAIN_NICE = worker.NICE  # training yields the CPU to the page on a shared machine
 
 

@@ -1,8 +1,8 @@
 """A warm worker: one waiting process per runs root that has already imported torch and the training
 code, and forks a training process for each job the dashboard hands it.
 
-Importing torch takes 1.5 s on a quiet 2-core machine and several seconds beside a training run; a fork
-of a process that has done it takes milliseconds, so Start → first point stays within a few seconds.
+Importing torch takes seconds, more beside a training run; a fork of a process that has done it takes
+milliseconds, so Start → first point stays short (bench.steer_latency measures it).
 The fork happens before torch has run any operation (no thread pools yet), which is what makes it safe.
 
 Protocol (all files under ROOT/_spool/): the dashboard writes JOB.job ({"argv": [...], "log": path});
@@ -80,8 +80,8 @@ class Job:
             if ans is not None:
                 self.returncode = int(ans.get("rc", 1))
             elif not process_alive(self.pid):
-                # The worker writes .exit right after reaping it, durably (an fsync: up to a second on a busy
-                # machine, measured); without a worker, or an answer within 3 s, it counts as failed.
+                # The worker writes .exit right after reaping it, durably (an fsync can stall on a busy
+                # machine); without a worker, or an answer within 3 s, it counts as failed.
                 deadline = time.monotonic() + 3.0
                 while (ans := read_json(spool(self.root) / f"{self.id}.exit")) is None \
                         and alive(self.root, ready=False) and time.monotonic() < deadline:
@@ -169,12 +169,12 @@ def serve(root, parent: int) -> None:
         return  # another worker serves this root
     # What a training process needs, imported once here (the forks inherit it).
     import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401  (the optimisers import it on construction: 1.3 s)
+    import torch._dynamo  # noqa: F401  (the optimisers import it on construction, slowly)
     from gan_core import cli
     from gan_core.engine import training  # noqa: F401
     from gan_core.share.export import export_run  # noqa: F401
     # torch's ~140,000 objects out of the cyclic collector's sight: a full collection in a training process
-    # would walk them all (0.1 s here, more beside the dashboard), holding up its steps and its answers to
+    # would walk them all, holding up its steps and its answers to
     # Pause or Step; and the forks share these pages with the worker instead of copying them when scanned.
     gc.collect()
     gc.freeze()

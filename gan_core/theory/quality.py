@@ -102,7 +102,7 @@ class _NumpyMLP:
 class DigitsScorer:
     """Classifier-based scores for 8x8 digit images (floats in [0, 1], e.g. [n, 1, 8, 8]).
 
-    Trains an MLP (one hidden layer of 128, ~98 % held-out accuracy, ~2-3 s) on a fixed split
+    Trains an MLP (one hidden layer of 128, about 98 % held-out accuracy, seconds) on a fixed split
     (75/25, stratified, random_state=0) and caches its weights (an .npz, no pickle) in ``cache_dir``
     (default ``~/.cache/gan_dashboard/``).  An unreadable or outdated cache is retrained;
     ``trained_now`` says which happened.  ``test_accuracy`` is on the held-out quarter.

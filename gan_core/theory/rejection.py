@@ -8,12 +8,11 @@ Kept simple, as documented here (version "dr-sampling v2"):
 * M is the 99.9th percentile of the logits of a burn-in of BURN_IN samples of the seed's stream (about the
   tenth largest of 10,000). The paper takes the maximum; but an MLP D grows linearly far from the data, so
   one stray sample of G can carry a huge logit, and with M = max the acceptance of a trained grid25 model
-  fell to 1 in 1,700 (one run of the sweep in bench/RESULTS.md). Samples with a logit above M (about
-  0.1 %) are kept with probability 1 (the min below): a small bias towards p_g there, the same kind the
-  paper's γ shift accepts. v1 took the 99th percentile: on the five grid25 models of bench/RESULTS.md the
-  99.9th keeps 19.2 modes on average (worst 17) against 17.6 (worst 13), at an acceptance of 2–6 % instead
-  of 8–14 %; ring8's five models are unchanged (8/8, 99.6 %). Everything above M is kept alike, so with M at
-  the 99th percentile a mode G rarely visits (high logits) gained no more than the top 1 % of the others.
+  could fall to about one in a thousand. Samples with a logit above M (about 0.1 %) are kept with
+  probability 1 (the min below): a small bias towards p_g there, the same kind the paper's γ shift accepts.
+  v1 took the 99th percentile, which kept fewer of grid25's modes (bench.mode_coverage measures both):
+  everything above M is kept alike, so with M at the 99th percentile a mode G rarely visits (high logits)
+  gained no more than the top 1 % of the others.
 * M is numpy's default ("linear") percentile written out step by step (envelope_logit), so that the share
   page's JavaScript twin of this module (gan_core/share/rejection.js) computes the same double.
 * The stream: row i of the latents is row i of the project's latent sampler for the seed

@@ -58,7 +58,7 @@ def apply_layout(fig: go.Figure, title: str, ytitle: str, height: int = 340, xti
 
 # The line charts (Ṽ, D and the losses, quality) and the sample clouds are built as plotly's figure JSON and
 # made a go.Figure once: go.Figure's incremental methods (add_trace, update_layout, add_hline, make_subplots)
-# validate and deep-copy at every step, several times the cost of building the JSON once (bench/RESULTS.md),
+# validate and deep-copy at every step, several times the cost of building the JSON once (bench.dashboard_refresh),
 # server time that every live refresh, a new tab and a new seed on the Generate page wait for.
 # Their template is plotly_white's layout half: its other half, per-trace defaults for some 40 trace types,
 # changes nothing in these charts but was a third of each one's JSON and a deep copy per figure.
