@@ -103,3 +103,12 @@ def test_d_fooled_but_jsd_far_is_not_called_converging(tmp_path):
     df = write_metrics(tmp_path, v=lambda i: -1.371, d_real=0.50, d_fake=0.49, extra={"jsd": 0.17}, every=5)
     out = verdict.judge(df, dataset="ring8")
     assert out.kind == "learning" and "too weak" in out.title and "JSD = 0.1700" in out.reason
+
+
+def test_a_picture_run_stuck_on_few_classes_is_called_collapsed():
+    """fashion and mnist have 10 classes: a run whose samples stay on 3 of them is named a collapse."""
+    rows = [dict(iteration=100 * i, value_estimate=-1.0, d_loss=1.0, g_loss=1.0, d_real=0.6, d_fake=0.4,
+                 classes_covered=3.0 if i % 5 == 0 else None) for i in range(1, 41)]
+    import pandas as pd
+    v = verdict.judge(pd.DataFrame(rows), dataset="fashion", iterations=4000)
+    assert v.kind == "collapsed" and "3 of 10 classes" in v.reason

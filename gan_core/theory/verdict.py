@@ -18,7 +18,7 @@ import pandas as pd
 
 V_OPTIMUM = -2.0 * math.log(2.0)
 KNOWN_MODES = {"ring8": 8, "grid25": 25}  # the mixtures' mode counts (SPEC: datasets)
-KNOWN_CLASSES = {"digits": 10}
+KNOWN_CLASSES = {"digits": 10, "fashion": 10, "mnist": 10}
 MIN_ROWS = 5
 COLLAPSE_AFTER = 0.25  # of the planned iterations: before that G is still finding modes (seen: a run paused
                        # and stepped at iteration 130 of 600 had three snapshots, each with 1 of 8 modes)
@@ -61,36 +61,31 @@ def _jsd_words(jsd: float) -> str:
     return "good" if jsd < JSD_GOOD else "fair" if jsd < JSD_FAIR else "still far"
 
 
-def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsaturating",
-          state: str = "", message: str = "", iterations: int = 0) -> Verdict:
-    """The verdict for one run's metrics (a metrics.csv frame); dataset names the known mode count;
-    iterations (the planned total, when known) keeps a young run from being called collapsed."""
-    if state == "failed" and "diverged" in message:
-        return Verdict("diverged", "Diverged", message,
-                       "Resume from the last checkpoint with smaller learning rates (half of lr_d and lr_g).")
-    if df is None or df.empty or len(df) < MIN_ROWS or "value_estimate" not in df.columns:
-        n = 0 if df is None else len(df)
-        return Verdict("early", "Too early to judge",
-                       f"{n} logged row{'s' if n != 1 else ''} so far; the verdict needs {MIN_ROWS}.",
-                       "Wait for a few more logging intervals.")
+def _diverged(df: pd.DataFrame, v, gl) -> Optional[Verdict]:
     base = [c for c in ("value_estimate", "d_loss", "g_loss", "d_real", "d_fake") if c in df.columns]
     tail = df[base].iloc[-max(MIN_ROWS, len(df) // 4):].to_numpy(dtype=float)
-    v, dr, dfk, gl = (_recent(df, c) for c in ("value_estimate", "d_real", "d_fake", "g_loss"))
-    if not np.isfinite(tail).all() or (v is not None and v < -10) or (gl is not None and abs(gl) > 1e3):
-        bad = "a loss is NaN or infinite" if not np.isfinite(tail).all() else \
-            f"Ṽ = {v:.2f} (an untrained D gives −1.39)" if v is not None and v < -10 else f"G loss = {gl:.3g}"
-        return Verdict("diverged", "Diverged", f"In the recent rows {bad}.",
-                       "Restart with smaller learning rates (half of lr_d and lr_g).")
-    it = int(df["iteration"].iloc[-1]) if "iteration" in df.columns else len(df)
-    if dr is not None and dfk is not None and dr > 0.9 and dfk < 0.1:
-        why = (f"Mean D(x) = {dr:.2f} on real data and D(G(z)) = {dfk:.2f} on generated data (recent rows, up to "
-               f"iteration {it})" + (f"; G loss {gl:.2f}" if gl is not None else "") +
-               f"; Ṽ = {v:.2f}, far above −2 log 2 = −1.39. D tells them apart outright, so G gets almost no "
-               "gradient.")
-        tip = ("Switch the generator objective to non-saturating (eq. 3)." if g_loss == "minimax" else
-               "Give D less of a head start: lower D's learning rate (e.g. half), keep k = 1, or a smaller D.")
-        return Verdict("d_winning", "D is winning", why, tip)
-    for col, known, what in (("modes_covered", KNOWN_MODES, "modes"), ("classes_covered", KNOWN_CLASSES, "digit classes")):
+    if np.isfinite(tail).all() and (v is None or v >= -10) and (gl is None or abs(gl) <= 1e3):
+        return None
+    bad = "a loss is NaN or infinite" if not np.isfinite(tail).all() else \
+        f"Ṽ = {v:.2f} (an untrained D gives −1.39)" if v is not None and v < -10 else f"G loss = {gl:.3g}"
+    return Verdict("diverged", "Diverged", f"In the recent rows {bad}.",
+                   "Restart with smaller learning rates (half of lr_d and lr_g).")
+
+
+def _d_winning(it: int, v, dr, dfk, gl, g_loss: str) -> Optional[Verdict]:
+    if dr is None or dfk is None or not (dr > 0.9 and dfk < 0.1):
+        return None
+    why = (f"Mean D(x) = {dr:.2f} on real data and D(G(z)) = {dfk:.2f} on generated data (recent rows, up to "
+           f"iteration {it})" + (f"; G loss {gl:.2f}" if gl is not None else "") +
+           f"; Ṽ = {v:.2f}, far above −2 log 2 = −1.39. D tells them apart outright, so G gets almost no "
+           "gradient.")
+    tip = ("Switch the generator objective to non-saturating (eq. 3)." if g_loss == "minimax" else
+           "Give D less of a head start: lower D's learning rate (e.g. half), keep k = 1, or a smaller D.")
+    return Verdict("d_winning", "D is winning", why, tip)
+
+
+def _collapsed(df: pd.DataFrame, dataset: str, it: int, iterations: int) -> Optional[Verdict]:
+    for col, known, what in (("modes_covered", KNOWN_MODES, "modes"), ("classes_covered", KNOWN_CLASSES, "classes")):
         total = known.get(dataset)
         got = _last(df, col)
         seen = df[col].dropna() if col in df.columns else pd.Series(dtype=float)
@@ -104,7 +99,10 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
                            + (f" (high-quality samples {hq:.0%})" if hq is not None else "") + ".",
                            "Train longer with a lower G learning rate, or try k = 2 discriminator steps; if the "
                            "covered modes keep moving, restart with another seed.")
-    jsd = _last(df, "jsd")
+    return None
+
+
+def _at_equilibrium(v, dr, dfk, jsd) -> Optional[Verdict]:
     near = v is not None and abs(v - V_OPTIMUM) < 0.25 and dr is not None and dfk is not None \
         and 0.3 <= dfk <= dr <= 0.75
     if near and jsd is not None and jsd >= JSD_FAIR:  # D is fooled, yet p_g is far from p_data: D is too weak
@@ -112,16 +110,38 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
                        f"Mean D(x) = {dr:.2f}, D(G(z)) = {dfk:.2f} and Ṽ = {v:.3f} sit at the equilibrium values, "
                        f"but JSD = {jsd:.4f} ({_jsd_words(jsd)}): the samples are not yet like the data.",
                        "Keep training; if the JSD stays high, give D more capacity (width) or k = 2 steps.")
-    if near or (jsd is not None and jsd < JSD_GOOD):
-        parts = []
-        if v is not None:
-            parts.append(f"Ṽ = {v:.3f} is {abs(v - V_OPTIMUM):.3f} from −2 log 2 = −1.386")
-        if dr is not None and dfk is not None:
-            parts.append(f"mean D(x) = {dr:.2f}, D(G(z)) = {dfk:.2f} (both near ½: D can hardly tell them apart)")
-        if jsd is not None:
-            parts.append(f"JSD = {jsd:.4f} ({_jsd_words(jsd)}: 0 means p_g = p_data, log 2 disjoint)")
-        return Verdict("converging", "Converging", "; ".join(parts) + ".",
-                       "Let it finish; stop early once the JSD and the samples stop improving.")
+    if not (near or (jsd is not None and jsd < JSD_GOOD)):
+        return None
+    parts = []
+    if v is not None:
+        parts.append(f"Ṽ = {v:.3f} is {abs(v - V_OPTIMUM):.3f} from −2 log 2 = −1.386")
+    if dr is not None and dfk is not None:
+        parts.append(f"mean D(x) = {dr:.2f}, D(G(z)) = {dfk:.2f} (both near ½: D can hardly tell them apart)")
+    if jsd is not None:
+        parts.append(f"JSD = {jsd:.4f} ({_jsd_words(jsd)}: 0 means p_g = p_data, log 2 disjoint)")
+    return Verdict("converging", "Converging", "; ".join(parts) + ".",
+                   "Let it finish; stop early once the JSD and the samples stop improving.")
+
+
+def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsaturating",
+          state: str = "", message: str = "", iterations: int = 0) -> Verdict:
+    """The verdict for one run's metrics (a metrics.csv frame); dataset names the known mode count;
+    iterations (the planned total, when known) keeps a young run from being called collapsed."""
+    if state == "failed" and "diverged" in message:
+        return Verdict("diverged", "Diverged", message,
+                       "Resume from the last checkpoint with smaller learning rates (half of lr_d and lr_g).")
+    if df is None or df.empty or len(df) < MIN_ROWS or "value_estimate" not in df.columns:
+        n = 0 if df is None else len(df)
+        return Verdict("early", "Too early to judge",
+                       f"{n} logged row{'s' if n != 1 else ''} so far; the verdict needs {MIN_ROWS}.",
+                       "Wait for a few more logging intervals.")
+    v, dr, dfk, gl = (_recent(df, c) for c in ("value_estimate", "d_real", "d_fake", "g_loss"))
+    it = int(df["iteration"].iloc[-1]) if "iteration" in df.columns else len(df)
+    jsd = _last(df, "jsd")
+    found = (_diverged(df, v, gl) or _d_winning(it, v, dr, dfk, gl, g_loss)
+             or _collapsed(df, dataset, it, iterations) or _at_equilibrium(v, dr, dfk, jsd))
+    if found:
+        return found
     parts = [f"Ṽ = {v:.3f} ({v - V_OPTIMUM:+.3f} from −2 log 2)" if v is not None else "",
              f"D(x) = {dr:.2f}, D(G(z)) = {dfk:.2f}" if dr is not None and dfk is not None else "",
              f"JSD = {jsd:.4f} ({_jsd_words(jsd)})" if jsd is not None else ""]
