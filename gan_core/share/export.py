@@ -145,6 +145,43 @@ def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: floa
     return worst
 
 
+def _module_and_probe(generator, discriminator, latents: np.ndarray, meta: dict):
+    """A CPU float32 copy in eval mode (the caller's module, maybe on a GPU, maybe training, is untouched, and the
+    check compares like with like, since the file will run on a CPU), with D's logit as a second output when a
+    discriminator is given; and its output on the check's latents, refused when it cannot be used."""
+    module = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32).eval()
+    outputs = ("x",)
+    if discriminator is not None:
+        from gan_core.engine.models import GeneratorWithLogit
+        d = copy.deepcopy(discriminator).to(device="cpu", dtype=torch.float32).eval()
+        module = GeneratorWithLogit(module, d).eval()
+        outputs = ("x", "logit")
+        meta["rejection"] = rejection.NAME
+    with torch.no_grad():   # fail fast, before the slow export, on a generator that cannot be used
+        probe = module(torch.from_numpy(latents))
+        probe = probe[0] if isinstance(probe, tuple) else probe
+    if not torch.isfinite(probe).all():
+        raise GanError("the generator produces NaN or infinite values (training probably diverged); "
+                       "not exporting it")
+    if probe.ndim not in (2, 4):
+        raise GanError(f"generator output has shape {list(probe.shape)}; expected [batch, d] points "
+                       "or [batch, C, H, W] images")
+    return module, outputs, probe
+
+
+def _describe(meta: dict, latent_dim: int, prior: str, probe: torch.Tensor) -> None:
+    meta["latent_dim"] = latent_dim
+    meta["prior"] = prior
+    # Measured, not taken on trust: load_model rejects a file whose metadata contradicts its graph.
+    meta["output_kind"] = "points" if probe.ndim == 2 else "image"
+    meta["output_shape"] = list(probe.shape[1:])
+    # The page and the CLI draw the same z for a seed only with the same sampler: name it in the file.
+    meta["latent_sampler"] = latent.NAME
+    meta["latent_sampler_version"] = latent.VERSION
+    meta.setdefault("producer", "gan_core")
+    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
 def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metadata: dict, n_check: int = 256,
                      tol: float = 1e-4, seed: int = 0, opset: int = OPSET,
                      discriminator: torch.nn.Module | None = None) -> ExportReport:
@@ -164,37 +201,9 @@ def export_generator(generator: torch.nn.Module, path, *, latent_dim: int, metad
     if prior not in PRIORS:
         raise GanError(f"unknown prior {prior!r} (expected normal or uniform)")
 
-    # A CPU float32 copy in eval mode: the caller's module (maybe on a GPU, maybe training) is untouched,
-    # and the check compares like with like, since the file will run on a CPU.
-    module = copy.deepcopy(generator).to(device="cpu", dtype=torch.float32).eval()
     latents = sample_latents(int(n_check), latent_dim, prior, seed)
-    outputs = ("x",)
-    if discriminator is not None:
-        from gan_core.engine.models import GeneratorWithLogit
-        d = copy.deepcopy(discriminator).to(device="cpu", dtype=torch.float32).eval()
-        module = GeneratorWithLogit(module, d).eval()
-        outputs = ("x", "logit")
-        meta["rejection"] = rejection.NAME
-    with torch.no_grad():   # fail fast, before the slow export, on a generator that cannot be used
-        probe = module(torch.from_numpy(latents))
-        probe = probe[0] if isinstance(probe, tuple) else probe
-    if not torch.isfinite(probe).all():
-        raise GanError("the generator produces NaN or infinite values (training probably diverged); "
-                       "not exporting it")
-    if probe.ndim not in (2, 4):
-        raise GanError(f"generator output has shape {list(probe.shape)}; expected [batch, d] points "
-                       "or [batch, C, H, W] images")
-
-    meta["latent_dim"] = latent_dim
-    meta["prior"] = prior
-    # Measured, not taken on trust: load_model rejects a file whose metadata contradicts its graph.
-    meta["output_kind"] = "points" if probe.ndim == 2 else "image"
-    meta["output_shape"] = list(probe.shape[1:])
-    # The page and the CLI draw the same z for a seed only with the same sampler: name it in the file.
-    meta["latent_sampler"] = latent.NAME
-    meta["latent_sampler_version"] = latent.VERSION
-    meta.setdefault("producer", "gan_core")
-    meta.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    module, outputs, probe = _module_and_probe(generator, discriminator, latents, meta)
+    _describe(meta, latent_dim, prior, probe)
 
     # Two latents as the example: torch.export specialises a batch of 1 to a constant.
     example = torch.from_numpy(sample_latents(2, latent_dim, prior, seed + 1))
