@@ -49,9 +49,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                    help=_help("export_onnx", prefix="do not "))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m gan_core", description="Train, export and sample the original GAN.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+def _train_command(sub) -> None:
     t = sub.add_parser("train", help="train a GAN (Algorithm 1) into a run directory")
     _add_config_flags(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint; "
@@ -61,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: the learning-rate decay starts again at the resumed iteration and ends at "
                         "--iterations (for extending a run whose rate has decayed)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _model_commands(sub) -> None:
+    """export, generate, share: what is done with a trained generator."""
     e = sub.add_parser("export", help="write the ONNX generator of a run")
     e.add_argument("run_dir")
     e.add_argument("--out", default=None, help="output file (default RUN_DIR/generator.onnx)")
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("share", help="write one self-contained web page that samples the generator offline")
     sh.add_argument("source", help="a run directory, a .onnx model, or a .zip shared from the dashboard")
     sh.add_argument("--out", required=True, help="the .html file to write")
+
+
+def _run_commands(sub) -> None:
+    """runs, stop, control: the runs there are, and steering one."""
     r = sub.add_parser("runs", help="list runs with dataset, state and iteration")
     r.add_argument("--root", default="runs")
     s = sub.add_parser("stop", help="ask a running run to stop after its current step")
@@ -86,19 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--what", choices=["d", "g", "iteration"], default="iteration",
                    help="for step: one D step, one G step, or one whole iteration (k D-steps + one G-step)")
     c.add_argument("--count", type=int, default=1, help="for step: how many")
-    c.add_argument("--ips", type=float, default=None, help="for slow: at most this many iterations per second (0: full speed)")
+    c.add_argument("--ips", type=float, default=None,
+                   help="for slow: at most this many iterations per second (0: full speed)")
     c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the run's answer")
+
+
+def _compare_command(sub) -> None:
     cp = sub.add_parser("compare", help="train several runs that differ in seed, objective, k, learning rates or "
-                                        "prior by one command, small networks stacked (each member an ordinary run under --root; "
-                                        "on a CPU --threads lanes, a process each, default the cores, at most 2)")
+                                        "prior by one command, small networks stacked (each member an ordinary run "
+                                        "under --root; on a CPU --threads lanes, a process each, default the cores, "
+                                        "at most 2)")
     _add_config_flags(cp)
     cp.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
                     help="a setting that varies: seed, lr_d, lr_g, g_loss, k, prior, beta1, beta2 (repeatable: "
                          "every combination)")
     cp.add_argument("--seeds", type=int, default=1, help="seeds per combination (--seed, --seed+1, ...)")
     cp.add_argument("--root", required=True, help="the comparison's folder; one run directory per member inside")
-    cp.add_argument("--resume", action="store_true", help="continue the comparison in --root (--iterations: a new total)")
+    cp.add_argument("--resume", action="store_true",
+                    help="continue the comparison in --root (--iterations: a new total)")
     cp.add_argument("--quiet", action="store_true", help="no per-member messages")
+
+
+def _replay_and_classifier_commands(sub) -> None:
     rp = sub.add_parser("replay", help="re-train a run from its config, applying its recorded changes at the same "
                                        "iterations")
     rp.add_argument("run", help="the run to replay")
@@ -113,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--retrain", action="store_true", help="train again even if a classifier is cached")
     cl.add_argument("--floor", action="store_true", help="also print the scores of real training images (the "
                                                          "floor) and their Parzen log-likelihood of the test images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m gan_core", description="Train, export and sample the original GAN.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for add in (_train_command, _model_commands, _run_commands, _compare_command, _replay_and_classifier_commands):
+        add(sub)
     return p
 
 
@@ -343,8 +365,7 @@ def cmd_control(a) -> int:
 
 
 def cmd_replay(a) -> int:
-    from gan_core.runs import control
-    from gan_core.runs import store
+    from gan_core.runs import control, store
     src = Path(a.run)
     if not store.is_run_dir(src):
         raise GanError(f"{a.run} is not a run directory")
