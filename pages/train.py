@@ -10,19 +10,15 @@ import time
 import streamlit as st
 
 import ui.draw as ui_draw
-from gan_core.runs import comparisons
-from gan_core.jobs import estimate
-from gan_core.jobs import launch
-from gan_core.runs import paths
-from gan_core.views.run_table import format_duration
-from gan_core.views.samples import dataset_preview_figure, samples_figure
-from gan_core.runs import store
-from gan_core.runs import transfer
 from gan_core.config import BUILTIN_DATASETS, DEVICES, MAX_VALUES, TrainConfig, help_text
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
-from ui.common import RUNS, keep, restore, set_query, traced, PageTrace
+from gan_core.jobs import estimate, launch
+from gan_core.runs import comparisons, paths, store, transfer
+from gan_core.views.run_table import format_duration
+from gan_core.views.samples import dataset_preview_figure, samples_figure
+from ui.common import RUNS, PageTrace, keep, restore, set_query, traced
 from ui.nav import page_setup
 
 page_setup()
@@ -33,7 +29,12 @@ root = paths.runs_root()
 
 DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figure 1",
                 "ring8": "ring8 — 8 Gaussians on a circle", "grid25": "grid25 — 25 Gaussians on a 5×5 grid",
-                "digits": "digits — 1,797 handwritten 8×8 digits"}
+                "fashion": "fashion — Fashion-MNIST: 60,000 pictures of clothes, 28×28",
+                "mnist": "mnist — MNIST: 60,000 handwritten digits, 28×28",
+                "digits": "digits — 1,797 handwritten 8×8 digits (scikit-learn's)"}
+# The list as the page offers it: the toy densities, then pictures (Fashion-MNIST first: what people recognise).
+DATASET_ORDER = [n for n in ("gaussian1d", "ring8", "grid25", "fashion", "mnist", "digits") if n in BUILTIN_DATASETS] \
+    + [n for n in BUILTIN_DATASETS if n not in ("gaussian1d", "ring8", "grid25", "fashion", "mnist", "digits")]
 G_LOSS_TEXT = {"nonsaturating": "non-saturating: ascend log D(G(z)) (eq. 3)",
                "minimax": "minimax: descend log(1 − D(G(z))) (eq. 4)"}
 SOURCES = ["Built-in dataset", "Upload your own", "Draw your own"]
@@ -107,14 +108,19 @@ st.subheader("1 · Data")
 ss.setdefault("source", SOURCES[0])
 source = st.radio("Data", SOURCES, horizontal=True, label_visibility="collapsed", key="source")
 dataset, ds_key, n_examples, sample_shape = None, None, None, None
+unavailable = ""  # why the chosen built-in dataset cannot be had here
 ss.setdefault("image_size", 32)
 image_size = ss["image_size"]
 if source == SOURCES[0]:
     ss.setdefault("dataset", BUILTIN_DATASETS[0])
-    name = st.selectbox("Dataset", BUILTIN_DATASETS, format_func=lambda n: DATASET_TEXT.get(n, n), key="dataset",
+    name = st.selectbox("Dataset", DATASET_ORDER, format_func=lambda n: DATASET_TEXT.get(n, n), key="dataset",
                         help=help_text("dataset"))
-    description, n_examples, fig = preview(name)
-    st.plotly_chart(fig, key="preview")
+    try:
+        description, n_examples, fig = preview(name)
+        st.plotly_chart(fig, key="preview")
+    except GanError as e:  # a picture set not on this machine: say how to get it; nothing to start
+        unavailable = str(e)
+        st.warning(unavailable)
     dataset, ds_key, image_size = name, name, 0
 elif source == SOURCES[2]:
     st.caption("Click (or drag) on the canvas to place data in the square [−4, 4]²; the run trains on "
@@ -289,7 +295,7 @@ nproc = st.number_input("Processes on this machine", 1, max(1, gpus), 1, key="np
                         help=f"{gpus} GPU(s) here. More than 1: torchrun, one process per GPU, each with m / N of "
                              "the batch (the README shows several machines).")
 
-if st.button("Start training", type="primary", key="start"):
+if st.button("Start training", type="primary", key="start", disabled=bool(unavailable)):
     ss.pop("_start_msg", None)  # this start's outcome replaces the last one's
     run_dir = None
     try:

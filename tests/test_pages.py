@@ -15,15 +15,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from streamlit.testing.v1 import AppTest
 
-from gan_core.jobs import estimate
-from gan_core.views.run_table import format_duration
-from gan_core.jobs import launch
-from gan_core.runs import transfer
-from gan_core.runs import store
-from gan_core.runs.paths import snapshot_path
 from gan_core.cli import build_parser
 from gan_core.config import TrainConfig, help_text
 from gan_core.errors import ConfigError, RunError
+from gan_core.jobs import estimate, launch
+from gan_core.runs import store, transfer
+from gan_core.runs.paths import snapshot_path
+from gan_core.views.run_table import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN, MONITOR, GENERATE = "pages/train.py", "pages/runs.py", "pages/generate.py"
@@ -595,3 +593,27 @@ def test_home_page_states_the_game_and_packing_as_formulas():
     latex = texts(at.latex)
     assert r"\min_G \max_D V(D, G)" in latex and r"D^*_P" in latex and r"\mathrm{JSD}(p_{\text{data}}^P" in latex
     assert "D*_P" not in texts(at.markdown)
+
+
+def test_train_page_offers_the_picture_sets_with_a_crisp_preview_and_says_when_one_is_missing(tmp_path, monkeypatch):
+    """fashion comes first among the pictures, previewed as a grid of whole pixels; a set this machine lacks
+    (no MNIST here, and tests never download) gets one line saying how to get it, and Start is off."""
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
+    at = page(TRAIN)
+    options = list(at.selectbox(key="dataset").options)
+    assert options.index(next(o for o in options if o.startswith("fashion"))) < \
+        options.index(next(o for o in options if o.startswith("digits")))
+    from gan_core.data import pictures
+    if pictures.find_files("fashion", "train") is not None:
+        at.selectbox(key="dataset").set_value("fashion").run()
+        assert not at.exception and not at.warning
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        trace, width = spec["data"][0], spec["layout"]["xaxis"]["range"][1] + 0.5
+        assert trace["source"].startswith("data:image/png") and not trace.get("zsmooth")
+        assert width >= 8 * 28 * 3   # eight 28×28 pictures a row, each at least 3× (whole pixels)
+    at.selectbox(key="dataset").set_value("mnist").run()
+    assert not at.exception
+    assert "MNIST is not on this machine" in texts(at.warning)
+    assert at.button(key="start").disabled
