@@ -248,7 +248,8 @@ def _proc_start(pid) -> Optional[float]:
         if fields[0] == "Z":
             return -1.0
         ticks = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-        boot = next(float(l.split()[1]) for l in Path("/proc/stat").read_text().splitlines() if l.startswith("btime"))
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
         return boot + ticks
     except (OSError, IndexError, ValueError, StopIteration):
         return None

@@ -42,12 +42,14 @@ def builtin(name: str, params: Optional[dict] = None) -> Dataset:
     if name == "ring8":
         a = 2 * np.pi * np.arange(p["modes"]) / p["modes"]
         c = p["radius"] * np.stack([np.cos(a), np.sin(a)], 1)
-        return _mixture(name, c, p["std"], p, f"{p['modes']} Gaussians on a circle of radius {p['radius']}, std {p['std']}")
+        return _mixture(name, c, p["std"], p,
+                        f"{p['modes']} Gaussians on a circle of radius {p['radius']}, std {p['std']}")
     if name == "grid25":
         s = p["side"]
         v = (np.arange(s) - (s - 1) / 2) * p["spacing"]
         c = np.stack(np.meshgrid(v, v, indexing="ij"), -1).reshape(-1, 2)
-        return _mixture(name, c, p["std"], p, f"{s * s} Gaussians on a {s}×{s} grid, spacing {p['spacing']}, std {p['std']}")
+        return _mixture(name, c, p["std"], p,
+                        f"{s * s} Gaussians on a {s}×{s} grid, spacing {p['spacing']}, std {p['std']}")
     if name == "digits":
         from sklearn.datasets import load_digits  # ships with scikit-learn: no download
         x = load_digits().images.astype(np.float32) / 16.0

@@ -158,8 +158,9 @@ def save_drawn_dataset(run_dir, json_data: Optional[dict] = None, *, canvas_size
     np.savetxt(buf, x, delimiter=",", fmt="%.9g")  # 9 digits: the float32 values round-trip exactly
     csv = run_dir / DRAWN_CSV
     w, h, b = _check_canvas(canvas_size, box)
+    # the anchors stored exactly: with seed and std they regenerate the CSV
     meta = {"std": float(std), "n": int(n), "seed": int(seed), "canvas_size": [w, h], "box": b.tolist(),
-            "clicks": len(points), "strokes": len(strokes), "anchors": a.tolist()}  # exact: with seed and std they regenerate the CSV
+            "clicks": len(points), "strokes": len(strokes), "anchors": a.tolist()}
     write_bytes_atomic(run_dir / DRAWING_JSON, json.dumps(meta).encode())
     write_bytes_atomic(csv, buf.getvalue().encode())
     return csv

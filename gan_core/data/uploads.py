@@ -80,7 +80,8 @@ def _points(x: np.ndarray, source: str, first_row: int = 0) -> Dataset:
         where = f"row {row + first_row}, column {col + 1}" if first_row else f"index {(row, col)}"
         raise DataError(f"{Path(source).name}: {where} holds {float(x[row, col]):g}, beyond the range of "
                         f"32-bit floats (±{F32_MAX:.3g})")
-    return Dataset(Path(source).name, "points", (x.shape[1],), f"{len(x)} points in {x.shape[1]}-D from {Path(source).name}",
+    return Dataset(Path(source).name, "points", (x.shape[1],),
+                   f"{len(x)} points in {x.shape[1]}-D from {Path(source).name}",
                    {"path": str(source)}, data=f32)
 
 
@@ -122,7 +123,8 @@ def load_csv(source, name: str = "data.csv") -> Dataset:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             value = df[col].iloc[row]
-            what = "is empty or NaN" if pd.isna(value) or str(value).strip().lower() in ("nan", "") else f"is not a number ({value!r})"
+            empty = pd.isna(value) or str(value).strip().lower() in ("nan", "")
+            what = "is empty or NaN" if empty else f"is not a number ({value!r})"
             raise DataError(f"{name}: row {row + 1 + has_header}, column {col!r} {what}")
         df[col] = num
     return _points(df.to_numpy(dtype=np.float64), name, first_row=1 + has_header)
@@ -161,7 +163,8 @@ def _to_images(x: np.ndarray, name: str, size: int) -> Dataset:
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise DataError(f"{name}: image arrays must be [n,H,W], [n,H,W,C] or [n,C,H,W] with 1 or 3 channels, got {list(x.shape)}")
+        raise DataError(f"{name}: image arrays must be [n,H,W], [n,H,W,C] or [n,C,H,W] with 1 or 3 channels, "
+                        f"got {list(x.shape)}")
     n, c = x.shape[:2]
     if n * c * size * size * 4 > MAX_DATA_BYTES:
         raise DataError(f"{name}: {n:,} images of {c}×{size}×{size} need more than {_mb(MAX_DATA_BYTES)}; "
@@ -171,7 +174,8 @@ def _to_images(x: np.ndarray, name: str, size: int) -> Dataset:
         out = _resize_batch(x, size, scale)
     else:
         out = np.clip(x.astype(np.float32) / np.float32(scale), 0, 1)
-    return Dataset(Path(name).name, "image", tuple(out.shape[1:]), f"{n} images {c}×{size}×{size} from {Path(name).name}",
+    return Dataset(Path(name).name, "image", tuple(out.shape[1:]),
+                   f"{n} images {c}×{size}×{size} from {Path(name).name}",
                    {"path": name, "image_size": size}, data=np.ascontiguousarray(out))
 
 
@@ -190,7 +194,8 @@ def load_npy(source, name: str = "data.npy", image_size: int = 32) -> Dataset:
     name = Path(name).name
     if raw[:6] != b"\x93NUMPY":
         if raw[:2] == b"PK":
-            raise DataError(f"{name}: this is a .npz archive (or another zip) named .npy; save one array with numpy.save")
+            raise DataError(f"{name}: this is a .npz archive (or another zip) named .npy; "
+                            "save one array with numpy.save")
         raise DataError(f"{name}: not a readable .npy array (the file does not start with numpy's header)")
     try:
         x = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -328,7 +333,8 @@ def _zip_images(f, name: str, reader: _Images) -> int:
                 raise DataError(f"{name}: {entry} uses compression method {info.compress_type}; re-zip the images "
                                 "with the standard method (deflate)")
             if info.file_size > MAX_ENTRY_BYTES:
-                raise DataError(f"{name}: {entry} unpacks to {_mb(info.file_size)}; at most {_mb(MAX_ENTRY_BYTES)} per image")
+                raise DataError(f"{name}: {entry} unpacks to {_mb(info.file_size)}; "
+                                f"at most {_mb(MAX_ENTRY_BYTES)} per image")
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise DataError(f"{name}: the images unpack to more than {_mb(MAX_TOTAL_BYTES)} in all")
@@ -388,7 +394,8 @@ def load_images(source, name: str, image_size: int = 32) -> Dataset:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         n_files = _read_images(source, reader)
     if not reader.planes:
-        raise DataError(f"{reader.name}: no readable image found ({n_files} image-named files, {reader.skipped} unreadable)")
+        raise DataError(f"{reader.name}: no readable image found "
+                        f"({n_files} image-named files, {reader.skipped} unreadable)")
     arr = reader.array()
     skipped = reader.skipped
     return Dataset(reader.name, "image", tuple(arr.shape[1:]),

@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from gan_core.runs import store
-from gan_core.runs.comparisons import read_spec, write_spec
-from gan_core.runs.paths import snapshot_dir
 from gan_core.config import TrainConfig
 from gan_core.errors import RunError
 from gan_core.files import write_bytes_atomic
-
+from gan_core.runs import store
+from gan_core.runs.comparisons import read_spec, write_spec
+from gan_core.runs.paths import snapshot_dir
 
 # --- training ---------------------------------------------------------------------------------------------
 
@@ -101,7 +100,8 @@ def _train_in_lanes(cfgs: list, root: Path, resume: bool, threads: int, log, hel
         return Comparison(groups[0], root, resume=resume, log=log, restart=restart).run()
     ctx = multiprocessing.get_context("fork")
     children = _Lanes(held, log)
-    sys.stdout.flush(); sys.stderr.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
     for g in groups[1:]:
         recv, send = ctx.Pipe(duplex=False)
         others = [lk.fd for d, lk in held.items() if lk.fd is not None and d not in {c.run_dir for c in g}]
@@ -206,6 +206,7 @@ class _Looped:
 
     def discriminator_step(self, x, z, members):
         import torch
+
         from gan_core.engine.algorithm import discriminator_step
         out = torch.zeros(3, x.shape[0], device=x.device)
         for i in members:
@@ -216,6 +217,7 @@ class _Looped:
 
     def generator_step(self, z, minimax, members):
         import torch
+
         from gan_core.engine.algorithm import generator_step
         out = torch.zeros(z.shape[0], device=z.device)
         for i in members:
@@ -266,6 +268,7 @@ class Comparison:
     def __init__(self, cfgs: list, root: Path, resume: bool, log=lambda s: None, restart: frozenset = frozenset(),
                  watch: Callable[[], None] = lambda: None):
         import torch
+
         from gan_core.engine.training import Trainer
         self.root, self.log, self.watch = root, log, watch  # watch: called at each poll (the other lanes)
         self.t = [Trainer(c, resume=resume and c.run_dir not in restart, log=log) for c in cfgs]
@@ -321,7 +324,8 @@ class Comparison:
                     t.inbox.answer(msg, False, "a comparison member can only be stopped; stop the comparison and "
                                                "resume the member alone to steer it")
             if t.stop_file.exists():
-                self._end(i, t.end("stopped", f"stopped at iteration {t.it}; resume the comparison (or this run) to continue"))
+                self._end(i, t.end("stopped", f"stopped at iteration {t.it}; "
+                                              "resume the comparison (or this run) to continue"))
 
     # --- the loop ------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -360,6 +364,7 @@ class Comparison:
         """The stacked real and latent batches of a D step for the stack's first members: each member that
         takes the step draws from its own streams, as Trainer.d_step does; the others get zeros."""
         import torch
+
         from gan_core.engine.models import sample_prior
         dev, xs, zs = self.t[0].device, [], []
         for i in first:
@@ -368,12 +373,14 @@ class Comparison:
                 xs.append(t.sample_data(m, t.rng))
                 zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
             else:
-                xs.append(self._zero_x(m)); zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
+                xs.append(self._zero_x(m))
+                zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
         return torch.stack(xs), torch.stack(zs)
 
     def _g_inputs(self, first: list, taking: list, m: int) -> tuple:
         """The stacked latents of a G step and each member's objective (minimax or not)."""
         import torch
+
         from gan_core.engine.models import sample_prior
         dev = self.t[0].device
         zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in taking

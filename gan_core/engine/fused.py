@@ -311,7 +311,8 @@ class FusedSteps:
 
     def reset(self) -> None:
         """After the optimisers' state was replaced (load_state_dict)."""
-        self.adam_g.reset(); self.adam_d.reset()
+        self.adam_g.reset()
+        self.adam_d.reset()
 
     @torch.no_grad()
     def discriminator_step(self, x: torch.Tensor, z: torch.Tensor):
@@ -400,7 +401,8 @@ class GraphedIteration:
     def __call__(self, xs: torch.Tensor, zs: torch.Tensor):
         """xs [k, m, ...] real minibatches, zs [k+1, m, latent] noise (the last for G). Returns
         ([k, 3] (Ṽ, mean D(x), mean D(G(z))) per D step, G's loss); the tensors are overwritten next call."""
-        self.x.copy_(xs); self.z.copy_(zs)
+        self.x.copy_(xs)
+        self.z.copy_(zs)
         if self.graph is not None:
             self.graph.replay()
             return self.out

@@ -123,7 +123,8 @@ class _SBatchNorm:
             gt, ht, w, rm, rv, mean, invstd, True, self.eps,
             [need_input, grads is not None, grads is not None])
         if grads is not None:
-            grads.append(gw.view(N, C)); grads.append(gb.view(N, C))
+            grads.append(gw.view(N, C))
+            grads.append(gb.view(N, C))
         return gi.view(m, N, C).transpose(0, 1).contiguous() if need_input else None
 
 
@@ -217,7 +218,10 @@ class _GroupAdam:
                 state = self.opts[i].state
                 for pj in self.params:
                     s = state[pj[i]]
-                    ps.append(pj[i]); ea.append(s["exp_avg"]); es.append(s["exp_avg_sq"]); st.append(s["step"])
+                    ps.append(pj[i])
+                    ea.append(s["exp_avg"])
+                    es.append(s["exp_avg_sq"])
+                    st.append(s["step"])
             self._lists[idx] = (ps, ea, es, st, [torch.ones_like(st[0])] * len(st))
         return self._lists[idx]
 
@@ -251,7 +255,9 @@ class StackedSteps:
             return
         out = [i for i in range(n) if i not in set(members)]
         for bn, rm, rv, nbt in kept:
-            bn.rm[out] = rm[out]; bn.rv[out] = rv[out]; bn.nbt[out] = nbt[out]
+            bn.rm[out] = rm[out]
+            bn.rv[out] = rv[out]
+            bn.nbt[out] = nbt[out]
 
     @torch.no_grad()
     def discriminator_step(self, x, z, members):

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gan_core.runs import store
 from gan_core.errors import ConfigError
+from gan_core.runs import store
 
 TB_DIR = "tb"
 PLOT = 320  # pixels of a scatter plot's side

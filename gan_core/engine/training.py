@@ -177,7 +177,8 @@ class Trainer:
             store.truncate_metrics(run_dir, self.start)
         if plan["change"]:
             self.steer.apply_settings(plan["change"])
-        self.log(f"resuming {run_dir.name} from iteration {self.start}; {describe_plan(plan, self.start, cfg.iterations)}")
+        self.log(f"resuming {run_dir.name} from iteration {self.start}; "
+                 f"{describe_plan(plan, self.start, cfg.iterations)}")
 
     def _open_run(self, cfg_file: TrainConfig, cfg: TrainConfig) -> None:
         """config.json (cfg_file), the control channel emptied of what was meant for an earlier process,
@@ -200,8 +201,10 @@ class Trainer:
 
     # --- state in and out ---------------------------------------------------------------------------
     def _restore(self, ck: dict) -> None:
-        self.G.load_state_dict(ck["G"]); self.D.load_state_dict(ck["D"])
-        self.opt_g.load_state_dict(ck["opt_g"]); self.opt_d.load_state_dict(ck["opt_d"])
+        self.G.load_state_dict(ck["G"])
+        self.D.load_state_dict(ck["D"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        self.opt_d.load_state_dict(ck["opt_d"])
         self.rng.set_state(ck["rng"].cpu() if self.device.type != "cpu" else ck["rng"])
         torch.set_rng_state(ck["torch_rng"])
         self.acc = ck["acc"].to(self.device)
@@ -227,7 +230,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(), "acc": acc.detach().cpu(),
             "n_d": self.n_d, "n_g": self.n_g, "iteration": self.it, "d_done": self.d_done,
-            "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg), "events_applied": self.steer.events_applied})
+            "elapsed_s": self.elapsed(), "settings": live_settings(self.cfg),
+            "events_applied": self.steer.events_applied})
 
     def elapsed(self) -> float:
         """Seconds spent training, pauses excluded (what the rate and ETA are about)."""
@@ -324,7 +328,8 @@ class Trainer:
         """Algorithm 1 from the run's position to cfg.iterations, or until it is stopped; the final status."""
         self.begin(progress, "training", world_size=self.dist.world,
                    launcher_pid=os.getppid() if self.dist.world > 1 else None)  # torchrun, for the dashboard
-        with self.dist.stop_flag(StopFlag) as self.stop:  # SIGINT/SIGTERM set the flag until this process has written its end
+        # SIGINT/SIGTERM set the flag until this process has written its end
+        with self.dist.stop_flag(StopFlag) as self.stop:
             try:
                 while self.it < self.cfg.iterations and not self.stop.set:
                     if self.steer.ready():  # the control channel, a pause, changes replayed at this position
@@ -444,7 +449,8 @@ class Trainer:
         rate = (done - self.start) / self.active if self.active > 0 else 0.0
         self.bar.update(done - self.start, rate, (cfg.iterations - done) / rate if rate else float("inf"), self.last_v)
         # the first row goes out at once (the page shows a point quickly), later ones in batches
-        if time.monotonic() - self.last_flush > FLUSH_SECONDS or len(self.rows) == 1 and done <= cfg.log_every + self.start:
+        if (time.monotonic() - self.last_flush > FLUSH_SECONDS
+                or len(self.rows) == 1 and done <= cfg.log_every + self.start):
             self.flush()
 
     # --- the beginning and the end ----------------------------------------------------------------------
@@ -481,7 +487,8 @@ class Trainer:
         """The end of a run that diverged, its message naming the checkpoint it can be resumed from."""
         self._clock(False)
         ck_it = _checkpoint_iteration(self.run_dir) if self.dist.main else None
-        return self.end("failed", str(e) + (f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)"))
+        where = f" (iteration {ck_it})" if ck_it is not None else " (none was written yet)"
+        return self.end("failed", str(e) + where)
 
     def abort(self, why: str, then: str = "") -> str:
         """The run cannot go on (memory or disk ran out): the status says why and which checkpoint is kept (the
@@ -557,7 +564,9 @@ def _checkpoint_iteration(run_dir) -> Optional[int]:
 def saving_message(cfg) -> str:
     """What the status says while the finished run is exported (a refit of D can take a minute or more)."""
     steps = int(cfg.refit_d or 0)
-    return f"refitting D to the final G ({steps:,} steps), then saving the generator" if steps else "saving the generator"
+    if not steps:
+        return "saving the generator"
+    return f"refitting D to the final G ({steps:,} steps), then saving the generator"
 
 
 def _export(run_dir: Path, log, should_stop: Callable[[], bool] = lambda: False) -> str:

@@ -21,6 +21,7 @@ from gan_core.jobs.launch import TRAIN_NICE, config_flags
 from gan_core.runs import store
 from gan_core.runs.paths import PROJECT_ROOT, runs_root
 
+
 def _work(c: dict) -> float:
     """Relative arithmetic per iteration: k + 1 steps of m examples through MLPs of width h and depth d."""
     h, d = float(c.get("hidden") or 128), float(c.get("depth") or 3)
@@ -84,7 +85,8 @@ def measure_rate(cfg: TrainConfig, iterations: int = 200, timeout: float = 90.0)
         st = read_json(store.status_path(c.run_dir)) or {}
         if out.returncode != 0 or not st.get("rate"):
             line = (out.stderr.strip().splitlines() or [""])[-1]
-            raise RunError(f"could not measure the speed: {line[len('error: '):] if line.startswith('error: ') else line}")
+            reason = line[len('error: '):] if line.startswith('error: ') else line
+            raise RunError(f"could not measure the speed: {reason}")
         return float(st["rate"])
     except subprocess.TimeoutExpired:
         raise RunError(f"could not measure the speed: {iterations} iterations took over {timeout:.0f} s") from None

@@ -302,7 +302,7 @@ def last_log_line(run_dir) -> str:
     try:
         with open_regular(Path(run_dir) / LOG_NAME) as f:
             f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))  # the end is enough
-            lines = [l.strip() for l in f.read().decode("utf-8", "replace").splitlines() if l.strip()]
+            lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
     except OSError:
         return ""
     line = lines[-1] if lines else ""

@@ -138,7 +138,9 @@ def _child(argv: list[str], log: str) -> None:
         pass
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o644)  # no link
     null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0); os.dup2(fd, 1); os.dup2(fd, 2)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
     sys.stdin = open(0, closefd=False)
     sys.stdout = open(1, "w", buffering=1, closefd=False)
     sys.stderr = open(2, "w", buffering=1, closefd=False)
@@ -155,7 +157,8 @@ def _child(argv: list[str], log: str) -> None:
         import traceback
         traceback.print_exc()
     finally:
-        sys.stdout.flush(); sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(rc or 0)
 
 
@@ -170,7 +173,8 @@ def serve(root, parent: int) -> None:
     # What a training process needs, imported once here (the forks inherit it).
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401  (the optimisers import it on construction, slowly)
-    from gan_core import cli
+
+    from gan_core import cli  # noqa: F401  (each fork runs its main)
     from gan_core.engine import training  # noqa: F401
     from gan_core.share.export import export_run  # noqa: F401
     # torch's ~140,000 objects out of the cyclic collector's sight: a full collection in a training process

@@ -26,10 +26,10 @@ from onnx import external_data_helper
 
 from gan_core.errors import GanError
 from gan_core.files import file_kind, open_regular, write_output
-from gan_core.share.generation import PRIORS, sample_latents
-from gan_core.theory import rejection
 from gan_core.share import latent
 from gan_core.share.facts import latest_quality
+from gan_core.share.generation import PRIORS, sample_latents
+from gan_core.theory import rejection
 
 OPSET = 18
 
@@ -246,8 +246,8 @@ def _check_in_place(path: Path) -> None:
 def export_run(run_dir, out=None, should_stop=lambda: False) -> ExportReport:
     """Export a run's last checkpoint to `out` (default RUN_DIR/generator.onnx) with its metadata; should_stop:
     whether a stop was asked (the refit of D then ends early: gan_core.engine.refit.final_pair)."""
-    from gan_core.engine.refit import final_pair   # lazy: keeps `import gan_core.share.export` light
     from gan_core.config import GENERATION_DEFAULTS
+    from gan_core.engine.refit import final_pair  # lazy: keeps `import gan_core.share.export` light
     from gan_core.runs.store import read_status
 
     run_dir = Path(run_dir)
@@ -264,7 +264,8 @@ def export_run(run_dir, out=None, should_stop=lambda: False) -> ExportReport:
             # D's logit for rejection sampling: itself, or for a packed D its logit on (x, …, x) / P
             "rejection_logit": "single-point" if (cfg.pack or 1) == 1 else f"packed-diagonal/{cfg.pack}",
             # on by default only for an unpacked D: a packed D's logit on (x, …, x) is an extrapolation
-            "rejection_default": (cfg.pack or 1) == 1 and GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
+            "rejection_default": (cfg.pack or 1) == 1
+                                 and GENERATION_DEFAULTS.get(str(cfg.dataset), {}).get("rejection", False),
             "description": f"GAN generator trained on {Path(str(cfg.dataset)).name} for {iteration} iterations",
             # what gan_core.engine.refit did between the checkpoint and this file
             **{f"final_{k}": v for k, v in notes.items()}}

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from gan_core.share import onnx_check
 from gan_core.errors import ConfigError, ModelFileError
 from gan_core.files import open_regular
-from gan_core.share import latent
+from gan_core.share import latent, onnx_check
 
 PRIORS = ("normal", "uniform")
 
@@ -86,7 +85,7 @@ def _capped(data: bytes, name: str, size: int | None = None) -> tuple[bytes, str
 
 def _unwrap_zip(data: bytes, name: str) -> bytes:
     """A zip made by share_package holds generator.onnx: accept it as the model itself."""
-    from gan_core.data.uploads import _zip_entry_count   # numpy-only module: no torch
+    from gan_core.data.uploads import _zip_entry_count  # numpy-only module: no torch
     f = io.BytesIO(data)
     count = _zip_entry_count(f)
     if count is not None and count > 100:
@@ -146,14 +145,16 @@ class GeneratorModel:
         xs, ls = [], []
         for i in range(0, len(z), self.max_batch):   # never a batch larger than the trial run's
             try:
-                x, lg = self.session.run([self.output_name, self.logit_name], {self.input_name: z[i:i + self.max_batch]})
+                x, lg = self.session.run([self.output_name, self.logit_name],
+                                         {self.input_name: z[i:i + self.max_batch]})
             except Exception as exc:
                 raise ModelFileError(f"{self.name} failed to run: {_first_line(exc)}") from None
             xs.append(np.asarray(x, np.float32))
             ls.append(np.asarray(lg, np.float64).reshape(-1))
         x, lg = np.concatenate(xs), np.concatenate(ls)
         if x.shape != (len(z), *self.output_shape) or lg.shape != (len(z),):
-            raise ModelFileError(f"{self.name} returned shapes {list(x.shape)} and {list(lg.shape)} for {len(z)} latents")
+            raise ModelFileError(f"{self.name} returned shapes {list(x.shape)} and {list(lg.shape)} "
+                                 f"for {len(z)} latents")
         if not np.isfinite(x).all():
             raise ModelFileError(f"{self.name} produced NaN or infinite values "
                                  "(the generator's training probably diverged)")

@@ -130,7 +130,10 @@ def _value_info(buf) -> tuple:
                                 if dn == 1 and dw == 2:     # Dimension: dim_value | dim_param
                                     d = None
                                     for kn, kw, kv in _fields(dv):
-                                        d = _signed(kv) if kn == 1 and kw == 0 else _text(kv) if kn == 2 and kw == 2 else d
+                                        if kn == 1 and kw == 0:
+                                            d = _signed(kv)
+                                        elif kn == 2 and kw == 2:
+                                            d = _text(kv)
                                     dims.append(d)
     return name, elem, dims
 

@@ -137,7 +137,8 @@ def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int =
     if raw.size != z_py.size + n * size * (2 if with_rejection else 1):
         raise ShareError(f"{ORT_PACKAGE} gave {raw.size - z_py.size} output values for {n} samples; "
                          f"expected {n * size} (samples of shape {list(model.output_shape)})")
-    z_js, x_js = raw[: z_py.size].reshape(z_py.shape), raw[z_py.size: z_py.size + n * size].reshape(n, *model.output_shape)
+    z_js = raw[: z_py.size].reshape(z_py.shape)
+    x_js = raw[z_py.size: z_py.size + n * size].reshape(n, *model.output_shape)
     if not np.allclose(z_js, z_py, rtol=0, atol=1e-6):
         raise ShareError("the page's latent sampler (JavaScript) disagrees with Python's by up to "
                          f"{float(np.abs(z_js - z_py).max()):.3g}; this is a bug in gan_core")
@@ -148,8 +149,9 @@ def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int =
     if with_rejection:
         kept = _worst(raw[z_py.size + n * size:].reshape(n, *model.output_shape), model.generate(n, seed))
         if not kept <= tol:
-            raise ShareError(f"the page's rejection sampling by D keeps other samples than `generate` (up to {kept:.3g} "
-                             f"apart on {n} samples of seed {seed}; envelope M {report.get('envelope_logit')} in the "
+            raise ShareError(f"the page's rejection sampling by D keeps other samples than `generate` "
+                             f"(up to {kept:.3g} apart on {n} samples of seed {seed}; "
+                             f"envelope M {report.get('envelope_logit')} in the "
                              f"page, {model.last_rejection['envelope_logit']} in Python); no page written")
         worst = max(worst, kept)
     return worst
@@ -333,7 +335,7 @@ def write_page(source, out) -> PageReport:
     if out.is_dir():
         raise GanError(f"--out {out} is a folder; give a file name ending in .html")
     rep = build_page(source)
-    from gan_core.share.outputs import atomic_write   # same folder + rename; permissions from the umask
+    from gan_core.share.outputs import atomic_write  # same folder + rename; permissions from the umask
     try:
         atomic_write(out, rep.html)
     except OSError as exc:

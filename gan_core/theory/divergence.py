@@ -288,8 +288,8 @@ def theory_snapshot(samples, grid: Grid, p_data_on_grid: DensityArg, bandwidth=N
     ``f(h) -> array`` giving it smoothed by the KDE bandwidth ``h`` (per-dimension array), e.g.
     ``lambda h: smoothed_mixture_density(grid.points, centers, std, h)`` — the fair choice for
     narrow mixtures (see the module docstring).  Scott's h follows the samples' spread, so for
-    a JSD curve comparable across iterations pass one fixed ``bandwidth`` per dataset.  Returns ``p_g``, ``p_data`` (as used),
-    ``d_star``, ``jsd``, ``value_at_optimum`` and ``bandwidth``.
+    a JSD curve comparable across iterations pass one fixed ``bandwidth`` per dataset.  Returns ``p_g``,
+    ``p_data`` (as used), ``d_star``, ``jsd``, ``value_at_optimum`` and ``bandwidth``.
     """
     h = scott_bandwidth(samples, grid) if bandwidth is None else np.broadcast_to(
         np.asarray(bandwidth, float), (grid.dim,))

@@ -223,7 +223,8 @@ class DigitsScorer:
         """
         from scipy import linalg
 
-        (mu_a, s_a), (mu_b, s_b) = real_fit or DigitsScorer.gaussian_fit(real_images), DigitsScorer.gaussian_fit(fake_images)
+        (mu_a, s_a), (mu_b, s_b) = (real_fit or DigitsScorer.gaussian_fit(real_images),
+                                    DigitsScorer.gaussian_fit(fake_images))
         eye = np.eye(len(mu_a)) * eps
         s_a, s_b = s_a + eye, s_b + eye
         covmean = linalg.sqrtm(s_a @ s_b)
