@@ -11,13 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.share import generation, model_card, outputs
-from gan_core.runs import paths
-from gan_core.views.samples import samples_figure
-from gan_core.views import class_counts, image_grid
-from gan_core.runs import store
 from gan_core.errors import GanError
+from gan_core.runs import paths, store
+from gan_core.share import generation, model_card, outputs
 from gan_core.share.page import share_page_bytes, share_unavailable
+from gan_core.views import class_counts, image_grid
+from gan_core.views.samples import samples_figure
 from ui.common import keep, query_list, restore, set_query
 from ui.live_chart import live_chart
 from ui.nav import page_setup
@@ -194,8 +193,9 @@ try:
     st.download_button("Download model + card (.zip)", lambda src=model_source: model_card.share_package(src),
                        file_name=f"{model_name}-generator.zip", mime="application/zip", on_click="ignore",
                        key="dl_model")
-    st.download_button("Download web page", lambda src=model_source: share_page_bytes(src), file_name=f"{model_name}.html",
-                       mime="text/html", on_click="ignore", key="dl_page", disabled=bool(share_unavailable()),
+    st.download_button("Download web page", lambda src=model_source: share_page_bytes(src),
+                       file_name=f"{model_name}.html", mime="text/html", on_click="ignore", key="dl_page",
+                       disabled=bool(share_unavailable()),
                        help=share_unavailable() or "One .html file that samples this model in any browser, offline.")
 except GanError as e:
     st.error(str(e))

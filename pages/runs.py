@@ -20,25 +20,20 @@ import time
 
 import streamlit as st
 
-from gan_core.runs import comparisons
-from gan_core.runs import control
-from gan_core.jobs import launch
-from gan_core.runs import paths
-from gan_core.views import curves, series
-from gan_core.runs import store
-from gan_core.runs import transfer
-from gan_core.theory import verdict
-from gan_core.views.captions import CAPTIONS
-from gan_core.views.plotting import PALETTE
-from gan_core.views.run_table import runs_table
-from gan_core.views import class_counts
-from gan_core.views.image_grid import image_figure
-from gan_core.views.samples import real_sample, samples_figure
-from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
 from gan_core.errors import GanError
 from gan_core.files import open_regular
+from gan_core.jobs import launch
+from gan_core.runs import comparisons, control, paths, store, transfer
 from gan_core.share.page import share_page_bytes, share_unavailable
-from ui.common import TRAIN, keep, link, query_list, restore, set_query, timed, PageTrace
+from gan_core.theory import verdict
+from gan_core.views import class_counts, curves, series
+from gan_core.views.captions import CAPTIONS
+from gan_core.views.image_grid import image_figure
+from gan_core.views.plotting import PALETTE
+from gan_core.views.run_table import runs_table
+from gan_core.views.samples import real_sample, samples_figure
+from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
+from ui.common import TRAIN, PageTrace, keep, link, query_list, restore, set_query, timed
 from ui.controls import extend_controls, live_controls
 from ui.live_chart import live_chart
 from ui.nav import page_setup
@@ -555,7 +550,8 @@ def counts_view(run_dir, it: int, mtime: float) -> None:
                 st.caption(why)
             return
         cache.clear()
-        cache[key] = class_counts.counts_figure(*counts, title=f"classes of the {len(samples)} samples — iteration {it}")
+        cache[key] = class_counts.counts_figure(*counts,
+                                                title=f"classes of the {len(samples)} samples — iteration {it}")
     chart(cache[key], "class_counts")
 
 

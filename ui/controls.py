@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_core.runs import control
-from gan_core.jobs import launch
-from gan_core.runs import store
-from gan_core.engine import schedule
 from gan_core.config import G_LOSSES, TrainConfig
+from gan_core.engine import schedule
 from gan_core.errors import GanError
+from gan_core.jobs import launch
+from gan_core.runs import control, store
 from ui.common import traced
 
 SPEEDS = {"full speed": 0.0, "50 it/s": 50.0, "20 it/s": 20.0, "10 it/s": 10.0, "5 it/s": 5.0, "2 it/s": 2.0,
