@@ -15,14 +15,24 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from bench.page_responsiveness import Figures
-from tests.support.browser import (CHROMIUM, in_frames, new_context, open_browser, run_now, start_server,
-                                   table_iteration, value_trace, wait_value, watch_console)
+from gan_core.config import DATASET_DEFAULTS, TrainConfig
 from gan_core.jobs import launch
 from gan_core.runs import store
-from gan_core.config import DATASET_DEFAULTS, TrainConfig
+from tests.support.browser import (
+    CHROMIUM,
+    in_frames,
+    new_context,
+    open_browser,
+    run_now,
+    start_server,
+    table_iteration,
+    value_trace,
+    wait_value,
+    watch_console,
+)
 
 SHOTS = ROOT / "test-artifacts" / "browser"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
@@ -211,7 +221,8 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
         t0 = time.perf_counter()
         seed_box.press("Enter")
         gen.wait_for_function("(s) => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
-                              "String((p.layout.title && p.layout.title.text) || '').includes('seed ' + s))", arg=str(s))
+                              "String((p.layout.title && p.layout.title.text) || '').includes('seed ' + s))",
+                              arg=str(s))
         times.append(time.perf_counter() - t0)
     measured["generate_s"] = sorted(times)
     assert min(times) < 10

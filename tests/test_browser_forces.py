@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_browser import CHROMIUM, SHOTS, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
 
 from gan_core.runs import store
-from test_browser import CHROMIUM, SHOTS, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
@@ -26,7 +26,7 @@ SNAPSHOT_TRACES = """() => {  /* Streamlit wraps plotly titles in <b> */
 CLUSTERS = [(0.25, 0.25), (0.75, 0.3), (0.5, 0.75)]  # fractions of the canvas
 
 
-def test_draw_three_clusters_train_and_see_the_forces(app, browser):
+def test_draw_three_clusters_train_and_see_the_forces(app, browser):  # noqa: F811  (test_browser's fixtures)
     url, runs_dir = app
     ctx, figures = browser
     page = _page(ctx, figures)

@@ -8,10 +8,10 @@ other hosts are refused and counted. Screenshots: test-artifacts/browser/steer_*
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from bench.steer_latency import steer
 from tests.support.browser import CHROMIUM, start_server, stop_process
-from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
                                 "(scripts/setup.sh --dev installs it)")

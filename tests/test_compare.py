@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from gan_core.engine import compare as cmp
-from gan_core.runs import comparisons
-from gan_core.runs import store
-from gan_core.engine import stacked
 from gan_core.config import TrainConfig
-from gan_core.errors import ConfigError
+from gan_core.engine import compare as cmp
+from gan_core.engine import stacked
 from gan_core.engine.training import train
+from gan_core.errors import ConfigError
+from gan_core.runs import comparisons, store
 
 SMALL = dict(dataset="ring8", hidden=16, depth=2, snapshot_every=100, export_onnx=False, device="cpu")
 COUNTS = {"modes_covered": 0, "high_quality_fraction": 1 / 2500,  # counts: within one sample of 2,500
@@ -78,7 +77,8 @@ def test_stop_and_resume_of_a_comparison_gives_the_same_rows(tmp_path, monkeypat
     assert {st["state"] for st in final.values()} == {"stopped"}
     # lanes are processes of their own: each stops at its own iteration once one has asked (a lane still
     # setting up when the first asks stops before its first iteration: 0)
-    assert all(0 <= st["iteration"] < 60 for st in final.values()) and max(st["iteration"] for st in final.values()) >= 33
+    assert (all(0 <= st["iteration"] < 60 for st in final.values())
+            and max(st["iteration"] for st in final.values()) >= 33)
     final = cmp.compare(TrainConfig(), tmp_path / "resumed", {}, resume=True)
     assert {st["state"] for st in final.values()} == {"completed"}
     for name in ("g_loss-minimax", "g_loss-nonsaturating"):

@@ -2,8 +2,8 @@ import dataclasses
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from gan_core.cli import build_parser
 from gan_core.config import TrainConfig, help_text
 from gan_core.errors import ConfigError
@@ -25,7 +25,8 @@ def test_resolved_fills_dataset_defaults_and_explicit_values_win():
     # Adam's betas are per dataset too: grid25 trains without momentum (issue 12's sweep), the others keep
     # DCGAN's (0.5, 0.999); a value given explicitly wins, and the old default stays one flag away
     assert (c.beta1, c.beta2) == (0.5, 0.999)
-    assert (TrainConfig(dataset="grid25").resolved().beta1, TrainConfig(dataset="grid25").resolved().beta2) == (0.0, 0.9)
+    grid25 = TrainConfig(dataset="grid25").resolved()
+    assert (grid25.beta1, grid25.beta2) == (0.0, 0.9)
     assert TrainConfig(dataset="grid25", beta1=0.5).resolved().beta1 == 0.5
     args = build_parser().parse_args(["train", "--dataset", "grid25", "--beta1", "0.5", "--beta2", "0.999"])
     assert (args.beta1, args.beta2) == (0.5, 0.999)

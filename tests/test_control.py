@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import run_cli, wait_for
-from gan_core.runs import control
-from gan_core.runs import store
+
 from gan_core.config import TrainConfig
-from gan_core.errors import ConfigError, RunError
 from gan_core.engine.training import train
+from gan_core.errors import ConfigError, RunError
+from gan_core.runs import control, store
 
 
 def _cfg(tmp_path, name="run", **kw):
@@ -265,8 +264,7 @@ def test_extension_at_learning_rate_zero_is_refused_and_restart_works(tmp_path):
 def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
     """The dashboard's warm worker: a job becomes a training process in its own session, at a lower
     priority, that writes its status long before a fresh interpreter could have imported torch."""
-    from gan_core.jobs import launch
-    from gan_core.jobs import worker
+    from gan_core.jobs import launch, worker
     monkeypatch.setenv("GAN_WARM_WORKER", "1")  # conftest turns it off for the AppTests
     root = tmp_path / "runs"
     assert launch.start_worker(root)
@@ -282,7 +280,8 @@ def test_warm_worker_forks_training_processes(tmp_path, monkeypatch):
         assert wait_for(lambda: job.poll() is not None, timeout=120)
         assert job.returncode == 0 and store.read_status(cfg.run_dir)["state"] == "completed"
         # a job that fails at once: its exit status and the CLI's one-line error reach the page
-        job = launch._spawn(["train", "--dataset", "nonexistent.csv", "--run-dir", str(root / "bad")], root / "bad", root)
+        job = launch._spawn(["train", "--dataset", "nonexistent.csv", "--run-dir", str(root / "bad")],
+                            root / "bad", root)
         assert isinstance(job, worker.Job)
         with pytest.raises(RunError, match="nonexistent"):
             launch.wait_started(job, root / "bad", timeout=30)
@@ -298,8 +297,8 @@ def test_worker_started_with_the_server_serves_even_the_first_start(tmp_path, mo
     ends with the process it serves."""
     import subprocess
     import sys
-    from gan_core.jobs import launch
-    from gan_core.jobs import worker
+
+    from gan_core.jobs import launch, worker
     root = tmp_path / "runs"
     monkeypatch.setenv("GAN_WARM_WORKER", "1")
     monkeypatch.setenv("GAN_RUNS_DIR", str(root))
@@ -324,6 +323,7 @@ def test_stop_at_the_very_end_completes_with_the_model(tmp_path, monkeypatch):
     """A Stop (STOP file and SIGTERM, as the page sends) arriving during the final export: the run still
     ends `completed` with generator.onnx, the process is not killed, and the request is consumed."""
     import signal
+
     from gan_core.engine import training
     real_export = training._export
 

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from conftest import ROOT, run_cli
-from gan_core.runs import store
-from gan_core.runs.paths import snapshot_path
+
 from gan_core.engine.algorithm import discriminator_step, generator_step
 from gan_core.engine.models import MLPDiscriminator, MLPGenerator
+from gan_core.runs import store
+from gan_core.runs.paths import snapshot_path
 
 TINY = ["--hidden", "16", "--depth", "2", "--batch-size", "32", "--log-every", "10", "--snapshot-every", "50",
         "--snapshot-samples", "500", "--device", "cpu", "--seed", "3", "--quiet"]
@@ -124,7 +124,9 @@ def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process
     got = files(two)
     tb = {f for f in got if f.startswith("tb/")}
     assert len(tb) == 1  # one writer: one event file
-    assert got - tb == {"config.json", "metrics.csv", "status.json", "checkpoints/last.pt", "generator.onnx", ".lock"} | snaps  # .lock: rank 0 is the one writer
+    # .lock: rank 0 is the one writer
+    assert got - tb == {"config.json", "metrics.csv", "status.json", "checkpoints/last.pt", "generator.onnx",
+                        ".lock"} | snaps
     st, cfg = store.read_status(two), json.loads((two / "config.json").read_text())
     assert st["state"] == "completed" and st["iteration"] == 100 and st["world_size"] == 2 and cfg["world_size"] == 2
     m = pd.read_csv(two / "metrics.csv")

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_core.data import drawn
 from gan_core.config import TrainConfig
+from gan_core.data import drawn
 from gan_core.data.datasets import load_dataset
 from gan_core.errors import DataError, GanError
 

@@ -4,13 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core.theory import forces
 from gan_core.config import TrainConfig
 from gan_core.data.datasets import load_dataset
 from gan_core.engine.models import MLPDiscriminator, MLPGenerator, build_models
 from gan_core.engine.objective import generator_loss
 from gan_core.engine.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
 from gan_core.runs.paths import snapshot_path
+from gan_core.theory import forces
 
 OBJECTIVES = ("minimax", "nonsaturating")
 
@@ -25,7 +25,8 @@ class LinearLogit(nn.Module):
 
     def __init__(self, w, b=0.0):
         super().__init__()
-        self.w, self.b = nn.Parameter(torch.tensor(w, dtype=torch.float64)), nn.Parameter(torch.tensor(b, dtype=torch.float64))
+        self.w = nn.Parameter(torch.tensor(w, dtype=torch.float64))
+        self.b = nn.Parameter(torch.tensor(b, dtype=torch.float64))
 
     def forward(self, x):
         return x @ self.w + self.b
@@ -167,7 +168,8 @@ def test_d_on_the_grid_in_blocks_is_d_on_the_whole_grid(tmp_path):
     from gan_core.engine.models import pointwise_logit
     s, G, D, cfg = _snapshot(tmp_path, "ring8")
     D.eval()
-    grid = torch.as_tensor(np.stack(np.meshgrid(*s["grid_axes"], indexing="ij"), -1).reshape(-1, 2), dtype=torch.float32)
+    grid = torch.as_tensor(np.stack(np.meshgrid(*s["grid_axes"], indexing="ij"), -1).reshape(-1, 2),
+                           dtype=torch.float32)
     assert len(grid) > snapshots.GRID_BLOCK  # the snapshot's grid was evaluated in several blocks
     seen = []
     blocked = snapshots.in_blocks(lambda g: seen.append(len(g)) or pointwise_logit(D, g), grid)

@@ -1,13 +1,14 @@
-"""gan_core.engine.fused: Algorithm 1's steps with hand-written gradients equal gan_core.engine.algorithm's (autograd)."""
+"""gan_core.engine.fused: Algorithm 1's steps with hand-written gradients equal gan_core.engine.algorithm's
+(autograd)."""
 import copy
 
 import pytest
 import torch
 
-from gan_core.engine import fused
-from gan_core.engine.algorithm import discriminator_step, generator_step
 from gan_core.config import TrainConfig
 from gan_core.data.datasets import load_dataset
+from gan_core.engine import fused
+from gan_core.engine.algorithm import discriminator_step, generator_step
 from gan_core.engine.models import build_models
 
 
@@ -67,7 +68,8 @@ def test_fused_steps_equal_autograd(dataset, kw, objective):
         assert torch.allclose(p, q, atol=1e-5), (p - q).abs().max()
     z = zs[0]
     assert torch.allclose(G(z), G2(z), atol=1e-4)
-    assert any((p - q).abs().max() > 0 for p, q in zip(G.parameters(), copy.deepcopy(_pair(dataset, **kw)[2][0]).parameters()))
+    assert any((p - q).abs().max() > 0
+               for p, q in zip(G.parameters(), copy.deepcopy(_pair(dataset, **kw)[2][0]).parameters()))
 
 
 def test_fused_falls_back_to_the_optimiser_for_sgd():
@@ -76,8 +78,10 @@ def test_fused_falls_back_to_the_optimiser_for_sgd():
     assert not steps.adam_d.fast
     xs, zs = _batches(cfg, ds, 2)
     for i in range(2):
-        discriminator_step(G, D, od, xs[i], zs[2 * i]); steps.discriminator_step(xs[i], zs[2 * i])
-        generator_step(G, D, og, zs[2 * i + 1], "nonsaturating"); steps.generator_step(zs[2 * i + 1], "nonsaturating")
+        discriminator_step(G, D, od, xs[i], zs[2 * i])
+        steps.discriminator_step(xs[i], zs[2 * i])
+        generator_step(G, D, og, zs[2 * i + 1], "nonsaturating")
+        steps.generator_step(zs[2 * i + 1], "nonsaturating")
     for p, q in zip(D.parameters(), D2.parameters()):
         assert torch.allclose(p, q, atol=1e-5)
     assert all(p.grad is None for p in D2.parameters())
@@ -95,7 +99,8 @@ def test_image_side_convolutions_equal_autograd(channels, size):
     from gan_core.engine.models import DCDiscriminator, DCGenerator, init_weights
     torch.manual_seed(3)
     G, D = DCGenerator(8, channels, size, 8), DCDiscriminator(channels, size, 8)
-    G.apply(init_weights); D.apply(init_weights)
+    G.apply(init_weights)
+    D.apply(init_weights)
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
     adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), fused=True)  # noqa: E731
     og, od, og2, od2 = adam(G), adam(D), adam(G2), adam(D2)
@@ -103,7 +108,7 @@ def test_image_side_convolutions_equal_autograd(channels, size):
     convs = [layer for layer in steps.g_chain + steps.d_chain if isinstance(layer, fused._Conv)]
     assert sum(c.image_out for c in convs) == 1 and sum(c.image_in for c in convs) == 1
     g = torch.Generator().manual_seed(5)
-    for i in range(3):
+    for _ in range(3):
         x = torch.rand(16, channels, size, size, generator=g) * 2 - 1
         z1, z2 = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
         for s, t in zip(discriminator_step(G, D, od, x, z1), steps.discriminator_step(x, z1)):
@@ -112,7 +117,8 @@ def test_image_side_convolutions_equal_autograd(channels, size):
     for p, q in zip(D.parameters(), D2.parameters()):
         assert torch.allclose(p, q, atol=1e-5), (p - q).abs().max()
     z = torch.randn(4, 8, generator=g)
-    G.eval(); G2.eval()
+    G.eval()
+    G2.eval()
     assert torch.allclose(G(z), G2(z), atol=1e-4)
 
 

@@ -277,5 +277,6 @@ def test_generation_works_with_torch_unavailable(tmp_path, points_file):
 
 
 def test_importing_generation_does_not_import_torch(tmp_path):
-    out = _run_python("import sys, gan_core.share.generation, gan_core.share.outputs\nprint('torch' in sys.modules)", tmp_path)
+    out = _run_python("import sys, gan_core.share.generation, gan_core.share.outputs\n"
+                      "print('torch' in sys.modules)", tmp_path)
     assert out.strip() == "False"

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -81,7 +80,7 @@ def finish(p: subprocess.Popen, timeout=30.0) -> tuple[int, str, str]:
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
-        raise AssertionError(f"the trainer did not end within {timeout} s: {err[-1000:]}")
+        raise AssertionError(f"the trainer did not end within {timeout} s: {err[-1000:]}") from None
     assert "Traceback" not in err, err[-2000:]
     return p.returncode, out, err
 
@@ -267,7 +266,7 @@ def test_malformed_control_requests_get_an_answer_and_the_run_goes_on(tmp_path):
                "d": {"id": "d", "command": "step", "count": "many"},
                "e": {"id": "e", "command": "set", "changes": {"lr_d": 1e400}},
                "f": [1, 2, 3]}
-        for i, (name, body) in enumerate(bad.items()):
+        for name, body in bad.items():
             (box / f"{time.time_ns():020d}-{name}.json").write_text(json.dumps(body).replace("Infinity", "1e400"))
         (box / f"{time.time_ns():020d}-g.json").write_bytes(b"\xff\xfe not json")
         time.sleep(1.5)

@@ -26,15 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gan_core import cli
-from gan_core.data import uploads as gdata
-from gan_core.share import generation, outputs
-from gan_core.share import onnx_check
-from gan_core.runs import runlock
-from gan_core.runs import store  # noqa: E402
+# imported after the sys.path set-up above: the file also runs as a script (`python tests/test_hostile_inputs.py`)
+from gan_core import cli  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.data import uploads as gdata  # noqa: E402
 from gan_core.data.uploads import load_file  # noqa: E402
 from gan_core.errors import ConfigError, DataError, GanError, ModelFileError, RunError  # noqa: E402
+from gan_core.runs import runlock, store  # noqa: E402
+from gan_core.share import generation, onnx_check, outputs  # noqa: E402
 
 GB = 2 ** 30
 
@@ -99,9 +98,9 @@ def tiny_pngs_zip(n: int) -> bytes:
 
 
 def onnx_model(nodes, inputs, outputs, inits=(), metadata=None, opset=17, functions=()):
-    import onnx
     from onnx import helper, numpy_helper
-    graph = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(np.asarray(a), n) for n, a in inits])
+    graph = helper.make_graph(nodes, "g", inputs, outputs,
+                              [numpy_helper.from_array(np.asarray(a), n) for n, a in inits])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("local", 1)],
                               ir_version=8, functions=list(functions))
     for k, v in (metadata or {}).items():
@@ -143,8 +142,8 @@ def loop_model(trips=10 ** 12):
 
 def identity_model(latent_dim_meta):
     from onnx import helper
-    return onnx_model([helper.make_node("Identity", ["z"], ["x"])], [vi("z", ["batch", "d"])], [vi("x", ["batch", "d"])],
-                      metadata={"latent_dim": latent_dim_meta})
+    return onnx_model([helper.make_node("Identity", ["z"], ["x"])], [vi("z", ["batch", "d"])],
+                      [vi("x", ["batch", "d"])], metadata={"latent_dim": latent_dim_meta})
 
 
 def batch_ignoring_model():
@@ -456,6 +455,7 @@ class _Evil:
 
 def test_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path):
     import torch
+
     from gan_core.engine.checkpoint import load_checkpoint
     marker = Path(tempfile.gettempdir()) / f"gan_pwned_{os.getpid()}"
     (tmp_path / "checkpoints").mkdir()
@@ -468,6 +468,7 @@ def test_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path):
 
 def test_everything_training_saves_loads_with_weights_only(tmp_path):
     import torch
+
     from gan_core.engine.checkpoint import plain_state
     from gan_core.engine.training import train
     for opt in ("adam", "sgd"):
@@ -652,7 +653,8 @@ def _cli_error(capsys, argv) -> str:
     (["--dataset-param", "modes=0"], "dataset parameter modes must be a whole number in [1, 1000], got 0"),
     (["--dataset-param", "std=-1"], "dataset parameter std must be a number"),
     (["--dataset-param", "std=nan"], "dataset parameter std must be a number"),
-    (["--dataset-param", "colour=1"], "unknown dataset parameter 'colour' for ring8; its parameters: modes, radius, std"),
+    (["--dataset-param", "colour=1"],
+     "unknown dataset parameter 'colour' for ring8; its parameters: modes, radius, std"),
     (["--batch-size", 10 ** 9], "batch_size must be at most 65,536"),
     (["--snapshot-samples", 10 ** 9], "snapshot_samples must be at most 100,000"),
     (["--hidden", 10 ** 6], "hidden must be at most 8,192"),
@@ -695,7 +697,8 @@ def test_cli_generate_checks(tmp_path, capsys, monkeypatch):
     assert "invalid int value: '1e9'" in capsys.readouterr().err
     assert "too many at once" in _cli_error(capsys, ["generate", model, "--n", 10 ** 9, "--out", tmp_path / "a.csv"])
     assert "--seed must lie in 0" in _cli_error(capsys, ["generate", model, "--seed", -1, "--out", tmp_path / "a.csv"])
-    assert "--seed must lie in 0" in _cli_error(capsys, ["generate", model, "--seed", 2 ** 64, "--out", tmp_path / "a.csv"])
+    assert "--seed must lie in 0" in _cli_error(capsys, ["generate", model, "--seed", 2 ** 64,
+                                                         "--out", tmp_path / "a.csv"])
     assert "is a folder" in _cli_error(capsys, ["generate", model, "--out", tmp_path])
     (tmp_path / "f").write_text("")
     assert "f is a file, not a folder" in _cli_error(capsys, ["generate", model, "--out", tmp_path / "f" / "a.csv"])
@@ -788,9 +791,10 @@ def test_share_zip_with_a_huge_model_is_refused_from_its_header(monkeypatch):
 
 def test_exported_ring8_and_digits_models_pass_the_checks(tmp_path):
     import onnx
+
     from gan_core.data.datasets import builtin
-    from gan_core.share.export import export_generator
     from gan_core.engine.models import DataSpace, build_models
+    from gan_core.share.export import export_generator
     for name in ("ring8", "digits"):
         cfg = TrainConfig(dataset=name).resolved()
         ds = builtin(name)

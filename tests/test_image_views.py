@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, run_cli
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, run_cli
 from gan_core.share.generation import load_model
 from gan_core.views import class_counts, image_grid
 
@@ -62,7 +62,8 @@ def test_colour_grid_and_row_with_a_framed_step():
     grey = _images(9, 28)
     framed = np.asarray(image_grid.row_image(grey, mark=0))   # grey pictures: an RGB row, for the colour frame
     assert framed.ndim == 3 and (framed[0, :g] == image_grid.MARK).all()
-    assert (framed[g:g + 84, g:g + 84] == (grey[0, 0] * 255 + 0.5).astype(np.uint8).repeat(3, 0).repeat(3, 1)[..., None]).all()
+    assert (framed[g:g + 84, g:g + 84]
+            == (grey[0, 0] * 255 + 0.5).astype(np.uint8).repeat(3, 0).repeat(3, 1)[..., None]).all()
     assert np.asarray(image_grid.row_image(grey)).shape[0] == 28 * 3 + 2 * g   # 9 steps of 28×28: one row
     wide = np.asarray(image_grid.row_image(_images(40, 28)))   # past the width it wraps
     assert wide.shape[1] <= image_grid.ROW_WIDTH_PX and wide.shape[0] > 28 * 3 * 2

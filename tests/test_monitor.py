@@ -8,9 +8,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from gan_core.runs import transfer
+from gan_core.runs import store, transfer
 from gan_core.views import curves, run_table, samples
-from gan_core.runs import store
 from gan_core.views.density_figures import d_pair_figure, figure1
 from gan_core.views.series import MetricsTail, downsample
 from gan_core.views.snapshot_choice import snapshot_kind
@@ -236,8 +235,9 @@ def test_legend_sits_below_the_axis_title_in_its_own_band():
 
 
 def test_run_table_shows_the_settings_that_differ():
-    from gan_core.runs.store import RunInfo
     from pathlib import Path
+
+    from gan_core.runs.store import RunInfo
     infos = [RunInfo(Path(n), n, "ring8", "completed", 10, 10, 5.0, 0, "", 0) for n in ("a", "b", "c")]
     cfgs = {"a": {"dataset": "ring8", "k": 1, "lr_d": 5e-4, "seed": 0},
             "b": {"dataset": "ring8", "k": 2, "lr_d": 5e-4, "seed": 0},

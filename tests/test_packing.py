@@ -10,15 +10,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from torch import nn
 
-from conftest import run_cli
-from gan_core.theory import divergence
 from gan_core.config import TrainConfig
-from gan_core.errors import ConfigError
 from gan_core.engine.models import MLPDiscriminator, PackedDiscriminator, build_models, pointwise_logit
 from gan_core.engine.objective import value_estimate
+from gan_core.errors import ConfigError
 from gan_core.runs.paths import snapshot_path
+from gan_core.theory import divergence
 
 MU_D, SD_D, MU_G, SD_G = 0.0, 1.0, 1.0, 1.5   # p_data, p_g
 LOG2 = math.log(2.0)
@@ -65,7 +65,8 @@ def test_jsd_product_monte_carlo_matches_quadrature(packed_grid):
     exact = divergence.jsd(g["p2"], g["q2"], g["g2"].cell)
     mc = divergence.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=2, n=200_000, seed=1)
     assert mc == pytest.approx(exact, abs=3e-3)
-    assert divergence.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=1) == divergence.jsd(g["p1"], g["q1"], g["g1"].cell)
+    assert (divergence.jsd_product(g["p1"], g["q1"], g["g1"].cell, pack=1)
+            == divergence.jsd(g["p1"], g["q1"], g["g1"].cell))
     assert divergence.jsd_product(g["p1"], g["p1"], g["g1"].cell, pack=3, n=20_000) == pytest.approx(0.0, abs=1e-12)
     # disjoint supports stay at log 2 for any P
     p = np.r_[np.ones(10), np.zeros(10)]

@@ -80,7 +80,7 @@ def onnx_model(kind: str = "points") -> bytes:
 def test_home_explains_the_game_and_links_pages(runs_dir):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert not at.exception
-    assert any(r"\max_D V(D, G)" in l.value for l in at.latex)
+    assert any(r"\max_D V(D, G)" in latex.value for latex in at.latex)
     assert len(at.get("page_link")) == 3
 
 

@@ -3,13 +3,12 @@ through the same control channel as `python -m gan_core control`. The trainer ru
 process (tiny nets); the page is driven by AppTest."""
 import threading
 
+from conftest import ROOT, wait_for
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, wait_for
-from gan_core.runs import control
-from gan_core.runs import store
 from gan_core.config import TrainConfig
 from gan_core.engine.training import train
+from gan_core.runs import control, store
 
 MONITOR = "pages/runs.py"
 

@@ -1,13 +1,13 @@
 """Issue 11 and 13 on the pages (AppTest): the snapshot figure's toggles, Draw your own, Compare…"""
 import json
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
+from test_pages import MONITOR, TRAIN, fake_run, page, qp, texts
 
 from gan_core.runs import store
 from gan_core.runs.paths import snapshot_path
-from test_pages import MONITOR, TRAIN, fake_run, page, qp, texts
 
 ARROWS, MESH = "G's push −∇ₓ loss", "G's manifold (latent grid)"
 
@@ -100,8 +100,8 @@ def test_draw_your_own_previews_and_trains_on_the_drawing(runs_dir):
 
 def test_a_refused_drawn_start_leaves_no_folder(runs_dir, monkeypatch):
     import ui.draw as ui_draw
-    from gan_core.jobs import launch
     from gan_core.errors import RunError
+    from gan_core.jobs import launch
 
     def refuse(cfg, **kw):
         assert (runs_dir / "bad" / "drawn_data.csv").is_file()  # written before the start, under the run
@@ -173,7 +173,8 @@ def test_seed_comparison_shows_the_mean_with_a_band(runs_dir):
     c.mkdir()
     members = ["seed-0", "seed-1", "seed-2"]
     store.write_json_atomic(c / "comparison.json", {"kind": "comparison", "dataset": "ring8", "vary": {}, "seeds": 3,
-                                                   "members": members, "settings": {m: {"seed": i} for i, m in enumerate(members)}})
+                                                   "members": members,
+                                                   "settings": {m: {"seed": i} for i, m in enumerate(members)}})
     for i, m in enumerate(members):
         d = fake_run(c, m, "completed")
         (d / "metrics.csv").unlink()

@@ -147,6 +147,7 @@ def test_cached_classifier_is_plain_arrays_and_matches_sklearn(scorer, cache_dir
     scikit-learn model trained by the same recipe."""
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
+
     from gan_core.theory.quality import _load_digits
 
     with np.load(scorer.cache_path, allow_pickle=False) as z:  # would raise on pickled objects

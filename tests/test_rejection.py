@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli
-from gan_core.theory import rejection
+
 from gan_core.errors import ConfigError
 from gan_core.share import latent
 from gan_core.share.generation import load_model, sample_latents
+from gan_core.theory import rejection
 
 SHARE = Path(__file__).resolve().parents[1] / "gan_core" / "share"
 NODE = shutil.which("node") or shutil.which("nodejs")
@@ -176,8 +176,8 @@ def packed_run(tmp_path_factory):
 
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_exported_model_carries_d_and_round_trips(packed_run):
-    from gan_core.engine.refit import final_pair
     from gan_core.engine.models import pointwise_logit
+    from gan_core.engine.refit import final_pair
     model = load_model(packed_run / "generator.onnx")
     assert model.logit_name == "logit" and model.output_name == "x"
     meta = model.metadata
@@ -216,6 +216,7 @@ def test_cli_generate_with_and_without_rejection(packed_run, tmp_path):
 @pytest.mark.slow  # trains and exports (dynamo ONNX export: ~10 s on an idle 2-core machine)
 def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
     from torch import nn
+
     from gan_core.share.export import export_generator
     torch.manual_seed(0)
     path = tmp_path / "g.onnx"
@@ -231,12 +232,13 @@ def test_model_without_d_refuses_rejection_in_one_line(tmp_path):
 @pytest.mark.slow  # trains and exports twice (dynamo ONNX export: ~10 s each on an idle 2-core machine)
 def test_an_unpacked_run_exports_d_refit_to_its_final_g(tmp_path):
     from gan_core.engine.checkpoint import load_discriminator
-    from gan_core.engine.refit import final_pair
     from gan_core.engine.models import pointwise_logit
+    from gan_core.engine.refit import final_pair
     from gan_core.share.export import export_run
     run = tmp_path / "run"
-    r = run_cli("train", "--dataset", "grid25", "--run-dir", run, "--iterations", "40", "--hidden", "16", "--depth", "2",
-                "--batch-size", "32", "--refit-d", "60", "--snapshot-samples", "300", "--quiet", timeout=180)
+    r = run_cli("train", "--dataset", "grid25", "--run-dir", run, "--iterations", "40", "--hidden", "16",
+                "--depth", "2", "--batch-size", "32", "--refit-d", "60", "--snapshot-samples", "300", "--quiet",
+                timeout=180)
     assert r.returncode == 0, r.stderr
     model = load_model(run / "generator.onnx")
     assert "refit to the final G for 60 steps" in model.metadata["final_discriminator"]

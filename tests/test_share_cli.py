@@ -6,9 +6,8 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from PIL import Image
-
 from conftest import ROOT, run_cli
+from PIL import Image
 
 NO_TORCH = ("import sys; sys.modules['torch'] = None; sys.argv = ['gan_core'] + sys.argv[1:]; "
             "from gan_core.cli import main; rc = main(); "

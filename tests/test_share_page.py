@@ -11,14 +11,14 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
+from conftest import ROOT, run_cli
 from onnx import TensorProto, helper
 from PIL import Image
 
-from conftest import ROOT, run_cli
 from gan_core.config import TrainConfig
+from gan_core.share import latent
 from gan_core.share.generation import interpolation_latents, load_model, sample_latents
 from gan_core.share.model_card import model_card
-from gan_core.share import latent
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "share"
@@ -318,8 +318,9 @@ module.exports = {{ env: ort.env, Tensor: ort.Tensor, InferenceSession: {{ creat
   return {{ inputNames: s.inputNames, outputNames: s.outputNames, run: async (f) => {{
     const out = await s.run(f);
     const wrong = {json.dumps(behaviour)} === "wrong";
-    for (const k in out) out[k] = new ort.Tensor("float32", out[k].data.map((v) => wrong ? v + 0.01 : k === "logit" ? 3 * v : v),
-                                                 out[k].dims);
+    for (const k in out)
+      out[k] = new ort.Tensor("float32", out[k].data.map((v) => wrong ? v + 0.01 : k === "logit" ? 3 * v : v),
+                              out[k].dims);
     return out; }} }};
 }} }} }};
 """)
@@ -364,7 +365,8 @@ def test_refuses_bad_models_in_one_line(tmp_path):
 
 def test_refuses_what_the_browser_runtime_cannot_run(tmp_path):
     (tmp_path / "m.onnx").write_bytes(_linear({"dataset": "x"}))
-    err = _refused(tmp_path, tmp_path / "m.onnx", env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "a", "unsupported"))},
+    err = _refused(tmp_path, tmp_path / "m.onnx",
+                   env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "a", "unsupported"))},
                    contains=["does not run in a web browser", "FancyOp"])
     assert "onnxruntime-web 0.0.0" in err
     _refused(tmp_path, tmp_path / "m.onnx", env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "b", "wrong"))},

@@ -133,6 +133,7 @@ def test_one_dimensional_figure_has_arrows_under_figure1():
 
 def test_figure_from_a_real_snapshot(tmp_path):
     import torch
+
     from gan_core.config import TrainConfig
     from gan_core.data.datasets import load_dataset
     from gan_core.engine.models import build_models

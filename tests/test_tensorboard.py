@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan_core.runs import store
 from gan_core.config import TrainConfig
 from gan_core.engine.training import train
+from gan_core.runs import store
 
 EventAccumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator").EventAccumulator
 

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import torch
 
-from gan_core.theory import divergence
 from gan_core.engine.models import MLPDiscriminator
 from gan_core.engine.objective import value_estimate
+from gan_core.theory import divergence
 
 
 def test_trained_discriminator_approaches_optimal_discriminator():
@@ -16,7 +16,7 @@ def test_trained_discriminator_approaches_optimal_discriminator():
     D = MLPDiscriminator(1, hidden=32, depth=2, shift=torch.tensor([4.3]), scale=torch.tensor([0.6]))
     opt = torch.optim.Adam(D.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(1)
-    for step in range(1500):
+    for _ in range(1500):
         x = mu_data + s * torch.randn(512, 1, generator=g)
         fake = mu_g + s * torch.randn(512, 1, generator=g)
         loss = -value_estimate(D(x), D(fake))   # D ascends Ṽ (eq. 2)

@@ -9,14 +9,14 @@ import time
 import pandas as pd
 import pytest
 import torch
+from conftest import ROOT, run_cli
 
 import gan_core.engine.algorithm as algorithm
 import gan_core.engine.steering as steering
 import gan_core.engine.training as training
-from conftest import ROOT, run_cli
-from gan_core.runs import store
 from gan_core.config import DATASET_DEFAULTS, TrainConfig
 from gan_core.engine.training import train
+from gan_core.runs import store
 
 
 def _cfg(tmp_path, name="run", **kw):

@@ -41,7 +41,9 @@ GL_PROBE = """(() => {
 # the page, and waits poll inside the page: a bench polling over CDP every few ms takes CPU from the page.
 VALUE_TRACE = """() => {
   const docs = [document];
-  for (const f of document.querySelectorAll('iframe')) { try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {} }
+  for (const f of document.querySelectorAll('iframe')) {
+    try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {}
+  }
   let best = {n: -1, drawn: false, type: null};
   for (const doc of docs) for (const p of doc.querySelectorAll('.js-plotly-plot')) {
     const data = p._fullData || [];
@@ -152,7 +154,8 @@ def run_now(run_dir: Path) -> tuple[float, float]:
     from gan_core.runs import store
     st = store.read_status(run_dir)
     rate = float(st.get("rate") or 0.0)
-    return float(st.get("iteration", 0)) + rate * max(0.0, time.time() - float(st.get("updated_at") or time.time())), rate
+    since = max(0.0, time.time() - float(st.get("updated_at") or time.time()))
+    return float(st.get("iteration", 0)) + rate * since, rate
 
 
 # --- the browser -----------------------------------------------------------------------------------------
