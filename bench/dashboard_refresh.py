@@ -178,7 +178,8 @@ def main(argv=None) -> float:
     say(table(rows, ["case \\ logged rows", *(f"{n:,}" for n in sizes)]))
     say("file sizes: " + ", ".join(f"{n:,} rows {results[n]['_bytes'] / 1e6:.1f} MB" for n in sizes))
     say()
-    ref_key, ref_label = "reference: pd.read_csv + value_figure of all points", "refresh (+100 rows): read + value_figure"
+    ref_key = "reference: pd.read_csv + value_figure of all points"
+    ref_label = "refresh (+100 rows): read + value_figure"
     for n in sizes:
         r = results[n]
         say(f"{n:,} rows: reference/refresh {ratio(r[ref_key] / r[ref_label])}, reference/cold "

@@ -52,7 +52,10 @@ def _vary_args(ms: list[dict]) -> list[str]:
     out = []
     for k in VARY:
         vals = sorted({m[k] for m in ms}, key=lambda v: VARY[k].index(v))
-        out += ["--vary", f"{k}={','.join(map(str, vals))}"] if len(vals) > 1 else [f"--{k.replace('_', '-')}", str(vals[0])]
+        if len(vals) > 1:
+            out += ["--vary", f"{k}={','.join(map(str, vals))}"]
+        else:
+            out += [f"--{k.replace('_', '-')}", str(vals[0])]
     return out
 
 
@@ -75,7 +78,8 @@ class Starter:
             while not worker.alive(tmp) and time.monotonic() < deadline:  # starting: importing torch
                 time.sleep(0.05)
             if not worker.alive(tmp):
-                raise RuntimeError("the warm worker did not start: " + (tmp / worker.SPOOL / "worker.log").read_text()[-2000:])
+                raise RuntimeError("the warm worker did not start: "
+                                   + (tmp / worker.SPOOL / "worker.log").read_text()[-2000:])
             self.worker_pid = int(json.loads((tmp / worker.SPOOL / "worker.ready").read_text())["pid"])
 
     def start(self, argv: list[str]):
@@ -171,7 +175,8 @@ def main(argv=None) -> float:
     iterations = args.iterations or (150 if args.quick else 1000)
     repeats = args.repeats or (3 if args.quick else 5)
     ms = members(args.members)
-    common.print_header("Comparisons: one command (a process per lane; members stacked where that pays) vs separate processes", args, "cpu",
+    common.print_header("Comparisons: one command (a process per lane; members stacked where that pays) "
+                        "vs separate processes", args, "cpu",
                         {"members": f"{len(ms)} (ring8 defaults; g_loss × k × seed)",
                          "batch size": args.batch_size or "ring8's default", "iterations per member": iterations,
                          "rounds": repeats,
@@ -203,8 +208,9 @@ def main(argv=None) -> float:
             for k, v in walls.items()]
     say(table(rows, ["case", "member-iterations/s (wall, median)", "wall seconds per round",
                      "member-iterations per CPU-second"]))
+    cpu_ratio = median(paired_ratios(cpu['separate processes'], cpu['comparison (one command)']))
     say(f"  CPU time (all processes; on a shared machine, 8 processes also take 8 shares of the scheduler): "
-        f"comparison / separate {ratio(median(paired_ratios(cpu['separate processes'], cpu['comparison (one command)'])))}")
+        f"comparison / separate {ratio(cpu_ratio)}")
     try:
         say(f"  load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except OSError:

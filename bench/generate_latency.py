@@ -90,7 +90,8 @@ def session_variants(path: Path) -> dict:
         "onnxruntime defaults (SessionOptions())": mk(plain),
         f"product options, {cores} threads, no spinning": mk(opts(threads=cores)),
         f"product options, {cores} threads, spinning": mk(opts(threads=cores, spinning="1")),
-        "product options, 1 thread, basic graph optimisation": mk(opts(threads=1, level=ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)),
+        "product options, 1 thread, basic graph optimisation":
+            mk(opts(threads=1, level=ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)),
     }
     return out
 
@@ -133,7 +134,7 @@ def measure_model(name: str, repeats: int, tmp: Path) -> dict:
             "e2e onnxruntime (product)": lambda n=n: _discard(model.generate(n, seed=0)),
             "e2e torch, same threads": torch_generate(n, ort_threads),
             "e2e torch, default threads": torch_generate(n, DEFAULT_THREADS),
-            "engine onnxruntime (product)": lambda: _discard(sess.run(None, feed)),
+            "engine onnxruntime (product)": lambda sess=sess, feed=feed: _discard(sess.run(None, feed)),
             "engine torch, same threads": torch_engine(z, ort_threads),
             "engine torch, default threads": torch_engine(z, DEFAULT_THREADS),
         }
@@ -165,7 +166,8 @@ def measure_model(name: str, repeats: int, tmp: Path) -> dict:
     rows = []
     for label in ["onnxruntime (product)", *variants]:
         rows.append([label, *(fmt_time(results[n]["engine " + label]) for n in SIZES),
-                     *(ratio(results[n]["engine onnxruntime (product)"] / results[n]["engine " + label]) for n in SIZES)])
+                     *(ratio(results[n]["engine onnxruntime (product)"] / results[n]["engine " + label])
+                       for n in SIZES)])
     say("onnxruntime session settings, engine only (speed-up > 1.00x: faster than the product's settings):")
     say(table(rows, ["session", *(f"{n}" for n in SIZES), *(f"speed-up @{n}" for n in SIZES)]))
     say()

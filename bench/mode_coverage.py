@@ -122,8 +122,8 @@ def _exited(proc: subprocess.Popen) -> bool:
 
 
 def evaluate(model_path: Path, dataset: str, rejection: bool) -> dict:
-    from gan_core.data.datasets import load_dataset
     from gan_core.config import TrainConfig
+    from gan_core.data.datasets import load_dataset
     from gan_core.share.generation import load_model
     from gan_core.theory.quality import mode_quality
 
@@ -203,7 +203,8 @@ def main(argv=None) -> dict:
                 if v == "original" and how == "drs":
                     continue   # the original GAN has no rejection step
                 label = {"defaults": "defaults", "original": "original GAN (--pack 1)",
-                         "previous": "previous defaults", "norefit": "defaults, D not refit (--refit-d 0)"}[v] + (", rejection" if how == "drs" else ", no rejection")
+                         "previous": "previous defaults", "norefit": "defaults, D not refit (--refit-d 0)"}[v]
+                label += ", rejection" if how == "drs" else ", no rejection"
                 acc = [e["acceptance"] for e in ev if e["acceptance"]]
                 rows.append([label, f"{mm:.1f} ± {ms:.1f} (min {min(e['modes'] for e in ev)})",
                              f"{hm:.1f} ± {hs:.1f} % (min {min(100 * e['hq'] for e in ev):.1f})",

@@ -38,8 +38,20 @@ from typing import Optional
 
 from bench import common
 from bench.common import say
-from tests.support.browser import (CHROMIUM, ROOT, open_browser, new_context, run_now, start_server, stop_process,
-                                   table_iteration, value_trace, wait_idle, wait_value, watch_console)
+from tests.support.browser import (
+    CHROMIUM,
+    ROOT,
+    new_context,
+    open_browser,
+    run_now,
+    start_server,
+    stop_process,
+    table_iteration,
+    value_trace,
+    wait_idle,
+    wait_value,
+    watch_console,
+)
 
 TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_table_s": 3.0,
            "new_tab_charts_s": 3.0, "generate_s": 0.300}
@@ -49,7 +61,8 @@ TARGETS = {"button_s": 0.300, "stop_s": 0.300, "table_lag_s": 1.0, "new_tab_tabl
 # on the snapshot view's Follow toggle.
 CLICK_PROBE = """() => {
   const B = window.__btn = {click: null, seen: null};
-  document.addEventListener('click', () => { if (B.click === null) B.click = Date.now(); }, {capture: true, once: true});
+  document.addEventListener('click', () => { if (B.click === null) B.click = Date.now(); },
+                            {capture: true, once: true});
 }"""
 BUTTON_PROBE = """(had) => {
   (""" + CLICK_PROBE + """)();
@@ -66,7 +79,9 @@ LINE_CHARTS = 3  # a ring8 run's Runs page: Ṽ, D beside the losses, sample qua
 # plotly charts (in the page or a live chart's frame) with at least one trace that has points
 DRAWN_CHARTS = """() => {
   const docs = [document];
-  for (const f of document.querySelectorAll('iframe')) { try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {} }
+  for (const f of document.querySelectorAll('iframe')) {
+    try { if (f.contentDocument) docs.push(f.contentDocument); } catch (e) {}
+  }
   let n = 0;
   for (const doc of docs) for (const p of doc.querySelectorAll('.js-plotly-plot'))
     if ((p._fullData || []).some(d => d.x && d.x.length > 0)) n += 1;
@@ -78,7 +93,8 @@ DRAWN_CHARTS = """() => {
 class Figures:
     new_tab_table: list = field(default_factory=list)  # seconds, one per new tab
     new_tab_charts: list = field(default_factory=list)
-    new_tab_all_charts: list = field(default_factory=list)  # until every line chart (Ṽ, D and losses, quality) has points
+    # until every line chart (Ṽ, D and losses, quality) has points
+    new_tab_all_charts: list = field(default_factory=list)
     cold_table_s: float = float("nan")  # a first visit, empty cache
     cold_charts_s: float = float("nan")
     table_lag_s: list = field(default_factory=list)
@@ -128,8 +144,8 @@ def train_finished(runs_dir: Path, name: str = "done") -> Path:
 
 def start_live(runs_dir: Path, quick: bool, name: str = "live"):
     """The ring8 run that trains while the page is measured, started as the Train page starts one."""
-    from gan_core.jobs import launch
     from gan_core.config import TrainConfig
+    from gan_core.jobs import launch
     small = dict(hidden=16, depth=2, batch_size=64, snapshot_every=300) if quick else dict(snapshot_every=120)
     # snapshots as often as in the default 6,000-iteration ring8 run (one every 120 iterations)
     cfg = TrainConfig(dataset="ring8", run_dir=str(runs_dir / name), iterations=1_000_000, export_onnx=False,
@@ -295,21 +311,24 @@ def write_results(summary: dict, info: dict, quick: bool) -> None:
     lines = [f"\n## Page responsiveness ({info['date']}){' --quick' if quick else ''}\n",
              f"`python -m bench.page_responsiveness{' --quick' if quick else ''}` · {info['cpu']}, "
              f"{info['cores']} cores, load average {info.get('load average (1/5/15 min)', '?')} at the start; "
-             f"a ring8 run trained throughout ({summary['run_rate_it_s'] or 0:.0f} it/s, nice {summary['trainer_nice']}).\n",
+             f"a ring8 run trained throughout ({summary['run_rate_it_s'] or 0:.0f} it/s, "
+             f"nice {summary['trainer_nice']}).\n",
              "| figure | measured | target |", "|---|---|---|"]
     for k, v in summary.items():
         t = TARGETS.get(k)
         seconds = isinstance(v, float) and k.endswith("_s") and not k.endswith("_it_s")  # a rate is it/s
         val = f"{v * 1000:.0f} ms" if seconds and v < 1 else f"{v:.2f} s" if seconds else (
             f"{v:.1f} it/s" if isinstance(v, float) else str(v))
-        lines.append(f"| {k} | {val} | {'' if t is None else ('≤ %.0f ms' % (t * 1000) if t < 1 else '≤ %.1f s' % t)} |")
+        target = "" if t is None else ("≤ %.0f ms" % (t * 1000) if t < 1 else "≤ %.1f s" % t)
+        lines.append(f"| {k} | {val} | {target} |")
     with open(res, "a") as f:
         f.write("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> float:
     p = common.parser(__doc__.splitlines()[0])
-    p.add_argument("--old-paths", action="store_true", help="/Monitor and /Generate (before the page addresses changed)")
+    p.add_argument("--old-paths", action="store_true",
+                   help="/Monitor and /Generate (before the page addresses changed)")
     p.add_argument("--shots", default="", help="save screenshots into this folder")
     p.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
     args = p.parse_args(argv)

@@ -32,19 +32,24 @@ def build_model(name: str, folder: Path) -> Path:
     return export(module, cfg, folder)
 
 
+def _offline(blocked: list):
+    """A route handler that lets the page's own local URLs through and aborts any other request, noting it in
+    `blocked`. (Bound here, not by a default argument: Playwright passes a two-parameter handler the request.)"""
+    def route(r):
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+    return route
+
+
 def measure(browser, html: Path, repeats: int, clicks: int) -> dict:
     first, new, wall = [], [], []
     for _ in range(repeats):
         ctx = browser.new_context(viewport={"width": 1200, "height": 900})
         blocked = []
-
-        def route(r):
-            if r.request.url.startswith(("file:", "data:", "blob:")):
-                r.continue_()
-            else:
-                blocked.append(r.request.url)
-                r.abort()
-        ctx.route("**/*", route)
+        ctx.route("**/*", _offline(blocked))
         page = ctx.new_page()
         t0 = time.perf_counter()
         page.goto(html.resolve().as_uri())
@@ -77,6 +82,7 @@ def main(argv=None) -> str:
     repeats = args.repeats or (2 if args.quick else 5)
     clicks = 5 if args.quick else 20
     from playwright.sync_api import sync_playwright
+
     from gan_core.share.page import find_runtime, write_page
     rt = find_runtime()
     common.print_header("Share page: size, time to first samples and New samples in headless Chromium", args,

@@ -42,11 +42,11 @@ def _main(argv=None) -> float:
         p.error("--samples must be at least 1")
     repeats = args.repeats or (7 if args.quick else 31)
     torch.set_num_threads(1)
-    from gan_core.theory import forces
     from gan_core.config import TrainConfig
     from gan_core.data.datasets import load_dataset
     from gan_core.engine.models import build_models
     from gan_core.engine.snapshots import MANIFOLD_LINES, SHOWN_SAMPLES, Snapshotter
+    from gan_core.theory import forces
 
     cfg = TrainConfig(dataset="ring8", iterations=6000, device="cpu", snapshot_samples=args.samples).resolved()
     common.print_header("Snapshot cost: with grad_g and manifold / without", args, "cpu",
@@ -60,7 +60,8 @@ def _main(argv=None) -> float:
     try:
         before = Snapshotter(cfg, ds, cpu, tmp / "before", forces=False)
         after = Snapshotter(cfg, ds, cpu, tmp / "after", forces=True)
-        G.eval(); D.eval()
+        G.eval()
+        D.eval()
         x = G(after.z[:SHOWN_SAMPLES]).detach()  # the samples whose push a snapshot stores
         it = iter(range(10 ** 9))
         times = common.interleaved({

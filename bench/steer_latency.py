@@ -44,8 +44,10 @@ window.__lat = {clicks: [], long: [], seen: null, want: null, ws: []};
   window.WebSocket = Wrapped;
 })();
 document.addEventListener('click', () => window.__lat.clicks.push(Date.now()), true);
-try { new PerformanceObserver(l => { for (const e of l.getEntries())
-  window.__lat.long.push([performance.timeOrigin + e.startTime, e.duration]); }).observe({type: 'longtask'}); } catch (e) {}
+try {
+  new PerformanceObserver(l => { for (const e of l.getEntries())
+    window.__lat.long.push([performance.timeOrigin + e.startTime, e.duration]); }).observe({type: 'longtask'});
+} catch (e) {}
 new MutationObserver(() => {
   const L = window.__lat; if (!L.want || L.seen) return;
   for (const el of document.querySelectorAll('[data-testid="stAlertContentSuccess"]'))
@@ -112,8 +114,8 @@ def _choose(page, expander: str, box: str, option: str, tries: int = 5) -> None:
 def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path] = None,
           figures: Optional[Figures] = None) -> dict:
     from playwright.sync_api import sync_playwright
-    from gan_core.runs import control
-    from gan_core.runs import store
+
+    from gan_core.runs import control, store
     out: dict = {}
     figures = figures or Figures()
     with sync_playwright() as p:
@@ -160,7 +162,8 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         shot("1_first_point")
         run = runs_dir / "steer"
         page.get_by_role("button", name="Pause").wait_for()
-        out["pause_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Pause"), r"paused at iteration \d+")
+        out["pause_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Pause"),
+                                                   r"paused at iteration \d+")
         at = int(re.search(r"paused at iteration (\d+)", msg).group(1))
         out["paused_at"] = at
         out["status_after_pause"] = store.read_status(run)["iteration"]
@@ -210,7 +213,8 @@ def _where_the_time_went(trace: str) -> None:
 def once(quick: bool, shots: Optional[Path]) -> dict:
     """One fresh server (with its warm worker, as scripts/app.sh starts it) and one walk through steer()."""
     import os
-    CLICKS.clear(); SEEN.clear(); IN_PAGE.clear(); LONG_TASKS.clear(); FRAMES.clear(); WS_MESSAGES.clear()
+    for record in (CLICKS, SEEN, IN_PAGE, LONG_TASKS, FRAMES, WS_MESSAGES):
+        record.clear()
     tmp = Path(tempfile.mkdtemp(prefix="gan-bench-steer-"))
     runs_dir = tmp / "runs"
     runs_dir.mkdir()
@@ -256,8 +260,9 @@ def main(argv=None) -> float:
     if not args.no_write:
         with open(ROOT / "bench" / "RESULTS.md", "a") as f:
             f.write(f"\n## Steering from the page ({info['date']}){' --quick' if args.quick else ''}\n\n"
-                    f"`python -m bench.steer_latency{' --quick' if args.quick else ''}` · {info['cpu']}, {info['cores']} "
-                    f"cores, load average {info.get('load average (1/5/15 min)', '?')} at the start; {reps} walks, "
+                    f"`python -m bench.steer_latency{' --quick' if args.quick else ''}` · {info['cpu']}, "
+                    f"{info['cores']} cores, load average {info.get('load average (1/5/15 min)', '?')} at the start; "
+                    f"{reps} walks, "
                     "each with a fresh server; times from the page's own clock (click event → answer shown).\n\n"
                     "| figure | median | min – max | target |\n|---|---|---|---|\n"
                     + "".join(f"| {k} | {med[k]:.3f} s | {span[k][0]:.3f} – {span[k][1]:.3f} s | "

@@ -16,10 +16,19 @@ import torch
 
 from bench import common
 from bench.common import column, fmt_time, median, paired_ratios, ratio, say, spread, table
-from bench.train_throughput import (DEFAULT_THREADS, SPEED_HEADERS, WARMUP_ITERS, Loop, _defaults,
-                                    gan_core_config, gan_core_threads, proposed_make_optimizer, run_gan_core,
-                                    run_loop, speed_rows)
-
+from bench.train_throughput import (
+    DEFAULT_THREADS,
+    SPEED_HEADERS,
+    WARMUP_ITERS,
+    Loop,
+    _defaults,
+    gan_core_config,
+    gan_core_threads,
+    proposed_make_optimizer,
+    run_gan_core,
+    run_loop,
+    speed_rows,
+)
 
 # --- profiling --------------------------------------------------------------------------------------------
 
@@ -65,6 +74,7 @@ def profile_python(name: str, iterations: int) -> None:
     """cProfile of a user-mode gan_core run: the share of the loop taken by each gan_core function."""
     import cProfile
     import pstats
+
     from gan_core.engine.training import train
     tmp = tempfile.mkdtemp(prefix="bench_prof_")
     try:
@@ -180,6 +190,7 @@ def snapshot_cost(name: str, repeats: int) -> None:
     """One user-mode snapshot (Snapshotter.take: samples, theory or digits scores, the .npz) as gan_core
     takes it, against the same with numpy's BLAS (OpenBLAS) limited to one thread (threadpoolctl)."""
     from threadpoolctl import ThreadpoolController
+
     from gan_core.data.datasets import load_dataset
     from gan_core.engine.models import build_models
     from gan_core.engine.snapshots import Snapshotter
