@@ -118,6 +118,7 @@ def run_gan_core(name: str, iterations: int, mode: str, walls: Optional[list] = 
     to its last; the final snapshot and checkpoint come after that (export is off). make_optimizer and
     threads (TrainConfig.threads) let --profile measure a proposed change on gan_core's own loop."""
     import dataclasses
+
     import gan_core.engine.training as training
     tmp = tempfile.mkdtemp(prefix="bench_train_")
     marks = _Marks()
@@ -222,7 +223,8 @@ class Loop:
             self.opt_d.step()
             if self.diag == "gan_core":   # training.py, verbatim
                 self.acc[0:2] += torch.stack([v.detach(), -v.detach()])
-                self.acc[3:5] += torch.stack([torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).detach()
+                self.acc[3:5] += torch.stack([torch.sigmoid(real_logits).mean(),
+                                              torch.sigmoid(fake_logits).mean()]).detach()
             elif self.diag == "deferred":
                 self.pending.append((v.detach(), real_logits.detach(), fake_logits.detach()))
         z = self.sample_z(m)
@@ -364,14 +366,22 @@ def _main(argv=None) -> float:
                    for n in names}
     import onnxruntime  # noqa: F401  (only for the version line of the header)
     common.print_header("Training throughput: gan_core.engine.training.train vs a plain PyTorch loop", args, "cpu",
-                        {"iterations per run": ", ".join(f"{n} {k}" for n, k in per_dataset.items()), "repeats": repeats,
+                        {"iterations per run": ", ".join(f"{n} {k}" for n, k in per_dataset.items()),
+                         "repeats": repeats,
                          "torch threads (gan_core and reference alike)": ", ".join(
                              f"{n} {gan_core_threads(n)}" for n in names)
                          + (" (--threads)" if THREADS_OVERRIDE else " (gan_core's choice: 1 on a CPU)")})
     results = {n: compare(n, per_dataset[n], repeats) for n in names}
     if args.profile:
-        from bench.train_profile import (profile_ops, profile_python, proposed, snapshot_cost,
-                                         threads_and_wait_policy, try_compile, ideas)
+        from bench.train_profile import (
+            ideas,
+            profile_ops,
+            profile_python,
+            proposed,
+            snapshot_cost,
+            threads_and_wait_policy,
+            try_compile,
+        )
         for n in names:
             iterations = per_dataset[n]
             profile_ops(n, min(iterations, 200))

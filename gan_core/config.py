@@ -236,7 +236,8 @@ class TrainConfig:
                   "str": lambda x: isinstance(x, str), "bool": lambda x: isinstance(x, bool),
                   "dict": lambda x: isinstance(x, dict)}.get(base, lambda x: True)(v)
             if not ok:
-                raise ConfigError(f"{f.name} must be {'a whole number' if base == 'int' else 'a ' + base}, got {v!r}"[:200])
+                kind = "a whole number" if base == "int" else "a " + base
+                raise ConfigError(f"{f.name} must be {kind}, got {v!r}"[:200])
         return self
 
     def validate(self) -> "TrainConfig":
@@ -285,23 +286,27 @@ class TrainConfig:
             need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                  f"lr_decay (final fraction of the learning rate) must lie in [0, 1], got {self.lr_decay!r}")
         if self.g_norm is not None:
-            need(self.g_norm in G_NORMS, f"unknown generator normalisation {self.g_norm!r}; choose {' or '.join(G_NORMS)}")
+            need(self.g_norm in G_NORMS,
+                 f"unknown generator normalisation {self.g_norm!r}; choose {' or '.join(G_NORMS)}")
             need(self.g_norm != "batch" or self.batch_size is None or self.batch_size >= 2,
                  "BatchNorm in the generator (g_norm batch) needs a batch size of at least 2")
         need(isinstance(self.lr_decay_start, int) and self.lr_decay_start >= 0,
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
         need(self.momentum is None or 0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
-        need(isinstance(self.threads, int) and self.threads >= 0, f"threads must be 0 (auto) or more, got {self.threads}")
+        need(isinstance(self.threads, int) and self.threads >= 0,
+             f"threads must be 0 (auto) or more, got {self.threads}")
         cores = os.cpu_count() or 1  # beyond a few threads a core, each only waits (and a thousand exhaust memory)
         need(self.threads <= 4 * cores, f"threads must be at most {4 * cores} (4 × this machine's {cores} cores), "
                                         f"got {self.threads}")
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)  # under torchrun each process trains m / world
         need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
-             f"batch size {self.batch_size} does not split evenly across {world} processes; choose a multiple of {world}")
+             f"batch size {self.batch_size} does not split evenly across {world} processes; "
+             f"choose a multiple of {world}")
         need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
         need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")
-        need(self.optimizer in (None, *OPTIMIZERS), f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
+        need(self.optimizer in (None, *OPTIMIZERS),
+             f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
         need(self.arch in (None, *ARCHS), f"unknown arch {self.arch!r}; choose {', '.join(ARCHS)}")
         need(not (self.arch in IMAGE_ARCHS and self.dataset in POINT_DATASETS),
              f"arch {self.arch} is for pictures; {self.dataset} holds points (use mlp or auto)")

@@ -148,7 +148,8 @@ class Snapshotter:
 
         g_loss: the generator objective in use at this iteration (default: the config's), for grad_g."""
         was_g, was_d = G.training, D.training
-        G.eval(); D.eval()
+        G.eval()
+        D.eval()
         extra: dict = {}
         try:
             # pictures scored only now and then: between, G draws just the images the snapshot keeps
@@ -166,7 +167,8 @@ class Snapshotter:
                 extra["manifold"] = forces.manifold(G, self.cfg.latent_dim, self.cfg.prior, MANIFOLD_LINES,
                                                     device=self.device).float().cpu().numpy()
         finally:
-            G.train(was_g); D.train(was_d)
+            G.train(was_g)
+            D.train(was_d)
         out: dict = {"iteration": np.int64(iteration), **extra}
         metrics: dict = {}
         if self.ds.kind == "image":
@@ -177,7 +179,8 @@ class Snapshotter:
             g = self.grid
             out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes), d=d_grid.astype(np.float16))
             if self.pack > 1:
-                out["d_label"] = np.array(f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
+                out["d_label"] = np.array(
+                    f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
         if "jsd" in self.columns:
             g, ds = self.grid, self.ds
             if self.p_data is None:  # the kernel is fixed, so p_data smoothed by it is too: once a run
