@@ -115,6 +115,11 @@ def setting(default=dataclasses.MISSING, text: str = "", **kw):
     return field(default=default, metadata={"help": text}, **kw)
 
 
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
 @dataclass
 class TrainConfig:
     dataset: str = setting("gaussian1d", f"a built-in dataset ({', '.join(BUILTIN_DATASETS)}) or a path to a .csv / "
@@ -241,84 +246,96 @@ class TrainConfig:
         return self
 
     def validate(self) -> "TrainConfig":
-        """Refuse impossible settings before anything starts; returns self for chaining."""
-        def need(cond: bool, msg: str) -> None:
-            if not cond:
-                raise ConfigError(msg)
+        """Refuse impossible settings before anything starts (a ConfigError naming the setting); returns self."""
+        self._validate_sizes()
+        self._validate_optimisation()
+        self._validate_machine()
+        self._validate_choices()
+        return self
 
+    def _validate_sizes(self) -> None:
+        """Types, upper bounds (memory, time), and counts that must be whole and positive."""
         self.check_types()
         for name, hi in MAX_VALUES.items():
             v = getattr(self, name)
-            need(v is None or v <= hi, f"{name} must be at most {hi:,}, got {v:,}" if v is not None else "")
+            _need(v is None or v <= hi, f"{name} must be at most {hi:,}, got {v:,}" if v is not None else "")
         if self.hidden is not None and self.depth is not None:
             w = self.hidden ** 2 * self.depth
-            need(w <= MAX_MLP_WEIGHTS, f"hidden={self.hidden} and depth={self.depth} make networks of about "
+            _need(w <= MAX_MLP_WEIGHTS, f"hidden={self.hidden} and depth={self.depth} make networks of about "
                                        f"{w / 1e6:,.0f} million weights; at most {MAX_MLP_WEIGHTS / 1e6:,.0f} million")
-        need(0 <= self.seed <= MAX_SEED, f"seed must lie in 0 … 2^64 − 1, got {self.seed}")
+        _need(0 <= self.seed <= MAX_SEED, f"seed must lie in 0 … 2^64 − 1, got {self.seed}")
         self._validate_dataset_params()
 
         for name in ("iterations", "k", "batch_size", "latent_dim", "hidden", "depth", "base_channels",
                      "log_every", "checkpoint_every", "snapshot_samples", "lr_decay_iterations", "pack"):
             v = getattr(self, name)
             if v is not None:
-                need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be a whole number, got {v!r}")
-                need(v >= 1, f"{name} must be at least 1, got {v}")
+                _need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be a whole number, got {v!r}")
+                _need(v >= 1, f"{name} must be at least 1, got {v}")
+
+    def _validate_optimisation(self) -> None:
+        """Learning rates, packing, Adam's betas, the refit, the schedule, G's normalisation, momentum."""
         for name in ("lr_d", "lr_g"):
             v = getattr(self, name)
             if v is not None:
-                need(isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
+                _need(isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
                      f"{name} (learning rate) must be a positive number, got {v!r}")
         if self.pack is not None and self.pack > 1:
-            need(self.dataset not in ("digits", "fashion", "mnist"),
+            _need(self.dataset not in ("digits", "fashion", "mnist"),
                  f"packing (pack {self.pack}) is for point data; images train with pack 1")
             if self.batch_size is not None:
-                need(self.pack <= self.batch_size, f"pack {self.pack} is larger than the batch size "
+                _need(self.pack <= self.batch_size, f"pack {self.pack} is larger than the batch size "
                      f"{self.batch_size}: D judges m packs of {self.pack} samples each, so choose pack ≤ m")
-                need(self.pack * self.batch_size <= MAX_VALUES["batch_size"],
+                _need(self.pack * self.batch_size <= MAX_VALUES["batch_size"],
                      f"pack {self.pack} × batch size {self.batch_size} = {self.pack * self.batch_size:,} samples per "
                      f"step; at most {MAX_VALUES['batch_size']:,}")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)")
+        _need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)")
         if self.refit_d is not None:
-            need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
-            need(self.refit_d == 0 or (self.pack or 1) == 1,
+            _need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
+            _need(self.refit_d == 0 or (self.pack or 1) == 1,
                  f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
         if self.lr_decay is not None:
-            need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
+            _need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                  f"lr_decay (final fraction of the learning rate) must lie in [0, 1], got {self.lr_decay!r}")
         if self.g_norm is not None:
-            need(self.g_norm in G_NORMS,
+            _need(self.g_norm in G_NORMS,
                  f"unknown generator normalisation {self.g_norm!r}; choose {' or '.join(G_NORMS)}")
-            need(self.g_norm != "batch" or self.batch_size is None or self.batch_size >= 2,
+            _need(self.g_norm != "batch" or self.batch_size is None or self.batch_size >= 2,
                  "BatchNorm in the generator (g_norm batch) needs a batch size of at least 2")
-        need(isinstance(self.lr_decay_start, int) and self.lr_decay_start >= 0,
+        _need(isinstance(self.lr_decay_start, int) and self.lr_decay_start >= 0,
              f"lr_decay_start must be a whole number of at least 0, got {self.lr_decay_start!r}")
-        need(self.momentum is None or 0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
-        need(isinstance(self.threads, int) and self.threads >= 0,
+        _need(self.momentum is None or 0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}")
+
+    def _validate_machine(self) -> None:
+        """Threads for this machine's cores; a batch that splits across torchrun's processes; the device."""
+        _need(isinstance(self.threads, int) and self.threads >= 0,
              f"threads must be 0 (auto) or more, got {self.threads}")
         cores = os.cpu_count() or 1  # beyond a few threads a core, each only waits (and a thousand exhaust memory)
-        need(self.threads <= 4 * cores, f"threads must be at most {4 * cores} (4 × this machine's {cores} cores), "
+        _need(self.threads <= 4 * cores, f"threads must be at most {4 * cores} (4 × this machine's {cores} cores), "
                                         f"got {self.threads}")
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)  # under torchrun each process trains m / world
-        need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
+        _need(self.batch_size is None or world <= 1 or self.batch_size % world == 0,
              f"batch size {self.batch_size} does not split evenly across {world} processes; "
              f"choose a multiple of {world}")
-        need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
-        need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")
-        need(self.optimizer in (None, *OPTIMIZERS),
+        _need(self.device in DEVICES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+
+    def _validate_choices(self) -> None:
+        """The named choices: objective, prior, optimiser, architecture, image size, and the dataset."""
+        _need(self.g_loss in G_LOSSES, f"unknown generator objective {self.g_loss!r}; choose {' or '.join(G_LOSSES)}")
+        _need(self.prior in PRIORS, f"unknown prior {self.prior!r}; choose {' or '.join(PRIORS)}")
+        _need(self.optimizer in (None, *OPTIMIZERS),
              f"unknown optimizer {self.optimizer!r}; choose {' or '.join(OPTIMIZERS)}")
-        need(self.arch in (None, *ARCHS), f"unknown arch {self.arch!r}; choose {', '.join(ARCHS)}")
-        need(not (self.arch in IMAGE_ARCHS and self.dataset in POINT_DATASETS),
+        _need(self.arch in (None, *ARCHS), f"unknown arch {self.arch!r}; choose {', '.join(ARCHS)}")
+        _need(not (self.arch in IMAGE_ARCHS and self.dataset in POINT_DATASETS),
              f"arch {self.arch} is for pictures; {self.dataset} holds points (use mlp or auto)")
         native28 = self.image_size == 28 and self.dataset in ("fashion", "mnist")
-        need(self.image_size in (0, 8, 16, 32, 64) or native28,
+        _need(self.image_size in (0, 8, 16, 32, 64) or native28,
              f"image size must be 8, 16, 32 or 64, got {self.image_size}")
         if not self.is_builtin:
-            need(bool(self.dataset), "no dataset given")
+            _need(bool(self.dataset), "no dataset given")
             p = Path(self.dataset)
-            need(p.exists(), f"unknown dataset {self.dataset!r}: not one of {', '.join(BUILTIN_DATASETS)} "
+            _need(p.exists(), f"unknown dataset {self.dataset!r}: not one of {', '.join(BUILTIN_DATASETS)} "
                              "and no such file or folder")
-        return self
 
     def _validate_dataset_params(self) -> None:
         allowed = DATASET_PARAMS.get(self.dataset, {})
