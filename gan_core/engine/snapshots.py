@@ -147,6 +147,27 @@ class Snapshotter:
         """Write snapshots/it_XXXXXXX.npz; return the metric values for this iteration's row.
 
         g_loss: the generator objective in use at this iteration (default: the config's), for grad_g."""
+        x, d_grid, extra = self._draw(G, D, iteration, g_loss)
+        out: dict = {"iteration": np.int64(iteration), **extra}
+        out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16) if self.ds.kind == "image" else x.astype(np.float32)
+        if self.grid is not None:
+            g = self.grid
+            out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes), d=d_grid.astype(np.float16))
+            if self.pack > 1:
+                out["d_label"] = np.array(
+                    f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
+        metrics = {**self._theory(x, out, iteration), **self._scores(x, iteration)}
+        for k, v in metrics.items():
+            out["metric_" + k] = np.float64(v)
+        buf = io.BytesIO()
+        np.savez(buf, **out)
+        self.dir.mkdir(parents=self.make_run_dir, exist_ok=True)
+        write_bytes_atomic(snapshot_path(self.dir.parent, iteration), buf.getvalue())
+        return metrics
+
+    def _draw(self, G, D, iteration: int, g_loss: str | None):
+        """G's samples in data space, D on the grid, and for points the forces and G's manifold (nets in eval
+        mode meanwhile, then as they were)."""
         was_g, was_d = G.training, D.training
         G.eval()
         D.eval()
@@ -169,34 +190,33 @@ class Snapshotter:
         finally:
             G.train(was_g)
             D.train(was_d)
-        out: dict = {"iteration": np.int64(iteration), **extra}
+        return x, d_grid, extra
+
+    def _theory(self, x: np.ndarray, out: dict, iteration: int) -> dict:
+        """Where p_data is known: D* (eq. 7), p_g, p_data into the snapshot; JSD and V(G, D*) (eqs. 8–21)."""
+        if "jsd" not in self.columns:
+            return {}
+        g, ds = self.grid, self.ds
+        if self.p_data is None:  # the kernel is fixed, so p_data smoothed by it is too: once a run
+            self.p_data = divergence.smoothed_mixture_density(
+                g.points, ds.centers, ds.std, np.broadcast_to(np.asarray(self.bandwidth, float), (g.dim,)))
+        snap = divergence.theory_snapshot(x, g, self.p_data, bandwidth=self.bandwidth)
+        # D* = p_data/(p_data+p_g) is 0/0 where neither density has mass: there the estimate is
+        # the ratio of two kernel tails (noise), so show the neutral 1/2 instead.
+        mass = snap["p_data"] + snap["p_g"]
+        d_star = np.where(mass < 1e-4 * mass.max(), 0.5, snap["d_star"])
+        out.update(d_star=d_star.astype(np.float16),
+                   p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
+        metrics = dict(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
+        if self.pack > 1:  # V(G, D*) of the game actually played: −2 log 2 + 2·JSD(p_data^P ‖ p_g^P)
+            jp = divergence.jsd_product(snap["p_data"], snap["p_g"], g.cell, self.pack, seed=iteration)
+            metrics.update(jsd_packed=jp, value_at_optimum=divergence.value_at_optimum(jp))
+        return metrics
+
+    def _scores(self, x: np.ndarray, iteration: int) -> dict:
+        """Sample quality: modes and high-quality points (mixtures), picture scores (fashion, mnist: when due),
+        the small digits classifier's scores (digits)."""
         metrics: dict = {}
-        if self.ds.kind == "image":
-            out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16)
-        else:
-            out["samples"] = x.astype(np.float32)
-        if self.grid is not None:
-            g = self.grid
-            out.update(grid_axes=np.stack(g.axes) if g.dim == 1 else np.array(g.axes), d=d_grid.astype(np.float16))
-            if self.pack > 1:
-                out["d_label"] = np.array(
-                    f"D(x) = sigmoid(logit(x, …, x) / {self.pack}) of the packed D (P = {self.pack})")
-        if "jsd" in self.columns:
-            g, ds = self.grid, self.ds
-            if self.p_data is None:  # the kernel is fixed, so p_data smoothed by it is too: once a run
-                self.p_data = divergence.smoothed_mixture_density(
-                    g.points, ds.centers, ds.std, np.broadcast_to(np.asarray(self.bandwidth, float), (g.dim,)))
-            snap = divergence.theory_snapshot(x, g, self.p_data, bandwidth=self.bandwidth)
-            # D* = p_data/(p_data+p_g) is 0/0 where neither density has mass: there the estimate is
-            # the ratio of two kernel tails (noise), so show the neutral 1/2 instead.
-            mass = snap["p_data"] + snap["p_g"]
-            d_star = np.where(mass < 1e-4 * mass.max(), 0.5, snap["d_star"])
-            out.update(d_star=d_star.astype(np.float16),
-                       p_g=snap["p_g"].astype(np.float32), p_data=snap["p_data"].astype(np.float32))
-            metrics.update(jsd=float(snap["jsd"]), value_at_optimum=float(snap["value_at_optimum"]))
-            if self.pack > 1:  # V(G, D*) of the game actually played: −2 log 2 + 2·JSD(p_data^P ‖ p_g^P)
-                jp = divergence.jsd_product(snap["p_data"], snap["p_g"], g.cell, self.pack, seed=iteration)
-                metrics.update(jsd_packed=jp, value_at_optimum=divergence.value_at_optimum(jp))
         if "modes_covered" in self.columns:
             q = quality.mode_quality(x, self.ds.centers, self.ds.std)
             metrics.update(modes_covered=q.modes_covered, high_quality_fraction=q.high_quality_fraction)
@@ -208,12 +228,6 @@ class Snapshotter:
             metrics.update(classes_covered=self.scorer.classes_covered(x),
                            inception_score=self.scorer.inception_score(x),
                            frechet_distance=self.scorer.frechet_distance(self.ds.data, x, real_fit=self.real_fit))
-        for k, v in metrics.items():
-            out["metric_" + k] = np.float64(v)
-        buf = io.BytesIO()
-        np.savez(buf, **out)
-        self.dir.mkdir(parents=self.make_run_dir, exist_ok=True)
-        write_bytes_atomic(snapshot_path(self.dir.parent, iteration), buf.getvalue())
         return metrics
 
 
