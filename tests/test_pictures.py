@@ -267,3 +267,15 @@ def test_fashion_from_the_debian_package(tmp_path, monkeypatch):
     assert ds.data.shape == (60000, 1, 28, 28) and np.bincount(ds.labels).tolist() == [6000] * 10
     x, y = pictures.load_split("fashion", "test")
     assert x.shape == (10000, 1, 28, 28) and 0 == x.min() and x.max() == 1
+
+
+def test_an_idx_path_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    """IDX files are read by the same bounded reader as every user file: a FIFO never blocks it."""
+    import os
+
+    from gan_core.data.idx import read_idx
+    from gan_core.errors import DataError
+    fifo = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_idx(fifo, "train-images-idx3-ubyte")

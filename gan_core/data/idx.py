@@ -16,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-from gan_core.data.limits import MAX_FILE_BYTES, MAX_TOTAL_BYTES, mb
+from gan_core.data.limits import MAX_FILE_BYTES, MAX_TOTAL_BYTES, mb, read_bounded
 from gan_core.errors import DataError
 
 # type code → big-endian numpy dtype (the IDX specification's six types)
@@ -31,24 +31,7 @@ Source = Union[str, Path, bytes, bytearray, memoryview]
 
 def _raw(source, name: str, max_file: int) -> bytes:
     """The file's bytes (path, bytes, or an uploaded file object), refusing more than max_file."""
-    if hasattr(source, "getvalue"):
-        source = source.getvalue()
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        raw = bytes(source)
-    else:
-        try:
-            size = Path(source).stat().st_size
-            if size > max_file:
-                raise DataError(f"{name}: the file is {mb(size)}; at most {mb(max_file)} can be loaded")
-            with open(source, "rb") as f:
-                raw = f.read(max_file + 1)
-        except OSError as e:
-            raise DataError(f"{name}: cannot read the file ({e.strerror or e})") from None
-    if len(raw) > max_file:
-        raise DataError(f"{name}: the file is {mb(len(raw))}; at most {mb(max_file)} can be loaded")
-    if not raw:
-        raise DataError(f"{name}: the file is empty")
-    return raw
+    return read_bounded(source, name, max_file)
 
 
 def _header(stream, name: str) -> tuple[np.dtype, tuple[int, ...]]:

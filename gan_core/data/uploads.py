@@ -7,7 +7,6 @@ a limit is refused with one line (time and memory stay within about 20 s and 1 G
 from __future__ import annotations
 
 import io
-import os
 import warnings
 import zipfile
 import zlib
@@ -28,6 +27,7 @@ from gan_core.data.limits import (
     MAX_TOTAL_BYTES,
     MAX_TOTAL_PIXELS,
     MAX_ZIP_ENTRIES,
+    read_bounded,
 )
 from gan_core.data.limits import mb as _mb
 from gan_core.errors import DataError
@@ -47,24 +47,7 @@ def _check_name(name: str) -> str:
 
 def _read_bytes(source, name: str, limit: Optional[int] = None) -> bytes:
     """The file's bytes (a path or an uploaded file object), refusing files over `limit` before reading."""
-    limit = MAX_FILE_BYTES if limit is None else limit
-    if hasattr(source, "getvalue"):
-        raw = source.getvalue()
-    else:
-        path = Path(source)
-        try:
-            with open_regular(path, follow_links=True) as f:  # a FIFO or a device never blocks the reader
-                size = os.fstat(f.fileno()).st_size
-                if size > limit:
-                    raise DataError(f"{Path(name).name}: the file is {_mb(size)}; at most {_mb(limit)} can be loaded")
-                raw = f.read(limit + 1)
-        except OSError as e:
-            raise DataError(f"{Path(name).name}: cannot read the file ({e.strerror or e})") from None
-    if len(raw) > limit:
-        raise DataError(f"{Path(name).name}: the file is {_mb(len(raw))}; at most {_mb(limit)} can be loaded")
-    if not raw:
-        raise DataError(f"{Path(name).name}: the file is empty")
-    return bytes(raw)
+    return read_bounded(source, Path(name).name, MAX_FILE_BYTES if limit is None else limit)
 
 
 def _points(x: np.ndarray, source: str, first_row: int = 0) -> Dataset:
