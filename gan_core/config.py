@@ -40,13 +40,11 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "gaussian1d": dict(iterations=3000, latent_dim=1, batch_size=256, lr_d=1e-3, lr_g=1e-3, hidden=64, depth=2,
                        lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     # ring8/grid25: BatchNorm in G, a 2-D latent, a deeper G/D and a learning rate decaying linearly to 0
-    # (modes settle instead of jittering). ring8: m = 512 made coverage reliable (8/8 on 5 of 5 seeds, 71 CPU-s).
-    # grid25: Adam without momentum and a shorter memory of squared gradients (β1 0, β2 0.9): 24.6 of 25 modes
-    # with rejection on 5 seeds (worst 23) against 18.4 (worst 13) with (0.5, 0.999), at ~91 % quality (this
-    # session's sweep, bench/RESULTS.md "grid25: Adam's betas"). A faster D (lr_d 2e-3, lr_g 5e-4) gave 98 %
-    # quality but 23.2 modes. Packing (pack > 1) did not help within 3 CPU-minutes: the packed D learned too
-    # slowly (bench/RESULTS.md, issue 12). grid25's D is refit to the final G before export (refit_d,
-    # gan_core.engine.refit): with rejection 24.8 modes (worst 24) and 95.6 % against 24.4 (worst 22) and 92.1 %.
+    # (modes settle instead of jittering). ring8: m = 512 makes coverage reliable. grid25: Adam without momentum
+    # and a shorter memory of squared gradients (β1 0, β2 0.9) keeps far more modes than (0.5, 0.999); a faster D
+    # trades modes for quality; packing (pack > 1) learned too slowly within a few CPU-minutes. grid25's D is refit
+    # to the final G before export (refit_d, gan_core.engine.refit). `python -m bench.mode_coverage` measures each
+    # choice (figures in bench/RESULTS.md).
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
@@ -54,11 +52,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
                    lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     # fashion/mnist: the DCGAN pair at 28×28 (arch auto: 7 → 14 → 28, base 32), latent 64, m 32, both learning
-    # rates 2e-3, 8,000 iterations: ~3 CPU-minutes for the whole run. Chosen on Fashion-MNIST seeds 0–1
-    # (bench/RESULTS.md, "Fashion-MNIST in CPU-minutes"): at m 64 and 3,500 iterations a learning rate of 2e-3
-    # gave FID 25.5 against 33.8 (1e-3), 44.8 (5e-4) and 108 (2e-4 decaying to 0); m 32 for 8,000 iterations
-    # 19.6 against 24.5 for m 64 × 4,500 and 22.7 for m 16 × 14,000 in the same CPU time. Wider nets, a D without
-    # BatchNorm, Adam (0, 0.9), a decaying rate or an average of G's weights did no better.
+    # rates 2e-3 (the rate mattered most: slower rates learn after the CPU budget, not within it), 8,000
+    # iterations: a few CPU-minutes for the whole run. Wider nets, a D without BatchNorm, Adam (0, 0.9), a decaying
+    # rate or an average of G's weights did no better (`python -m bench.images`; the sweep in bench/RESULTS.md,
+    # "Fashion-MNIST in CPU-minutes").
     "fashion": dict(iterations=8000, latent_dim=64, batch_size=32, lr_d=2e-3, lr_g=2e-3, hidden=128, depth=3,
                     lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     # mnist: fashion's settings (no MNIST files on the machine that chose them)
@@ -70,9 +67,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # What `generate` does with a model of these datasets unless told otherwise (written into the exported
 # model's metadata as rejection_default): discriminator rejection sampling (gan_core.theory.rejection) or not.
-# Rejection by D lifted the high-quality fraction (ring8 95 → 99.6 %, grid25 73 → 96 % with D refit) and the modes
-# covered on grid25 (12.2 → 24.8 of 25) on 5 seeds (bench/RESULTS.md); `generate --no-rejection` gives the plain
-# GAN's samples.
+# Rejection by D lifts the high-quality fraction on both mixtures and the modes covered on grid25
+# (bench.mode_coverage); `generate --no-rejection` gives the plain GAN's samples.
 GENERATION_DEFAULTS: dict[str, dict[str, Any]] = {"ring8": dict(rejection=True), "grid25": dict(rejection=True)}
 
 # Snapshots per quality measurement where the scores cost more than the snapshot itself: a picture set's FID
