@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import print_header, say, table
-from bench.mode_coverage import _exited, run_jobs, wait_cpu
+from bench.mode_coverage import run_jobs
 
 DATASET = "fashion"
 EVAL_SEED = 12345            # the latents of the evaluation samples (not a training seed)
@@ -115,26 +115,18 @@ def train_tutorial(seed: int, cpu_budget: float, n_samples: int, out: Path, late
 def run_tutorials(jobs: list[dict], n_samples: int, parallel: int) -> None:
     """Each job (seed, budget, out) as a child `python -m bench.images --tutorial-child ...`, `parallel` at a
     time; fills job['info'] (iterations, CPU-s) and job['rc']."""
-    pending, running = list(jobs), []
-    while pending or running:
-        while pending and len(running) < parallel:
-            j = pending.pop(0)
-            cmd = [sys.executable, "-m", "bench.images", "--tutorial-child",
-                   json.dumps({"seed": j["seed"], "budget": j["budget"], "n": n_samples, "out": str(j["out"])})]
-            j["proc"] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-            running.append(j)
-        done = next((j for j in running if _exited(j["proc"])), None)
-        if done is None:
-            time.sleep(0.2)
-            continue
-        running.remove(done)
-        done["rc"], done["cpu_s"], out = wait_cpu(done["proc"])
-        del done["proc"]
+    def start(j: dict) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "bench.images", "--tutorial-child",
+               json.dumps({"seed": j["seed"], "budget": j["budget"], "n": n_samples, "out": str(j["out"])})]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run_jobs(jobs, parallel, start)
+    for j in jobs:
+        out = j.pop("output")
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-        if done["rc"] != 0 or not lines:
-            raise SystemExit(f"the tutorial GAN of seed {done['seed']} failed: {out.strip().splitlines()[-1:]}")
-        done["info"] = json.loads(lines[-1])
+        if j["rc"] != 0 or not lines:
+            raise SystemExit(f"the tutorial GAN of seed {j['seed']} failed: {out.strip().splitlines()[-1:]}")
+        j["info"] = json.loads(lines[-1])
 
 
 # --- scoring ------------------------------------------------------------------------------------------

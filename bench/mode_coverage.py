@@ -90,14 +90,15 @@ def wait_cpu(proc: subprocess.Popen) -> tuple[int, float, str]:
     return proc.returncode, usage.ru_utime + usage.ru_stime, out
 
 
-def run_jobs(jobs: list[dict], parallel: int = 2) -> None:
-    """Train every job (dataset, seed, run_dir, extra) with at most `parallel` children at once; fills
-    job['cpu_s'], job['rc'], job['output']."""
+def run_jobs(jobs: list[dict], parallel: int = 2, start=None) -> None:
+    """Run every job in a child with at most `parallel` at once; fills job['cpu_s'], job['rc'], job['output'].
+    start(job) → the child's Popen; by default it trains the job's (dataset, seed, run_dir, extra)."""
+    start = start or (lambda j: start_training(j["dataset"], j["seed"], j["run_dir"], j["extra"]))
     pending, running = list(jobs), []
     while pending or running:
         while pending and len(running) < parallel:
             j = pending.pop(0)
-            j["proc"] = start_training(j["dataset"], j["seed"], j["run_dir"], j["extra"])
+            j["proc"] = start(j)
             running.append(j)
         # wait for the first to finish (wait4 on each in turn would serialise; poll instead)
         done = None

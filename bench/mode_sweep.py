@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.common import print_header, say, table
-from bench.mode_coverage import _exited
+from bench.mode_coverage import _exited, wait_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("ring8", "grid25")
@@ -66,9 +66,7 @@ def _start_training(job: dict, root: Path, extra: str) -> None:
 
 def _reap(job: dict) -> tuple[int, float, str]:
     """(exit code, CPU seconds, output) of a job's child that has exited."""
-    out = job["proc"].stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(job["proc"].pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, out
+    return wait_cpu(job["proc"])
 
 
 def _scored(job: dict, out: str) -> dict | None:
