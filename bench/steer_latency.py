@@ -111,13 +111,79 @@ def _choose(page, expander: str, box: str, option: str, tries: int = 5) -> None:
     raise TimeoutError(f"could not choose {option!r} in {box!r}")
 
 
+def _start_from_the_train_page(page, url: str, iterations: int, out: dict) -> None:
+    """Train → ring8, `iterations`, run name "steer" → Start: the times to the Runs page's table and first point."""
+    page.goto(url + "/train")
+    page.get_by_text("Train a GAN").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    page.get_by_role("option", name="ring8", exact=False).click()
+    wait_idle(page)
+    for label, value in (("Iterations", str(iterations)), ("Run name", "steer")):
+        box = page.get_by_role("spinbutton" if label == "Iterations" else "textbox", name=label, exact=True)
+        box.fill(value)
+        box.press("Tab")
+        wait_idle(page)
+    t_click = time.perf_counter()
+    CLICKS.append(time.time())
+    page.get_by_role("button", name="Start training").click()
+    try:
+        page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)  # Start leads straight to the Runs page
+    except Exception:
+        page.screenshot(path="/tmp/steer_fail.png", full_page=True)
+        raise
+    out["start_to_runs_table_s"] = time.perf_counter() - t_click
+    wait_value(page, 120)  # the first point of Ṽ on the Runs page
+    out["start_to_first_point_s"] = time.perf_counter() - t_click
+    SEEN.append(time.time())
+    IN_PAGE.append((CLICKS[-1], SEEN[-1]))
+
+
+def _record_frames(page) -> None:
+    """The live charts' frames: when each was created, loaded plotly.js and drew (relative to the click)."""
+    for f in page.frames[1:]:
+        try:
+            r = f.evaluate(FRAME_TIMES)
+        except Exception:
+            continue
+        FRAMES.append(f"frame {r['title'] or '?'}: created +{(r['origin'] / 1000 - CLICKS[-1]) * 1000:.0f} ms, "
+                      f"plotly.js loaded after {r['plotly'] or 0:.0f} ms, drawn at "
+                      + ", ".join(f"+{(x / 1000 - CLICKS[-1]) * 1000:.0f}" for x in r["drawn"]) + " ms")
+
+
+def _pause_step_set_continue(page, run: Path, out: dict, shot) -> None:
+    """Pause, Step 5, objective → minimax, Continue: each click's time to its answer on the page."""
+    from gan_core.runs import store
+    page.get_by_role("button", name="Pause").wait_for()
+    out["pause_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Pause"),
+                                               r"paused at iteration \d+")
+    out["paused_at"] = int(re.search(r"paused at iteration (\d+)", msg).group(1))
+    out["status_after_pause"] = store.read_status(run)["iteration"]
+    count = page.get_by_role("spinbutton", name="How many", exact=True)
+    count.fill("5")
+    count.press("Tab")
+    wait_idle(page)
+    out["step_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Step", exact=True),
+                                              r"stepped to iteration \d+")
+    out["step_shown"] = int(re.search(r"stepped to iteration (\d+)", msg).group(1))
+    out["status_after_step"] = store.read_status(run)["iteration"]
+    shot("2_paused_after_step")
+    _choose(page, "Change settings while it trains", "Generator objective", "minimax")
+    out["set_s"], _ = _click_and_wait_text(page, page.get_by_role("button", name="Apply at the next iteration"),
+                                           r"g_loss nonsaturating → minimax")
+    out["continue_s"], _ = _click_and_wait_text(page, page.get_by_role("button", name="Continue"),
+                                                r"continuing from iteration")
+
+
 def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path] = None,
           figures: Optional[Figures] = None) -> dict:
+    """Start a ring8 run from the Train page, steer it on the Runs page, let it finish: the times, the states and
+    the recorded changes."""
     from playwright.sync_api import sync_playwright
 
     from gan_core.runs import control, store
     out: dict = {}
     figures = figures or Figures()
+    run = runs_dir / "steer"
     with sync_playwright() as p:
         browser, ctx = open_browser(p, figures)
         ctx.add_init_script(PAGE_PROBE)
@@ -125,62 +191,10 @@ def steer(url: str, runs_dir: Path, iterations: int = 1500, shots: Optional[Path
         page.set_default_timeout(90_000)
         shot = (lambda name: page.screenshot(path=str(shots / f"steer_{name}.png"), full_page=True)) if shots \
             else (lambda name: None)
-        page.goto(url + "/train")
-        page.get_by_text("Train a GAN").wait_for()
-        page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
-        page.get_by_role("option", name="ring8", exact=False).click()
-        wait_idle(page)
-        box = page.get_by_role("spinbutton", name="Iterations", exact=True)
-        box.fill(str(iterations))
-        box.press("Tab")
-        wait_idle(page)
-        name_box = page.get_by_role("textbox", name="Run name", exact=True)
-        name_box.fill("steer")
-        name_box.press("Tab")
-        wait_idle(page)
-        t_click = time.perf_counter()
-        CLICKS.append(time.time())
-        page.get_by_role("button", name="Start training").click()
-        try:
-            page.get_by_test_id("stDataFrame").first.wait_for(timeout=60_000)  # Start leads straight to the Runs page
-        except Exception:
-            page.screenshot(path="/tmp/steer_fail.png", full_page=True)
-            raise
-        out["start_to_runs_table_s"] = time.perf_counter() - t_click
-        wait_value(page, 120)  # the first point of Ṽ on the Runs page
-        out["start_to_first_point_s"] = time.perf_counter() - t_click
-        SEEN.append(time.time())
-        IN_PAGE.append((CLICKS[-1], SEEN[-1]))
-        for f in page.frames[1:]:  # the live charts' frames: created, plotly.js loaded, each drawing
-            try:
-                r = f.evaluate(FRAME_TIMES)
-            except Exception:
-                continue
-            FRAMES.append(f"frame {r['title'] or '?'}: created +{(r['origin'] / 1000 - CLICKS[-1]) * 1000:.0f} ms, "
-                          f"plotly.js loaded after {r['plotly'] or 0:.0f} ms, drawn at "
-                          + ", ".join(f"+{(x / 1000 - CLICKS[-1]) * 1000:.0f}" for x in r["drawn"]) + " ms")
+        _start_from_the_train_page(page, url, iterations, out)
+        _record_frames(page)
         shot("1_first_point")
-        run = runs_dir / "steer"
-        page.get_by_role("button", name="Pause").wait_for()
-        out["pause_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Pause"),
-                                                   r"paused at iteration \d+")
-        at = int(re.search(r"paused at iteration (\d+)", msg).group(1))
-        out["paused_at"] = at
-        out["status_after_pause"] = store.read_status(run)["iteration"]
-        count = page.get_by_role("spinbutton", name="How many", exact=True)
-        count.fill("5")
-        count.press("Tab")
-        wait_idle(page)
-        out["step_s"], msg = _click_and_wait_text(page, page.get_by_role("button", name="Step", exact=True),
-                                                  r"stepped to iteration \d+")
-        out["step_shown"] = int(re.search(r"stepped to iteration (\d+)", msg).group(1))
-        out["status_after_step"] = store.read_status(run)["iteration"]
-        shot("2_paused_after_step")
-        _choose(page, "Change settings while it trains", "Generator objective", "minimax")
-        out["set_s"], _ = _click_and_wait_text(page, page.get_by_role("button", name="Apply at the next iteration"),
-                                               r"g_loss nonsaturating → minimax")
-        out["continue_s"], _ = _click_and_wait_text(page, page.get_by_role("button", name="Continue"),
-                                                    r"continuing from iteration")
+        _pause_step_set_continue(page, run, out, shot)
         deadline = time.time() + 600
         while store.read_status(run).get("state") != "completed" and time.time() < deadline:
             time.sleep(0.5)
