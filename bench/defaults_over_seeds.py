@@ -52,12 +52,12 @@ def main(argv=None) -> dict:
     extra = a.extra.split() + (["--iterations", "200"] if a.quick else []) + ["--no-export"]
     from gan_core.config import DATASET_DEFAULTS
     print_header("the defaults over seeds: gaussian1d and digits", a,
-                 extra={"seeds": seeds, "extra train flags": " ".join(extra)})
+                 extra={"seeds": f"{seeds[0]}–{seeds[-1]}", "extra train flags": " ".join(extra)})
     summary: dict = {}
     with tempfile.TemporaryDirectory(prefix="defaults_over_seeds_") as tmp:
         root = Path(a.root or tmp)
         jobs = [{"dataset": d, "seed": s, "run_dir": root / f"{d}-s{s}", "extra": extra}
-                for d in datasets for s in range(seeds)]
+                for d in datasets for s in seeds]
         run_jobs(jobs, a.parallel)
         for j in jobs:
             if j["rc"] != 0:

@@ -15,7 +15,13 @@ Reverse KL: q_k = high-quality samples of mode k / all high-quality samples, p_k
 weights); KL(q ‖ p) = Σ q_k log(K q_k) — 0 for balanced modes, log(K/j) when j modes share everything
 (as in PacGAN's tables, the generated histogram against the true one).
 
-    python -m bench.mode_coverage [--quick] [--seeds N] [--datasets ring8,grid25] [--root DIR]
+    python -m bench.mode_coverage [--quick] [--seeds N] [--first-seed S] [--variants defaults,...]
+                                  [--datasets ring8,grid25] [--root DIR]
+
+Seeds S, S+1, …, S+N−1 (default 0–4: the seeds the defaults were chosen on; `--seeds 20 --first-seed 100`
+measures them on seeds nobody tuned on). Per dataset it also prints the distribution of the defaults' modes
+over the seeds (how many seeds at 25, 24, 23, …) and each seed's modes and high quality, so one bad seed is
+seen, not averaged away.
 
 The last line: `grid25 modes M.M/25, high quality Q.Q%` (the defaults, with the generation default).
 """
@@ -52,7 +58,8 @@ PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "
                        "--beta1", "0.5", "--beta2", "0.999", "--pack", "1", "--refit-d", "0"]}
 
 
-def variants(dataset: str) -> dict:
+def variants(dataset: str, wanted: set | None = None) -> dict:
+    """{variant: its train flags} for a dataset (None: the same runs as the defaults'), those in wanted."""
     from gan_core.config import DATASET_DEFAULTS
     v = dict(VARIANTS, previous=PREVIOUS[dataset])
     if DATASET_DEFAULTS[dataset].get("refit_d", 0) > 0:
@@ -62,7 +69,7 @@ def variants(dataset: str) -> dict:
     prev = dict(zip(PREVIOUS[dataset][::2], PREVIOUS[dataset][1::2]))
     if all(float(val) == DATASET_DEFAULTS[dataset][k[2:].replace("-", "_")] for k, val in prev.items()):
         del v["previous"]      # the defaults are the previous settings: nothing more to train
-    return v
+    return {k: f for k, f in v.items() if not wanted or k in wanted}
 
 
 def reverse_kl(per_mode) -> float:
@@ -137,6 +144,20 @@ def evaluate(model_path: Path, dataset: str, rejection: bool) -> dict:
             "acceptance": (model.last_rejection or {}).get("acceptance") if rejection else None}
 
 
+def distribution(jobs: list[dict], dataset: str) -> str:
+    """How many seeds the defaults (the generation default: rejection or not) leave at each mode count, and
+    each seed's modes / high quality: e.g. `grid25 over 20 seeds: 25 modes ×17, 24 ×2, 22 ×1`."""
+    from gan_core.config import GENERATION_DEFAULTS
+    how = "drs" if GENERATION_DEFAULTS.get(dataset, {}).get("rejection") else "plain"
+    counts: dict[int, int] = {}
+    for j in jobs:
+        counts[j[how]["modes"]] = counts.get(j[how]["modes"], 0) + 1
+    dist = ", ".join(f"{m} modes ×{c}" if i == 0 else f"{m} ×{c}"
+                     for i, (m, c) in enumerate(sorted(counts.items(), reverse=True)))
+    each = " ".join(f"s{j['seed']} {j[how]['modes']}/{100 * j[how]['hq']:.1f}%" for j in jobs)
+    return f"{dataset} over {len(jobs)} seeds ({'rejection' if how == 'drs' else 'plain'}): {dist}\nper seed: {each}"
+
+
 def mean_se(xs) -> tuple[float, float]:
     xs = [float(x) for x in xs]
     m = sum(xs) / len(xs)
@@ -144,39 +165,54 @@ def mean_se(xs) -> tuple[float, float]:
     return m, se
 
 
-def seeded_args(argv, doc: str, datasets: tuple, quick_help: str) -> tuple:
-    """The command line of a bench that trains each dataset over seeds (run_jobs): (args, seeds, datasets)."""
+def seeded_args(argv, doc: str, datasets: tuple, quick_help: str, options=None) -> tuple:
+    """The command line of a bench that trains each dataset over seeds (run_jobs): (args, seeds, datasets).
+    options(parser) adds a bench's own options."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if options:
+        options(p)
     p.add_argument("--quick", action="store_true", help=quick_help)
     p.add_argument("--seeds", type=int, default=0, help="seeds per dataset (default 5; --quick 2)")
+    p.add_argument("--first-seed", type=int, default=0, help="the first training seed (default 0)")
     p.add_argument("--datasets", default=",".join(datasets))
     p.add_argument("--root", default=None, help="keep the runs here (default: a temporary folder)")
     p.add_argument("--parallel", type=int, default=2, help="trainings at a time (default 2)")
     p.add_argument("--extra", default="", help="more train flags for every run, e.g. '--iterations 300'")
     a = p.parse_args(argv)
-    seeds = a.seeds or (2 if a.quick else 5)
+    seeds = list(range(a.first_seed, a.first_seed + (a.seeds or (2 if a.quick else 5))))
     chosen = [d for d in a.datasets.split(",") if d]
     for d in chosen:
         if d not in datasets:
             p.error(f"unknown dataset {d!r}; choose from {', '.join(datasets)}")
-    if seeds < 1 or a.parallel < 1:
-        p.error("--seeds and --parallel must be at least 1")
+    if a.seeds < 0 or a.first_seed < 0 or a.parallel < 1:
+        p.error("--seeds and --first-seed must be 0 or more, --parallel at least 1")
     return a, seeds, chosen
+
+
+def _variant_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variants", default="", help="which variants to train (default all: defaults, original, "
+                   "previous, norefit; 'defaults' alone for a held-out measurement)")
 
 
 def main(argv=None) -> dict:
     a, seeds, datasets = seeded_args(argv, __doc__, ("ring8", "grid25"),
-                                     "2 seeds and a short run (checks the pipeline, not the goal)")
+                                     "2 seeds and a short run (checks the pipeline, not the goal)", _variant_option)
+    wanted = set(a.variants.split(",")) - {""}
+    unknown = wanted - {"defaults", "original", "previous", "norefit"}
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(sorted(unknown))}; choose from defaults, original, "
+                         "previous, norefit")
     extra = a.extra.split() + (["--iterations", "300", "--hidden", "32", "--depth", "2"] if a.quick else [])
     from gan_core.config import DATASET_DEFAULTS, GENERATION_DEFAULTS
     print_header("mode coverage: ring8 and grid25 beside the published tables", a,
-                 extra={"seeds": seeds, "evaluation": f"{N_EVAL} samples, latent seed {EVAL_SEED}",
+                 extra={"seeds": f"{seeds[0]}–{seeds[-1]} ({len(seeds)})",
+                        "evaluation": f"{N_EVAL} samples, latent seed {EVAL_SEED}",
                         "extra train flags": " ".join(extra) or "none"})
     with tempfile.TemporaryDirectory(prefix="mode_coverage_") as tmp:
         root = Path(a.root or tmp)
         jobs = [{"dataset": d, "variant": v, "seed": s, "run_dir": root / f"{d}-{v}-s{s}",
                  "extra": flags + extra}
-                for d in datasets for s in range(seeds) for v, flags in variants(d).items() if flags is not None]
+                for d in datasets for s in seeds for v, flags in variants(d, wanted).items() if flags is not None]
         for j in jobs:
             if (j["run_dir"] / "generator.onnx").exists():   # a kept root: reuse finished runs
                 j["skip"] = True
@@ -193,7 +229,7 @@ def main(argv=None) -> dict:
     for d in datasets:
         say(f"## {d}: defaults {DATASET_DEFAULTS[d]}; generation default {GENERATION_DEFAULTS.get(d)}")
         rows = [[name, modes, hq, "", "", "published"] for name, modes, hq in PUBLISHED[d]]
-        for v, flags in variants(d).items():
+        for v, flags in variants(d, wanted).items():
             for how in ("plain", "drs"):
                 js = [j for j in jobs if j["dataset"] == d and j["variant"] == (v if flags is not None else "defaults")]
                 ev = [j[how] for j in js]
@@ -213,6 +249,7 @@ def main(argv=None) -> dict:
                              f"this machine, {len(js)} seeds" + (f", kept {100 * np.mean(acc):.0f} %" if acc else "")])
                 summary[(d, v, how)] = (mm, hm)
         say(table(rows, [d, "modes", "high quality", "reverse KL", "CPU per run", "source"]))
+        say(distribution([j for j in jobs if j["dataset"] == d and j["variant"] == "defaults"], d))
         say()
     if "grid25" in datasets:
         how = "drs" if GENERATION_DEFAULTS.get("grid25", {}).get("rejection") else "plain"

@@ -47,6 +47,25 @@ def test_mode_coverage_reverse_kl():
     assert reverse_kl([0, 0]) == float("inf")
 
 
+def test_mode_coverage_prints_the_distribution_over_seeds():
+    """The held-out measurement's table: seeds per mode count, most modes first, and each seed's figures."""
+    from bench.mode_coverage import distribution
+    jobs = [{"seed": s, "drs": {"modes": m, "hq": 0.95}, "plain": {"modes": 10, "hq": 0.7}}
+            for s, m in zip(range(100, 105), (25, 22, 25, 24, 25))]
+    text = distribution(jobs, "grid25")   # grid25 generates with rejection by default: the drs figures
+    assert text.splitlines()[0] == "grid25 over 5 seeds (rejection): 25 modes ×3, 24 ×1, 22 ×1"
+    assert "s101 22/95.0%" in text.splitlines()[1]
+
+
+def test_mode_coverage_first_seed_and_variants_choose_the_runs():
+    from bench.mode_coverage import _variant_option, seeded_args, variants
+    a, seeds, _ = seeded_args(["--seeds", "3", "--first-seed", "100", "--variants", "defaults"], "doc",
+                              ("ring8", "grid25"), "quick", _variant_option)
+    assert seeds == [100, 101, 102] and a.variants == "defaults"
+    assert list(variants("grid25", {"defaults"})) == ["defaults"]
+    assert "norefit" in variants("grid25")   # all of them by default
+
+
 def test_defaults_over_seeds_reads_each_runs_final_figures(capsys, tmp_path):
     from bench import defaults_over_seeds
     summary = defaults_over_seeds.main(["--seeds", "2", "--root", str(tmp_path),
