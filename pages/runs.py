@@ -25,13 +25,13 @@ from gan_core.files import open_regular
 from gan_core.jobs import launch
 from gan_core.runs import comparisons, control, paths, store, transfer
 from gan_core.share.page import share_page_bytes, share_unavailable
-from gan_core.theory import verdict
+from gan_core.theory import mode_history, verdict
 from gan_core.views import class_counts, curves, series
 from gan_core.views.captions import CAPTIONS
 from gan_core.views.image_grid import image_figure
 from gan_core.views.plotting import PALETTE
 from gan_core.views.run_table import runs_table
-from gan_core.views.samples import real_sample, samples_figure
+from gan_core.views.samples import mixture_of, real_sample, samples_figure
 from gan_core.views.snapshot_choice import LAYERS, LAYERS_ON, snapshot_figures
 from ui.common import TRAIN, PageTrace, keep, link, query_list, restore, set_query, timed
 from ui.controls import extend_controls, live_controls
@@ -63,6 +63,40 @@ def signature(infos) -> tuple:
 @st.cache_data(show_spinner=False, max_entries=128)
 def snapshot(run_dir: str, iteration: int, mtime: float) -> dict:
     return store.load_snapshot(run_dir, iteration)  # mtime in the key: a resumed run may rewrite it
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def mixture(run_dir: str, mtime: float):
+    return mixture_of(run_dir)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def snapshot_modes(run_dir: str, iteration: int, mtime: float, cfg_mtime: float):
+    """One snapshot's samples near each mode and D there (a few numbers: each snapshot is read once)."""
+    return mode_history.snapshot_modes(store.load_snapshot(run_dir, iteration), *mixture(run_dir, cfg_mtime))
+
+
+def dropped_modes(run_dir) -> list | None:
+    """The modes G has dropped, from the run's snapshots; None when the data has no known modes or the
+    snapshots cannot be read (the verdict then goes by metrics.csv)."""
+    cfg_mtime = _mtime(run_dir / "config.json")
+    mix = mixture(str(run_dir), cfg_mtime)
+    if mix is None:
+        return None
+    try:
+        its = store.list_snapshots(run_dir)[-mode_history.MAX_HISTORY:]
+        hist = [snapshot_modes(str(run_dir), it, _mtime(paths.snapshot_path(run_dir, it)), cfg_mtime)
+                for it in its]
+    except (GanError, OSError, KeyError, ValueError):
+        return None
+    return mode_history.dropped_modes(hist, mix[0])
+
+
+def _mtime(p) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def run_real_points(run_dir):
@@ -396,7 +430,8 @@ def _build_charts(cache: dict, frames: dict, stamp: list) -> None:
     cache["verdicts"] = {n: verdict.judge(frames[n], dataset=str(cfgs[n].get("dataset", "")),
                                           g_loss=str(cfgs[n].get("g_loss", "")), state=by_name[n].state,
                                           message=by_name[n].message,
-                                          iterations=int(cfgs[n].get("iterations") or 0)) for n in selected}
+                                          iterations=int(cfgs[n].get("iterations") or 0),
+                                          dropped=dropped_modes(root / n)) for n in selected}
 
 
 def _show_charts(cache: dict, frames: dict) -> bool:

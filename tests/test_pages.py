@@ -355,6 +355,38 @@ def test_runs_page_verdict_beside_the_charts(runs_dir):
     assert "untrained D says ½" in texts(at.caption)  # why Ṽ starts at −2 log 2
 
 
+def test_runs_page_verdict_names_the_modes_g_dropped(runs_dir):
+    """grid25: the snapshots show G with no samples at three modes and D high there; the verdict names them.
+    A run that is merely thin there (as every default grid25 run's plain G is) is not called collapsed."""
+    from gan_core.data.datasets import load_dataset
+    from gan_core.runs.paths import snapshot_path
+    from gan_core.theory.divergence import make_grid
+    ds = load_dataset(TrainConfig(dataset="grid25").resolved())
+    grid = make_grid(ds.bounds(), 32)
+    rng = np.random.default_rng(0)
+    for name, lost in (("holes", [3, 8, 13]), ("thin", [])):
+        d = fake_run(runs_dir, name, "completed", iteration=200, dataset="grid25")
+        keep = [k for k in range(25) if k not in lost]
+        (d / "snapshots").mkdir()
+        for it in range(0, 201, 25):
+            x = ds.centers[rng.choice(keep, 2500)] + rng.normal(0, ds.std, (2500, 2))
+            np.savez(snapshot_path(d, it), iteration=np.int64(it), samples=x.astype(np.float32),
+                     grid_axes=np.array(grid.axes), d=np.full(len(grid.points), 0.96, np.float16))
+    def runs_page(name):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = [name]
+        at.run()
+        at.switch_page(MONITOR).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+    at = runs_page("holes")
+    centres = ", ".join(f"({ds.centers[k][0]:g}, {ds.centers[k][1]:g})" for k in (3, 8, 13))
+    assert "G dropped 3 of 25 modes" in texts(at.warning) and centres in texts(at.warning)
+    assert "D still sees the hole" in texts(at.warning)
+    at = runs_page("thin")
+    assert "collapsed" not in texts(at.warning) and "dropped" not in texts(at.warning)
+
+
 def test_several_runs_get_their_verdicts_side_by_side_beneath_the_chart(runs_dir):
     for n in ("a", "b", "c"):
         fake_run(runs_dir, n, "completed", iteration=200)

@@ -16,6 +16,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from gan_core.theory import mode_history
+
 V_OPTIMUM = -2.0 * math.log(2.0)
 KNOWN_MODES = {"ring8": 8, "grid25": 25}  # the mixtures' mode counts (SPEC: datasets)
 KNOWN_CLASSES = {"digits": 10, "fashion": 10, "mnist": 10}
@@ -84,6 +86,18 @@ def _d_winning(it: int, v, dr, dfk, gl, g_loss: str) -> Optional[Verdict]:
     return Verdict("d_winning", "D is winning", why, tip)
 
 
+def _dropped(dropped: list, dataset: str, it: int, iterations: int) -> Optional[Verdict]:
+    """G gives no mass to some of a mixture's modes (mode_history, from the snapshots): a collapse that no
+    reweighting undoes; named mode by mode."""
+    if not dropped or (iterations and it < COLLAPSE_AFTER * iterations):
+        return None
+    total = KNOWN_MODES.get(dataset, 0)
+    return Verdict("collapsed", f"G dropped {len(dropped)} of {total} modes",
+                   mode_history.describe(dropped, total, it),
+                   "Rejection by D cannot give back a mode G never samples: keep this run for its other modes, "
+                   "or train again with another seed.")
+
+
 def _collapsed(df: pd.DataFrame, dataset: str, it: int, iterations: int) -> Optional[Verdict]:
     for col, known, what in (("modes_covered", KNOWN_MODES, "modes"), ("classes_covered", KNOWN_CLASSES, "classes")):
         total = known.get(dataset)
@@ -124,9 +138,13 @@ def _at_equilibrium(v, dr, dfk, jsd) -> Optional[Verdict]:
 
 
 def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsaturating",
-          state: str = "", message: str = "", iterations: int = 0) -> Verdict:
+          state: str = "", message: str = "", iterations: int = 0,
+          dropped: Optional[list] = None) -> Verdict:
     """The verdict for one run's metrics (a metrics.csv frame); dataset names the known mode count;
-    iterations (the planned total, when known) keeps a young run from being called collapsed."""
+    iterations (the planned total, when known) keeps a young run from being called collapsed. dropped: the
+    modes G has dropped (mode_history.dropped_modes of the run's snapshots), when the caller read them; then
+    a mixture's collapse is judged on them alone, since the plain G's count of covered modes (metrics.csv)
+    also misses modes that are merely thin, which rejection by D restores."""
     if state == "failed" and "diverged" in message:
         return Verdict("diverged", "Diverged", message,
                        "Resume from the last checkpoint with smaller learning rates (half of lr_d and lr_g).")
@@ -138,8 +156,10 @@ def judge(df: Optional[pd.DataFrame], dataset: str = "", g_loss: str = "nonsatur
     v, dr, dfk, gl = (_recent(df, c) for c in ("value_estimate", "d_real", "d_fake", "g_loss"))
     it = int(df["iteration"].iloc[-1]) if "iteration" in df.columns else len(df)
     jsd = _last(df, "jsd")
-    found = (_diverged(df, v, gl) or _d_winning(it, v, dr, dfk, gl, g_loss)
-             or _collapsed(df, dataset, it, iterations) or _at_equilibrium(v, dr, dfk, jsd))
+    collapse = (_dropped(dropped, dataset, it, iterations) if dropped is not None and dataset in KNOWN_MODES
+                else _collapsed(df, dataset, it, iterations))
+    found = (_diverged(df, v, gl) or _d_winning(it, v, dr, dfk, gl, g_loss) or collapse
+             or _at_equilibrium(v, dr, dfk, jsd))
     if found:
         return found
     parts = [f"Ṽ = {v:.3f} ({v - V_OPTIMUM:+.3f} from −2 log 2)" if v is not None else "",

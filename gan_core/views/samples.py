@@ -56,3 +56,17 @@ def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
         return load_dataset(cfg).sample(n, seed=1)
     except (GanError, OSError):
         return None
+
+
+def mixture_of(run_dir) -> Optional[tuple]:
+    """(mode centres, std) of a run's data when it is a mixture with known modes (ring8, grid25), else None."""
+    from gan_core.config import TrainConfig
+    from gan_core.data.datasets import load_dataset
+    from gan_core.errors import GanError
+    try:
+        cfg = TrainConfig.load(Path(run_dir) / "config.json").resolved()
+        ds = load_dataset(cfg)
+    except (GanError, OSError):
+        return None
+    centres = getattr(ds, "centers", None)
+    return None if centres is None else (np.asarray(centres, float), float(ds.std))
