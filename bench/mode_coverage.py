@@ -158,6 +158,32 @@ def distribution(jobs: list[dict], dataset: str) -> str:
     return f"{dataset} over {len(jobs)} seeds ({'rejection' if how == 'drs' else 'plain'}): {dist}\nper seed: {each}"
 
 
+def why_short(jobs: list[dict], dataset: str) -> list[str]:
+    """For each seed whose samples miss modes: what its snapshots say (gan_core.theory.mode_history: which
+    modes G dropped, since when, and D there), or that G still samples them thinly."""
+    from gan_core.config import GENERATION_DEFAULTS
+    from gan_core.runs.store import list_snapshots, load_snapshot
+    from gan_core.theory import mode_history
+    from gan_core.views.samples import mixture_of
+    how = "drs" if GENERATION_DEFAULTS.get(dataset, {}).get("rejection") else "plain"
+    out = []
+    for j in jobs:
+        ev = j[how]
+        if ev["modes"] == ev["n_modes"] or not (j["run_dir"] / "snapshots").is_dir():
+            continue
+        centres, std = mixture_of(j["run_dir"])
+        hist = [mode_history.snapshot_modes(load_snapshot(j["run_dir"], it), centres, std)
+                for it in list_snapshots(j["run_dir"])]
+        dropped = mode_history.dropped_modes(hist, centres)
+        thin = ev["n_modes"] - ev["modes"] - len(dropped)
+        text = (mode_history.describe(dropped, ev["n_modes"], hist[-1].iteration) if dropped else
+                "G dropped no mode (each has samples in the last snapshots)")
+        if thin > 0:
+            text += f" {thin} missing mode(s) G samples thinly: rejection by D kept too few of them."
+        out.append(f"s{j['seed']} ({ev['modes']}/{ev['n_modes']}): {text}")
+    return out
+
+
 def mean_se(xs) -> tuple[float, float]:
     xs = [float(x) for x in xs]
     m = sum(xs) / len(xs)
@@ -249,7 +275,10 @@ def main(argv=None) -> dict:
                              f"this machine, {len(js)} seeds" + (f", kept {100 * np.mean(acc):.0f} %" if acc else "")])
                 summary[(d, v, how)] = (mm, hm)
         say(table(rows, [d, "modes", "high quality", "reverse KL", "CPU per run", "source"]))
-        say(distribution([j for j in jobs if j["dataset"] == d and j["variant"] == "defaults"], d))
+        own = [j for j in jobs if j["dataset"] == d and j["variant"] == "defaults"]
+        say(distribution(own, d))
+        for line in why_short(own, d):
+            say(line)
         say()
     if "grid25" in datasets:
         how = "drs" if GENERATION_DEFAULTS.get("grid25", {}).get("rejection") else "plain"
