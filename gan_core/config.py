@@ -32,7 +32,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
                   momentum=0.5, lr_decay=1.0),
 }
 # What every dataset and architecture leaves alone gets these.
-COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9}
+COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9, "prior": "normal"}
 
 # Defaults chosen per dataset so that a run with no flags converges in about a minute on a 2-core CPU
 # (measured figures are in README.md). Anything given explicitly wins.
@@ -42,13 +42,18 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     # ring8/grid25: BatchNorm in G, a 2-D latent, a deeper G/D and a learning rate decaying linearly to 0
     # (modes settle instead of jittering). ring8: m = 512 makes coverage reliable. grid25: Adam without momentum
     # and a shorter memory of squared gradients (β1 0, β2 0.9) keeps far more modes than (0.5, 0.999); a faster D
-    # trades modes for quality; packing (pack > 1) learned too slowly within a few CPU-minutes. grid25's D is refit
-    # to the final G before export (refit_d, gan_core.engine.refit). `python -m bench.mode_coverage` measures each
+    # trades modes for quality; packing (pack > 1) learned too slowly within a few CPU-minutes. grid25's noise is
+    # uniform on the square [-1, 1]²: 25 equal modes on a square grid are then 25 equal cells of a square, a map
+    # close to piecewise constant; from a normal prior G gave some modes only slivers of latent space (near z = 0,
+    # not in the tails, in the seeds looked at) and dropped up to three. On the seeds where the normal prior dropped
+    # modes the uniform one kept all 25 (bench.mode_coverage names the modes a seed dropped; the held-out seeds in
+    # bench/RESULTS.md). grid25's D is refit to the
+    # final G before export (refit_d, gan_core.engine.refit). `python -m bench.mode_coverage` measures each
     # choice (figures in bench/RESULTS.md).
     "ring8": dict(iterations=4500, latent_dim=2, batch_size=512, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     "grid25": dict(iterations=10000, latent_dim=2, batch_size=256, lr_d=5e-4, lr_g=1e-3, hidden=128, depth=4,
-                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9, refit_d=12000),
+                   lr_decay=0.0, g_norm="batch", pack=1, beta1=0.0, beta2=0.9, refit_d=12000, prior="uniform"),
     "digits": dict(iterations=3000, latent_dim=32, batch_size=64, lr_d=2e-4, lr_g=2e-4, hidden=128, depth=3,
                    lr_decay=1.0, g_norm="none", pack=1, beta1=0.5, beta2=0.999, refit_d=0),
     # fashion/mnist: the DCGAN pair at 28×28 (arch auto: 7 → 14 → 28, base 32), latent 64, m 32, both learning
@@ -140,7 +145,7 @@ class TrainConfig:
     g_loss: str = setting("nonsaturating", "generator objective: nonsaturating (eq. 3) or minimax (eq. 4); minimax "
                                            "saturates early in training, when D rejects G's samples confidently, "
                                            "non-saturating gives strong gradients then (same fixed point)")
-    prior: str = setting("normal", "noise prior p_z, the distribution of the noise z that G turns into samples: "
+    prior: Optional[str] = setting(None, "noise prior p_z, the distribution of the noise z that G turns into samples: "
                                    "normal N(0, I) or uniform on [-1, 1]")
     latent_dim: Optional[int] = setting(None, "dimension of the noise z: the 2-D mixtures train best with 2, images "
                                               "need more (e.g. 32)")

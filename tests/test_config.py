@@ -30,6 +30,12 @@ def test_resolved_fills_dataset_defaults_and_explicit_values_win():
     assert TrainConfig(dataset="grid25", beta1=0.5).resolved().beta1 == 0.5
     args = build_parser().parse_args(["train", "--dataset", "grid25", "--beta1", "0.5", "--beta2", "0.999"])
     assert (args.beta1, args.beta2) == (0.5, 0.999)
+    # the noise prior too: grid25 draws z uniformly on the square, every other dataset from N(0, I); the
+    # normal prior stays one flag away
+    assert grid25.prior == "uniform" and c.prior == "normal"
+    assert TrainConfig(dataset="ring8").resolved().prior == "normal"
+    assert TrainConfig(dataset="grid25", prior="normal").resolved().prior == "normal"
+    assert build_parser().parse_args(["train", "--dataset", "grid25", "--prior", "normal"]).prior == "normal"
 
 
 def test_every_config_field_has_a_flag():

@@ -96,6 +96,9 @@ def test_train_page_widgets_and_defaults(runs_dir):
     assert "auto →" in texts(at.caption)
     at.selectbox(key="dataset").set_value("ring8").run()
     assert at.number_input(key="iterations@ring8").value == 4500  # another dataset, its own defaults
+    assert at.selectbox(key="prior@ring8").value == "normal"
+    at.selectbox(key="dataset").set_value("grid25").run()
+    assert at.selectbox(key="prior@grid25").value == "uniform"   # grid25 draws z uniformly on the square
     assert at.button(key="start").label == "Start training"
 
 
