@@ -52,24 +52,33 @@ PUBLISHED = {
 }
 VARIANTS = {"defaults": [], "original": ["--pack", "1"]}   # the plain GAN is one flag away
 # Earlier defaults, for reference: ring8's before issue 12 (README's first table); grid25's until 2026-11-28
-# (Adam betas (0.5, 0.999): 17.6/25 modes with rejection v1 in bench/RESULTS.md).
+# (Adam betas (0.5, 0.999), normal noise: 17.6/25 modes with rejection v1 in bench/RESULTS.md).
 PREVIOUS = {"ring8": ["--iterations", "6000", "--batch-size", "256", "--lr-d", "5e-4", "--pack", "1"],
             "grid25": ["--iterations", "10000", "--batch-size", "256", "--lr-d", "5e-4", "--lr-g", "1e-3",
-                       "--beta1", "0.5", "--beta2", "0.999", "--pack", "1", "--refit-d", "0"]}
+                       "--beta1", "0.5", "--beta2", "0.999", "--pack", "1", "--refit-d", "0", "--prior", "normal"]}
 
 
 def variants(dataset: str, wanted: set | None = None) -> dict:
     """{variant: its train flags} for a dataset (None: the same runs as the defaults'), those in wanted."""
-    from gan_core.config import DATASET_DEFAULTS
+    from gan_core.config import COMMON_DEFAULTS, DATASET_DEFAULTS
     v = dict(VARIANTS, previous=PREVIOUS[dataset])
     if DATASET_DEFAULTS[dataset].get("refit_d", 0) > 0:
         v["norefit"] = ["--refit-d", "0"]   # the same training; rejection reads the game's last D
     if DATASET_DEFAULTS[dataset].get("pack", 1) == 1:
         v["original"] = None   # `--pack 1` changes nothing: the defaults' runs are the original GAN's
     prev = dict(zip(PREVIOUS[dataset][::2], PREVIOUS[dataset][1::2]))
-    if all(float(val) == DATASET_DEFAULTS[dataset][k[2:].replace("-", "_")] for k, val in prev.items()):
+    defaults = {**COMMON_DEFAULTS, **DATASET_DEFAULTS[dataset]}
+    if all(_same(val, defaults[k[2:].replace("-", "_")]) for k, val in prev.items()):
         del v["previous"]      # the defaults are the previous settings: nothing more to train
     return {k: f for k, f in v.items() if not wanted or k in wanted}
+
+
+def _same(flag_value: str, default) -> bool:
+    """A flag's text equals a default (numbers as numbers, names as names)."""
+    try:
+        return float(flag_value) == float(default)
+    except (TypeError, ValueError):
+        return str(flag_value) == str(default)
 
 
 def reverse_kl(per_mode) -> float:
