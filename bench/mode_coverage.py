@@ -186,7 +186,7 @@ def why_short(jobs: list[dict], dataset: str) -> list[str]:
         dropped = mode_history.dropped_modes(hist, centres)
         thin = ev["n_modes"] - ev["modes"] - len(dropped)
         text = (mode_history.describe(dropped, ev["n_modes"], hist[-1].iteration) if dropped else
-                "G dropped no mode (each has samples in the last snapshots)")
+                "G dropped no mode (each has samples in the last snapshots).")
         if thin > 0:
             text += f" {thin} missing mode(s) G samples thinly: rejection by D kept too few of them."
         out.append(f"s{j['seed']} ({ev['modes']}/{ev['n_modes']}): {text}")

@@ -71,3 +71,12 @@ def test_the_verdict_names_dropped_modes_and_no_longer_calls_thin_ones_a_collaps
     assert "(-2, 2), (0, 2)" in v.reason and "never covered them" in v.reason
     assert "Rejection by D cannot" in v.suggestion
     assert judge(df, "grid25", iterations=100000, dropped=gone).kind != "collapsed"   # too early to say
+
+
+def test_the_untrained_g_at_iteration_0_does_not_count_as_covering_a_mode():
+    # at iteration 0 G sends everything near the origin: (0, 0) looks covered then, never after
+    start = [0, 0, 0, 0, 2500, 0, 0, 0, 0]
+    later = [300, 300, 300, 300, 0, 300, 300, 300, 300]
+    dropped = mh.dropped_modes(_history([start] + [later] * 6), CENTRES)
+    assert [m.centre for m in dropped] == [(0.0, 0.0)] and dropped[0].last_covered is None
+    assert "never covered it (at most 0 of 2,500" in mh.describe(dropped, 9, 1200)

@@ -86,9 +86,10 @@ def dropped_modes(history: Iterable[SnapshotModes], centres, window: int = WINDO
     n = sum(s.n_samples for s in recent)
     out = []
     for k in np.flatnonzero(pooled <= DROPPED_SHARE * n):
-        covered = [s.iteration for s in hist if s.counts[k] >= MIN_FRACTION * s.n_samples - 1e-9]
+        # iteration 0 does not count: an untrained G sends nearly every sample to one spot (near the origin)
+        covered = [s.iteration for s in hist if s.iteration > 0 and s.counts[k] >= MIN_FRACTION * s.n_samples - 1e-9]
         d = hist[-1].d_at_centres
-        top = max(hist, key=lambda s: s.counts[k])
+        top = max([s for s in hist if s.iteration > 0] or hist, key=lambda s: s.counts[k])
         out.append(DroppedMode(tuple(float(v) for v in np.atleast_1d(np.asarray(centres, float)[k])),
                                covered[-1] if covered else None, None if d is None else d[k],
                                (top.counts[k], top.iteration, top.n_samples), hist[0].iteration))
@@ -105,7 +106,7 @@ def describe(dropped: list[DroppedMode], n_modes: int, iteration: int, shown: in
     when = (f"G covered {them} last at iteration {max(lost):,}" if len(lost) == len(dropped) else
             f"G {never} {them} (at most {max(m.peak[0] for m in dropped)} of {dropped[0].peak[2]:,} "
             f"samples near one, at iteration {max(dropped, key=lambda m: m.peak[0]).peak[1]:,})" if not lost else
-            f"G {never} {len(dropped) - len(lost)} of them, the others last at iteration {max(lost):,}")
+            f"G {never} {len(dropped) - len(lost)} of them; the rest last at iteration {max(lost):,}")
     ds = [m.d_at_centre for m in dropped if m.d_at_centre is not None]
     lo, hi = (f"{min(ds):.2f}", f"{max(ds):.2f}") if ds else ("", "")
     span = lo if lo == hi else f"{lo}–{hi}"
