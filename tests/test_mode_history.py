@@ -49,7 +49,7 @@ def test_a_thin_mode_is_not_dropped_nor_judged_on_too_few_snapshots():
     assert mh.dropped_modes(_history([thin] * 5), CENTRES) == []
     gone = [280] * 8 + [0]
     assert mh.dropped_modes(_history([gone] * 4), CENTRES) == []      # fewer than WINDOW snapshots
-    never = mh.dropped_modes(_history([[280] * 8 + [3]] + [gone] * 5), CENTRES)
+    never = mh.dropped_modes(_history([gone, [280] * 8 + [3]] + [gone] * 5), CENTRES)
     assert [m.centre for m in never] == [(2.0, 2.0)] and never[0].last_covered is None
     assert "never covered it (at most 3 of 2,500" in mh.describe(never, 9, 1000)
 
