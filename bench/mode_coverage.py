@@ -153,11 +153,16 @@ def evaluate(model_path: Path, dataset: str, rejection: bool) -> dict:
             "acceptance": (model.last_rejection or {}).get("acceptance") if rejection else None}
 
 
+def generated(dataset: str) -> str:
+    """Which evaluation is what `generate` gives for this dataset: "drs" (rejection by D) or "plain"."""
+    from gan_core.config import GENERATION_DEFAULTS
+    return "drs" if GENERATION_DEFAULTS.get(dataset, {}).get("rejection") else "plain"
+
+
 def distribution(jobs: list[dict], dataset: str) -> str:
     """How many seeds the defaults (the generation default: rejection or not) leave at each mode count, and
     each seed's modes / high quality: e.g. `grid25 over 20 seeds: 25 modes ×17, 24 ×2, 22 ×1`."""
-    from gan_core.config import GENERATION_DEFAULTS
-    how = "drs" if GENERATION_DEFAULTS.get(dataset, {}).get("rejection") else "plain"
+    how = generated(dataset)
     counts: dict[int, int] = {}
     for j in jobs:
         counts[j[how]["modes"]] = counts.get(j[how]["modes"], 0) + 1
@@ -170,11 +175,10 @@ def distribution(jobs: list[dict], dataset: str) -> str:
 def why_short(jobs: list[dict], dataset: str) -> list[str]:
     """For each seed whose samples miss modes: what its snapshots say (gan_core.theory.mode_history: which
     modes G dropped, since when, and D there), or that G still samples them thinly."""
-    from gan_core.config import GENERATION_DEFAULTS
     from gan_core.runs.store import list_snapshots, load_snapshot
     from gan_core.theory import mode_history
     from gan_core.views.samples import mixture_of
-    how = "drs" if GENERATION_DEFAULTS.get(dataset, {}).get("rejection") else "plain"
+    how = generated(dataset)
     out = []
     for j in jobs:
         ev = j[how]
@@ -290,7 +294,7 @@ def main(argv=None) -> dict:
             say(line)
         say()
     if "grid25" in datasets:
-        how = "drs" if GENERATION_DEFAULTS.get("grid25", {}).get("rejection") else "plain"
+        how = generated("grid25")
         mm, hm = summary[("grid25", "defaults", how)]
         say(f"grid25 modes {mm:.1f}/25, high quality {hm:.1f}%")
     return summary

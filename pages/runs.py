@@ -100,8 +100,7 @@ def _mtime(p) -> float:
 
 
 def run_real_points(run_dir):
-    cfg_file = run_dir / "config.json"
-    return real_points(str(run_dir), cfg_file.stat().st_mtime if cfg_file.exists() else 0.0)
+    return real_points(str(run_dir), _mtime(run_dir / "config.json"))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -20,7 +20,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from gan_core.theory.quality import MIN_FRACTION, N_STD
+from gan_core.theory.quality import MIN_FRACTION, mode_quality
 
 WINDOW = 5            # snapshots pooled to decide that a mode is dropped (12,500 samples at the default size)
 DROPPED_SHARE = 1e-4  # under 0.01 % of the pooled samples (at most one of 12,500): dropped
@@ -32,7 +32,7 @@ MAX_HISTORY = 100     # snapshots read back at most (a run's default is ~50; eac
 class SnapshotModes:
     """One snapshot's view of the modes: G's samples near each centre, and D at each centre (or None)."""
     iteration: int
-    counts: tuple          # high-quality samples (within N_STD std) nearest each centre
+    counts: tuple          # high-quality samples (within quality.N_STD std) nearest each centre
     n_samples: int
     d_at_centres: Optional[tuple] = None
 
@@ -60,18 +60,13 @@ def d_at(points, grid_axes, d_grid) -> np.ndarray:
 
 
 def snapshot_modes(snap: dict, centres, std: float) -> SnapshotModes:
-    """The per-mode view of one snapshot (a dict as runs.store.load_snapshot returns)."""
+    """The per-mode view of one snapshot (a dict as runs.store.load_snapshot returns): SPEC's counts
+    (quality.mode_quality), and D at the centres when the snapshot holds D on a 2-D grid."""
     x = np.asarray(snap["samples"], float)
     c = np.asarray(centres, float)
-    x = x[:, None] if x.ndim == 1 else x
-    c = c[:, None] if c.ndim == 1 else c
-    d2 = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
-    d2 = np.where(np.isfinite(d2), d2, np.inf)
-    near = d2.argmin(axis=1)
-    hq = d2[np.arange(len(x)), near] <= (N_STD * std) ** 2
-    counts = np.bincount(near[hq], minlength=len(c))
+    counts = mode_quality(x, c, std).per_mode
     d = None
-    if c.shape[1] == 2 and "d" in snap and "grid_axes" in snap:
+    if c.ndim == 2 and c.shape[1] == 2 and "d" in snap and "grid_axes" in snap:
         d = tuple(float(v) for v in d_at(c, snap["grid_axes"], snap["d"]))
     return SnapshotModes(int(snap["iteration"]), tuple(int(v) for v in counts), len(x), d)
 

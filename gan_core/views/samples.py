@@ -46,27 +46,29 @@ def dataset_preview_figure(ds, n: int = 2000) -> go.Figure:
     return samples_figure(None, ds.sample(n, seed=0), title=ds.description)
 
 
-def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
-    """n examples of a run's data (from its config.json), or None if the data cannot be loaded."""
+def _run_dataset(run_dir):
+    """The dataset of a run (from its config.json), or None if it cannot be loaded."""
     from gan_core.config import TrainConfig
     from gan_core.data.datasets import load_dataset
     from gan_core.errors import GanError
     try:
-        cfg = TrainConfig.load(Path(run_dir) / "config.json").resolved()
-        return load_dataset(cfg).sample(n, seed=1)
+        return load_dataset(TrainConfig.load(Path(run_dir) / "config.json").resolved())
+    except (GanError, OSError):
+        return None
+
+
+def real_sample(run_dir, n: int = 1000) -> Optional[np.ndarray]:
+    """n examples of a run's data, or None if the data cannot be loaded."""
+    from gan_core.errors import GanError
+    ds = _run_dataset(run_dir)
+    try:
+        return None if ds is None else ds.sample(n, seed=1)
     except (GanError, OSError):
         return None
 
 
 def mixture_of(run_dir) -> Optional[tuple]:
     """(mode centres, std) of a run's data when it is a mixture with known modes (ring8, grid25), else None."""
-    from gan_core.config import TrainConfig
-    from gan_core.data.datasets import load_dataset
-    from gan_core.errors import GanError
-    try:
-        cfg = TrainConfig.load(Path(run_dir) / "config.json").resolved()
-        ds = load_dataset(cfg)
-    except (GanError, OSError):
-        return None
+    ds = _run_dataset(run_dir)
     centres = getattr(ds, "centers", None)
     return None if centres is None else (np.asarray(centres, float), float(ds.std))
