@@ -32,7 +32,8 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
                   momentum=0.5, lr_decay=1.0),
 }
 # What every dataset and architecture leaves alone gets these.
-COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9, "prior": "normal"}
+COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9, "prior": "normal",
+                                   "g_init": "default", "instance_noise": 0.0}
 
 # Defaults chosen per dataset so that a run with no flags converges in about a minute on a 2-core CPU
 # (measured figures are in README.md). Anything given explicitly wins.
@@ -191,6 +192,16 @@ class TrainConfig:
                                            "being sampled, and these steps with G fixed move D there "
                                            "(Proposition 1); 0: the game's last D (default 12,000 for grid25, else "
                                            "0; point data with pack 1)")
+    g_init: Optional[str] = setting(None, "G's first weights (point data): default, or spread: its output layer "
+                                          "rescaled so that G's first samples have the data's mean and spread")
+    # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): D judges x + σε and G(z) + σε', ε ~ N(0, I),
+    # σ falling linearly to 0: both densities smoothed, so D's slope reaches G's samples far from a mode
+    # they miss; from instance_noise_iterations on, the game is the paper's.
+    instance_noise: Optional[float] = setting(None, "σ of Gaussian noise added to every input of D, real and "
+                                                    "generated, at iteration 0, falling linearly to 0 (0: none, "
+                                                    "the original game)")
+    instance_noise_iterations: Optional[int] = setting(None, "iterations over which the instance noise falls to 0 "
+                                                             "(default: half the run's iterations)")
     momentum: Optional[float] = setting(None, "SGD momentum (default 0.9; 0.5 for --arch paper, as the paper's "
                                               "MNIST run)")
     log_every: int = setting(10, "iterations between rows of metrics.csv")
@@ -230,6 +241,8 @@ class TrainConfig:
             c.refit_d = 0  # the refit is for an unpacked D: a packed run leaves its dataset's default aside
         if c.lr_decay_iterations is None:
             c.lr_decay_iterations = c.iterations  # decay over the run asked for; recorded, so --resume keeps it
+        if c.instance_noise_iterations is None:
+            c.instance_noise_iterations = max(1, (c.iterations or 0) // 2)
         if c.snapshot_every <= 0 and c.iterations and c.iterations > 0:
             c.snapshot_every = max(c.log_every, (c.iterations // 50) // c.log_every * c.log_every or c.log_every)
         if c.theory_every <= 0:
@@ -303,6 +316,13 @@ class TrainConfig:
             _need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
             _need(self.refit_d == 0 or (self.pack or 1) == 1,
                  f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
+        _need(self.g_init in (None, "default", "spread"), f"unknown g_init {self.g_init!r}; choose default or spread")
+        if self.instance_noise is not None:
+            _need(math.isfinite(self.instance_noise) and 0 <= self.instance_noise <= 1e6,
+                 f"instance_noise (σ) must lie in [0, 1e6], got {self.instance_noise!r}")
+        if self.instance_noise_iterations is not None:
+            _need(self.instance_noise_iterations >= 1,
+                 f"instance_noise_iterations must be at least 1, got {self.instance_noise_iterations}")
         if self.lr_decay is not None:
             _need(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                  f"lr_decay (final fraction of the learning rate) must lie in [0, 1], got {self.lr_decay!r}")

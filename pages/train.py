@@ -45,7 +45,7 @@ SETTINGS = {"iterations": ("iterations", int), "k": ("k", int), "batch": ("batch
             "latent": ("latent_dim", int), "hidden": ("hidden", int), "depth": ("depth", int), "seed": ("seed", int),
             "device": ("device", str), "log_every": ("log_every", int), "snap": ("snapshot_every", int),
             "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool),
-            "refit": ("refit_d", int)}
+            "refit": ("refit_d", int), "noise": ("instance_noise", float)}
 SHARED = ("source", "dataset", "image_size", "draw_std", "draw_mode")
 
 
@@ -188,7 +188,8 @@ def k(field: str) -> str:
 defaults = {"iterations": d.iterations, "k": d.k, "batch": batch_default, "g_loss": d.g_loss,
             "lr_d": float(d.lr_d), "lr_g": float(d.lr_g), "prior": d.prior, "latent": d.latent_dim,
             "hidden": d.hidden, "depth": d.depth, "seed": 0, "device": "auto", "log_every": d.log_every,
-            "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False, "refit": d.refit_d}
+            "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False, "refit": d.refit_d,
+            "noise": float(d.instance_noise)}
 for short, value in defaults.items():
     ss.setdefault(k(short), value)
 if n_examples is not None and ss[k("batch")] > n_examples:  # e.g. a smaller file replaced the upload
@@ -217,6 +218,8 @@ with c2:
                          format_func={"normal": "normal N(0, I)", "uniform": "uniform on [−1, 1]"}.get,
                          help=help_text("prior"))
     latent = st.number_input("Latent size (dimension of z)", 1, 1024, key=k("latent"), help=help_text("latent_dim"))
+    noise = st.number_input("Instance noise σ (falls to 0 by half the run)", 0.0, 100.0, step=0.1, format="%.2f",
+                            key=k("noise"), help=help_text("instance_noise"))
 with c3:
     hidden = st.number_input("Hidden width (MLP)", 4, 4096, key=k("hidden"), help=help_text("hidden"))
     depth = st.number_input("Hidden layers (MLP)", 1, 10, key=k("depth"), help=help_text("depth"))
@@ -253,7 +256,7 @@ def current_config(run_dir: str = "", data: str = "") -> TrainConfig:
         batch_size=int(batch), g_loss=g_loss, prior=prior, latent_dim=int(latent), hidden=int(hidden),
         depth=int(depth), image_size=int(image_size), lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every),
         snapshot_every=int(snapshot_every), checkpoint_every=int(checkpoint_every), export_onnx=bool(export),
-        tensorboard=bool(tensorboard), refit_d=int(refit))
+        tensorboard=bool(tensorboard), refit_d=int(refit), instance_noise=float(noise))
 
 
 # --- how long? -------------------------------------------------------------------------------------
@@ -332,9 +335,10 @@ if msg:
 
 # --- Compare…: several runs of these settings by one command (comparisons, gan_core.engine.compare) -----------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
-             "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior"}
+             "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior",
+             "instance_noise": "instance noise σ"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
-                "prior": "normal,uniform"}
+                "prior": "normal,uniform", "instance_noise": "0,0.5"}
 
 
 def vary_changed() -> None:

@@ -108,9 +108,9 @@ def test_a_diverging_member_fails_while_the_others_go_on(tmp_path, monkeypatch):
     real = stacked.StackedSteps.generator_step
     calls = {"n": 0}
 
-    def poisoned(self, z, minimax, members):
+    def poisoned(self, z, minimax, members, noise=None):
         calls["n"] += 1
-        loss = real(self, z, minimax, members)
+        loss = real(self, z, minimax, members, noise)
         if calls["n"] == 27:
             loss = loss.clone()
             loss[1] = float("nan")
@@ -174,9 +174,9 @@ def test_extra_d_steps_compute_only_the_members_that_take_them(tmp_path, monkeyp
     real = stacked.StackedSteps.discriminator_step
     sizes = []
 
-    def record(self, x, z, members):
+    def record(self, x, z, members, noise=None):
         sizes.append((x.shape[0], sorted(members)))
-        return real(self, x, z, members)
+        return real(self, x, z, members, noise)
 
     monkeypatch.setattr(stacked.StackedSteps, "discriminator_step", record)
     final = cmp.compare(TrainConfig(iterations=3, **SMALL), tmp_path / "one", {"k": [1, 2]}, seeds=2, threads=1)

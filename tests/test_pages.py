@@ -122,6 +122,7 @@ def test_start_on_train_page_then_completed_on_runs_page(runs_dir):
     at.number_input(key="iterations@gaussian1d").set_value(40)
     at.number_input(key="log_every@gaussian1d").set_value(10)
     at.checkbox(key="export@gaussian1d").uncheck()
+    at.number_input(key="noise@gaussian1d").set_value(0.3)
     at.text_input(key="run_name@gaussian1d").input("first")
     at.button(key="start").click().run(timeout=60)
     assert not at.exception and not at.error, texts(at.error)
@@ -141,6 +142,7 @@ def test_start_on_train_page_then_completed_on_runs_page(runs_dir):
     assert st["state"] == "completed", (st, (run / "train.log").read_text())
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["iterations"] == 40 and cfg["log_every"] == 10 and cfg["export_onnx"] is False
+    assert cfg["instance_noise"] == 0.3 and cfg["instance_noise_iterations"] == 20
 
     mon = page(MONITOR)
     table = mon.dataframe[0].value
@@ -458,7 +460,8 @@ def test_train_page_shows_the_estimate_and_every_setting_has_help(runs_dir):
 SETTING_WIDGETS = {"iterations": "iterations", "k": "k", "batch": "batch_size", "g_loss": "g_loss", "lr_d": "lr_d",
                    "lr_g": "lr_g", "prior": "prior", "latent": "latent_dim", "hidden": "hidden", "depth": "depth",
                    "seed": "seed", "device": "device", "log_every": "log_every", "snap": "snapshot_every",
-                   "ckpt": "checkpoint_every", "export": "export_onnx", "tb": "tensorboard", "refit": "refit_d"}
+                   "ckpt": "checkpoint_every", "export": "export_onnx", "tb": "tensorboard", "refit": "refit_d",
+                   "noise": "instance_noise"}
 
 
 def test_train_page_widgets_show_the_settings_help_texts(runs_dir):

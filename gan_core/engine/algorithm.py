@@ -38,13 +38,19 @@ class DataSampler:
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,
-                       x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                       x: torch.Tensor, z: torch.Tensor,
+                       noise: tuple[torch.Tensor, torch.Tensor] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of D on m real examples x and m noise vectors z. Returns (Ṽ, mean D(x), mean D(G(z))).
 
     D ascends  Ṽ = (1/m) Σ log D(x_i) + (1/m) Σ log(1 − D(G(z_i)))          (eq. 2)
+
+    noise: instance noise (σε, σε') added to x and G(z): the same equation on both densities smoothed.
     """
     with torch.no_grad():
         fake = G(z)  # G is held fixed during D's step
+    if noise is not None:
+        x, fake = x + noise[0], fake + noise[1]
     real_logits, fake_logits = D(x), D(fake)
     v = value_estimate(real_logits, fake_logits)
     opt_d.zero_grad(set_to_none=True)
@@ -54,15 +60,18 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,
 
 
 def generator_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, z: torch.Tensor,
-                   objective: str) -> torch.Tensor:
+                   objective: str, noise: torch.Tensor | None = None) -> torch.Tensor:
     """One step of G on a fresh noise minibatch z. Returns the loss G descended.
 
     minimax:        G descends (1/m) Σ log(1 − D(G(z_i)))                     (eq. 4)
     non-saturating: G ascends  (1/m) Σ log D(G(z_i)),  i.e. descends its negative   (eq. 3)
+
+    noise: instance noise σε added to G(z), as D saw it in its step.
     """
     D.requires_grad_(False)  # D's weights are not updated, so their gradients are not needed
     try:
-        loss = generator_loss(D(G(z)), objective)
+        fake = G(z)
+        loss = generator_loss(D(fake if noise is None else fake + noise), objective)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()

@@ -204,25 +204,28 @@ class _Looped:
     def __init__(self, trainers):
         self.t = trainers
 
-    def discriminator_step(self, x, z, members):
+    def discriminator_step(self, x, z, members, noise=None):
         import torch
 
         from gan_core.engine.algorithm import discriminator_step
         out = torch.zeros(3, x.shape[0], device=x.device)
         for i in members:
-            t = self.t[i]
-            r = t.fused.discriminator_step(x[i], z[i]) if t.fused else discriminator_step(t.G, t.D, t.opt_d, x[i], z[i])
+            t, n = self.t[i], None if noise is None else (noise[0][i], noise[1][i])
+            r = t.fused.discriminator_step(x[i], z[i], n) if t.fused else \
+                discriminator_step(t.G, t.D, t.opt_d, x[i], z[i], n)
             out[:, i] = torch.stack(r)
         return out[0], out[1], out[2]
 
-    def generator_step(self, z, minimax, members):
+    def generator_step(self, z, minimax, members, noise=None):
         import torch
 
         from gan_core.engine.algorithm import generator_step
         out = torch.zeros(z.shape[0], device=z.device)
         for i in members:
             t, obj = self.t[i], "minimax" if minimax[i] else "nonsaturating"
-            out[i] = t.fused.generator_step(z[i], obj) if t.fused else generator_step(t.G, t.D, t.opt_g, z[i], obj)
+            n = None if noise is None else noise[i]
+            out[i] = t.fused.generator_step(z[i], obj, n) if t.fused else \
+                generator_step(t.G, t.D, t.opt_g, z[i], obj, n)
         return out
 
 
@@ -366,16 +369,28 @@ class Comparison:
         import torch
 
         from gan_core.engine.models import sample_prior
-        dev, xs, zs = self.t[0].device, [], []
+        dev, xs, zs, ns = self.t[0].device, [], [], []
         for i in first:
             t = self.t[i]
             if i in taking:
                 xs.append(t.sample_data(m, t.rng))
                 zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
+                ns.append(t.instance_noise(xs[-1].shape, 2))
             else:
                 xs.append(self._zero_x(m))
                 zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
-        return torch.stack(xs), torch.stack(zs)
+                ns.append(None)
+        return torch.stack(xs), torch.stack(zs), self._stack_noise(ns, xs[0].shape, 2)
+
+    def _stack_noise(self, ns: list, shape, n: int):
+        """The members' instance noise stacked (zeros for a member without), or None when no member has any:
+        the step is then the noiseless one, as a run alone takes it."""
+        import torch
+        if all(x is None for x in ns):
+            return None
+        zero = torch.zeros((n, *shape), device=self.t[0].device)
+        return torch.stack([zero if x is None else x for x in ns], 1).unbind(0) if n == 2 else \
+            torch.stack([zero[0] if x is None else x for x in ns])
 
     def _g_inputs(self, first: list, taking: list, m: int) -> tuple:
         """The stacked latents of a G step and each member's objective (minimax or not)."""
@@ -383,12 +398,19 @@ class Comparison:
 
         from gan_core.engine.models import sample_prior
         dev = self.t[0].device
-        zs = [sample_prior(m, self.t[i].cfg.latent_dim, self.t[i].cfg.prior, self.t[i].rng, dev) if i in taking
-              else torch.zeros(m, self.t[0].cfg.latent_dim, device=dev) for i in first]
+        zs, ns = [], []
+        for i in first:
+            t = self.t[i]
+            if i in taking:
+                zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
+                ns.append(t.instance_noise((m, *t.ds.sample_shape), 1))
+            else:
+                zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
+                ns.append(None)
         key = ("minimax", tuple(first))
         if key not in self._row_cache:
             self._row_cache[key] = torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
-        return torch.stack(zs), self._row_cache[key]
+        return torch.stack(zs), self._row_cache[key], self._stack_noise(ns, (m, *self.t[0].ds.sample_shape), 1)
 
     def _end_of_iteration(self, members: list) -> list:
         """The bookkeeping of the iteration for these members (one lane's), each as a run alone does it
@@ -430,7 +452,8 @@ class Comparison:
         their diagnostics summed and their positions moved on, as Trainer.d_step does."""
         import torch
         first, pos = lane.prefix(mem)
-        v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(*self._d_inputs(first, mem, m), pos))
+        x, z, noise = self._d_inputs(first, mem, m)
+        v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(x, z, pos, noise))
         idx, sel = self._rows(first, mem)
         self.acc[idx, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
         self.acc[idx, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)
@@ -445,7 +468,8 @@ class Comparison:
         Trainer.g_step does."""
         import torch
         first, pos = lane.prefix(act)
-        loss = lane.steps.generator_step(*self._g_inputs(first, act, m), pos)
+        z, minimax, noise = self._g_inputs(first, act, m)
+        loss = lane.steps.generator_step(z, minimax, pos, noise)
         loss = (loss[0] if isinstance(loss, tuple) else loss).float()
         idx, sel = self._rows(first, act)
         self.acc[idx, 2] += torch.where(sel, loss, 0.0)

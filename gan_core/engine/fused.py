@@ -315,10 +315,12 @@ class FusedSteps:
         self.adam_d.reset()
 
     @torch.no_grad()
-    def discriminator_step(self, x: torch.Tensor, z: torch.Tensor):
-        """eq. 2. Returns (Ṽ, mean D(x), mean D(G(z))), detached."""
+    def discriminator_step(self, x: torch.Tensor, z: torch.Tensor, noise=None):
+        """eq. 2. Returns (Ṽ, mean D(x), mean D(G(z))), detached. noise: instance noise, as algorithm's."""
         m = x.shape[0]
         fake, _ = _forward(self.g_chain, z, False)  # G held fixed (batch statistics still update, as eager)
+        if noise is not None:
+            x, fake = x + noise[0], fake + noise[1]
         grads: dict = {}
         if self.joint:
             logits, saved = _forward(self.d_chain, torch.cat([x, fake]), True)
@@ -346,11 +348,12 @@ class FusedSteps:
         return v, d_real, d_fake
 
     @torch.no_grad()
-    def generator_step(self, z: torch.Tensor, objective: str) -> torch.Tensor:
-        """eq. 4 (minimax) or eq. 3 (non-saturating). Returns the loss G descended, detached."""
+    def generator_step(self, z: torch.Tensor, objective: str, noise=None) -> torch.Tensor:
+        """eq. 4 (minimax) or eq. 3 (non-saturating). Returns the loss G descended, detached.
+        noise: instance noise added to G(z); an added constant passes D's input gradient through unchanged."""
         m = z.shape[0]
         fake, saved_g = _forward(self.g_chain, z, True)
-        logits, saved_d = _forward(self.d_chain, fake, True)
+        logits, saved_d = _forward(self.d_chain, fake if noise is None else fake + noise, True)
         loss = algorithm.generator_loss(logits, objective)  # the value (the same function as the eager step's)
         g = torch.sigmoid(logits) / -m if objective == "minimax" else (torch.sigmoid(logits) - 1) / m
         g = _backward(self.d_chain, saved_d, g, None)  # through D to its input; D's weights stay as they are

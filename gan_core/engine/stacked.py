@@ -260,12 +260,14 @@ class StackedSteps:
             bn.nbt[out] = nbt[out]
 
     @torch.no_grad()
-    def discriminator_step(self, x, z, members):
+    def discriminator_step(self, x, z, members, noise=None):
         """eq. 2 for the first n members (x [n, m, d], z [n, m, latent]); only `members` (positions < n)
-        are updated. Returns (Ṽ, mean D(x), mean D(G(z))), each [n]."""
+        are updated. Returns (Ṽ, mean D(x), mean D(G(z))), each [n]. noise: instance noise (x's shape, twice)."""
         N, m = x.shape[0], x.shape[1]
         kept = self._keep_buffers(members, N)
         fake, _ = fused._forward(self.g_chain, z, False)
+        if noise is not None:
+            x, fake = x + noise[0], fake + noise[1]
         logits, saved = fused._forward(self.d_chain, torch.cat([x, fake], 1), True)
         s = torch.sigmoid(logits)
         if self._sign is None or self._sign.shape[0] != 2 * m:
@@ -281,13 +283,13 @@ class StackedSteps:
         return v, means[:, 0], means[:, 1]
 
     @torch.no_grad()
-    def generator_step(self, z, minimax: torch.Tensor, members):
+    def generator_step(self, z, minimax: torch.Tensor, members, noise=None):
         """eq. 4 where minimax[i], else eq. 3, for the first n members (z [n, m, latent], minimax [n]).
-        Returns each one's loss [n]."""
+        Returns each one's loss [n]. noise: instance noise added to G(z)."""
         N, m = z.shape[0], z.shape[1]
         kept = self._keep_buffers(members, N)
         fake, saved_g = fused._forward(self.g_chain, z, True)
-        logits, saved_d = fused._forward(self.d_chain, fake, True)
+        logits, saved_d = fused._forward(self.d_chain, fake if noise is None else fake + noise, True)
         mm = minimax.view(-1, 1)
         loss = torch.where(minimax, torch.nn.functional.logsigmoid(-logits).mean(1),
                            -torch.nn.functional.logsigmoid(logits).mean(1))

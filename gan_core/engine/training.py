@@ -383,13 +383,30 @@ class Trainer:
         m, cfg = self.cfg.batch_size * (self.cfg.pack or 1), self.cfg  # packing: m packs of P samples each
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        v, d_real, d_fake = self.fused.discriminator_step(x, z) if self.fused else \
-            discriminator_step(self.G, self.ddp_D, self.opt_d, x, z)
+        noise = self.instance_noise(x.shape, 2)
+        v, d_real, d_fake = self.fused.discriminator_step(x, z, noise) if self.fused else \
+            discriminator_step(self.G, self.ddp_D, self.opt_d, x, z, noise)
         self.acc[0:2] += torch.stack([v, -v])
         self.acc[3:5] += torch.stack([d_real, d_fake])
         self.last_v_t = v
         self.n_d += 1
         self.d_done += 1
+
+    def instance_sigma(self) -> float:
+        """σ of the instance noise at this iteration: cfg.instance_noise falling linearly to 0."""
+        cfg = self.cfg
+        if not cfg.instance_noise or self.it >= cfg.instance_noise_iterations:
+            return 0.0
+        return cfg.instance_noise * (1 - self.it / cfg.instance_noise_iterations)
+
+    def instance_noise(self, shape, n: int):
+        """n draws of σε (ε ~ N(0, I) of this shape, from the run's stream) for this iteration, stacked in a
+        tensor whose first axis has n rows (n = 1: that one draw); None when σ is 0 (nothing drawn)."""
+        sigma = self.instance_sigma()
+        if not sigma:
+            return None
+        e = sigma * torch.randn((n, *shape), generator=self.rng, device=self.device)
+        return e[0] if n == 1 else e
 
     def g_step(self) -> None:
         """The generator step on fresh noise z: G descends (1/m) Σ log(1 − D(G(z_i)))  (eq. 4, minimax),
@@ -397,8 +414,9 @@ class Trainer:
         cfg = self.cfg
         m = cfg.batch_size * (cfg.pack or 1)  # packing: G's samples are judged in packs of P, like D's
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        loss = self.fused.generator_step(z, cfg.g_loss) if self.fused else \
-            generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss)
+        noise = self.instance_noise((z.shape[0], *self.ds.sample_shape), 1)
+        loss = self.fused.generator_step(z, cfg.g_loss, noise) if self.fused else \
+            generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss, noise)
         self.acc[2] += loss
         v = self.last_v_t
         self.recent[self.it % cfg.log_every] = loss + (v if v is not None else 0.0)
