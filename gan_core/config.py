@@ -33,7 +33,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # What every dataset and architecture leaves alone gets these.
 COMMON_DEFAULTS: dict[str, Any] = {"arch": "auto", "optimizer": "adam", "momentum": 0.9, "prior": "normal",
-                                   "g_init": "default", "instance_noise": 0.0}
+                                   "instance_noise": 0.0}
 
 # Defaults chosen per dataset so that a run with no flags converges in about a minute on a 2-core CPU
 # (measured figures are in README.md). Anything given explicitly wins.
@@ -192,8 +192,6 @@ class TrainConfig:
                                            "being sampled, and these steps with G fixed move D there "
                                            "(Proposition 1); 0: the game's last D (default 12,000 for grid25, else "
                                            "0; point data with pack 1)")
-    g_init: Optional[str] = setting(None, "G's first weights (point data): default, or spread: its output layer "
-                                          "rescaled so that G's first samples have the data's mean and spread")
     # Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): D judges x + σε and G(z) + σε', ε ~ N(0, I),
     # σ falling linearly to 0: both densities smoothed, so D's slope reaches G's samples far from a mode
     # they miss; from instance_noise_iterations on, the game is the paper's.
@@ -316,7 +314,6 @@ class TrainConfig:
             _need(self.refit_d >= 0, f"refit_d (D steps against the final G) must be 0 or more, got {self.refit_d}")
             _need(self.refit_d == 0 or (self.pack or 1) == 1,
                  f"refit_d is for an unpacked D (pack 1); got pack {self.pack}")
-        _need(self.g_init in (None, "default", "spread"), f"unknown g_init {self.g_init!r}; choose default or spread")
         if self.instance_noise is not None:
             _need(math.isfinite(self.instance_noise) and 0 <= self.instance_noise <= 1e6,
                  f"instance_noise (σ) must lie in [0, 1e6], got {self.instance_noise!r}")

@@ -177,3 +177,33 @@ def test_points_in_large_units_export_within_float32_rounding(tmp_path):
     assert np.abs(got - expected).max() > 1e-4          # what an absolute tolerance refused
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0)
     assert report.max_abs_diff <= 1e-4
+
+
+class LargeLogit(nn.Module):
+    """x and a logit that is large on most latents, small on the first (as a D's logit near the data is a
+    difference of large activations); `drift` is added to the logit after tracing."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.drift = 0.0
+
+    def forward(self, z):
+        logit = 100.0 * z[:, 0] - 100.0 * z[:1, 0] + self.drift   # 0 on the first latent
+        return self.lin(z), logit
+
+
+def test_the_batch_of_one_is_judged_by_the_size_of_the_whole_check():
+    """A drift of 3e-4 in a logit whose size over the check is ~300 is float32 rounding, also on the first
+    latent alone, where the logit is ~0 (a grid25 model of the sweep was refused so: 1.2e-4 at a logit of −0.14
+    in a D whose logits reach 13); the same drift on an output of size ≤ 1 is refused."""
+    module, latents = LargeLogit().eval(), sample_latents(256, 3, "normal", 0)
+    model, _ = export_mod._to_onnx(module, torch.from_numpy(latents[:2]), export_mod.OPSET, ("x", "logit"))
+    data = model.SerializeToString()
+    module.drift = 3e-4
+    assert export_mod._verify(module, data, latents, 1e-4, ("x", "logit")) < 1e-5
+    module.drift = 0.0
+    with torch.no_grad():
+        module.lin.bias.add_(3e-4)   # now x (of size ~1) drifts by as much
+    with pytest.raises(GanError, match="of its size"):
+        export_mod._verify(module, data, latents, 1e-4, ("x", "logit"))

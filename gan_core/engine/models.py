@@ -255,29 +255,10 @@ def build_models(cfg, dataset) -> tuple[nn.Module, nn.Module]:
     shift, scale = (torch.from_numpy(a) for a in dataset.normalisation())
     pack = int(getattr(cfg, "pack", None) or 1)
     G = MLPGenerator(cfg.latent_dim, dataset.dim, cfg.hidden, cfg.depth, shift, scale, cfg.g_norm or "none")
-    if getattr(cfg, "g_init", None) == "spread":
-        spread_output(G, cfg.latent_dim, cfg.prior or "normal", cfg.seed)
     if pack == 1:  # the original D (and the same state_dict keys as runs saved before packing)
         return G, MLPDiscriminator(dataset.dim, cfg.hidden, cfg.depth, shift, scale)
     inner = MLPDiscriminator(dataset.dim * pack, cfg.hidden, cfg.depth, shift.repeat(pack), scale.repeat(pack))
     return G, PackedDiscriminator(inner, pack)
-
-
-@torch.no_grad()
-def spread_output(G: MLPGenerator, latent_dim: int, prior: str, seed: int, n: int = 4096) -> None:
-    """Rescale G's output layer so that its first samples have the data's mean and spread (per coordinate,
-    in the standardised units G works in): G starts spread over the data's range instead of as a small blob
-    at its centre, so that D's slope at G's samples reaches every mode from the first step.
-    The layer's batch statistics are left as they were (a forward pass would move them)."""
-    last = G.net[-1]
-    kept = {k: v.clone() for k, v in G.named_buffers()}
-    z = sample_prior(n, latent_dim, prior, torch.Generator().manual_seed(seed), "cpu")
-    y = G.net(z.to(last.weight.device))
-    mu, sd = y.mean(0), y.std(0).clamp_min(1e-6)
-    last.weight.div_(sd.unsqueeze(1))
-    last.bias.sub_(mu).div_(sd)
-    for k, v in G.named_buffers():
-        v.copy_(kept[k])
 
 
 def _image_models(arch: str, cfg, dataset) -> tuple[nn.Module, nn.Module]:
