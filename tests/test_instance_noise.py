@@ -1,6 +1,7 @@
 """Instance noise (--instance-noise σ): D judges x + σε and G(z) + σε', σ falling linearly to 0. The same
 equations on smoothed densities: the fused steps equal autograd's with the noise, a zero noise is no noise,
 the schedule ends where it says, and a resumed run draws the same noise as one run."""
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -102,3 +103,18 @@ def test_a_comparison_member_with_noise_equals_the_run_alone(tmp_path):
         _close(_metrics(tmp_path / name), _metrics(tmp_path / "c" / name))
     a, b = (_metrics(tmp_path / "c" / f"instance_noise-{s}")["value_estimate"] for s in (0.0, 0.8))
     assert (a - b).abs().max() > 1e-3
+
+
+def test_snapshots_record_sigma_and_the_page_caption_says_d_learns_blurred_densities(tmp_path):
+    from gan_core.runs import store
+    from gan_core.views.snapshot_choice import snapshot_figures
+    train(_cfg(tmp_path, iterations=100, snapshot_every=50, instance_noise=0.6, instance_noise_iterations=80))
+    d = tmp_path / "run"
+    early, late = store.load_snapshot(d, 50), store.load_snapshot(d, 100)
+    assert float(early["instance_noise"]) == pytest.approx(0.6 * (1 - 50 / 80))
+    assert "instance_noise" not in late  # the noise ended at iteration 80: the paper's game again
+    real = lambda: np.zeros((4, 2))  # noqa: E731
+    (_, _, caption_early), = snapshot_figures(early, 50, real)
+    (_, _, caption_late), = snapshot_figures(late, 100, real)
+    assert "Instance noise σ = 0.22" in caption_early and "blurred" in caption_early
+    assert "Instance noise" not in caption_late

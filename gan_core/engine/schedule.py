@@ -15,6 +15,13 @@ def lr_factor(i: int, final: float, horizon: int, start: int = 0) -> float:
     return 1.0 - (1.0 - final) * progress
 
 
+def instance_sigma(i: int, sigma: float | None, horizon: int | None) -> float:
+    """σ of the instance noise at iteration i: `sigma` falling linearly to 0 at `horizon`, 0 from there on."""
+    if not sigma or not horizon or i >= horizon:
+        return 0.0
+    return float(sigma) * (1 - i / horizon)
+
+
 def settings_factor(i: int, s: dict) -> float:
     return lr_factor(i, float(s["lr_decay"]), int(s["lr_decay_iterations"]), int(s.get("lr_decay_start") or 0))
 

@@ -18,6 +18,7 @@ import torch
 from gan_core.data.dataset import Dataset
 from gan_core.data.pictures import PICTURE_SETS
 from gan_core.engine.models import DataSpace, pointwise_logit
+from gan_core.engine.schedule import instance_sigma
 from gan_core.errors import DataError
 from gan_core.files import write_bytes_atomic
 from gan_core.runs.paths import snapshot_dir, snapshot_path
@@ -149,6 +150,9 @@ class Snapshotter:
         g_loss: the generator objective in use at this iteration (default: the config's), for grad_g."""
         x, d_grid, extra = self._draw(G, D, iteration, g_loss)
         out: dict = {"iteration": np.int64(iteration), **extra}
+        sigma = instance_sigma(iteration, self.cfg.instance_noise, self.cfg.instance_noise_iterations)
+        if sigma:  # D learns the smoothed densities meanwhile: the page says so beside D*
+            out["instance_noise"] = np.float32(sigma)
         out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16) if self.ds.kind == "image" else x.astype(np.float32)
         if self.grid is not None:
             g = self.grid

@@ -32,7 +32,7 @@ from gan_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from gan_core.engine.device import device_name, resolve_device
 from gan_core.engine.models import build_models, sample_prior
 from gan_core.engine.refit import RefitStopped
-from gan_core.engine.schedule import describe_plan, extension_plan, settings_factor
+from gan_core.engine.schedule import describe_plan, extension_plan, instance_sigma, settings_factor
 from gan_core.engine.snapshots import Snapshotter
 from gan_core.engine.steering import ReplayError, RunGone, Steering, StopFlag, live_settings
 from gan_core.errors import MEMORY_HINT, ConfigError, DiskFull, OutOfMemory, RunError, is_disk_full, is_out_of_memory
@@ -394,10 +394,7 @@ class Trainer:
 
     def instance_sigma(self) -> float:
         """σ of the instance noise at this iteration: cfg.instance_noise falling linearly to 0."""
-        cfg = self.cfg
-        if not cfg.instance_noise or self.it >= cfg.instance_noise_iterations:
-            return 0.0
-        return cfg.instance_noise * (1 - self.it / cfg.instance_noise_iterations)
+        return instance_sigma(self.it, self.cfg.instance_noise, self.cfg.instance_noise_iterations)
 
     def instance_noise(self, shape, n: int):
         """n draws of σε (ε ~ N(0, I) of this shape, from the run's stream) for this iteration, stacked in a

@@ -26,6 +26,10 @@ CAPTIONS = {
               "(1 − D(x))/D(x): minimax arrows (eq. 4) nearly vanish where D(x) ≈ 0, where D confidently "
               "rejects the samples (early in training), while non-saturating ones (eq. 3) are strongest there — "
               "why eq. (3) is used in practice. One fixed scale for every snapshot and run, so lengths compare.",
+    "instance_noise": "**Instance noise σ = {sigma:.2f} at this snapshot:** D judges the data and G's samples each "
+                      "blurred by N(0, σ²I), so the learned D tends to D* of the blurred densities, smoother and "
+                      "less sure than the D* drawn here for the densities themselves; σ falls to 0 as the run "
+                      "goes on, and from then on the game is the paper's.",
     "manifold": "**Mesh:** G's manifold, the image of a regular latent grid under G (for latents other than "
                 "2-D, a 2-D slice through z = 0): how G folds the plane onto the modes.",
 }

@@ -38,10 +38,11 @@ def snapshot_figures(snap: dict, it: int, real_points: Callable, layers=LAYERS_O
     jsd = snap.get("metric_jsd")
     where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
     if kind == "figure1":
-        return [("fig1", figure1(snap, title=f"p_data, p_g, D and D* — {where}"), CAPTIONS["figure1"])]
+        return [("fig1", figure1(snap, title=f"p_data, p_g, D and D* — {where}"),
+                 " ".join([CAPTIONS["figure1"], *noise_caption(snap)]))]
     if kind == "heatmap":
         return [("d_pair", d_pair_figure(snap, real, title=f"D beside D* — {where}"),
-                 CAPTIONS["d_map"] + " " + CAPTIONS["d_star"])]
+                 " ".join([CAPTIONS["d_map"], CAPTIONS["d_star"], *noise_caption(snap)]))]
     if kind == "images":
         return [("img_grid", image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                  CAPTIONS["samples"])]
@@ -71,4 +72,10 @@ def snapshot_caption(snap: dict, layers) -> str:
         parts.append(CAPTIONS["arrows"].format(objective=OBJECTIVE.get(obj, "the run's objective")))
     if "manifold" in on and "manifold" in snap:
         parts.append(CAPTIONS["manifold"])
-    return " ".join(parts)
+    return " ".join(parts + noise_caption(snap))
+
+
+def noise_caption(snap: dict) -> list:
+    """[the instance noise's caption] while the snapshot's D was learned under noise, else []."""
+    sigma = float(np.asarray(snap.get("instance_noise", 0.0)))
+    return [CAPTIONS["instance_noise"].format(sigma=sigma)] if sigma > 0 else []
