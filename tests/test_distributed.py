@@ -116,8 +116,10 @@ def test_two_ranks_with_half_batches_take_the_step_of_one_process_with_the_whole
 @pytest.mark.slow
 def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process(tmp_path):
     two, one = tmp_path / "two", tmp_path / "one"
+    # instance noise on for the first 50 iterations: drawn whole and parted as the minibatch is
+    noise = ("--instance-noise", "0.5", "--instance-noise-iterations", "50")
     r = torchrun(2, "train", "--dataset", "ring8", "--iterations", "100", "--run-dir", two, "--g-norm", "none",
-                 "--tensorboard", *TINY)
+                 "--tensorboard", *noise, *TINY)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("completed:") == 1  # rank 0 speaks for the run
     snaps = {snapshot_path("", i).as_posix() for i in (0, 50, 100)}
@@ -134,7 +136,8 @@ def test_two_processes_train_one_run_written_by_rank_0_only_equal_to_one_process
     assert ((m["d_real"] > 0) & (m["d_real"] < 1) & (m["d_fake"] > 0) & (m["d_fake"] < 1)).all()
     assert ((m["value_estimate"] < 0) & (m["value_estimate"] > -5)).all()
     # one process with the same seed and batch: the same run (each rank took half of every minibatch)
-    r = run_cli("train", "--dataset", "ring8", "--iterations", "100", "--run-dir", one, "--g-norm", "none", *TINY)
+    r = run_cli("train", "--dataset", "ring8", "--iterations", "100", "--run-dir", one, "--g-norm", "none", *noise,
+                *TINY)
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(rows(one), rows(two), atol=1e-5, rtol=1e-4)
     assert json.loads((one / "config.json").read_text())["world_size"] == 1

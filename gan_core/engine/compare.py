@@ -375,7 +375,7 @@ class Comparison:
             if i in taking:
                 xs.append(t.sample_data(m, t.rng))
                 zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
-                ns.append(t.instance_noise(xs[-1].shape, 2))
+                ns.append(t.instance_noise(m, 2))
             else:
                 xs.append(self._zero_x(m))
                 zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
@@ -403,7 +403,7 @@ class Comparison:
             t = self.t[i]
             if i in taking:
                 zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
-                ns.append(t.instance_noise((m, *t.ds.sample_shape), 1))
+                ns.append(t.instance_noise(m, 1))
             else:
                 zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
                 ns.append(None)

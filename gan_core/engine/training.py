@@ -383,7 +383,7 @@ class Trainer:
         m, cfg = self.cfg.batch_size * (self.cfg.pack or 1), self.cfg  # packing: m packs of P samples each
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        noise = self.instance_noise(x.shape, 2)
+        noise = self.instance_noise(m, 2)
         v, d_real, d_fake = self.fused.discriminator_step(x, z, noise) if self.fused else \
             discriminator_step(self.G, self.ddp_D, self.opt_d, x, z, noise)
         self.acc[0:2] += torch.stack([v, -v])
@@ -396,14 +396,15 @@ class Trainer:
         """σ of the instance noise at this iteration: cfg.instance_noise falling linearly to 0."""
         return instance_sigma(self.it, self.cfg.instance_noise, self.cfg.instance_noise_iterations)
 
-    def instance_noise(self, shape, n: int):
-        """n draws of σε (ε ~ N(0, I) of this shape, from the run's stream) for this iteration, stacked in a
-        tensor whose first axis has n rows (n = 1: that one draw); None when σ is 0 (nothing drawn)."""
+    def instance_noise(self, m: int, n: int):
+        """n draws of σε for a minibatch of m samples (ε ~ N(0, I), from the run's stream, drawn whole and
+        parted as the minibatch is under torchrun), stacked on a first axis of n (n = 1: that draw alone);
+        None when σ is 0 (nothing drawn)."""
         sigma = self.instance_sigma()
         if not sigma:
             return None
-        e = sigma * torch.randn((n, *shape), generator=self.rng, device=self.device)
-        return e[0] if n == 1 else e
+        e = sigma * torch.randn((n, m, *self.ds.sample_shape), generator=self.rng, device=self.device)
+        return self.dist.part(e[0]) if n == 1 else torch.stack([self.dist.part(x) for x in e])
 
     def g_step(self) -> None:
         """The generator step on fresh noise z: G descends (1/m) Σ log(1 − D(G(z_i)))  (eq. 4, minimax),
@@ -411,7 +412,7 @@ class Trainer:
         cfg = self.cfg
         m = cfg.batch_size * (cfg.pack or 1)  # packing: G's samples are judged in packs of P, like D's
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
-        noise = self.instance_noise((z.shape[0], *self.ds.sample_shape), 1)
+        noise = self.instance_noise(m, 1)
         loss = self.fused.generator_step(z, cfg.g_loss, noise) if self.fused else \
             generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss, noise)
         self.acc[2] += loss
