@@ -370,7 +370,7 @@ def test_refuses_what_the_browser_runtime_cannot_run(tmp_path):
                    contains=["does not run in a web browser", "FancyOp"])
     assert "onnxruntime-web 0.0.0" in err
     _refused(tmp_path, tmp_path / "m.onnx", env={"GAN_ORT_WEB_DIR": str(_fake_ort(tmp_path / "b", "wrong"))},
-             contains=["computes this model differently", "0.01"])
+             contains=["computes this model differently", "of their size apart"])  # 0.01 on outputs up to ~4
 
 
 def test_refuses_a_page_whose_rejection_differs_from_generate(ring8, tmp_path):
