@@ -1,0 +1,64 @@
+"""Instance noise in a real headless Chromium (Debian's), driven by Playwright: set σ on the Train page, train
+ring8 (tiny nets), and on the Runs page find the caption that says D was learning the blurred densities at a
+snapshot taken while the noise was on, and not at the last one (after the noise). Screenshots go to
+test-artifacts/browser/noise_*.png.
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from test_browser import CHROMIUM, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
+
+from gan_core.runs import store
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+
+CAPTION = "Instance noise σ = "
+
+
+def test_noise_set_on_train_page_is_named_beside_d_star_while_it_lasts(app, browser):  # noqa: F811
+    url, runs_dir = app
+    ctx, figures = browser
+    page = _page(ctx, figures)
+    page.goto(url + "/train?data=ring8")
+    page.get_by_text("Train a GAN").wait_for()
+    _wait_idle(page)
+    _set_number(page, "Iterations", 300)
+    _set_number(page, "Hidden width (MLP)", 16)
+    _set_number(page, "Hidden layers (MLP)", 2)
+    _set_number(page, "Instance noise σ (falls to 0 by half the run)", 0.5)
+    page.get_by_label("Run name", exact=True).fill("noisy")
+    page.get_by_label("Run name", exact=True).press("Tab")
+    _wait_idle(page)
+    _shot(page, "noise_01_train")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("started", exact=False).first.wait_for()
+    run = runs_dir / "noisy"
+    deadline = time.monotonic() + 240
+    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert store.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["instance_noise"] == 0.5 and cfg["instance_noise_iterations"] == 150
+
+    page.goto(url + "/runs?run=noisy")
+    page.get_by_text("Samples and the theory").wait_for()
+    page.get_by_text("Samples and the theory").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 600)
+    page.get_by_text("Follow the latest snapshot").wait_for()
+    _wait_idle(page)
+    assert page.get_by_text(CAPTION).count() == 0  # the last snapshot (iteration 300): the noise has ended
+    page.get_by_text("Follow the latest snapshot").click()
+    _wait_idle(page)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Snapshot at iteration")
+    slider.get_by_role("slider").focus()
+    page.keyboard.press("Home")
+    _wait_idle(page)
+    page.get_by_text(CAPTION).first.wait_for(timeout=30_000)
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text=CAPTION).first
+    caption.scroll_into_view_if_needed()
+    _shot(page, "noise_02_runs_first_snapshot", full=False)
+    text = caption.inner_text()
+    assert "σ = 0.50" in text and "blurred" in text, text
