@@ -415,9 +415,9 @@ def test_the_page_check_compares_relative_to_the_outputs_size():
     """Points in thousands differ between onnxruntime-web and onnxruntime by float32 rounding of their size:
     the check divides by the size beyond 1 (as the export's check), so such a model still gets its page,
     while a real difference of small outputs is still caught."""
-    from gan_core.share.page import TOLERANCE, _worst
+    from gan_core.share.page import TOLERANCE, relative_difference
     big = np.array([[40000.0, -25000.0]], np.float32)
-    assert _worst(big + np.float32(2e-3) * 4, big) <= TOLERANCE      # 8e-3 on 4e4: rounding, not a bug
+    assert relative_difference(big + np.float32(2e-3) * 4, big) <= TOLERANCE      # 8e-3 on 4e4: rounding, not a bug
     small = np.array([[0.5, -0.25]], np.float32)
-    assert _worst(small + 8e-3, small) > TOLERANCE                   # 8e-3 on 0.5: a real difference
-    assert _worst(np.array([np.nan]), np.array([1.0])) == float("inf")
+    assert relative_difference(small + 8e-3, small) > TOLERANCE                   # 8e-3 on 0.5: a real difference
+    assert relative_difference(np.array([np.nan]), np.array([1.0])) == float("inf")

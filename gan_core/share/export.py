@@ -29,6 +29,7 @@ from gan_core.files import file_kind, open_regular, write_output
 from gan_core.share import latent
 from gan_core.share.facts import latest_quality
 from gan_core.share.generation import PRIORS, sample_latents
+from gan_core.share.page import relative_difference
 from gan_core.theory import rejection
 
 OPSET = 18
@@ -135,12 +136,10 @@ def _verify(module: torch.nn.Module, data: bytes, latents: np.ndarray, tol: floa
                                "values (training probably diverged); not exporting it")
             if got.shape != expected.shape:
                 raise GanError(f"ONNX output shape {list(got.shape)} differs from torch's {list(expected.shape)}")
-            # relative to the output's size beyond 1 over all the check's latents (the batch of one included):
-            # float32 rounds in proportion to it (D's logits are large where it is confident, and a small one
-            # is a difference of large activations; points come in the data's own units, a user's thousands)
+            # each output's size over all the check's latents, the batch of one included (a small logit there
+            # is a difference of large activations, rounded in proportion to them)
             scale = scales.setdefault(name, max(1.0, float(np.abs(expected).max())))
-            diff = np.abs(got.astype(np.float64) - expected.astype(np.float64)) / scale
-            worst = max(worst, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
+            worst = max(worst, relative_difference(got, expected, scale))
     if not worst <= tol:
         raise GanError(f"ONNX output differs from torch by up to {worst:.3g} of its size (tolerance {tol:g}); "
                        "the model file was not written")

@@ -120,10 +120,13 @@ def _node_run(data: bytes, model, rt: Runtime, n: int, seed: int, with_rejection
         return np.fromfile(out_path, dtype=np.float32), report
 
 
-def _worst(got: np.ndarray, expected: np.ndarray) -> float:
-    """Largest |got − expected|, relative to the outputs' size beyond 1 (float32 rounds in proportion to it:
-    points come in the data's own units), as the export's check."""
-    scale = max(1.0, float(np.abs(expected).max())) if expected.size and np.isfinite(expected).all() else 1.0
+def relative_difference(got: np.ndarray, expected: np.ndarray, scale: float | None = None) -> float:
+    """Largest |got − expected| divided by the outputs' size beyond 1 (`scale`, default max(1, max |expected|)):
+    float32 rounds in proportion to a value's size (D's logits are large where it is confident; points come in
+    the data's own units), so two runtimes agree within a fraction of it. inf for a non-finite difference.
+    The export's check (gan_core.share.export) and the page's check against onnxruntime-web both use it."""
+    if scale is None:
+        scale = max(1.0, float(np.abs(expected).max())) if expected.size and np.isfinite(expected).all() else 1.0
     diff = np.abs(got.astype(np.float64) - expected.astype(np.float64)) / scale
     return float(diff.max()) if np.isfinite(diff).all() else float("inf")
 
@@ -145,12 +148,12 @@ def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int =
     if not np.allclose(z_js, z_py, rtol=0, atol=1e-6):
         raise ShareError("the page's latent sampler (JavaScript) disagrees with Python's by up to "
                          f"{float(np.abs(z_js - z_py).max()):.3g}; this is a bug in gan_core")
-    worst = _worst(x_js, model.run(z_py))
+    worst = relative_difference(x_js, model.run(z_py))
     if not worst <= tol:
         raise ShareError(f"{ORT_PACKAGE} {rt.version} computes this model differently from onnxruntime: up to "
                          f"{worst:.3g} of their size apart on {n} fixed latents (tolerance {tol:g}); no page written")
     if with_rejection:
-        kept = _worst(raw[z_py.size + n * size:].reshape(n, *model.output_shape), model.generate(n, seed))
+        kept = relative_difference(raw[z_py.size + n * size:].reshape(n, *model.output_shape), model.generate(n, seed))
         if not kept <= tol:
             raise ShareError(f"the page's rejection sampling by D keeps other samples than `generate` "
                              f"(up to {kept:.3g} apart on {n} samples of seed {seed}; "
