@@ -383,14 +383,14 @@ class Comparison:
         return torch.stack(xs), torch.stack(zs), self._stack_noise(ns, xs[0].shape, 2)
 
     def _stack_noise(self, ns: list, shape, n: int):
-        """The members' instance noise stacked (zeros for a member without), or None when no member has any:
-        the step is then the noiseless one, as a run alone takes it."""
+        """The members' instance noise (each [n, m, ...] from Trainer.instance_noise; zeros for a member
+        without) stacked as [n, members, m, ...], or None when no member has any: the step is then the
+        noiseless one, as a run alone takes it."""
         import torch
         if all(x is None for x in ns):
             return None
         zero = torch.zeros((n, *shape), device=self.t[0].device)
-        return torch.stack([zero if x is None else x for x in ns], 1).unbind(0) if n == 2 else \
-            torch.stack([zero[0] if x is None else x for x in ns])
+        return torch.stack([zero if x is None else x for x in ns], 1)
 
     def _g_inputs(self, first: list, taking: list, m: int) -> tuple:
         """The stacked latents of a G step and each member's objective (minimax or not)."""
@@ -410,7 +410,8 @@ class Comparison:
         key = ("minimax", tuple(first))
         if key not in self._row_cache:
             self._row_cache[key] = torch.tensor([self.t[i].cfg.g_loss == "minimax" for i in first], device=dev)
-        return torch.stack(zs), self._row_cache[key], self._stack_noise(ns, (m, *self.t[0].ds.sample_shape), 1)
+        noise = self._stack_noise(ns, (m, *self.t[0].ds.sample_shape), 1)
+        return torch.stack(zs), self._row_cache[key], None if noise is None else noise[0]
 
     def _end_of_iteration(self, members: list) -> list:
         """The bookkeeping of the iteration for these members (one lane's), each as a run alone does it

@@ -397,14 +397,13 @@ class Trainer:
         return instance_sigma(self.it, self.cfg.instance_noise, self.cfg.instance_noise_iterations)
 
     def instance_noise(self, m: int, n: int):
-        """n draws of σε for a minibatch of m samples (ε ~ N(0, I), from the run's stream, drawn whole and
-        parted as the minibatch is under torchrun), stacked on a first axis of n (n = 1: that draw alone);
-        None when σ is 0 (nothing drawn)."""
+        """n draws of σε for a minibatch of m samples, [n, m, *sample] (ε ~ N(0, I), from the run's stream,
+        drawn whole and parted as the minibatch is under torchrun); None when σ is 0 (nothing drawn)."""
         sigma = self.instance_sigma()
         if not sigma:
             return None
         e = sigma * torch.randn((n, m, *self.ds.sample_shape), generator=self.rng, device=self.device)
-        return self.dist.part(e[0]) if n == 1 else torch.stack([self.dist.part(x) for x in e])
+        return torch.stack([self.dist.part(x) for x in e])
 
     def g_step(self) -> None:
         """The generator step on fresh noise z: G descends (1/m) Σ log(1 − D(G(z_i)))  (eq. 4, minimax),
@@ -413,6 +412,7 @@ class Trainer:
         m = cfg.batch_size * (cfg.pack or 1)  # packing: G's samples are judged in packs of P, like D's
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
         noise = self.instance_noise(m, 1)
+        noise = None if noise is None else noise[0]
         loss = self.fused.generator_step(z, cfg.g_loss, noise) if self.fused else \
             generator_step(self.ddp_G, self.D, self.opt_g, z, cfg.g_loss, noise)
         self.acc[2] += loss
