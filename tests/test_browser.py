@@ -102,6 +102,27 @@ def _set_number(page, label, value):
     _wait_idle(page)
 
 
+def _tiny_nets(page, iterations):
+    """The Train page's settings for a short test run: these iterations, MLPs of 16 units in 2 layers."""
+    _set_number(page, "Iterations", iterations)
+    _set_number(page, "Hidden width (MLP)", 16)
+    _set_number(page, "Hidden layers (MLP)", 2)
+
+
+def _name_run(page, name):
+    page.get_by_label("Run name", exact=True).fill(name)
+    page.get_by_label("Run name", exact=True).press("Tab")
+    _wait_idle(page)
+
+
+def _wait_finished(run, seconds=240):
+    """Wait until the run has ended; assert it completed (else show its log's end)."""
+    deadline = time.monotonic() + seconds
+    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert store.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
+
+
 def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, tmp_path):
     url, runs_dir = app
     ctx, figures = browser
@@ -121,13 +142,9 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
     want = str(DATASET_DEFAULTS["ring8"]["iterations"])
     page.wait_for_function(f"""() => {{ const e = [...document.querySelectorAll('input[aria-label="Iterations"]')];
         return e.length === 1 && e[0].value === '{want}'; }}""")
-    _set_number(page, "Iterations", 20000)  # long enough to watch live on a fast machine
-    _set_number(page, "Hidden width (MLP)", 16)
-    _set_number(page, "Hidden layers (MLP)", 2)
+    _tiny_nets(page, 20000)  # long enough to watch live on a fast machine
     assert "iterations=20000" in page.url and "hidden=16" in page.url  # the settings are in the address
-    page.get_by_label("Run name", exact=True).fill("browser-ring8")
-    page.get_by_label("Run name", exact=True).press("Tab")
-    _wait_idle(page)
+    _name_run(page, "browser-ring8")
     _shot(page, "02_train_ring8")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started", exact=False).first.wait_for()

@@ -4,13 +4,22 @@ manifold in the one snapshot figure — read from plotly's data in the page. Req
 than localhost are blocked and fail the test. Screenshots go to test-artifacts/browser/forces_*.png.
 """
 import json
-import time
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, SHOTS, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
-
-from gan_core.runs import store
+from test_browser import (  # noqa: F401
+    CHROMIUM,
+    SHOTS,
+    _name_run,
+    _page,
+    _set_number,
+    _shot,
+    _tiny_nets,
+    _wait_finished,
+    _wait_idle,
+    app,
+    browser,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
@@ -44,23 +53,16 @@ def test_draw_three_clusters_train_and_see_the_forces(app, browser):  # noqa: F8
     _wait_idle(page)
     page.get_by_text("the data you drew (preview)").first.wait_for(timeout=30_000)
     _shot(page, "forces_01_drawn")
-    _set_number(page, "Iterations", 300)
-    _set_number(page, "Hidden width (MLP)", 16)
-    _set_number(page, "Hidden layers (MLP)", 2)
+    _tiny_nets(page, 300)
     _set_number(page, "Log every (iterations)", 10) if page.get_by_role(
         "spinbutton", name="Log every (iterations)", exact=True).is_visible() else None
-    page.get_by_label("Run name", exact=True).fill("drawn-three")
-    page.get_by_label("Run name", exact=True).press("Tab")
-    _wait_idle(page)
+    _name_run(page, "drawn-three")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started", exact=False).first.wait_for()
     run = runs_dir / "drawn-three"
     meta = json.loads((run / "drawing.json").read_text())
     assert meta["clicks"] == 12  # every click on the canvas became an anchor
-    deadline = time.monotonic() + 240
-    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
-        time.sleep(1)
-    assert store.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
+    _wait_finished(run)
     assert json.loads((run / "config.json").read_text())["dataset"].endswith("drawn-three/drawn_data.csv")
 
     page.goto(url + "/runs?run=drawn-three")

@@ -4,13 +4,21 @@ snapshot taken while the noise was on, and not at the last one (after the noise)
 test-artifacts/browser/noise_*.png.
 """
 import json
-import time
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, _page, _set_number, _shot, _wait_idle, app, browser  # noqa: F401
-
-from gan_core.runs import store
+from test_browser import (  # noqa: F401
+    CHROMIUM,
+    _name_run,
+    _page,
+    _set_number,
+    _shot,
+    _tiny_nets,
+    _wait_finished,
+    _wait_idle,
+    app,
+    browser,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
@@ -25,21 +33,14 @@ def test_noise_set_on_train_page_is_named_beside_d_star_while_it_lasts(app, brow
     page.goto(url + "/train?data=ring8")
     page.get_by_text("Train a GAN").wait_for()
     _wait_idle(page)
-    _set_number(page, "Iterations", 300)
-    _set_number(page, "Hidden width (MLP)", 16)
-    _set_number(page, "Hidden layers (MLP)", 2)
+    _tiny_nets(page, 300)
     _set_number(page, "Instance noise σ (falls to 0 by half the run)", 0.5)
-    page.get_by_label("Run name", exact=True).fill("noisy")
-    page.get_by_label("Run name", exact=True).press("Tab")
-    _wait_idle(page)
+    _name_run(page, "noisy")
     _shot(page, "noise_01_train")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started", exact=False).first.wait_for()
     run = runs_dir / "noisy"
-    deadline = time.monotonic() + 240
-    while store.read_status(run).get("state") not in ("completed", "failed", "stopped") and time.monotonic() < deadline:
-        time.sleep(1)
-    assert store.read_status(run).get("state") == "completed", (run / "train.log").read_text()[-2000:]
+    _wait_finished(run)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["instance_noise"] == 0.5 and cfg["instance_noise_iterations"] == 150
 
