@@ -30,7 +30,7 @@ root = paths.runs_root()
 DATASET_TEXT = {"gaussian1d": "gaussian1d — 1-D N(4, 0.5²), the paper's Figure 1",
                 "ring8": "ring8 — 8 Gaussians on a circle", "grid25": "grid25 — 25 Gaussians on a 5×5 grid",
                 "fashion": "fashion — Fashion-MNIST: 60,000 pictures of clothes, 28×28",
-                "mnist": "mnist — MNIST: 60,000 handwritten digits, 28×28",
+                "mnist": "mnist — MNIST: handwritten digits, 28×28",
                 "digits": "digits — 1,797 handwritten 8×8 digits (scikit-learn's)"}
 # The list as the page offers it: the toy densities, then pictures (Fashion-MNIST first: what people recognise).
 DATASET_ORDER = [n for n in ("gaussian1d", "ring8", "grid25", "fashion", "mnist", "digits") if n in BUILTIN_DATASETS] \
