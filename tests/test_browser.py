@@ -115,6 +115,35 @@ def _name_run(page, name):
     _wait_idle(page)
 
 
+def _train_page(ctx, figures, url, query=""):
+    """A new tab on the Train page (with an address query such as "?data=ring8"), once it is drawn."""
+    page = _page(ctx, figures)
+    page.goto(url + "/train" + query)
+    page.get_by_text("Train a GAN").wait_for()
+    _wait_idle(page)
+    return page
+
+
+def _start(page, runs_dir, name, shot=None):
+    """Name the run, take the screenshot `shot` if asked, press Start and wait for "started"; the run's folder."""
+    _name_run(page, name)
+    if shot:
+        _shot(page, shot)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("started", exact=False).first.wait_for()
+    return runs_dir / name
+
+
+def _first_snapshot(page):
+    """On the Runs page: stop following the latest snapshot and move the slider to the first one."""
+    page.get_by_text("Follow the latest snapshot").click()
+    _wait_idle(page)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Snapshot at iteration")
+    slider.get_by_role("slider").focus()
+    page.keyboard.press("Home")
+    _wait_idle(page)
+
+
 def _wait_finished(run, seconds=240):
     """Wait until the run has ended; assert it completed (else show its log's end)."""
     deadline = time.monotonic() + seconds
@@ -144,12 +173,8 @@ def test_newcomer_trains_watches_generates_and_the_page_keeps_up(app, browser, t
         return e.length === 1 && e[0].value === '{want}'; }}""")
     _tiny_nets(page, 20000)  # long enough to watch live on a fast machine
     assert "iterations=20000" in page.url and "hidden=16" in page.url  # the settings are in the address
-    _name_run(page, "browser-ring8")
-    _shot(page, "02_train_ring8")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("started", exact=False).first.wait_for()
+    run = _start(page, runs_dir, "browser-ring8", shot="02_train_ring8")
     _shot(page, "03_train_started")
-    run = runs_dir / "browser-ring8"
     deadline = time.time() + 60  # the test server has no warm worker: the process imports torch first
     while not (run / "config.json").exists() and time.time() < deadline:
         time.sleep(0.2)

@@ -7,22 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser import (  # noqa: F401
-    CHROMIUM,
-    SHOTS,
-    _name_run,
-    _page,
-    _set_number,
-    _shot,
-    _tiny_nets,
-    _wait_finished,
-    _wait_idle,
-    app,
-    browser,
-)
+import test_browser as tb
+from test_browser import app, browser  # noqa: F401  (its fixtures)
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+              pytest.mark.skipif(not Path(tb.CHROMIUM).exists(), reason="Debian's chromium is not installed")]
 
 SNAPSHOT_TRACES = """() => {  /* Streamlit wraps plotly titles in <b> */
   for (const p of document.querySelectorAll('.js-plotly-plot')) {
@@ -38,11 +27,9 @@ CLUSTERS = [(0.25, 0.25), (0.75, 0.3), (0.5, 0.75)]  # fractions of the canvas
 def test_draw_three_clusters_train_and_see_the_forces(app, browser):  # noqa: F811  (test_browser's fixtures)
     url, runs_dir = app
     ctx, figures = browser
-    page = _page(ctx, figures)
-    page.goto(url + "/train")
-    page.get_by_text("Train a GAN").wait_for()
+    page = tb._train_page(ctx, figures, url)
     page.get_by_text("Draw your own", exact=True).click()
-    _wait_idle(page)
+    tb._wait_idle(page)
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for()
     box = canvas.bounding_box()
@@ -50,19 +37,16 @@ def test_draw_three_clusters_train_and_see_the_forces(app, browser):  # noqa: F8
         for dx, dy in ((0, 0), (6, 4), (-5, 6), (4, -6)):
             page.mouse.click(box["x"] + cx * box["width"] + dx, box["y"] + cy * box["height"] + dy)
             page.wait_for_timeout(150)
-    _wait_idle(page)
+    tb._wait_idle(page)
     page.get_by_text("the data you drew (preview)").first.wait_for(timeout=30_000)
-    _shot(page, "forces_01_drawn")
-    _tiny_nets(page, 300)
-    _set_number(page, "Log every (iterations)", 10) if page.get_by_role(
+    tb._shot(page, "forces_01_drawn")
+    tb._tiny_nets(page, 300)
+    tb._set_number(page, "Log every (iterations)", 10) if page.get_by_role(
         "spinbutton", name="Log every (iterations)", exact=True).is_visible() else None
-    _name_run(page, "drawn-three")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("started", exact=False).first.wait_for()
-    run = runs_dir / "drawn-three"
+    run = tb._start(page, runs_dir, "drawn-three")
     meta = json.loads((run / "drawing.json").read_text())
     assert meta["clicks"] == 12  # every click on the canvas became an anchor
-    _wait_finished(run)
+    tb._wait_finished(run)
     assert json.loads((run / "config.json").read_text())["dataset"].endswith("drawn-three/drawn_data.csv")
 
     page.goto(url + "/runs?run=drawn-three")
@@ -72,22 +56,17 @@ def test_draw_three_clusters_train_and_see_the_forces(app, browser):  # noqa: F8
     try:
         page.wait_for_function(f"() => ({SNAPSHOT_TRACES})() !== null", timeout=60_000)
     finally:
-        _shot(page, "forces_02_runs_snapshot")
-    _wait_idle(page)
+        tb._shot(page, "forces_02_runs_snapshot")
+    tb._wait_idle(page)
     fig = page.evaluate(SNAPSHOT_TRACES)
     assert "G's push −∇ₓ loss" in fig["names"] and "G's manifold (latent grid)" in fig["names"], fig
     assert "heatmap" in fig["types"] and "scattergl" not in fig["types"]  # D as an image, points as SVG
     page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
-    _shot(page, "forces_02_runs_snapshot")
+    tb._shot(page, "forces_02_runs_snapshot")
     # an early snapshot through the slider: the arrows are replayed from it
-    page.get_by_text("Follow the latest snapshot").click()
-    _wait_idle(page)
-    slider = page.get_by_test_id("stSlider").filter(has_text="Snapshot at iteration")
-    slider.get_by_role("slider").focus()
-    page.keyboard.press("Home")
-    _wait_idle(page)
+    tb._first_snapshot(page)
     page.wait_for_function(f"() => {{ const f = ({SNAPSHOT_TRACES})(); return f && f.title.includes('iteration 0'); }}",
                            timeout=30_000)
     early = page.evaluate(SNAPSHOT_TRACES)
     assert "G's push −∇ₓ loss" in early["names"]
-    _shot(page, "forces_03_runs_first_snapshot")
+    tb._shot(page, "forces_03_runs_first_snapshot")

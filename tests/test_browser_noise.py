@@ -7,21 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_browser import (  # noqa: F401
-    CHROMIUM,
-    _name_run,
-    _page,
-    _set_number,
-    _shot,
-    _tiny_nets,
-    _wait_finished,
-    _wait_idle,
-    app,
-    browser,
-)
+import test_browser as tb
+from test_browser import app, browser  # noqa: F401  (its fixtures)
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+              pytest.mark.skipif(not Path(tb.CHROMIUM).exists(), reason="Debian's chromium is not installed")]
 
 CAPTION = "Instance noise σ = "
 
@@ -29,18 +19,11 @@ CAPTION = "Instance noise σ = "
 def test_noise_set_on_train_page_is_named_beside_d_star_while_it_lasts(app, browser):  # noqa: F811
     url, runs_dir = app
     ctx, figures = browser
-    page = _page(ctx, figures)
-    page.goto(url + "/train?data=ring8")
-    page.get_by_text("Train a GAN").wait_for()
-    _wait_idle(page)
-    _tiny_nets(page, 300)
-    _set_number(page, "Instance noise σ (falls to 0 by half the run)", 0.5)
-    _name_run(page, "noisy")
-    _shot(page, "noise_01_train")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("started", exact=False).first.wait_for()
-    run = runs_dir / "noisy"
-    _wait_finished(run)
+    page = tb._train_page(ctx, figures, url, "?data=ring8")
+    tb._tiny_nets(page, 300)
+    tb._set_number(page, "Instance noise σ (falls to 0 by half the run)", 0.5)
+    run = tb._start(page, runs_dir, "noisy", shot="noise_01_train")
+    tb._wait_finished(run)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["instance_noise"] == 0.5 and cfg["instance_noise_iterations"] == 150
 
@@ -49,17 +32,12 @@ def test_noise_set_on_train_page_is_named_beside_d_star_while_it_lasts(app, brow
     page.get_by_text("Samples and the theory").scroll_into_view_if_needed()
     page.mouse.wheel(0, 600)
     page.get_by_text("Follow the latest snapshot").wait_for()
-    _wait_idle(page)
+    tb._wait_idle(page)
     assert page.get_by_text(CAPTION).count() == 0  # the last snapshot (iteration 300): the noise has ended
-    page.get_by_text("Follow the latest snapshot").click()
-    _wait_idle(page)
-    slider = page.get_by_test_id("stSlider").filter(has_text="Snapshot at iteration")
-    slider.get_by_role("slider").focus()
-    page.keyboard.press("Home")
-    _wait_idle(page)
+    tb._first_snapshot(page)
     page.get_by_text(CAPTION).first.wait_for(timeout=30_000)
     caption = page.get_by_test_id("stCaptionContainer").filter(has_text=CAPTION).first
     caption.scroll_into_view_if_needed()
-    _shot(page, "noise_02_runs_first_snapshot", full=False)
+    tb._shot(page, "noise_02_runs_first_snapshot", full=False)
     text = caption.inner_text()
     assert "σ = 0.50" in text and "blurred" in text, text
