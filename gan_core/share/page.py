@@ -33,6 +33,7 @@ import numpy as np
 
 from gan_core.errors import GanError, ModelFileError, RunError
 from gan_core.share import latent
+from gan_core.share.agreement import relative_difference
 from gan_core.share.facts import latest_quality, model_facts, quality_facts
 from gan_core.theory import rejection
 
@@ -118,17 +119,6 @@ def _node_run(data: bytes, model, rt: Runtime, n: int, seed: int, with_rejection
         except ValueError:
             report = {}
         return np.fromfile(out_path, dtype=np.float32), report
-
-
-def relative_difference(got: np.ndarray, expected: np.ndarray, scale: float | None = None) -> float:
-    """Largest |got − expected| divided by the outputs' size beyond 1 (`scale`, default max(1, max |expected|)):
-    float32 rounds in proportion to a value's size (D's logits are large where it is confident; points come in
-    the data's own units), so two runtimes agree within a fraction of it. inf for a non-finite difference.
-    The export's check (gan_core.share.export) and the page's check against onnxruntime-web both use it."""
-    if scale is None:
-        scale = max(1.0, float(np.abs(expected).max())) if expected.size and np.isfinite(expected).all() else 1.0
-    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64)) / scale
-    return float(diff.max()) if np.isfinite(diff).all() else float("inf")
 
 
 def check_in_node(data: bytes, model, rt: Runtime, n: int = CHECK_N, seed: int = CHECK_SEED,
