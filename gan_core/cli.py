@@ -104,7 +104,8 @@ def _compare_command(sub) -> None:
                                         "at most 2)")
     _add_config_flags(cp)
     cp.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...",
-                    help="a setting that varies: seed, lr_d, lr_g, g_loss, k, prior, beta1, beta2, instance_noise "
+                    help="a setting that varies: seed, lr_d, lr_g, g_loss, k, prior, beta1, beta2, instance_noise, "
+                         "gradient_penalty "
                          "(repeatable: every combination)")
     cp.add_argument("--seeds", type=int, default=1, help="seeds per combination (--seed, --seed+1, ...)")
     cp.add_argument("--root", required=True, help="the comparison's folder; one run directory per member inside")

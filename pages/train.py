@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 import ui.draw as ui_draw
-from gan_core.config import BUILTIN_DATASETS, DEVICES, MAX_VALUES, TrainConfig, help_text
+from gan_core.config import BUILTIN_DATASETS, DEVICES, MAX_VALUES, POINT_DATASETS, TrainConfig, help_text
 from gan_core.data.datasets import builtin
 from gan_core.data.uploads import load_file
 from gan_core.errors import ConfigError, GanError
@@ -45,7 +45,8 @@ SETTINGS = {"iterations": ("iterations", int), "k": ("k", int), "batch": ("batch
             "latent": ("latent_dim", int), "hidden": ("hidden", int), "depth": ("depth", int), "seed": ("seed", int),
             "device": ("device", str), "log_every": ("log_every", int), "snap": ("snapshot_every", int),
             "ckpt": ("checkpoint_every", int), "export": ("export_onnx", bool), "tb": ("tensorboard", bool),
-            "refit": ("refit_d", int), "noise": ("instance_noise", float)}
+            "refit": ("refit_d", int), "noise": ("instance_noise", float),
+            "gp": ("gradient_penalty", float)}
 SHARED = ("source", "dataset", "image_size", "draw_std", "draw_mode")
 
 
@@ -190,7 +191,7 @@ defaults = {"iterations": d.iterations, "k": d.k, "batch": batch_default, "g_los
             "lr_d": float(d.lr_d), "lr_g": float(d.lr_g), "prior": d.prior, "latent": d.latent_dim,
             "hidden": d.hidden, "depth": d.depth, "seed": 0, "device": "auto", "log_every": d.log_every,
             "snap": 0, "ckpt": d.checkpoint_every, "export": True, "tb": False, "refit": d.refit_d,
-            "noise": float(d.instance_noise)}
+            "noise": float(d.instance_noise), "gp": float(d.gradient_penalty)}
 for short, value in defaults.items():
     ss.setdefault(k(short), value)
 if n_examples is not None and ss[k("batch")] > n_examples:  # e.g. a smaller file replaced the upload
@@ -226,6 +227,10 @@ with c3:
     depth = st.number_input("Hidden layers (MLP)", 1, 10, key=k("depth"), help=help_text("depth"))
     seed = st.number_input("Seed", 0, 2**31 - 1, key=k("seed"), help=help_text("seed"))
     device = st.selectbox("Device", DEVICES, key=k("device"), help=help_text("device"))
+    points = dataset in POINT_DATASETS or ds_key == "drawn" or (ds_key == "user"
+                                                                and ss["_upload"]["ds"].kind == "points")
+    gp = st.number_input("Gradient penalty γ (point data)", 0.0, 1e6, step=0.5, format="%.2f", key=k("gp"),
+                         disabled=not points, help=help_text("gradient_penalty"))
     st.caption(f"auto → {device_text()}")
 
 with st.expander("Logging and saving"):
@@ -257,7 +262,8 @@ def current_config(run_dir: str = "", data: str = "") -> TrainConfig:
         batch_size=int(batch), g_loss=g_loss, prior=prior, latent_dim=int(latent), hidden=int(hidden),
         depth=int(depth), image_size=int(image_size), lr_d=float(lr_d), lr_g=float(lr_g), log_every=int(log_every),
         snapshot_every=int(snapshot_every), checkpoint_every=int(checkpoint_every), export_onnx=bool(export),
-        tensorboard=bool(tensorboard), refit_d=int(refit), instance_noise=float(noise))
+        tensorboard=bool(tensorboard), refit_d=int(refit), instance_noise=float(noise),
+        gradient_penalty=float(gp) if points else 0.0)
 
 
 # --- how long? -------------------------------------------------------------------------------------
@@ -337,9 +343,10 @@ if msg:
 # --- Compare…: several runs of these settings by one command (comparisons, gan_core.engine.compare) -----------
 VARY_TEXT = {"": "nothing (seeds only)", "g_loss": "generator objective (g_loss)", "k": "k (D steps)",
              "lr_d": "learning rate of D", "lr_g": "learning rate of G", "prior": "noise prior",
-             "instance_noise": "instance noise σ"}
+             "instance_noise": "instance noise σ", "gradient_penalty": "gradient penalty γ"}
 VARY_DEFAULT = {"": "", "g_loss": "minimax,nonsaturating", "k": "1,5", "lr_d": "1e-4,5e-4", "lr_g": "1e-4,1e-3",
-                "prior": "normal,uniform", "instance_noise": "0,0.5"}
+                "prior": "normal,uniform", "instance_noise": "0,0.5",
+                "gradient_penalty": "0,1"}
 
 
 def vary_changed() -> None:

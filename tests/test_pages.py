@@ -98,7 +98,11 @@ def test_train_page_widgets_and_defaults(runs_dir):
     assert at.selectbox(key="prior@ring8").value == "normal"
     at.selectbox(key="dataset").set_value("grid25").run()
     assert at.selectbox(key="prior@grid25").value == "uniform"   # grid25 draws z uniformly on the square
+    assert at.number_input(key="gp@grid25").value == TrainConfig(dataset="grid25").resolved().gradient_penalty
+    assert not at.number_input(key="gp@grid25").disabled
     assert at.button(key="start").label == "Start training"
+    at.selectbox(key="dataset").set_value("digits").run()
+    assert at.number_input(key="gp@digits").disabled   # the penalty is for point data
 
 
 def test_bad_upload_shows_the_error_and_saves_nothing(runs_dir):
@@ -122,6 +126,7 @@ def test_start_on_train_page_then_completed_on_runs_page(runs_dir):
     at.number_input(key="log_every@gaussian1d").set_value(10)
     at.checkbox(key="export@gaussian1d").uncheck()
     at.number_input(key="noise@gaussian1d").set_value(0.3)
+    at.number_input(key="gp@gaussian1d").set_value(0.5)
     at.text_input(key="run_name@gaussian1d").input("first")
     at.button(key="start").click().run(timeout=60)
     assert not at.exception and not at.error, texts(at.error)
@@ -142,6 +147,7 @@ def test_start_on_train_page_then_completed_on_runs_page(runs_dir):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["iterations"] == 40 and cfg["log_every"] == 10 and cfg["export_onnx"] is False
     assert cfg["instance_noise"] == 0.3 and cfg["instance_noise_iterations"] == 20
+    assert cfg["gradient_penalty"] == 0.5 and cfg["gradient_penalty_iterations"] == 40
 
     mon = page(MONITOR)
     table = mon.dataframe[0].value
@@ -420,7 +426,7 @@ SETTING_WIDGETS = {"iterations": "iterations", "k": "k", "batch": "batch_size", 
                    "lr_g": "lr_g", "prior": "prior", "latent": "latent_dim", "hidden": "hidden", "depth": "depth",
                    "seed": "seed", "device": "device", "log_every": "log_every", "snap": "snapshot_every",
                    "ckpt": "checkpoint_every", "export": "export_onnx", "tb": "tensorboard", "refit": "refit_d",
-                   "noise": "instance_noise"}
+                   "noise": "instance_noise", "gp": "gradient_penalty"}
 
 
 def test_train_page_widgets_show_the_settings_help_texts(runs_dir):

@@ -39,13 +39,17 @@ class DataSampler:
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,
                        x: torch.Tensor, z: torch.Tensor,
-                       noise: tuple[torch.Tensor, torch.Tensor] | None = None
+                       noise: tuple[torch.Tensor, torch.Tensor] | None = None,
+                       penalty: tuple[float, torch.Tensor] | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of D on m real examples x and m noise vectors z. Returns (Ṽ, mean D(x), mean D(G(z))).
 
     D ascends  Ṽ = (1/m) Σ log D(x_i) + (1/m) Σ log(1 − D(G(z_i)))          (eq. 2)
 
     noise: instance noise (σε, σε') added to x and G(z): the same equation on both densities smoothed.
+    penalty: (γ, α) with α [m] in [0, 1]: D ascends Ṽ − γ·(1/m) Σ ‖∇ logit(x̂_i)‖², x̂_i = α_i x_i + (1 − α_i) G(z_i)
+    (the zero-centred penalty on the segments between data and samples, Thanh-Tung et al. 2019): D's slope is
+    kept small between the two, so its pull on G reaches samples far from a mode they miss.
     """
     with torch.no_grad():
         fake = G(z)  # G is held fixed during D's step
@@ -53,8 +57,15 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer,
         x, fake = x + noise[0], fake + noise[1]
     real_logits, fake_logits = D(x), D(fake)
     v = value_estimate(real_logits, fake_logits)
+    loss = -v  # ascending Ṽ = descending −Ṽ
+    if penalty is not None:
+        gamma, alpha = penalty
+        a = alpha.view(-1, *([1] * (x.dim() - 1)))
+        xh = (a * x + (1 - a) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(xh).sum(), xh, create_graph=True)
+        loss = loss + gamma * grad.pow(2).flatten(1).sum(1).mean()
     opt_d.zero_grad(set_to_none=True)
-    (-v).backward()  # ascending Ṽ = descending −Ṽ
+    loss.backward()
     opt_d.step()
     return v.detach(), torch.sigmoid(real_logits).mean().detach(), torch.sigmoid(fake_logits).mean().detach()
 

@@ -204,15 +204,16 @@ class _Looped:
     def __init__(self, trainers):
         self.t = trainers
 
-    def discriminator_step(self, x, z, members, noise=None):
+    def discriminator_step(self, x, z, members, noise=None, penalties=None):
         import torch
 
         from gan_core.engine.algorithm import discriminator_step
         out = torch.zeros(3, x.shape[0], device=x.device)
         for i in members:
             t, n = self.t[i], None if noise is None else (noise[0][i], noise[1][i])
-            r = t.fused.discriminator_step(x[i], z[i], n) if t.fused else \
-                discriminator_step(t.G, t.D, t.opt_d, x[i], z[i], n)
+            p = None if penalties is None else penalties[i]
+            r = t.fused.discriminator_step(x[i], z[i], n) if t.fused and p is None else \
+                discriminator_step(t.G, t.D, t.opt_d, x[i], z[i], n, p)
             out[:, i] = torch.stack(r)
         return out[0], out[1], out[2]
 
@@ -252,7 +253,8 @@ class _Lane:
         self.pos = {i: p for p, i in enumerate(members)}
         Gs, Ds = [t.G for t in trainers], [t.D for t in trainers]
         if stacks(trainers[0].cfg, trainers[0].device.type) and stacked.supports(Gs, Ds) and all(
-                stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) for t in trainers):
+                stacked.fast_adam(t.opt_g) and stacked.fast_adam(t.opt_d) and not t.cfg.gradient_penalty
+                for t in trainers):  # the stack has no second derivative for a gradient penalty
             self.steps = stacked.StackedSteps(Gs, Ds, [t.opt_g for t in trainers], [t.opt_d for t in trainers])
             self.how = "stacked"
         else:
@@ -364,23 +366,26 @@ class Comparison:
         return torch.zeros((m, *x.shape[1:]), device=t.device)
 
     def _d_inputs(self, first: list, taking: list, m: int) -> tuple:
-        """The stacked real and latent batches of a D step for the stack's first members: each member that
-        takes the step draws from its own streams, as Trainer.d_step does; the others get zeros."""
+        """The stacked real and latent batches of a D step for the stack's first members, with their noise and
+        their gradient penalties (None each where none): each member that takes the step draws from its own
+        streams, as Trainer.d_step does; the others get zeros."""
         import torch
 
         from gan_core.engine.models import sample_prior
-        dev, xs, zs, ns = self.t[0].device, [], [], []
+        dev, xs, zs, ns, ps = self.t[0].device, [], [], [], []
         for i in first:
             t = self.t[i]
             if i in taking:
                 xs.append(t.sample_data(m, t.rng))
                 zs.append(sample_prior(m, t.cfg.latent_dim, t.cfg.prior, t.rng, dev))
                 ns.append(t.instance_noise(m, 2))
+                ps.append(t.penalty(m))
             else:
                 xs.append(self._zero_x(m))
                 zs.append(torch.zeros(m, self.t[0].cfg.latent_dim, device=dev))
                 ns.append(None)
-        return torch.stack(xs), torch.stack(zs), self._stack_noise(ns, xs[0].shape, 2)
+                ps.append(None)
+        return torch.stack(xs), torch.stack(zs), self._stack_noise(ns, xs[0].shape, 2), ps
 
     def _stack_noise(self, ns: list, shape, n: int):
         """The members' instance noise (each [n, m, ...] from Trainer.instance_noise; zeros for a member
@@ -453,8 +458,10 @@ class Comparison:
         their diagnostics summed and their positions moved on, as Trainer.d_step does."""
         import torch
         first, pos = lane.prefix(mem)
-        x, z, noise = self._d_inputs(first, mem, m)
-        v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(x, z, pos, noise))
+        x, z, noise, pens = self._d_inputs(first, mem, m)
+        # penalties only in lanes of members one after another (_Lane never stacks a member with one)
+        extra = {"penalties": pens} if any(p is not None for p in pens) else {}
+        v, d_real, d_fake = (r.float() for r in lane.steps.discriminator_step(x, z, pos, noise, **extra))
         idx, sel = self._rows(first, mem)
         self.acc[idx, 0:2] += torch.where(sel.unsqueeze(1), torch.stack([v, -v], 1), 0.0)
         self.acc[idx, 3:5] += torch.where(sel.unsqueeze(1), torch.stack([d_real, d_fake], 1), 0.0)

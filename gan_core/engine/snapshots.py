@@ -153,6 +153,8 @@ class Snapshotter:
         sigma = instance_sigma(iteration, self.cfg.instance_noise, self.cfg.instance_noise_iterations)
         if sigma:  # D learns the smoothed densities meanwhile: the page says so beside D*
             out["instance_noise"] = np.float32(sigma)
+        if self.cfg.gradient_penalty and iteration < self.cfg.gradient_penalty_iterations:
+            out["gradient_penalty"] = np.float32(self.cfg.gradient_penalty)  # D paid it: the page says so
         out["samples"] = x[:IMAGE_SNAPSHOT].astype(np.float16) if self.ds.kind == "image" else x.astype(np.float32)
         if self.grid is not None:
             g = self.grid

@@ -116,6 +116,10 @@ class Trainer:
                               f"{self.ds.size:,} picture(s) and batch size {cfg.batch_size}")
         if (cfg.pack or 1) > 1 and self.ds.kind != "points":
             raise ConfigError(f"packing (pack {cfg.pack}) is for point data; images train with pack 1")
+        if cfg.gradient_penalty and self.ds.kind != "points":
+            raise ConfigError("the gradient penalty is for point data; images train with gradient_penalty 0")
+        if cfg.gradient_penalty and dist.world > 1:  # DDP cannot take the penalty's second derivative
+            raise ConfigError("the gradient penalty trains in one process; under torchrun give --gradient-penalty 0")
         if self.device.type == "cpu":
             _cpu_threads(cfg.threads or 1)
         self._build(cfg)
@@ -384,8 +388,12 @@ class Trainer:
         x = self.dist.part(self.sample_data(m, self.rng))  # under torchrun: this rank's m/N of the m drawn
         z = self.dist.part(sample_prior(m, cfg.latent_dim, cfg.prior, self.rng, self.device))
         noise = self.instance_noise(m, 2)
-        v, d_real, d_fake = self.fused.discriminator_step(x, z, noise) if self.fused else \
-            discriminator_step(self.G, self.ddp_D, self.opt_d, x, z, noise)
+        penalty = self.penalty(m)
+        if penalty is not None:  # the penalty's second derivative: autograd's step (the fused one has none)
+            v, d_real, d_fake = discriminator_step(self.G, self.ddp_D, self.opt_d, x, z, noise, penalty)
+        else:
+            v, d_real, d_fake = self.fused.discriminator_step(x, z, noise) if self.fused else \
+                discriminator_step(self.G, self.ddp_D, self.opt_d, x, z, noise)
         self.acc[0:2] += torch.stack([v, -v])
         self.acc[3:5] += torch.stack([d_real, d_fake])
         self.last_v_t = v
@@ -404,6 +412,14 @@ class Trainer:
             return None
         e = sigma * torch.randn((n, m, *self.ds.sample_shape), generator=self.rng, device=self.device)
         return torch.stack([self.dist.part(x) for x in e])
+
+    def penalty(self, m: int):
+        """(γ, α) of D's gradient penalty at this iteration, α ~ U[0, 1] for each of the m pairs (x_i, G(z_i)),
+        from the run's stream; None once it has ended or when γ is 0 (nothing drawn)."""
+        cfg = self.cfg
+        if not cfg.gradient_penalty or self.it >= cfg.gradient_penalty_iterations:
+            return None
+        return cfg.gradient_penalty, torch.rand(m, generator=self.rng, device=self.device)
 
     def g_step(self) -> None:
         """The generator step on fresh noise z: G descends (1/m) Σ log(1 − D(G(z_i)))  (eq. 4, minimax),

@@ -22,7 +22,8 @@ SPEC_NAME = "comparison.json"
 LOG_NAME = "compare.log"
 # What may vary between members: settings that leave the architecture (the stacked shapes) alone.
 VARY_KEYS: dict[str, type] = {"seed": int, "lr_d": float, "lr_g": float, "g_loss": str, "k": int, "prior": str,
-                              "beta1": float, "beta2": float, "instance_noise": float}
+                              "beta1": float, "beta2": float, "instance_noise": float,
+                              "gradient_penalty": float}
 MAX_MEMBERS = 64
 
 

@@ -30,6 +30,10 @@ CAPTIONS = {
                       "blurred by N(0, σ²I), so the learned D tends to D* of the blurred densities, smoother and "
                       "less sure than the D* drawn here for the densities themselves; σ falls to 0 as the run "
                       "goes on, and from then on the game is the paper's.",
+    "gradient_penalty": "**Gradient penalty γ = {gamma:g} at this snapshot:** D ascends Ṽ less γ times the mean "
+                        "squared slope of its logit at points between the data and G's samples, so the learned D "
+                        "is smoother than D*: it rises less sharply at a mode, and its slope reaches G's samples "
+                        "far from a mode they miss.",
     "manifold": "**Mesh:** G's manifold, the image of a regular latent grid under G (for latents other than "
                 "2-D, a 2-D slice through z = 0): how G folds the plane onto the modes.",
 }

@@ -39,10 +39,10 @@ def snapshot_figures(snap: dict, it: int, real_points: Callable, layers=LAYERS_O
     where = f"iteration {it}" + (f" · JSD {float(jsd):.4f}" if jsd is not None else "")
     if kind == "figure1":
         return [("fig1", figure1(snap, title=f"p_data, p_g, D and D* — {where}"),
-                 " ".join([CAPTIONS["figure1"], *noise_caption(snap)]))]
+                 " ".join([CAPTIONS["figure1"], *d_captions(snap)]))]
     if kind == "heatmap":
         return [("d_pair", d_pair_figure(snap, real, title=f"D beside D* — {where}"),
-                 " ".join([CAPTIONS["d_map"], CAPTIONS["d_star"], *noise_caption(snap)]))]
+                 " ".join([CAPTIONS["d_map"], CAPTIONS["d_star"], *d_captions(snap)]))]
     if kind == "images":
         return [("img_grid", image_figure(snap["samples"].astype("float32"), title=f"samples — {where}"),
                  CAPTIONS["samples"])]
@@ -72,10 +72,13 @@ def snapshot_caption(snap: dict, layers) -> str:
         parts.append(CAPTIONS["arrows"].format(objective=OBJECTIVE.get(obj, "the run's objective")))
     if "manifold" in on and "manifold" in snap:
         parts.append(CAPTIONS["manifold"])
-    return " ".join(parts + noise_caption(snap))
+    return " ".join(parts + d_captions(snap))
 
 
-def noise_caption(snap: dict) -> list:
-    """[the instance noise's caption] while the snapshot's D was learned under noise, else []."""
+def d_captions(snap: dict) -> list:
+    """What made the snapshot's D differ from eq. (2)'s: the instance noise's caption while D learned under
+    noise, the gradient penalty's while D paid one; [] for the paper's game."""
     sigma = float(np.asarray(snap.get("instance_noise", 0.0)))
-    return [CAPTIONS["instance_noise"].format(sigma=sigma)] if sigma > 0 else []
+    gamma = float(np.asarray(snap.get("gradient_penalty", 0.0)))
+    return ([CAPTIONS["instance_noise"].format(sigma=sigma)] if sigma > 0 else []) + \
+        ([CAPTIONS["gradient_penalty"].format(gamma=gamma)] if gamma > 0 else [])
