@@ -174,7 +174,9 @@ def test_points_in_large_units_export_within_float32_rounding(tmp_path):
     with torch.no_grad():
         expected = gen(torch.from_numpy(z)).numpy()
     got = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"]).run(["x"], {"z": z})[0]
-    assert np.abs(got - expected).max() > 1e-4          # what an absolute tolerance refused
+    assert np.abs(expected).min() > 1e3   # outputs in thousands: float32 rounding alone can exceed 1e-4 there
+    # (whether ORT and torch round apart depends on the CPU's kernels: above 1e-4 on an AMD EPYC VM, 0 on an Intel Xeon;
+    # the rule itself is pinned by the drift test below)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=0)
     assert report.max_abs_diff <= 1e-4
 
