@@ -33,6 +33,22 @@ def _close(a, b, tol=1e-4):
 
 
 @pytest.mark.slow
+def _members_equal_runs_alone(tmp_path, key: str, values: list, **settings) -> None:
+    """A comparison varying `key` over `values` (SMALL and `settings` shared, 60 iterations): every member
+    completes and equals its run trained alone, and the members' Ṽ differ (the setting changed something)."""
+    base = TrainConfig(iterations=60, **settings, **SMALL)
+    final = cmp.compare(base, tmp_path / "c", {key: values}, threads=1)
+    assert {st["state"] for st in final.values()} == {"completed"}, final
+    for v in values:
+        name = f"{key}-{v}"
+        assert (tmp_path / "c" / name).is_dir(), sorted(p.name for p in (tmp_path / "c").iterdir())
+        train(TrainConfig(iterations=60, **{key: v}, **settings, run_dir=str(tmp_path / name), **SMALL),
+              progress=False)
+        _close(_metrics(tmp_path / name), _metrics(tmp_path / "c" / name))
+    a, b = (_metrics(tmp_path / "c" / f"{key}-{v}")["value_estimate"] for v in values[:2])
+    assert (a - b).abs().max() > 1e-3
+
+
 def test_members_equal_the_same_runs_trained_alone(tmp_path):
     base = TrainConfig(iterations=200, **SMALL)
     final = cmp.compare(base, tmp_path / "c", {"g_loss": ["minimax", "nonsaturating"], "k": [1, 2], "seed": [0, 1]})

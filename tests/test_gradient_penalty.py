@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from test_training import _cfg, _rows
+from test_training import _cfg, _resumes_exactly_and_differs, _rows
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.engine.algorithm import discriminator_step
@@ -104,33 +104,14 @@ def test_bad_penalty_settings_are_refused(kw, words):
 
 
 def test_a_penalised_run_resumes_exactly_and_differs_from_a_plain_one(tmp_path):
-    pen = dict(gradient_penalty=1.0, gradient_penalty_iterations=150, lr_decay=0.0, lr_decay_iterations=200)
-    train(_cfg(tmp_path, "straight", iterations=200, **pen))
-    train(_cfg(tmp_path, "resumed", iterations=100, **pen))
-    st = train(_cfg(tmp_path, "resumed", iterations=200, **pen), resume=True)
-    assert st["state"] == "completed"
-    pd.testing.assert_frame_equal(_rows(tmp_path / "straight"), _rows(tmp_path / "resumed"))
-    train(_cfg(tmp_path, "plain", iterations=200, gradient_penalty=0.0, lr_decay=0.0, lr_decay_iterations=200))
-    a, b = _rows(tmp_path / "straight"), _rows(tmp_path / "plain")
-    assert (a["value_estimate"] - b["value_estimate"]).abs().max() > 1e-3
+    _resumes_exactly_and_differs(tmp_path, gradient_penalty=1.0, gradient_penalty_iterations=150)
 
 
 def test_a_comparison_member_with_a_penalty_equals_the_run_alone(tmp_path):
     """A comparison varying γ trains its members one after another (no stack has the second derivative), each
     drawing its α from its own stream as Trainer does: each member equals its run trained alone."""
-    from test_compare import SMALL, _close, _metrics
-
-    from gan_core.engine import compare as cmp
-    base = TrainConfig(iterations=60, gradient_penalty_iterations=40, **SMALL)
-    final = cmp.compare(base, tmp_path / "c", {"gradient_penalty": [0.0, 2.0]}, threads=1)
-    assert {st["state"] for st in final.values()} == {"completed"}, final
-    for gamma in (0.0, 2.0):
-        name = f"gradient_penalty-{gamma}"
-        train(TrainConfig(iterations=60, gradient_penalty_iterations=40, gradient_penalty=gamma,
-                          run_dir=str(tmp_path / name), **SMALL), progress=False)
-        _close(_metrics(tmp_path / name), _metrics(tmp_path / "c" / name))
-    a, b = (_metrics(tmp_path / "c" / f"gradient_penalty-{g}")["value_estimate"] for g in (0.0, 2.0))
-    assert (a - b).abs().max() > 1e-3
+    from test_compare import _members_equal_runs_alone
+    _members_equal_runs_alone(tmp_path, "gradient_penalty", [0.0, 2.0], gradient_penalty_iterations=40)
 
 
 def test_snapshots_record_gamma_while_it_lasts_and_the_page_caption_says_so(tmp_path):

@@ -2,11 +2,10 @@
 equations on smoothed densities: the fused steps equal autograd's with the noise, a zero noise is no noise,
 the schedule ends where it says, and a resumed run draws the same noise as one run."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from test_fused import _batches, _pair
-from test_training import _cfg, _rows
+from test_training import _cfg, _resumes_exactly_and_differs
 
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.engine import fused
@@ -75,34 +74,14 @@ def test_bad_noise_settings_are_refused(kw, words):
 
 
 def test_noisy_run_resumes_exactly_and_differs_from_a_plain_one(tmp_path):
-    noisy = dict(instance_noise=1.0, instance_noise_iterations=150, lr_decay=0.0, lr_decay_iterations=200)
-    train(_cfg(tmp_path, "straight", iterations=200, **noisy))
-    train(_cfg(tmp_path, "resumed", iterations=100, **noisy))
-    st = train(_cfg(tmp_path, "resumed", iterations=200, **noisy), resume=True)
-    assert st["state"] == "completed"
-    pd.testing.assert_frame_equal(_rows(tmp_path / "straight"), _rows(tmp_path / "resumed"))
-    train(_cfg(tmp_path, "plain", iterations=200, lr_decay=0.0, lr_decay_iterations=200))
-    a, b = _rows(tmp_path / "straight"), _rows(tmp_path / "plain")
-    assert (a["value_estimate"] - b["value_estimate"]).abs().max() > 1e-3
+    _resumes_exactly_and_differs(tmp_path, instance_noise=1.0, instance_noise_iterations=150)
 
 
 def test_a_comparison_member_with_noise_equals_the_run_alone(tmp_path):
     """Members stacked, one with noise and one without: each equals its run trained alone (the stack draws
     each member's noise from its own stream, as Trainer does; the noiseless one's step sees zeros)."""
-    from test_compare import SMALL, _close, _metrics
-
-    from gan_core.engine import compare as cmp
-    base = TrainConfig(iterations=60, instance_noise_iterations=40, **SMALL)
-    final = cmp.compare(base, tmp_path / "c", {"instance_noise": [0.0, 0.8]}, threads=1)
-    assert {st["state"] for st in final.values()} == {"completed"}, final
-    for sigma in (0.0, 0.8):
-        name = f"instance_noise-{sigma}"
-        assert (tmp_path / "c" / name).is_dir(), sorted(p.name for p in (tmp_path / "c").iterdir())
-        train(TrainConfig(iterations=60, instance_noise_iterations=40, instance_noise=sigma,
-                          run_dir=str(tmp_path / name), **SMALL), progress=False)
-        _close(_metrics(tmp_path / name), _metrics(tmp_path / "c" / name))
-    a, b = (_metrics(tmp_path / "c" / f"instance_noise-{s}")["value_estimate"] for s in (0.0, 0.8))
-    assert (a - b).abs().max() > 1e-3
+    from test_compare import _members_equal_runs_alone
+    _members_equal_runs_alone(tmp_path, "instance_noise", [0.0, 0.8], instance_noise_iterations=40)
 
 
 def test_snapshots_record_sigma_and_the_page_caption_says_d_learns_blurred_densities(tmp_path):

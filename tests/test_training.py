@@ -56,6 +56,21 @@ def _rows(run_dir):
     return m.drop(columns=["elapsed_s"])
 
 
+def _resumes_exactly_and_differs(tmp_path, **settings) -> None:
+    """A 200-iteration run with `settings` stopped at 100 and resumed gives the rows of one straight run, and
+    differs from the plain run (the defaults of `_cfg`): the settings' draws come from the run's stream and
+    their state is in the checkpoint."""
+    sched = dict(lr_decay=0.0, lr_decay_iterations=200)
+    train(_cfg(tmp_path, "straight", iterations=200, **settings, **sched))
+    train(_cfg(tmp_path, "resumed", iterations=100, **settings, **sched))
+    st = train(_cfg(tmp_path, "resumed", iterations=200, **settings, **sched), resume=True)
+    assert st["state"] == "completed"
+    pd.testing.assert_frame_equal(_rows(tmp_path / "straight"), _rows(tmp_path / "resumed"))
+    train(_cfg(tmp_path, "plain", iterations=200, **sched))
+    a, b = _rows(tmp_path / "straight"), _rows(tmp_path / "plain")
+    assert (a["value_estimate"] - b["value_estimate"]).abs().max() > 1e-3
+
+
 def test_stop_and_resume_gives_the_same_rows_as_one_run(tmp_path):
     # the learning-rate schedule's horizon is part of the run's settings: the same 400 for both
     sched = dict(lr_decay=0.0, lr_decay_iterations=400)
